@@ -1,0 +1,30 @@
+# prunetts: prune reasoning LLMs and measure what pruning does to test-time scaling.
+# Default config = the embedded CPU demo. Paper grid: --configfile config/paper.yaml. Every key: config/README.md
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/benchmarks.smk"
+include: "workflow/rules/calibration.smk"
+include: "workflow/rules/pruning.smk"
+include: "workflow/rules/generation.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/tables/scores.parquet",
+        "results/tables/summary.md",
+        expand(
+            "results/figures/accuracy_vs_budget/model~{model}_bench~{bench}.png",
+            model=MODELS,
+            bench=BENCHES,
+        ),

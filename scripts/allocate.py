@@ -1,0 +1,13 @@
+"""Adapter: rule allocate -> prunetts.jobs.allocate."""
+
+from prunetts import jobs
+
+sm = snakemake  # noqa: F821
+with jobs.job_logging(sm.log[0]):
+    jobs.allocate(
+        sm.params.model_path,
+        sm.output[0],
+        model=sm.wildcards.model,
+        variant=sm.wildcards.variant,
+        trust_remote_code=sm.params.trust_remote_code,
+    )

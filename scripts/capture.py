@@ -1,0 +1,15 @@
+"""Adapter: rule capture -> prunetts.jobs.capture."""
+
+from prunetts import jobs
+
+sm = snakemake  # noqa: F821
+with jobs.job_logging(sm.log[0], sm.threads):
+    jobs.capture(
+        sm.params.model_path,
+        sm.input.calibration,
+        sm.output[0],
+        model=sm.wildcards.model,
+        trust_remote_code=sm.params.trust_remote_code,
+        threads=sm.threads,
+        **sm.params.capture,
+    )

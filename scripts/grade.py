@@ -1,0 +1,7 @@
+"""Adapter: rule grade -> prunetts.jobs.grade."""
+
+from prunetts import jobs
+
+sm = snakemake  # noqa: F821
+with jobs.job_logging(sm.log[0]):
+    jobs.grade(sm.input.generations, sm.input.bench, sm.output[0], workers=sm.threads, timeout_s=sm.params.timeout_s)

@@ -1,0 +1,7 @@
+"""Adapter: rule prepare_benchmark -> prunetts.jobs.prepare_benchmark."""
+
+from prunetts import jobs
+
+sm = snakemake  # noqa: F821
+with jobs.job_logging(sm.log[0]):
+    jobs.prepare_benchmark(sm.output[0], bench=sm.wildcards.bench, options=sm.params.options)

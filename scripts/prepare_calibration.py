@@ -1,0 +1,13 @@
+"""Adapter: rule prepare_calibration -> prunetts.jobs.prepare_calibration."""
+
+from prunetts import jobs
+
+sm = snakemake  # noqa: F821
+with jobs.job_logging(sm.log[0]):
+    jobs.prepare_calibration(
+        sm.params.model_path,
+        sm.output[0],
+        model=sm.wildcards.model,
+        calibration=sm.params.calibration,
+        trust_remote_code=sm.params.trust_remote_code,
+    )

@@ -1,0 +1,17 @@
+"""Adapter: rule prune -> prunetts.jobs.prune."""
+
+from prunetts import jobs
+
+sm = snakemake  # noqa: F821
+with jobs.job_logging(sm.log[0], sm.threads):
+    jobs.prune(
+        sm.params.model_path,
+        sm.input.allocation,
+        sm.input.get("capture"),
+        sm.output.checkpoint,
+        sm.output.sparsity,
+        model=sm.wildcards.model,
+        variant=sm.wildcards.variant,
+        trust_remote_code=sm.params.trust_remote_code,
+        threads=sm.threads,
+    )

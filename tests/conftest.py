@@ -1,0 +1,96 @@
+"""Shared fixtures: tiny random models of each supported family, the demo checkpoint, the real benchmark files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_MODEL = REPO / "resources" / "demo-qwen3"
+
+
+def _default_bench_data() -> Path:
+    """``../shared/data/benchmarks`` beside the checkout (or beside any parent folder, for clones in subfolders)."""
+    for parent in REPO.parents:
+        candidate = parent / "shared" / "data" / "benchmarks"
+        if candidate.is_dir():
+            return candidate
+    return REPO.parent / "shared" / "data" / "benchmarks"
+
+
+BENCH_DATA = Path(os.environ.get("PRUNETTS_BENCH_DATA") or _default_bench_data())
+
+FAMILIES = ("qwen2", "qwen3", "llama")
+
+
+def bench_file(name: str) -> Path:
+    path = BENCH_DATA / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"real benchmark file {path} not found; set PRUNETTS_BENCH_DATA to the folder holding {name}"
+        )
+    return path
+
+
+def tiny_config(family: str, vocab_size: int, layers: int = 3):
+    from transformers import LlamaConfig, Qwen2Config, Qwen3Config
+
+    common = dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+    )
+    if family == "qwen2":
+        return Qwen2Config(**common)
+    if family == "qwen3":
+        return Qwen3Config(head_dim=8, **common)
+    return LlamaConfig(**common)
+
+
+def build_tiny(family: str, out: Path, seed: int = 0, layers: int = 3) -> Path:
+    import torch
+    from prunetts.demo.tokenizer import build_tokenizer
+    from transformers import AutoModelForCausalLM
+
+    tok = build_tokenizer()
+    torch.manual_seed(seed)
+    cfg = tiny_config(family, len(tok), layers)
+    cfg.eos_token_id = tok.eos_token_id
+    cfg.pad_token_id = tok.pad_token_id
+    model = AutoModelForCausalLM.from_config(cfg)
+    with torch.no_grad():  # random biases too (HF inits them to zero), so tests can tell they are never pruned
+        for name, p in model.named_parameters():
+            if name.endswith(".bias"):
+                p.normal_(0, 0.02)
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session", params=FAMILIES)
+def tiny_model_dir(request, tmp_path_factory) -> Path:
+    """A random tiny checkpoint of each family (Qwen2 has q/k/v biases, Qwen3 q/k norms)."""
+    return build_tiny(request.param, tmp_path_factory.mktemp(f"tiny-{request.param}"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_dir(tmp_path_factory) -> Path:
+    return build_tiny("qwen3", tmp_path_factory.mktemp("tiny-qwen3-single"))
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir() -> Path:
+    if not (DEMO_MODEL / "config.json").is_file():
+        raise FileNotFoundError(f"{DEMO_MODEL} is missing: it ships with the repo (see README, demo model)")
+    return DEMO_MODEL

@@ -1,0 +1,83 @@
+"""s1 budget forcing: the cap, the delimiters, and the prefix-shared sweep against independent runs."""
+
+import pytest
+import torch
+from prunetts.generation.backends import Sampling, TransformersBackend
+from prunetts.generation.budget_forcing import DELIMITERS, closing_text, cut_for_budget
+from prunetts.generation.prompts import prompt_ids
+from prunetts.generation.sweep import Problem, budget_sweep, eos_ids
+from prunetts.models import load_model, load_tokenizer
+
+S1 = DELIMITERS["s1"]
+
+
+def test_cut_semantics():
+    # stopped by itself after 10 thinking tokens: the stop token is the 11th generated token
+    assert cut_for_budget(10, True, 11).hit_budget is False
+    assert cut_for_budget(10, True, 10).hit_budget is True  # the 10th token used the whole budget
+    assert cut_for_budget(10, True, 10).n_tokens == 10
+    assert cut_for_budget(10, True, 4).n_tokens == 4
+    assert cut_for_budget(64, False, 64) == cut_for_budget(64, False, 64)
+    assert cut_for_budget(64, False, 16).n_tokens == 16
+
+
+def test_closing_text():
+    assert closing_text("abc", True, S1) == "\n<|im_start|>answer\nFinal Answer:"
+    assert closing_text("abc\n", True, S1) == "<|im_start|>answer\nFinal Answer:"
+    assert closing_text("abc\n", False, S1) == "<|im_start|>answer"
+
+
+def _sweep(model_dir, budgets, temperature, seed=7, n=6):
+    tok = load_tokenizer(str(model_dir))
+    lm = load_model(str(model_dir), dtype="float32", device="cpu")
+    backend = TransformersBackend(lm, tok, Sampling(temperature), batch_size=4, progress=False)
+    from prunetts.demo import task
+
+    probs = [Problem(p.id, prompt_ids(tok, p.question)) for p in task.sample_problems("test", n)]
+    return budget_sweep(backend, tok, probs, budgets, seed, S1, 12, eos_ids(tok, lm.config))
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_thinking_never_exceeds_budget_and_delimiters(tiny_qwen3_dir, temperature):
+    budgets = [3, 8, 20]
+    rows = _sweep(tiny_qwen3_dir, budgets, temperature)
+    assert {r["budget"] for r in rows} == set(budgets)
+    for r in rows:
+        assert r["thinking_tokens"] <= r["budget"]
+        if r["hit_budget"]:
+            assert r["thinking_tokens"] == r["budget"]
+            assert S1.think_end + "\n" + S1.final_answer in r["full_text"]
+        else:
+            assert r["thinking_tokens"] < r["budget"]  # the stop token used one generated slot
+            assert "Final Answer:" not in r["full_text"][len(S1.think_start) + len(r["thinking_text"]) :]
+        assert r["full_text"].startswith(S1.think_start + r["thinking_text"])
+
+
+def test_demo_model_stops_by_itself_and_gets_the_plain_delimiter(demo_model_dir):
+    rows = _sweep(demo_model_dir, [16, 256], 0.0, n=4)
+    big = [r for r in rows if r["budget"] == 256]
+    small = [r for r in rows if r["budget"] == 16]
+    assert all(not r["hit_budget"] for r in big)
+    assert all(r["full_text"].count("<|im_start|>answer") == 1 and "Final Answer:" not in r["full_text"] for r in big)
+    assert all(r["hit_budget"] and r["thinking_tokens"] == 16 for r in small)
+    assert all("\n<|im_start|>answer\nFinal Answer:" in r["full_text"] for r in small)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_prefix_shared_sweep_equals_independent_runs(demo_model_dir, temperature):
+    budgets = [16, 48, 128]
+    shared = {(r["problem_id"], r["budget"]): r for r in _sweep(demo_model_dir, budgets, temperature, n=5)}
+    for b in budgets:
+        for r in _sweep(demo_model_dir, [b], temperature, n=5):
+            assert shared[r["problem_id"], b] == r
+
+
+def test_sampling_is_seeded_per_sequence():
+    from prunetts.generation.sampling import sample_next, uniforms
+
+    logits = torch.randn(3, 50, generator=torch.Generator().manual_seed(0))
+    u = torch.stack([uniforms(7, f"p{i}", "think", 4)[0] for i in range(3)])
+    a = sample_next(logits, u, 1.0)
+    b = sample_next(logits[[2, 0, 1]], u[[2, 0, 1]], 1.0)
+    assert a[[2, 0, 1]].tolist() == b.tolist()
+    assert not torch.equal(uniforms(7, "p0", "think", 4), uniforms(11, "p0", "think", 4))

@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+import yaml
+from prunetts.config import ConfigError, check, format_sparsity, parse_variant, variants
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def demo_config():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_demo_config_validates_and_grid():
+    cfg = demo_config()
+    validate(cfg, SCHEMA)
+    check(cfg)
+    assert variants(cfg) == ["dense"] + [
+        f"{m}-uniform-s{s}" for m in ("magnitude", "wanda") for s in ("0.30", "0.50", "0.70")
+    ]
+
+
+@pytest.mark.parametrize("slug", ["dense", "wanda-uniform-s0.20", "magnitude-uniform-s0.05", "wanda-uniform-s0.125"])
+def test_variant_round_trip(slug):
+    assert parse_variant(slug).id == slug
+
+
+def test_format_sparsity():
+    assert format_sparsity(0.2) == "0.20"
+    assert format_sparsity(0.125) == "0.125"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda c: c.update(typo_key=1),
+        lambda c: c["pruning"].update(methods=["sparsegpt"]),
+        lambda c: c["pruning"].update(allocations=["owl-typo"]),
+        lambda c: c["benchmarks"].update(aime25={}),
+        lambda c: c["pruning"].update(sparsities=[1.2]),
+        lambda c: c["generation"].update(budgets=[0, 16]),
+        lambda c: c["generation"].update(temprature=0.5),
+    ],
+)
+def test_schema_rejects(edit):
+    cfg = demo_config()
+    edit(cfg)
+    with pytest.raises(WorkflowError):
+        validate(cfg, SCHEMA)
+
+
+def test_check_rejects_unsorted_budgets():
+    cfg = demo_config()
+    cfg["generation"]["budgets"] = [64, 16]
+    with pytest.raises(ConfigError, match="generation.budgets"):
+        check(cfg)

@@ -1,0 +1,18 @@
+"""envs/prunetts.yaml (for --sdm conda) must list the same requirements as pyproject.toml."""
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_conda_env_matches_pyproject():
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    env = yaml.safe_load((REPO / "envs" / "prunetts.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    pip = [p for p in pip if not p.startswith("-e")]
+    # torch is a range in pyproject (GPU users keep their CUDA build) and the tested CPU pin in the env
+    assert "torch==2.13.0" in pip and "torch>=2.6" in deps
+    assert sorted(p for p in pip if not p.startswith("torch")) == sorted(d for d in deps if not d.startswith("torch"))

@@ -1,0 +1,84 @@
+"""Exact mask counts and the tie rule of the pruning criteria, on random matrices and tiny models of each family."""
+
+import pytest
+import torch
+from prunetts.pruning.magnitude import magnitude_mask
+from prunetts.pruning.masks import k_smallest
+from prunetts.pruning.wanda import wanda_mask, wanda_scores
+
+
+def stable_sort_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The reference rule: stable ascending sort per row, prune the first k indices."""
+    idx = torch.sort(scores, dim=1, stable=True).indices[:, :k]
+    mask = torch.zeros_like(scores, dtype=torch.bool)
+    mask.scatter_(1, idx, True)
+    return mask
+
+
+@pytest.mark.parametrize("k", [0, 1, 7, 31, 64])
+def test_k_smallest_equals_stable_sort_with_ties(k):
+    g = torch.Generator().manual_seed(k)
+    scores = torch.randint(0, 5, (9, 64), generator=g).float()  # heavy ties
+    assert torch.equal(k_smallest(scores, k), stable_sort_mask(scores, k))
+    assert (k_smallest(scores, k).sum(1) == k).all()
+
+
+@pytest.mark.parametrize("s", [0.1, 0.2, 0.5, 0.73])
+def test_magnitude_prunes_exactly_floor_numel_s_per_matrix(s):
+    w = torch.randn(48, 40, generator=torch.Generator().manual_seed(1))
+    mask = magnitude_mask(w, s)
+    assert int(mask.sum()) == int(w.numel() * s)
+    # matrix-wise group: every kept |w| is >= every pruned |w|
+    assert w.abs()[~mask].min() >= w.abs()[mask].max()
+    # rows are not balanced (it is not a per-row rule)
+    assert mask.sum(1).unique().numel() > 1
+
+
+@pytest.mark.parametrize("s", [0.1, 0.2, 0.5, 0.73])
+def test_wanda_prunes_exactly_floor_din_s_per_row(s):
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(16, 40, generator=g)
+    sq = torch.rand(40, generator=g, dtype=torch.float64) * 10
+    mask = wanda_mask(w, sq, s)
+    assert (mask.sum(1) == int(40 * s)).all()
+    scores = wanda_scores(w, sq)
+    for r in range(16):
+        assert scores[r][~mask[r]].min() >= scores[r][mask[r]].max()
+    # the activation norm changes the choice versus plain magnitude
+    assert not torch.equal(mask, k_smallest(w.abs(), int(40 * s)))
+
+
+def test_prune_tiny_model_records_exact_counts(tiny_model_dir):
+    from prunetts.models import Arch, load_model
+    from prunetts.pruning.pruner import prune_model
+
+    model = load_model(str(tiny_model_dir), dtype="float32", device="cpu")
+    arch = Arch.of(model)
+    keys = [(li, n) for li, layer in enumerate(arch.layers(model)) for n in arch.prunable_linears(layer)]
+    assert {n for _, n in keys} == {
+        "self_attn.q_proj",
+        "self_attn.k_proj",
+        "self_attn.v_proj",
+        "self_attn.o_proj",
+        "mlp.gate_proj",
+        "mlp.up_proj",
+        "mlp.down_proj",
+    }
+    embed_before = model.get_input_embeddings().weight.clone()
+    stats = {
+        k: torch.rand(dict(arch.prunable_linears(arch.layers(model)[k[0]]))[k[1]].in_features, dtype=torch.float64)
+        for k in keys
+    }
+    for method in ("magnitude", "wanda"):
+        m = load_model(str(tiny_model_dir), dtype="float32", device="cpu")
+        records = prune_model(m, method, {k: 0.3 for k in keys}, stats)
+        for r in records:
+            lin = dict(arch.prunable_linears(arch.layers(m)[r["layer"]]))[r["module"]]
+            if method == "magnitude":
+                assert r["n_pruned"] == int(lin.weight.numel() * 0.3)
+            else:
+                assert r["n_pruned"] == lin.weight.shape[0] * int(lin.weight.shape[1] * 0.3)
+            assert r["n_zero"] == int((lin.weight == 0).sum())
+            if lin.bias is not None:  # Qwen2 q/k/v biases are never pruned
+                assert (lin.bias != 0).all()
+    assert torch.equal(model.get_input_embeddings().weight, embed_before)

@@ -1,0 +1,83 @@
+"""Running Snakemake on the repo's Snakefile from a test, in a temporary working directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_MODEL = REPO / "resources" / "demo-qwen3"
+
+
+def micro_config(**overrides) -> dict:
+    """A few-minute grid on the demo model: dense + magnitude/wanda at 0.5, 3 budgets, one seed."""
+    cfg = {
+        "models": {"demo": {"path": str(DEMO_MODEL), "delimiters": "s1", "trust_remote_code": False}},
+        "benchmarks": {"demo": {"limit": 12}},
+        "pruning": {
+            "include_dense": True,
+            "methods": ["magnitude", "wanda"],
+            "allocations": ["uniform"],
+            "sparsities": [0.5],
+        },
+        "calibration": {"source": "demo", "mode": "pack", "n_samples": 8, "seqlen": 128, "seed": 0},
+        "capture": {"batch_size": 8, "dtype": "float32", "device": "cpu"},
+        "generation": {
+            "budgets": [16, 64, 256],
+            "seeds": [7],
+            "temperature": 0.6,
+            "max_gen_toks": 32,
+            "batch_size": 12,
+            "dtype": "float32",
+            "device": "cpu",
+        },
+        "grading": {"workers": 1, "timeout_s": 5},
+    }
+    for key, value in overrides.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+    return cfg
+
+
+def write_config(workdir: Path, cfg: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def snakemake(
+    workdir: Path, *args: str, configfile: Path | None = None, check: bool = True, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    if configfile:
+        cmd += ["--configfile", str(configfile)]
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    proc = subprocess.run(cmd + list(args), cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def job_counts(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Parse the 'Job stats' table Snakemake prints; {} when there is nothing to do."""
+    text = proc.stdout + proc.stderr
+    if "Job stats:" not in text:
+        return {}
+    table = text.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        m = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        counts[m[1]] = int(m[2])
+    counts.pop("total", None)
+    return counts

@@ -1,0 +1,157 @@
+"""One pyarrow schema per Parquet artifact kind, and the only way the project reads and writes them.
+
+Every row carries the provenance columns that apply to its artifact (model, variant, bench, seed, budget and the
+stage's ``impl_version``), so any file is self-describing when copied out of ``results/``. Writes are atomic (temp
+file + rename, so a killed job never leaves a half-written Parquet that looks complete) and byte-deterministic (no
+pandas metadata, fixed row order given by the caller).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_PROV = {
+    "model": pa.string(),
+    "variant": pa.string(),
+    "bench": pa.string(),
+    "seed": pa.int64(),
+    "budget": pa.int64(),
+    "impl_version": pa.int32(),
+}
+
+
+def _schema(provenance: list[str], fields: list[tuple[str, pa.DataType]]) -> pa.Schema:
+    return pa.schema([(name, _PROV[name]) for name in provenance] + fields)
+
+
+SCHEMAS: dict[str, pa.Schema] = {
+    # normalised benchmark: the user turn to send and the gold answer
+    "benchmark": _schema(
+        ["bench", "impl_version"],
+        [("problem_id", pa.string()), ("prompt", pa.string()), ("gold", pa.string()), ("metadata", pa.string())],
+    ),
+    # calibration windows (token ids), one row per window
+    "calibration": _schema(
+        ["model", "impl_version"],
+        [("source", pa.string()), ("seed", pa.int64()), ("sample", pa.int32()), ("input_ids", pa.list_(pa.int32()))],
+    ),
+    # dense activation statistics, one row per prunable linear: sum over all calibration tokens of x_j^2
+    "capture": _schema(
+        ["model", "impl_version"],
+        [
+            ("layer", pa.int32()),
+            ("module", pa.string()),
+            ("n_tokens", pa.int64()),
+            ("sq_norm_sum", pa.list_(pa.float64())),
+        ],
+    ),
+    # target sparsity per prunable linear of one variant
+    "allocation": _schema(
+        ["model", "variant", "impl_version"],
+        [("layer", pa.int32()), ("module", pa.string()), ("sparsity", pa.float64())],
+    ),
+    # realized sparsity per prunable linear of a pruned checkpoint
+    "sparsity": _schema(
+        ["model", "variant", "impl_version"],
+        [
+            ("layer", pa.int32()),
+            ("module", pa.string()),
+            ("numel", pa.int64()),
+            ("target_sparsity", pa.float64()),
+            ("n_pruned", pa.int64()),
+            ("n_zero", pa.int64()),
+            ("realized_sparsity", pa.float64()),
+        ],
+    ),
+    # one row per problem x budget of one (model, variant, bench, seed)
+    "generations": _schema(
+        ["model", "variant", "bench", "seed", "budget", "impl_version"],
+        [
+            ("problem_id", pa.string()),
+            ("thinking_tokens", pa.int32()),
+            ("hit_budget", pa.bool_()),
+            ("answer_tokens", pa.int32()),
+            ("thinking_text", pa.string()),
+            ("answer_text", pa.string()),
+            ("full_text", pa.string()),
+        ],
+    ),
+    "grades": _schema(
+        ["model", "variant", "bench", "seed", "budget", "impl_version"],
+        [
+            ("problem_id", pa.string()),
+            ("thinking_tokens", pa.int32()),
+            ("hit_budget", pa.bool_()),
+            ("gold", pa.string()),
+            ("extracted", pa.string()),
+            ("verdict", pa.string()),
+            ("correct", pa.bool_()),
+        ],
+    ),
+    # one row per model x variant x bench x seed x budget
+    "scores": _schema(
+        ["model", "variant", "bench", "seed", "budget", "impl_version"],
+        [
+            ("n_problems", pa.int32()),
+            ("n_correct", pa.int32()),
+            ("accuracy", pa.float64()),
+            ("mean_thinking_tokens", pa.float64()),
+            ("budget_hit_rate", pa.float64()),
+        ],
+    ),
+}
+
+
+class ArtifactError(ValueError):
+    """An artifact file is missing, unreadable or does not match its schema."""
+
+
+def table(kind: str, rows: list[dict]) -> pa.Table:
+    """Build a table of ``kind`` from row dicts; every schema column must be present, no others."""
+    schema = SCHEMAS[kind]
+    expected = set(schema.names)
+    for i, row in enumerate(rows):
+        if set(row) != expected:
+            missing, extra = sorted(expected - set(row)), sorted(set(row) - expected)
+            raise ArtifactError(f"{kind} row {i}: missing columns {missing}, unexpected columns {extra}")
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def write(kind: str, rows: list[dict] | pa.Table, path: str | os.PathLike) -> Path:
+    """Validate and write atomically."""
+    tbl = rows if isinstance(rows, pa.Table) else table(kind, rows)
+    if not tbl.schema.equals(SCHEMAS[kind]):
+        tbl = tbl.select(SCHEMAS[kind].names).cast(SCHEMAS[kind])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(tbl, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path
+
+
+def read(kind: str, path: str | os.PathLike) -> pa.Table:
+    """Read and check the schema; errors name the file."""
+    path = Path(path)
+    try:
+        tbl = pq.read_table(path)
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: {kind} artifact not found") from None
+    except (pa.ArrowException, OSError) as e:
+        raise ArtifactError(f"{path}: unreadable {kind} artifact ({e}); delete it and rerun to regenerate") from None
+    want = SCHEMAS[kind]
+    if not tbl.schema.remove_metadata().equals(want):
+        raise ArtifactError(
+            f"{path}: schema does not match the {kind} artifact (got {tbl.schema.names}); "
+            "it was written by another version, delete it and rerun"
+        )
+    return tbl
+
+
+def read_many(kind: str, paths) -> pa.Table:
+    tables = [read(kind, p) for p in paths]
+    return pa.concat_tables(tables) if tables else SCHEMAS[kind].empty_table()

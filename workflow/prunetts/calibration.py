@@ -1,0 +1,110 @@
+"""Calibration windows (token ids) for activation capture.
+
+``paper`` mode reproduces Wanda / TTS-Pruning ``get_c4`` (METHODS §1.2): with ``random.Random(seed)``, draw random
+documents until one tokenizes to more than ``seqlen`` tokens, then take ``seqlen`` tokens from a random start in
+``[0, len - seqlen - 1]``; repeat for each window. (Same draw sequence as ``random.seed(seed)`` + ``random.randint``
+in the reference; the reference uses the slow tokenizer, we use the fast one.)
+
+``pack`` mode is for corpora of short documents (the demo task): documents in a seeded order, joined by EOS, cut
+into consecutive windows.
+
+Sources: ``demo`` (the demo task's calibration split), ``c4`` (``allenai/c4`` file
+``en/c4-train.00000-of-01024.json.gz`` through ``datasets``), or a local ``.jsonl``/``.json``/``.parquet``/``.csv`` file
+with a text column.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+C4_FILE = "en/c4-train.00000-of-01024.json.gz"
+
+
+class CalibrationError(ValueError):
+    pass
+
+
+def load_texts(source: str, text_field: str = "text", limit: int | None = None) -> list[str]:
+    if source == "demo":
+        from prunetts.demo.render import calibration_texts
+
+        return calibration_texts(limit or 2000)
+    if source == "c4":
+        from datasets import load_dataset
+
+        ds = load_dataset("allenai/c4", data_files={"train": C4_FILE}, split="train")
+        return list(ds[text_field][: limit or len(ds)])
+    path = Path(source)
+    if not path.is_file():
+        raise CalibrationError(f"calibration.source: {source} is not 'demo', 'c4' or an existing file")
+    if path.suffix in (".jsonl", ".json"):
+        with path.open() as f:
+            rows = [json.loads(line) for line in f if line.strip()] if path.suffix == ".jsonl" else json.load(f)
+    elif path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+    elif path.suffix == ".csv":
+        import csv
+
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        raise CalibrationError(f"{path}: unsupported calibration file type (use .jsonl, .json, .parquet or .csv)")
+    if not rows or text_field not in rows[0]:
+        raise CalibrationError(f"{path}: no '{text_field}' field in the records (set calibration.text_field)")
+    texts = [str(r[text_field]) for r in rows]
+    return texts[:limit] if limit else texts
+
+
+def paper_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) -> list[list[int]]:
+    rng = random.Random(seed)
+    lengths_ok = False
+    out = []
+    for _ in range(n):
+        for _attempt in range(100 * len(texts)):
+            ids = tokenizer(texts[rng.randint(0, len(texts) - 1)], add_special_tokens=False)["input_ids"]
+            if len(ids) > seqlen:
+                lengths_ok = True
+                break
+        else:
+            break
+        start = rng.randint(0, len(ids) - seqlen - 1)
+        out.append(ids[start : start + seqlen])
+    if not lengths_ok or len(out) < n:
+        raise CalibrationError(
+            f"calibration: too few documents longer than seqlen={seqlen} tokens; "
+            "lower calibration.seqlen or use mode: pack"
+        )
+    return out
+
+
+def packed_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) -> list[list[int]]:
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    sep = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    stream: list[int] = []
+    for i in order:
+        stream += tokenizer(texts[i], add_special_tokens=False)["input_ids"] + sep
+        if len(stream) >= n * seqlen:
+            break
+    if len(stream) < n * seqlen:
+        raise CalibrationError(
+            f"calibration: the texts give {len(stream)} tokens, fewer than n_samples x seqlen = {n * seqlen}; "
+            "lower calibration.n_samples or seqlen"
+        )
+    return [stream[i * seqlen : (i + 1) * seqlen] for i in range(n)]
+
+
+def build_rows(
+    model: str, tokenizer, source: str, mode: str, n: int, seqlen: int, seed: int, text_field: str, impl_version: int
+) -> list[dict]:
+    texts = load_texts(source, text_field)
+    make = paper_windows if mode == "paper" else packed_windows
+    windows = make(texts, tokenizer, n, seqlen, seed)
+    return [
+        dict(model=model, impl_version=impl_version, source=source, seed=seed, sample=i, input_ids=w)
+        for i, w in enumerate(windows)
+    ]

@@ -1,0 +1,1 @@
+"""Generation: s1 budget forcing, the prefix-shared budget sweep, and the decoding backends."""

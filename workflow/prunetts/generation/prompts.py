@@ -1,0 +1,12 @@
+"""Prompts as the paper's harness builds them: the problem as the user turn of the model's own chat template
+(``--apply_chat_template``, no extra instruction; METHODS §1.2), with the generation prompt opened."""
+
+from __future__ import annotations
+
+
+def prompt_ids(tokenizer, user_text: str, system_prompt: str | None = None) -> list[int]:
+    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
+        {"role": "user", "content": user_text}
+    ]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -1,0 +1,199 @@
+"""Job entry points: one function per workflow rule, taking plain paths and values.
+
+The adapters in ``scripts/`` unpack ``snakemake.input/output/params`` and call exactly one of these; the CLI and the
+tests call them directly. No Snakemake import here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+from prunetts import artifacts
+from prunetts.versions import IMPL_VERSION
+
+log = logging.getLogger("prunetts")
+
+
+@contextlib.contextmanager
+def job_logging(log_path: str | None, threads: int | None = None):
+    """Send logging, stdout and stderr (tqdm progress) of a job to its log file."""
+    if threads:
+        import os
+
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if not log_path:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        yield
+        return
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        handler = logging.StreamHandler(f)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def prepare_benchmark(out: str, *, bench: str, options: dict) -> None:
+    from prunetts import benchmarks
+
+    records = benchmarks.load(bench, options.get("source"), options.get("limit"))
+    artifacts.write("benchmark", benchmarks.rows(bench, records, IMPL_VERSION["prepare_benchmark"]), out)
+    log.info("%s: %d problems", bench, len(records))
+
+
+def prepare_calibration(model_path: str, out: str, *, model: str, calibration: dict, trust_remote_code: bool) -> None:
+    from prunetts.calibration import build_rows
+    from prunetts.models import load_tokenizer
+
+    tok = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
+    rows = build_rows(
+        model,
+        tok,
+        calibration["source"],
+        calibration["mode"],
+        calibration["n_samples"],
+        calibration["seqlen"],
+        calibration["seed"],
+        calibration.get("text_field", "text"),
+        IMPL_VERSION["prepare_calibration"],
+    )
+    artifacts.write("calibration", rows, out)
+    log.info("%d windows x %d tokens", len(rows), calibration["seqlen"])
+
+
+def capture(
+    model_path: str,
+    calibration_path: str,
+    out: str,
+    *,
+    model: str,
+    batch_size: int,
+    dtype: str,
+    device: str,
+    trust_remote_code: bool,
+    threads: int | None = None,
+) -> None:
+    from prunetts.capture import capture_linear_stats, capture_rows
+    from prunetts.models import load_model
+
+    set_threads(threads)
+    windows = artifacts.read("calibration", calibration_path).column("input_ids").to_pylist()
+    lm = load_model(model_path, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    stats = capture_linear_stats(lm, windows, batch_size=batch_size)
+    artifacts.write("capture", capture_rows(model, stats, IMPL_VERSION["capture"]), out)
+
+
+def allocate(model_path: str, out: str, *, model: str, variant: str, trust_remote_code: bool) -> None:
+    from prunetts.config import parse_variant
+    from prunetts.models import prunable_modules
+    from prunetts.pruning.allocation import allocate as alloc
+
+    v = parse_variant(variant)
+    modules = [(layer, name) for layer, name, _ in prunable_modules(model_path, trust_remote_code)]
+    targets = alloc(v.allocation, modules, v.sparsity)
+    rows = [
+        dict(
+            model=model,
+            variant=variant,
+            impl_version=IMPL_VERSION["allocate"],
+            layer=layer,
+            module=name,
+            sparsity=targets[layer, name],
+        )
+        for layer, name in modules
+    ]
+    artifacts.write("allocation", rows, out)
+
+
+def prune(
+    model_path: str,
+    allocation_path: str,
+    capture_path: str | None,
+    out_dir: str,
+    sparsity_out: str,
+    *,
+    model: str,
+    variant: str,
+    trust_remote_code: bool,
+    threads: int | None = None,
+) -> None:
+    from prunetts.capture import stats_from_table
+    from prunetts.config import parse_variant
+    from prunetts.pruning.pruner import prune_checkpoint
+
+    set_threads(threads)
+    v = parse_variant(variant)
+    alloc = artifacts.read("allocation", allocation_path).to_pylist()
+    allocation = {(r["layer"], r["module"]): r["sparsity"] for r in alloc}
+    stats = stats_from_table(artifacts.read("capture", capture_path)) if capture_path else None
+    records = prune_checkpoint(model_path, out_dir, v.method, allocation, stats, trust_remote_code=trust_remote_code)
+    rows = [
+        dict(
+            model=model,
+            variant=variant,
+            impl_version=IMPL_VERSION["prune"],
+            realized_sparsity=r["n_zero"] / r["numel"],
+            **r,
+        )
+        for r in records
+    ]
+    artifacts.write("sparsity", rows, sparsity_out)
+    total = sum(r["n_zero"] for r in records) / sum(r["numel"] for r in records)
+    log.info("%s: realized sparsity %.4f over %d linears", variant, total, len(records))
+
+
+def generate(model_path: str, bench_path: str, out: str, *, threads: int | None = None, **kwargs) -> None:
+    from prunetts.generation.run import generate as run
+
+    set_threads(threads)
+    run(model_path, bench_path, out, impl_version=IMPL_VERSION["generate"], **kwargs)
+
+
+def grade(
+    generations_path: str,
+    bench_path: str,
+    out: str,
+    *,
+    workers: int,
+    timeout_s: int,
+    think_end: str = "<|im_start|>answer",
+) -> None:
+    from prunetts.grading import grade_rows
+
+    gen = artifacts.read("generations", generations_path).to_pylist()
+    bench = artifacts.read("benchmark", bench_path).to_pydict()
+    gold = dict(zip(bench["problem_id"], bench["gold"], strict=True))
+    rows = grade_rows(gen, gold, IMPL_VERSION["grade"], workers, timeout_s, think_end)
+    artifacts.write("grades", rows, out)
+    n_ok = sum(r["correct"] for r in rows)
+    log.info("%d/%d correct", n_ok, len(rows))
+
+
+def aggregate(grade_paths: list[str], scores_out: str, summary_md: str, summary_csv: str) -> None:
+    from prunetts import stats
+
+    grades = artifacts.read_many("grades", grade_paths).to_pandas()
+    sc = stats.scores(grades, IMPL_VERSION["aggregate"])
+    artifacts.write("scores", artifacts.table("scores", sc.to_dict("records")), scores_out)
+    Path(summary_md).write_text(stats.summary_markdown(sc))
+    stats.summary_csv(sc).to_csv(summary_csv, index=False, float_format="%.6g")
+
+
+def plot(scores_path: str, out: str, *, model: str, bench: str) -> None:
+    from prunetts.plots import accuracy_vs_budget
+
+    accuracy_vs_budget(artifacts.read("scores", scores_path).to_pandas(), model, bench, out)

@@ -1,0 +1,1 @@
+"""Pruning criteria, layer-wise allocations and the checkpoint pruner."""

@@ -1,0 +1,16 @@
+"""Implementation version of each stage.
+
+Every rule passes its stage's version as a param and every artifact row stores it, so bumping a number here reruns
+that stage and everything downstream (Snakemake's params trigger) and old artifacts stay self-describing.
+"""
+
+IMPL_VERSION = {
+    "prepare_benchmark": 1,
+    "prepare_calibration": 1,
+    "capture": 1,
+    "allocate": 1,
+    "prune": 1,
+    "generate": 1,
+    "grade": 1,
+    "aggregate": 1,
+}

@@ -1,0 +1,12 @@
+rule prepare_benchmark:
+    output:
+        "results/benchmarks/bench~{bench}.parquet",
+    log:
+        "results/logs/prepare_benchmark/bench~{bench}.log",
+    conda:
+        ENV
+    params:
+        options=lambda w: config["benchmarks"][w.bench],
+        impl=IMPL_VERSION["prepare_benchmark"],
+    script:
+        "../../scripts/prepare_benchmark.py"

@@ -1,0 +1,37 @@
+rule generate:
+    input:
+        variant_model_input,
+        bench="results/benchmarks/bench~{bench}.parquet",
+    output:
+        "results/generations/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
+    log:
+        "results/logs/generate/model~{model}_variant~{variant}_bench~{bench}_seed~{seed}.log",
+    conda:
+        ENV
+    threads: 1
+    params:
+        model_path=variant_model_path,
+        budgets=config["generation"]["budgets"],
+        generation=generation_params,
+        model_cfg=model_cfg,
+        impl=IMPL_VERSION["generate"],
+    script:
+        "../../scripts/generate.py"
+
+
+rule grade:
+    input:
+        generations="results/generations/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
+        bench="results/benchmarks/bench~{bench}.parquet",
+    output:
+        "results/grades/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
+    log:
+        "results/logs/grade/model~{model}_variant~{variant}_bench~{bench}_seed~{seed}.log",
+    conda:
+        ENV
+    threads: config["grading"]["workers"]
+    params:
+        timeout_s=config["grading"]["timeout_s"],
+        impl=IMPL_VERSION["grade"],
+    script:
+        "../../scripts/grade.py"

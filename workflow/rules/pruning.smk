@@ -1,0 +1,36 @@
+rule allocate:
+    input:
+        base_model_input,
+    output:
+        "results/allocation/model~{model}/variant~{variant}.parquet",
+    log:
+        "results/logs/allocate/model~{model}_variant~{variant}.log",
+    conda:
+        ENV
+    params:
+        model_path=base_model_path,
+        trust_remote_code=lambda w: model_cfg(w).get("trust_remote_code", False),
+        impl=IMPL_VERSION["allocate"],
+    script:
+        "../../scripts/allocate.py"
+
+
+rule prune:
+    input:
+        unpack(prune_capture_input),
+        base_model_input,
+        allocation="results/allocation/model~{model}/variant~{variant}.parquet",
+    output:
+        checkpoint=directory("results/models/model~{model}/variant~{variant}"),
+        sparsity="results/sparsity/model~{model}/variant~{variant}.parquet",
+    log:
+        "results/logs/prune/model~{model}_variant~{variant}.log",
+    conda:
+        ENV
+    threads: 2
+    params:
+        model_path=base_model_path,
+        trust_remote_code=lambda w: model_cfg(w).get("trust_remote_code", False),
+        impl=IMPL_VERSION["prune"],
+    script:
+        "../../scripts/prune.py"

@@ -1,0 +1,39 @@
+localrules:
+    aggregate,
+    plot_accuracy,
+
+
+rule aggregate:
+    input:
+        expand(
+            "results/grades/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
+            model=MODELS,
+            variant=VARIANTS,
+            bench=BENCHES,
+            seed=SEEDS,
+        ),
+    output:
+        scores="results/tables/scores.parquet",
+        summary_md="results/tables/summary.md",
+        summary_csv="results/tables/summary.csv",
+    log:
+        "results/logs/aggregate/aggregate.log",
+    conda:
+        ENV
+    params:
+        impl=IMPL_VERSION["aggregate"],
+    script:
+        "../../scripts/aggregate.py"
+
+
+rule plot_accuracy:
+    input:
+        "results/tables/scores.parquet",
+    output:
+        "results/figures/accuracy_vs_budget/model~{model}_bench~{bench}.png",
+    log:
+        "results/logs/plot_accuracy/model~{model}_bench~{bench}.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/plot.py"
