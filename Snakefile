@@ -28,3 +28,7 @@ rule all:
             model=MODELS,
             bench=BENCHES,
         ),
+        expand(
+            "results/figures/layer_sparsity/model~{model}.png",
+            model=MODELS if PRUNED else [],
+        ),

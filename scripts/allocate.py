@@ -6,8 +6,9 @@ sm = snakemake  # noqa: F821
 with jobs.job_logging(sm.log[0]):
     jobs.allocate(
         sm.params.model_path,
+        sm.input.get("scores"),
         sm.output[0],
         model=sm.wildcards.model,
         variant=sm.wildcards.variant,
-        trust_remote_code=sm.params.trust_remote_code,
+        options=sm.params.options,
     )

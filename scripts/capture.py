@@ -7,7 +7,8 @@ with jobs.job_logging(sm.log[0], sm.threads):
     jobs.capture(
         sm.params.model_path,
         sm.input.calibration,
-        sm.output[0],
+        sm.output.linear,
+        sm.output.layers,
         model=sm.wildcards.model,
         trust_remote_code=sm.params.trust_remote_code,
         threads=sm.threads,

@@ -7,11 +7,14 @@ with jobs.job_logging(sm.log[0], sm.threads):
     jobs.prune(
         sm.params.model_path,
         sm.input.allocation,
+        sm.input.get("calibration"),
         sm.input.get("capture"),
         sm.output.checkpoint,
         sm.output.sparsity,
         model=sm.wildcards.model,
         variant=sm.wildcards.variant,
+        wanda=sm.params.wanda,
         trust_remote_code=sm.params.trust_remote_code,
         threads=sm.threads,
+        **sm.params.capture,
     )

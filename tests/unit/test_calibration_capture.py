@@ -1,3 +1,4 @@
+import pytest
 import torch
 from prunetts.calibration import load_texts, packed_windows, paper_windows
 from prunetts.demo.tokenizer import build_tokenizer
@@ -25,22 +26,56 @@ def test_packed_windows():
     assert [len(x) for x in w] == [128] * 4
 
 
-def test_capture_matches_manual_sum(tiny_model_dir):
-    from prunetts.capture import capture_linear_stats
+def reference_capture(model_dir, windows):
+    """Brute force: the whole model in memory, hooks on every linear and decoder layer, one full forward."""
     from prunetts.models import Arch, load_model
 
-    model = load_model(str(tiny_model_dir), dtype="float32", device="cpu")
-    windows = [[(7 * i + j) % 200 for j in range(16)] for i in range(5)]
-    stats = capture_linear_stats(model, windows, batch_size=2, progress=False)
+    model = load_model(str(model_dir), dtype="float32", device="cpu")
     arch = Arch.of(model)
-    seen = {}
-    lin = arch.prunable_linears(arch.layers(model)[1])["mlp.down_proj"]
-    h = lin.register_forward_hook(lambda m, i, o: seen.setdefault("x", []).append(i[0].detach().double()))
+    sq, n, cos = {}, {}, {}
+    hooks = []
+    for li, layer in enumerate(arch.layers(model)):
+        for name, lin in arch.prunable_linears(layer).items():
+
+            def hook(_m, i, _o, key=(li, name)):
+                x = i[0].detach().double().reshape(-1, i[0].shape[-1])
+                sq[key] = sq.get(key, 0) + (x * x).sum(0)
+                n[key] = n.get(key, 0) + x.shape[0]
+
+            hooks.append(lin.register_forward_hook(hook))
+
+        def lhook(_m, args, kwargs, out, li=li):
+            h = args[0] if args else kwargs["hidden_states"]
+            o = out[0] if isinstance(out, tuple) else out
+            cos[li] = torch.nn.functional.cosine_similarity(h.float(), o.float(), dim=-1).double().mean().item()
+
+        hooks.append(layer.register_forward_hook(lhook, with_kwargs=True))
     with torch.no_grad():
         model(torch.tensor(windows))
-    h.remove()
-    x = torch.cat([t.reshape(-1, t.shape[-1]) for t in seen["x"]])
-    s, n = stats[(1, "mlp.down_proj")]
-    assert n == 5 * 16
-    torch.testing.assert_close(s, (x * x).sum(0), rtol=1e-5, atol=1e-8)
-    assert len(stats) == 7 * len(arch.layers(model))
+    for h in hooks:
+        h.remove()
+    return sq, n, cos
+
+
+def test_streaming_capture_equals_full_model_hooks(tiny_model_dir):
+    from prunetts.capture import capture
+
+    windows = [[(7 * i + j) % 200 for j in range(16)] for i in range(5)]
+    linear, layers = capture(str(tiny_model_dir), windows, batch_size=5, device="cpu", dtype="float32", progress=False)
+    sq, n, cos = reference_capture(tiny_model_dir, windows)
+    assert set(linear) == set(sq)
+    for key, (s, count) in linear.items():
+        assert count == n[key] == 5 * 16
+        torch.testing.assert_close(s, sq[key], rtol=1e-5, atol=1e-6)
+    assert [round(c, 5) for _, c, _ in layers] == [round(cos[i], 5) for i in range(len(layers))]
+
+
+def test_capture_does_not_depend_on_batch_size(tiny_qwen3_dir):
+    from prunetts.capture import capture
+
+    windows = [[(3 * i + 5 * j) % 250 for j in range(12)] for i in range(5)]
+    a, la = capture(str(tiny_qwen3_dir), windows, batch_size=2, device="cpu", dtype="float32", progress=False)
+    b, lb = capture(str(tiny_qwen3_dir), windows, batch_size=5, device="cpu", dtype="float32", progress=False)
+    for key in a:
+        torch.testing.assert_close(a[key][0], b[key][0], rtol=1e-5, atol=1e-6)
+    assert [c for _, c, _ in la] == pytest.approx([c for _, c, _ in lb], abs=1e-6)

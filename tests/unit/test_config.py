@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prunetts.config import ConfigError, check, format_sparsity, parse_variant, variants
+from prunetts.config import ConfigError, check, format_sparsity, parse_variant, scorers, variants
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -19,11 +19,15 @@ def test_demo_config_validates_and_grid():
     validate(cfg, SCHEMA)
     check(cfg)
     assert variants(cfg) == ["dense"] + [
-        f"{m}-uniform-s{s}" for m in ("magnitude", "wanda") for s in ("0.30", "0.50", "0.70")
-    ]
+        f"{m}-{a}-s{s}" for m in ("magnitude", "wanda") for a in ("uniform", "owl", "layerif") for s in ("0.30", "0.50")
+    ] + ["shortgpt-s0.30", "shortgpt-s0.50"]
+    assert scorers(cfg) == ["owl", "bi", "layerif"]
 
 
-@pytest.mark.parametrize("slug", ["dense", "wanda-uniform-s0.20", "magnitude-uniform-s0.05", "wanda-uniform-s0.125"])
+@pytest.mark.parametrize(
+    "slug",
+    ["dense", "wanda-uniform-s0.20", "magnitude-owl-s0.05", "wanda-layerif-s0.125", "shortgpt-s0.20", "shortgpt-n3"],
+)
 def test_variant_round_trip(slug):
     assert parse_variant(slug).id == slug
 
@@ -50,6 +54,13 @@ def test_schema_rejects(edit):
     edit(cfg)
     with pytest.raises(WorkflowError):
         validate(cfg, SCHEMA)
+
+
+def test_shortgpt_layers_need_the_method():
+    cfg = demo_config()
+    cfg["pruning"].update(methods=["wanda"], shortgpt_layers=[2])
+    with pytest.raises(ConfigError, match="shortgpt_layers"):
+        check(cfg)
 
 
 def test_check_rejects_unsorted_budgets():

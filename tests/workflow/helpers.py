@@ -15,15 +15,24 @@ DEMO_MODEL = REPO / "resources" / "demo-qwen3"
 
 
 def micro_config(**overrides) -> dict:
-    """A few-minute grid on the demo model: dense + magnitude/wanda at 0.5, 3 budgets, one seed."""
+    """A few-minute grid on the demo model: dense, magnitude/wanda x uniform/owl/layerif and ShortGPT at 0.5,
+    3 budgets, one seed, 12 problems: every stage and every method's code path."""
     cfg = {
         "models": {"demo": {"path": str(DEMO_MODEL), "delimiters": "s1", "trust_remote_code": False}},
         "benchmarks": {"demo": {"limit": 12}},
         "pruning": {
             "include_dense": True,
-            "methods": ["magnitude", "wanda"],
-            "allocations": ["uniform"],
+            "methods": ["magnitude", "wanda", "shortgpt"],
+            "allocations": ["uniform", "owl", "layerif"],
             "sparsities": [0.5],
+        },
+        "influence": {
+            "n_train": 8,
+            "n_val": 4,
+            "max_len": 128,
+            "projection_dim": 0,
+            "device": "cpu",
+            "dtype": "float32",
         },
         "calibration": {"source": "demo", "mode": "pack", "n_samples": 8, "seqlen": 128, "seed": 0},
         "capture": {"batch_size": 8, "dtype": "float32", "device": "cpu"},

@@ -14,23 +14,37 @@ def test_demo_config_dry_run_job_counts(tmp_path):
     shutil.copytree(REPO / "config", tmp_path / "config")
     (tmp_path / "resources").symlink_to(REPO / "resources")
     counts = job_counts(snakemake(tmp_path, "-n"))
-    # 7 variants (dense + 2 methods x 3 sparsities), 1 bench, 2 seeds
+    # 15 variants (dense + 2 criteria x 3 allocations x 2 sparsities + 2 ShortGPT), 1 bench, 2 seeds
     assert counts == {
         "all": 1,
         "prepare_benchmark": 1,
         "prepare_calibration": 1,
         "capture": 1,
-        "allocate": 6,
-        "prune": 6,
-        "generate": 14,
-        "grade": 14,
+        "influence": 1,
+        "layer_scores": 3,
+        "allocate": 14,
+        "prune": 14,
+        "generate": 30,
+        "grade": 30,
         "aggregate": 1,
         "plot_accuracy": 1,
+        "plot_layers": 1,
     }
 
 
-def test_magnitude_only_grid_needs_no_capture(tmp_path):
-    cfg = write_config(tmp_path, micro_config(pruning={"methods": ["magnitude"]}))
+def test_magnitude_uniform_grid_needs_no_calibration(tmp_path):
+    cfg = write_config(tmp_path, micro_config(pruning={"methods": ["magnitude"], "allocations": ["uniform"]}))
     counts = job_counts(snakemake(tmp_path, "-n", configfile=cfg))
-    assert "capture" not in counts and "prepare_calibration" not in counts
+    assert "capture" not in counts and "prepare_calibration" not in counts and "influence" not in counts
     assert counts["prune"] == 1 and counts["generate"] == 2
+
+
+def test_one_pass_wanda_reads_the_capture_and_owl_needs_no_influence(tmp_path):
+    cfg = write_config(
+        tmp_path,
+        micro_config(pruning={"methods": ["wanda"], "allocations": ["owl"], "wanda": {"mode": "one_pass"}}),
+    )
+    proc = snakemake(tmp_path, "-n", "--printshellcmds", configfile=cfg)
+    counts = job_counts(proc)
+    assert counts["capture"] == 1 and counts["layer_scores"] == 1 and "influence" not in counts
+    assert "linear_stats.parquet" in proc.stdout.split("rule prune:")[1].split("output:")[0]

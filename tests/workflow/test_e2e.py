@@ -21,8 +21,12 @@ def run(tmp_path_factory):
 def test_outputs_exist_and_are_consistent(run):
     work, cfg = run
     scores = artifacts.read("scores", work / "results/tables/scores.parquet").to_pandas()
-    assert len(scores) == 3 * 1 * 3  # variants x seeds x budgets
-    assert set(scores["variant"]) == {"dense", "magnitude-uniform-s0.50", "wanda-uniform-s0.50"}
+    variants = {"dense", "shortgpt-s0.50"} | {
+        f"{m}-{a}-s0.50" for m in ("magnitude", "wanda") for a in ("uniform", "owl", "layerif")
+    }
+    assert set(scores["variant"]) == variants
+    assert len(scores) == len(variants) * 1 * 3  # variants x seeds x budgets
+    assert (work / "results/figures/layer_sparsity/model~demo.png").stat().st_size > 10_000
     assert (scores["n_problems"] == 12).all()
     assert (work / "results/tables/summary.md").read_text().count("| dense |") == 1
     assert (work / "results/figures/accuracy_vs_budget/model~demo_bench~demo.png").stat().st_size > 10_000
@@ -38,7 +42,7 @@ def test_pruned_checkpoint_reloads_with_recorded_zero_count(run):
     work, _ = run
     from transformers import AutoModelForCausalLM
 
-    for variant in ("magnitude-uniform-s0.50", "wanda-uniform-s0.50"):
+    for variant in ("magnitude-uniform-s0.50", "wanda-uniform-s0.50", "wanda-owl-s0.50", "magnitude-layerif-s0.50"):
         ckpt = work / f"results/models/model~demo/variant~{variant}"
         model = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
         rec = artifacts.read("sparsity", work / f"results/sparsity/model~demo/variant~{variant}.parquet").to_pylist()
@@ -47,7 +51,22 @@ def test_pruned_checkpoint_reloads_with_recorded_zero_count(run):
             w = model.get_submodule(f"model.layers.{r['layer']}.{r['module']}").weight
             assert int((w == 0).sum()) == r["n_zero"]
             assert r["realized_sparsity"] == pytest.approx(r["n_zero"] / r["numel"])
-            assert r["realized_sparsity"] >= 0.5 - 1 / w.shape[1]
+            assert r["realized_sparsity"] >= r["target_sparsity"] - 1 / w.shape[1]
+        total = sum(r["n_zero"] for r in rec) / sum(r["numel"] for r in rec)
+        assert total == pytest.approx(0.5, abs=0.01)
+
+
+def test_shortgpt_checkpoint_has_fewer_layers(run):
+    work, _ = run
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(work / "results/models/model~demo/variant~shortgpt-s0.50")
+    assert model.config.num_hidden_layers == 3  # round(0.5 * 6) removed
+    alloc = artifacts.read("allocation", work / "results/allocation/model~demo/variant~shortgpt-s0.50.parquet")
+    removed = sorted({r["layer"] for r in alloc.to_pylist() if r["sparsity"] == 1.0})
+    bi = artifacts.read("layer_scores", work / "results/scores/model~demo/scorer~bi.parquet").to_pylist()
+    lowest = sorted(sorted(range(5), key=lambda i: bi[i]["score"])[:3])  # last layer (5) is never a candidate
+    assert removed == lowest
 
 
 def test_immediate_rerun_does_nothing(run):
@@ -62,7 +81,7 @@ def test_budget_change_reruns_only_generation_and_downstream(run):
     path = write_config(work / "alt", cfg2) if (work / "alt").mkdir() is None else None
     counts = job_counts(snakemake(work, "-n", configfile=path))
     assert set(counts) == {"generate", "grade", "aggregate", "plot_accuracy", "all"}
-    assert counts["generate"] == 3 and counts["grade"] == 3
+    assert counts["generate"] == 8 and counts["grade"] == 8
 
 
 def test_unrelated_grading_edit_does_not_rerun_generation(run):
@@ -71,4 +90,13 @@ def test_unrelated_grading_edit_does_not_rerun_generation(run):
     path = write_config(work / "alt2", micro_config(grading={"timeout_s": 7}))
     counts = job_counts(snakemake(work, "-n", configfile=path))
     assert "generate" not in counts and "prune" not in counts and "capture" not in counts
-    assert counts["grade"] == 3
+    assert counts["grade"] == 8
+
+
+def test_owl_knob_reruns_only_owl_variants(run):
+    work, _ = run
+    (work / "alt3").mkdir()
+    path = write_config(work / "alt3", micro_config(pruning={"owl": {"m": 5, "lambda": 0.08}}))
+    counts = job_counts(snakemake(work, "-n", configfile=path))
+    assert counts["layer_scores"] == 1 and counts["allocate"] == 2 and counts["prune"] == 2
+    assert counts["generate"] == 2 and "capture" not in counts and "influence" not in counts

@@ -49,6 +49,22 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("sq_norm_sum", pa.list_(pa.float64())),
         ],
     ),
+    # dense per-layer statistics: mean cosine between a decoder layer's input and output (ShortGPT BI = 1 - cos)
+    "capture_layers": _schema(
+        ["model", "impl_version"],
+        [("layer", pa.int32()), ("cos_mean", pa.float64()), ("n_tokens", pa.int64())],
+    ),
+    # per-layer importance scores: OWL outlier ratio, ShortGPT BI (component "layer"); LayerIF positive influence
+    # sums (component "attention" / "mlp")
+    "layer_scores": _schema(
+        ["model", "impl_version"],
+        [("scorer", pa.string()), ("layer", pa.int32()), ("component", pa.string()), ("score", pa.float64())],
+    ),
+    # LayerIF / DataInf influence of each training example per (layer, component); positive = beneficial
+    "influence": _schema(
+        ["model", "impl_version"],
+        [("layer", pa.int32()), ("component", pa.string()), ("example", pa.int32()), ("influence", pa.float64())],
+    ),
     # target sparsity per prunable linear of one variant
     "allocation": _schema(
         ["model", "variant", "impl_version"],

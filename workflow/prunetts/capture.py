@@ -1,77 +1,83 @@
-"""Dense activation capture: one pass over the calibration windows, shared by every pruned variant of a model.
+"""Dense activation capture: one layer-by-layer pass over the calibration windows, shared by every variant of a model.
 
-For every prunable linear (``models.Arch.prunable_linears``) it accumulates, in float64, the sum over all calibration
-tokens of the squared input activation per input channel, ``sum_n sum_t x_{n,t,j}^2``. Wanda's ``scaler_row`` is this
-sum divided by the number of windows (METHODS §2.1); the constant factor does not change any per-row or per-matrix
-ranking, so we store the plain sum and the token count.
+Per prunable linear (``models.Arch.prunable_linears``) it accumulates, in float64, ``sum_n sum_t x_{n,t,j}^2`` per
+input channel j. Wanda's ``scaler_row`` is this sum divided by the number of windows (METHODS §2.1); a constant factor
+changes no per-row or per-matrix ranking and no OWL outlier ratio (a ratio against the layer mean), so the plain sum
+and the token count are stored.
 
-This is the dense statistic (Wanda "one-pass" mode). The reference Wanda is sequential (layer l+1 sees pruned layer
-l); that mode is added by the pruning suite (issue 3).
+Per decoder layer it accumulates the cosine between the layer's input and output hidden state per token, the
+ShortGPT Block Influence statistic (BI_i = 1 - mean cos, Men et al. 2024, METHODS §5.1; the output of layer i is the
+input of layer i+1). Deviation: ShortGPT's code calibrates on PG19 chunks; we reuse the calibration windows.
+
+The pass streams one decoder layer at a time from the safetensors checkpoint (``layerwise.LayerRunner``), so capture
+of an 8B model never holds the whole model.
 """
 
 from __future__ import annotations
 
 import logging
 
+from prunetts.checkpoint import Reader
+from prunetts.layerwise import LayerRunner, input_sq_norms
+
 log = logging.getLogger(__name__)
 
 
-def capture_linear_stats(model, windows: list[list[int]], batch_size: int = 8, progress: bool = True) -> dict:
-    """Return ``{(layer, module): (sq_norm_sum float64 tensor [d_in], n_tokens)}``."""
-    import torch
+class _CaptureRunner(LayerRunner):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cos_sum = [0.0] * self.n_layers
+        self.cos_n = [0] * self.n_layers
+
+    def _after_batch(self, i, h, o) -> None:
+        import torch.nn.functional as F
+
+        cos = F.cosine_similarity(h.float(), o.float(), dim=-1)
+        self.cos_sum[i] += float(cos.double().sum())
+        self.cos_n[i] += cos.numel()
+
+
+def capture(
+    model_path: str,
+    windows: list[list[int]],
+    batch_size: int = 8,
+    device: str = "auto",
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    progress: bool = True,
+):
+    """Returns (``{(layer, module): (sq_norm_sum float64 [d_in], n_tokens)}``, ``[(layer, cos_mean, n_tokens)]``)."""
     from tqdm import tqdm
 
-    from prunetts.models import Arch
-
-    arch = Arch.of(model)
-    device = next(model.parameters()).device
-    sums: dict = {}
-    counts: dict = {}
-    hooks = []
-
-    def make_hook(key):
-        def hook(_module, inputs, _output):
-            x = inputs[0].detach().reshape(-1, inputs[0].shape[-1]).to(torch.float64)
-            sums[key] += (x * x).sum(0)
-            counts[key] += x.shape[0]
-
-        return hook
-
-    for li, layer in enumerate(arch.layers(model)):
-        for name, lin in arch.prunable_linears(layer).items():
-            key = (li, name)
-            sums[key] = torch.zeros(lin.in_features, dtype=torch.float64, device=device)
-            counts[key] = 0
-            hooks.append(lin.register_forward_hook(make_hook(key)))
-    try:
-        decoder = arch.decoder(model)  # skip lm_head: its logits are never needed here
-        batches = range(0, len(windows), batch_size)
-        with torch.inference_mode():
-            for start in tqdm(batches, desc="capture", disable=not progress):
-                ids = torch.tensor(windows[start : start + batch_size], device=device)
-                decoder(input_ids=ids, use_cache=False)
-    finally:
-        for h in hooks:
-            h.remove()
-    return {k: (sums[k].cpu(), counts[k]) for k in sums}
+    runner = _CaptureRunner(Reader(model_path), device, dtype, trust_remote_code)
+    hidden = runner.embed(windows, batch_size)
+    linear_stats = {}
+    for i in tqdm(range(runner.n_layers), desc="capture", disable=not progress):
+        layer = runner.load_layer(i)
+        with input_sq_norms(runner.arch.prunable_linears(layer)) as (sums, counts):
+            runner.forward(i, layer, hidden, out=hidden)
+        for name in sums:
+            linear_stats[(i, name)] = (sums[name].cpu(), counts[name])
+        runner.unload_layer(i)
+    layers = [(i, runner.cos_sum[i] / runner.cos_n[i], runner.cos_n[i]) for i in range(runner.n_layers)]
+    return linear_stats, layers
 
 
-def capture_rows(model_name: str, stats: dict, impl_version: int) -> list[dict]:
+def linear_rows(model_name: str, stats: dict, impl_version: int) -> list[dict]:
     return [
         dict(
-            model=model_name,
-            impl_version=impl_version,
-            layer=layer,
-            module=module,
-            n_tokens=n,
-            sq_norm_sum=s.tolist(),
+            model=model_name, impl_version=impl_version, layer=layer, module=module, n_tokens=n, sq_norm_sum=s.tolist()
         )
         for (layer, module), (s, n) in sorted(stats.items())
     ]
 
 
+def layer_rows(model_name: str, layers: list, impl_version: int) -> list[dict]:
+    return [dict(model=model_name, impl_version=impl_version, layer=i, cos_mean=c, n_tokens=n) for i, c, n in layers]
+
+
 def stats_from_table(tbl) -> dict:
-    """Inverse of ``capture_rows``: ``{(layer, module): float64 tensor}``."""
+    """Inverse of ``linear_rows``: ``{(layer, module): float64 tensor}``."""
     import torch
 
     d = tbl.to_pydict()

@@ -70,11 +70,17 @@ def extract_answer(segment: str) -> str | None:
     return None
 
 
+def _integer_verdict(gold: str, extracted: str) -> str | None:
+    """The harness rule for digit strings ("025" = 25); None when math-verify must decide."""
+    g, e = gold.strip(), extracted.strip()
+    if g.isascii() and g.isdigit() and e.isascii() and e.isdigit():
+        return "correct" if int(g) == int(e) else "wrong"
+    return None
+
+
 def _verify(gold: str, extracted: str, timeout: int) -> str:
     """Runs in a worker process (its main thread, where math-verify's alarms work)."""
     try:
-        if gold.strip().isdigit() and extracted.strip().isdigit():
-            return "correct" if int(gold) == int(extracted) else "wrong"
         from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
         g = parse(f"${gold}$", [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=timeout)
@@ -119,6 +125,8 @@ def grade(
         extracted = extract_answer(answer_segment(text, think_end))
         if extracted is None:
             out[i] = (None, "no_answer")
+        elif (verdict := _integer_verdict(gold, extracted)) is not None:
+            out[i] = (extracted, verdict)  # no worker needed (and none is started if all items are integers)
         else:
             out[i] = (extracted, "")
             todo.append((i, (gold, extracted, timeout)))

@@ -78,7 +78,8 @@ def prepare_calibration(model_path: str, out: str, *, model: str, calibration: d
 def capture(
     model_path: str,
     calibration_path: str,
-    out: str,
+    linear_out: str,
+    layer_out: str,
     *,
     model: str,
     batch_size: int,
@@ -87,24 +88,79 @@ def capture(
     trust_remote_code: bool,
     threads: int | None = None,
 ) -> None:
-    from prunetts.capture import capture_linear_stats, capture_rows
-    from prunetts.models import load_model
+    from prunetts import capture as cap
 
     set_threads(threads)
     windows = artifacts.read("calibration", calibration_path).column("input_ids").to_pylist()
-    lm = load_model(model_path, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-    stats = capture_linear_stats(lm, windows, batch_size=batch_size)
-    artifacts.write("capture", capture_rows(model, stats, IMPL_VERSION["capture"]), out)
+    linear, layers = cap.capture(model_path, windows, batch_size, device, dtype, trust_remote_code)
+    artifacts.write("capture", cap.linear_rows(model, linear, IMPL_VERSION["capture"]), linear_out)
+    artifacts.write("capture_layers", cap.layer_rows(model, layers, IMPL_VERSION["capture"]), layer_out)
 
 
-def allocate(model_path: str, out: str, *, model: str, variant: str, trust_remote_code: bool) -> None:
+def influence(
+    model_path: str,
+    out: str,
+    *,
+    model: str,
+    influence: dict,
+    calibration: dict,
+    trust_remote_code: bool,
+    threads: int | None = None,
+) -> None:
+    from prunetts.calibration import load_texts
+    from prunetts.influence import compute_influence, split_texts
+    from prunetts.models import load_model, load_tokenizer
+
+    set_threads(threads)
+    cfg = influence
+    if cfg.get("train_source") is None and cfg.get("val_source") is None:
+        texts = load_texts(calibration["source"], calibration.get("text_field", "text"))
+        train, val = split_texts(texts, cfg["n_train"], cfg["n_val"], cfg["seed"])
+    else:
+        train = load_texts(cfg["train_source"] or calibration["source"], cfg["text_field"], cfg["n_train"])
+        val = load_texts(cfg["val_source"] or calibration["source"], cfg["text_field"], cfg["n_val"])
+    tok = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
+    lm = load_model(model_path, dtype=cfg["dtype"], device=cfg["device"], trust_remote_code=trust_remote_code)
+    rows = compute_influence(lm, tok, train, val, cfg["max_len"], cfg["projection_dim"], cfg["seed"])
+    artifacts.write("influence", [dict(model=model, impl_version=IMPL_VERSION["influence"], **r) for r in rows], out)
+    log.info("influence of %d training texts against %d validation texts", len(train), len(val))
+
+
+def layer_scores(
+    model_path: str, inputs: str, out: str, *, model: str, scorer: str, owl_m: float, threads: int | None = None
+) -> None:
+    from prunetts import scores
+
+    if scorer == "owl":
+        from prunetts.capture import stats_from_table
+
+        set_threads(threads)
+        values = scores.owl_outlier_ratios(model_path, stats_from_table(artifacts.read("capture", inputs)), owl_m)
+    elif scorer == "bi":
+        values = scores.bi_scores(artifacts.read("capture_layers", inputs).to_pylist())
+    elif scorer == "layerif":
+        from prunetts.influence import aggregate_positive
+
+        values = aggregate_positive(artifacts.read("influence", inputs).to_pylist())
+    else:
+        raise ValueError(f"unknown scorer {scorer!r}")
+    artifacts.write("layer_scores", scores.rows(model, scorer, values, IMPL_VERSION["layer_scores"]), out)
+
+
+def allocate(model_path: str, scores_path: str | None, out: str, *, model: str, variant: str, options: dict) -> None:
+    """``options``: the allocation's own config slice (``pruning.owl`` / ``pruning.layerif``), else empty."""
+    import json
+
+    from prunetts.checkpoint import num_layers, prunable_modules_from_shapes, resolve, tensor_shapes
     from prunetts.config import parse_variant
-    from prunetts.models import prunable_modules
-    from prunetts.pruning.allocation import allocate as alloc
+    from prunetts.pruning.allocation import for_variant
+    from prunetts.scores import from_rows
 
     v = parse_variant(variant)
-    modules = [(layer, name) for layer, name, _ in prunable_modules(model_path, trust_remote_code)]
-    targets = alloc(v.allocation, modules, v.sparsity)
+    modules = prunable_modules_from_shapes(tensor_shapes(model_path))
+    layer_scores = from_rows(artifacts.read("layer_scores", scores_path).to_pylist()) if scores_path else None
+    n_layers = num_layers(json.loads((resolve(model_path) / "config.json").read_text()))
+    targets = for_variant(v, modules, layer_scores, options, n_layers)
     rows = [
         dict(
             model=model,
@@ -114,7 +170,7 @@ def allocate(model_path: str, out: str, *, model: str, variant: str, trust_remot
             module=name,
             sparsity=targets[layer, name],
         )
-        for layer, name in modules
+        for layer, name, _ in modules
     ]
     artifacts.write("allocation", rows, out)
 
@@ -122,12 +178,17 @@ def allocate(model_path: str, out: str, *, model: str, variant: str, trust_remot
 def prune(
     model_path: str,
     allocation_path: str,
+    calibration_path: str | None,
     capture_path: str | None,
     out_dir: str,
     sparsity_out: str,
     *,
     model: str,
     variant: str,
+    wanda: dict,
+    batch_size: int,
+    dtype: str,
+    device: str,
     trust_remote_code: bool,
     threads: int | None = None,
 ) -> None:
@@ -140,7 +201,23 @@ def prune(
     alloc = artifacts.read("allocation", allocation_path).to_pylist()
     allocation = {(r["layer"], r["module"]): r["sparsity"] for r in alloc}
     stats = stats_from_table(artifacts.read("capture", capture_path)) if capture_path else None
-    records = prune_checkpoint(model_path, out_dir, v.method, allocation, stats, trust_remote_code=trust_remote_code)
+    windows = (
+        artifacts.read("calibration", calibration_path).column("input_ids").to_pylist() if calibration_path else None
+    )
+    records = prune_checkpoint(
+        model_path,
+        out_dir,
+        v.method,
+        allocation,
+        stats=stats,
+        windows=windows,
+        wanda_mode=wanda["mode"],
+        wanda_group=wanda["group"],
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+    )
     rows = [
         dict(
             model=model,
@@ -197,3 +274,11 @@ def plot(scores_path: str, out: str, *, model: str, bench: str) -> None:
     from prunetts.plots import accuracy_vs_budget
 
     accuracy_vs_budget(artifacts.read("scores", scores_path).to_pandas(), model, bench, out)
+
+
+def plot_layers(sparsity_paths: list[str], score_paths: list[str], out: str, *, model: str) -> None:
+    from prunetts.plots import layer_sparsity
+
+    sparsity = artifacts.read_many("sparsity", sparsity_paths).to_pandas()
+    scores = artifacts.read_many("layer_scores", score_paths).to_pandas()
+    layer_sparsity(sparsity, scores, model, out)

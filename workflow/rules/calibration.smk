@@ -10,7 +10,7 @@ rule prepare_calibration:
     params:
         model_path=base_model_path,
         calibration=config["calibration"],
-        trust_remote_code=lambda w: model_cfg(w).get("trust_remote_code", False),
+        trust_remote_code=trust_remote_code,
         impl=IMPL_VERSION["prepare_calibration"],
     script:
         "../../scripts/prepare_calibration.py"
@@ -21,7 +21,8 @@ rule capture:
         base_model_input,
         calibration="results/calibration/model~{model}.parquet",
     output:
-        "results/capture/model~{model}/linear_stats.parquet",
+        linear="results/capture/model~{model}/linear_stats.parquet",
+        layers="results/capture/model~{model}/layer_stats.parquet",
     log:
         "results/logs/capture/model~{model}.log",
     conda:
@@ -30,7 +31,46 @@ rule capture:
     params:
         model_path=base_model_path,
         capture=config["capture"],
-        trust_remote_code=lambda w: model_cfg(w).get("trust_remote_code", False),
+        trust_remote_code=trust_remote_code,
         impl=IMPL_VERSION["capture"],
     script:
         "../../scripts/capture.py"
+
+
+rule influence:
+    input:
+        base_model_input,
+    output:
+        "results/influence/model~{model}.parquet",
+    log:
+        "results/logs/influence/model~{model}.log",
+    conda:
+        ENV
+    threads: 2
+    params:
+        model_path=base_model_path,
+        influence=config["influence"],
+        calibration=config["calibration"],
+        trust_remote_code=trust_remote_code,
+        impl=IMPL_VERSION["influence"],
+    script:
+        "../../scripts/influence.py"
+
+
+rule layer_scores:
+    input:
+        base_model_input,
+        scores_input=layer_scores_input,
+    output:
+        "results/scores/model~{model}/scorer~{scorer}.parquet",
+    log:
+        "results/logs/layer_scores/model~{model}_scorer~{scorer}.log",
+    conda:
+        ENV
+    threads: 2
+    params:
+        model_path=base_model_path,
+        owl_m=lambda w: config["pruning"]["owl"]["m"] if w.scorer == "owl" else None,
+        impl=IMPL_VERSION["layer_scores"],
+    script:
+        "../../scripts/layer_scores.py"

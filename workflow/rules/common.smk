@@ -3,7 +3,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from prunetts.config import check, variants
+from prunetts.config import check, parse_variant, scorers, variants
+from prunetts.pruning.pruner import needs_calibration, needs_capture
 from prunetts.versions import IMPL_VERSION
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -13,6 +14,8 @@ MODELS = list(config["models"])
 BENCHES = list(config["benchmarks"])
 SEEDS = config["generation"]["seeds"]
 VARIANTS = variants(config)
+PRUNED = [v for v in VARIANTS if v != "dense"]
+SCORERS = scorers(config)
 ENV = "../../envs/prunetts.yaml"
 
 
@@ -21,6 +24,7 @@ wildcard_constraints:
     variant=r"[a-z0-9.\-]+",
     bench=r"[a-z0-9_]+",
     seed=r"\d+",
+    scorer="owl|bi|layerif",
 
 
 def model_cfg(wildcards):
@@ -49,9 +53,51 @@ def variant_model_input(wildcards):
     return [variant_model_path(wildcards)]
 
 
-def prune_capture_input(wildcards):
-    """Wanda needs the dense activation capture; magnitude does not."""
-    if wildcards.variant.startswith("wanda-"):
+def trust_remote_code(wildcards):
+    return model_cfg(wildcards).get("trust_remote_code", False)
+
+
+def layer_scores_input(wildcards):
+    """owl: dense capture statistics; bi: capture per-layer cosines; layerif: influence scores."""
+    capture = f"results/capture/model~{wildcards.model}"
+    return {
+        "owl": f"{capture}/linear_stats.parquet",
+        "bi": f"{capture}/layer_stats.parquet",
+        "layerif": f"results/influence/model~{wildcards.model}.parquet",
+    }[wildcards.scorer]
+
+
+def allocate_scores_input(wildcards):
+    scorer = parse_variant(wildcards.variant).scorer
+    if scorer is None:
+        return {}
+    return {"scores": f"results/scores/model~{wildcards.model}/scorer~{scorer}.parquet"}
+
+
+def allocation_options(wildcards):
+    """Only OWL / LayerIF variants depend on their knobs (editing them reruns nothing else)."""
+    allocation = parse_variant(wildcards.variant).allocation
+    return (
+        config["pruning"].get(allocation, {})
+        if allocation in ("owl", "layerif")
+        else {}
+    )
+
+
+def wanda_params(wildcards):
+    """Only Wanda variants depend on the Wanda knobs (editing them reruns nothing else)."""
+    if parse_variant(wildcards.variant).method != "wanda":
+        return {"mode": "sequential", "group": "row"}
+    return config["pruning"]["wanda"]
+
+
+def prune_inputs(wildcards):
+    """Sequential Wanda reads calibration windows; one-pass Wanda the dense capture; magnitude/ShortGPT neither."""
+    method = parse_variant(wildcards.variant).method
+    mode = config["pruning"]["wanda"]["mode"]
+    if needs_calibration(method, mode):
+        return {"calibration": f"results/calibration/model~{wildcards.model}.parquet"}
+    if needs_capture(method, mode):
         return {
             "capture": f"results/capture/model~{wildcards.model}/linear_stats.parquet"
         }

@@ -1,5 +1,6 @@
 rule allocate:
     input:
+        unpack(allocate_scores_input),
         base_model_input,
     output:
         "results/allocation/model~{model}/variant~{variant}.parquet",
@@ -9,7 +10,7 @@ rule allocate:
         ENV
     params:
         model_path=base_model_path,
-        trust_remote_code=lambda w: model_cfg(w).get("trust_remote_code", False),
+        options=allocation_options,
         impl=IMPL_VERSION["allocate"],
     script:
         "../../scripts/allocate.py"
@@ -17,7 +18,7 @@ rule allocate:
 
 rule prune:
     input:
-        unpack(prune_capture_input),
+        unpack(prune_inputs),
         base_model_input,
         allocation="results/allocation/model~{model}/variant~{variant}.parquet",
     output:
@@ -30,7 +31,9 @@ rule prune:
     threads: 2
     params:
         model_path=base_model_path,
-        trust_remote_code=lambda w: model_cfg(w).get("trust_remote_code", False),
+        wanda=wanda_params,
+        capture=config["capture"],
+        trust_remote_code=trust_remote_code,
         impl=IMPL_VERSION["prune"],
     script:
         "../../scripts/prune.py"

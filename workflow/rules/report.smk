@@ -1,6 +1,7 @@
 localrules:
     aggregate,
     plot_accuracy,
+    plot_layers,
 
 
 rule aggregate:
@@ -37,3 +38,22 @@ rule plot_accuracy:
         ENV
     script:
         "../../scripts/plot.py"
+
+
+rule plot_layers:
+    input:
+        sparsity=expand(
+            "results/sparsity/model~{{model}}/variant~{variant}.parquet",
+            variant=PRUNED,
+        ),
+        scores=expand(
+            "results/scores/model~{{model}}/scorer~{scorer}.parquet", scorer=SCORERS
+        ),
+    output:
+        "results/figures/layer_sparsity/model~{model}.png",
+    log:
+        "results/logs/plot_layers/model~{model}.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/plot_layers.py"

@@ -94,41 +94,44 @@ class TransformersBackend:
         active = [r.max_new > 0 for r in reqs]
         kv = {_cache_kwarg(self.model): cache}
         streams = torch.stack([r.stream[: max(r.max_new for r in reqs)] for r in reqs]) if reqs else None
+        rows = list(range(n))  # request index of each row currently in the batch
         step = 0
         with torch.inference_mode():
             out = self.model(
                 input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=True, logits_to_keep=1, **kv
             )
-            while any(active):
+            while True:
                 logits = out.logits[:, -1, :].float()
                 if self.n_valid < logits.shape[-1]:
                     logits[:, self.n_valid :] = float("-inf")
-                nxt = sample_next(logits, streams[:, step], **vars(self.sampling)).tolist()
-                feed = []
-                for i, r in enumerate(reqs):
+                nxt = sample_next(logits, streams[rows, step], **vars(self.sampling)).tolist()
+                for j, i in enumerate(rows):
                     if not active[i]:
-                        feed.append(self.pad_id)
                         continue
-                    tok = nxt[i]
-                    if tok in r.stop_ids:
+                    if nxt[j] in reqs[i].stop_ids:
                         stopped[i], active[i] = True, False
                     else:
-                        gen[i].append(tok)
-                        active[i] = len(gen[i]) < r.max_new
-                    feed.append(tok)
+                        gen[i].append(nxt[j])
+                        active[i] = len(gen[i]) < reqs[i].max_new
                 step += 1
-                bar.update(sum(active))
-                if not any(active):
+                live = [j for j, i in enumerate(rows) if active[i]]
+                bar.update(len(live))
+                if not live:
                     break
-                mask_col = torch.tensor(active, dtype=torch.long, device=self.device).unsqueeze(1)
+                feed = torch.tensor(
+                    [nxt[j] if active[i] else self.pad_id for j, i in enumerate(rows)], device=self.device
+                )
+                if len(rows) - len(live) >= max(1, len(rows) // 4):
+                    # finished rows leave the batch (their cache rows are dropped), so the batch stays dense
+                    keep = torch.tensor(live, device=self.device)
+                    cache.batch_select_indices(keep)
+                    attn, feed = attn[keep], feed[keep]
+                    rows = [rows[j] for j in live]
+                mask_col = torch.tensor([active[i] for i in rows], dtype=torch.long, device=self.device)
                 next_pos = attn.sum(-1, keepdim=True)
-                attn = torch.cat([attn, mask_col], dim=1)
+                attn = torch.cat([attn, mask_col.unsqueeze(1)], dim=1)
                 out = self.model(
-                    input_ids=torch.tensor(feed, device=self.device).unsqueeze(1),
-                    attention_mask=attn,
-                    position_ids=next_pos,
-                    use_cache=True,
-                    **kv,
+                    input_ids=feed.unsqueeze(1), attention_mask=attn, position_ids=next_pos, use_cache=True, **kv
                 )
         self.generated_tokens += sum(len(g) + s for g, s in zip(gen, stopped, strict=True))
         self.decode_seconds += time.perf_counter() - t0

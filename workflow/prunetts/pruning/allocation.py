@@ -1,17 +1,135 @@
-"""Layer-wise sparsity allocation: which target sparsity each prunable linear gets.
+"""Layer-wise sparsity allocation: the target sparsity of every prunable linear of a variant.
 
-Uniform: every prunable linear gets the global target S (the Wanda / magnitude default).
+- **uniform**: every linear at S.
+- **owl** (Yin et al. 2024, "Outlier Weighed Layerwise Sparsity", METHODS §3): from the layer outlier ratios D_l,
+  ``D' = minmax(D) * 2*lam``, ``s_l = S - (D'_l - mean(D'))`` (mean exactly S, spread 2*lam, more outliers -> less
+  pruning); values <= 0 are set to 0.01 as the paper's Wanda-OWL code does (applied to magnitude too). Every linear of
+  layer l gets s_l.
+- **layerif** (Askari et al. 2025, LayerIF, as TTS-Pruning's ``influence_helper``; METHODS §4.4): per component
+  (attention = q,k,v,o; mlp = gate,up,down) separately: a = |S_{l,c}| (positive influence sums), min-max to [0, 1],
+  Savitzky-Golay smoothing (window 5, order 2; skipped below 5 layers), clip to [0, 1], then
+  ``p_hat = (1 - a)(e2 - e1) + e1`` (direction ``paper_code``: more influence -> less pruning) or
+  ``p_hat = a (e2 - e1) + e1`` (direction ``layerif_paper``, the LayerIF paper's text), rescaled by
+  ``eta = S * sum(d) / sum(p_hat * d)`` (d = parameters of the component in the layer) and clipped to [0, 1], so each
+  component class hits S.
+- **shortgpt** (``shortgpt.py``): the removed layers get 1.0, the others 0.0.
 """
 
 from __future__ import annotations
 
-
-def uniform(modules: list[tuple[int, str]], sparsity: float) -> dict[tuple[int, str], float]:
-    return {key: float(sparsity) for key in modules}
-
-
-ALLOCATORS = {"uniform": uniform}
+ALLOCATIONS = ("uniform", "owl", "layerif")
+LAYERIF_DIRECTIONS = ("paper_code", "layerif_paper")
 
 
-def allocate(allocation: str, modules: list[tuple[int, str]], sparsity: float) -> dict[tuple[int, str], float]:
-    return ALLOCATORS[allocation](modules, sparsity)
+def component(module: str) -> str:
+    if module.startswith("self_attn."):
+        return "attention"
+    if module.startswith("mlp."):
+        return "mlp"
+    raise ValueError(f"prunable linear {module!r} is neither in self_attn nor in mlp")
+
+
+def uniform(modules: list[tuple[int, str, int]], sparsity: float) -> dict[tuple[int, str], float]:
+    return {(layer, name): float(sparsity) for layer, name, _ in modules}
+
+
+def owl_layer_sparsity(ratios: dict[int, float], sparsity: float, lam: float) -> dict[int, float]:
+    """Per-layer sparsity before the clamp (mean exactly ``sparsity``, spread ``2*lam``)."""
+    layers = sorted(ratios)
+    d = [ratios[i] for i in layers]
+    lo, hi = min(d), max(d)
+    scaled = [(x - lo) / (hi - lo) * 2 * lam if hi > lo else 0.0 for x in d]
+    mean = sum(scaled) / len(scaled)
+    return {i: sparsity - (x - mean) for i, x in zip(layers, scaled, strict=True)}
+
+
+def owl(modules, sparsity: float, ratios: dict[int, float], lam: float) -> dict[tuple[int, str], float]:
+    per_layer = {i: (s if s > 0 else 0.01) for i, s in owl_layer_sparsity(ratios, sparsity, lam).items()}
+    return {(layer, name): per_layer[layer] for layer, name, _ in modules}
+
+
+def layerif_component(
+    scores: list[float],
+    numels: list[int],
+    sparsity: float,
+    e1: float,
+    e2: float,
+    direction: str,
+    window: int = 5,
+    polyorder: int = 2,
+) -> list[float]:
+    """Per-layer sparsity of one component class from its per-layer positive influence sums."""
+    import numpy as np
+
+    a = np.abs(np.asarray(scores, dtype=np.float64))
+    span = a.max() - a.min()
+    s_hat = (a - a.min()) / span if span > 0 else np.zeros_like(a)
+    if len(a) >= window:
+        from scipy.signal import savgol_filter
+
+        s_hat = savgol_filter(s_hat, window_length=window, polyorder=polyorder)
+    s_hat = np.clip(s_hat, 0.0, 1.0)
+    if direction == "paper_code":
+        p_hat = (1.0 - s_hat) * (e2 - e1) + e1
+    elif direction == "layerif_paper":
+        p_hat = s_hat * (e2 - e1) + e1
+    else:
+        raise ValueError(f"unknown LayerIF direction {direction!r} (expected one of {LAYERIF_DIRECTIONS})")
+    d = np.asarray(numels, dtype=np.float64)
+    eta = sparsity * d.sum() / (p_hat * d).sum()
+    return np.clip(eta * p_hat, 0.0, 1.0).tolist()
+
+
+def layerif(
+    modules,
+    sparsity: float,
+    scores: dict[tuple[int, str], float],
+    e1: float = 0.05,
+    e2: float = 0.40,
+    direction: str = "paper_code",
+    window: int = 5,
+    polyorder: int = 2,
+) -> dict[tuple[int, str], float]:
+    out = {}
+    layers = sorted({layer for layer, _, _ in modules})
+    for comp in ("attention", "mlp"):
+        numel = {layer: 0 for layer in layers}
+        for layer, name, n in modules:
+            if component(name) == comp:
+                numel[layer] += n
+        per_layer = layerif_component(
+            [scores[layer, comp] for layer in layers],
+            [numel[i] for i in layers],
+            sparsity,
+            e1,
+            e2,
+            direction,
+            window,
+            polyorder,
+        )
+        for layer, s in zip(layers, per_layer, strict=True):
+            for lyr, name, _ in modules:
+                if lyr == layer and component(name) == comp:
+                    out[lyr, name] = s
+    return out
+
+
+def shortgpt(modules, removed: list[int]) -> dict[tuple[int, str], float]:
+    gone = set(removed)
+    return {(layer, name): (1.0 if layer in gone else 0.0) for layer, name, _ in modules}
+
+
+def for_variant(variant, modules, layer_scores: dict | None, options: dict, n_layers: int) -> dict:
+    """Targets of a ``config.Variant``; ``layer_scores`` from the variant's scorer, ``options`` its config slice."""
+    from prunetts.pruning.shortgpt import layers_to_remove, n_for_sparsity
+
+    if variant.allocation == "uniform":
+        return uniform(modules, variant.sparsity)
+    if variant.allocation == "owl":
+        return owl(modules, variant.sparsity, layer_scores, options.get("lambda", 0.08))
+    if variant.allocation == "layerif":
+        return layerif(modules, variant.sparsity, layer_scores, **options)
+    if variant.allocation == "shortgpt":
+        n = variant.n_layers or n_for_sparsity(variant.sparsity, n_layers)
+        return shortgpt(modules, layers_to_remove(layer_scores, n_layers, n))
+    raise ValueError(f"unknown allocation {variant.allocation!r}")

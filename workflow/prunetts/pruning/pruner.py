@@ -1,53 +1,40 @@
-"""Prune a checkpoint: apply a criterion at the allocated per-module sparsity and save an HF checkpoint.
+"""Prune a safetensors checkpoint layer by layer and write a new HF checkpoint.
 
-Skeleton version: the model is loaded whole in its checkpoint dtype and masks are scored in float32 one matrix at a
-time. Layer-by-layer streaming from safetensors (for 8B models on small hosts) comes with the pruning suite (issue 3).
+Never holds the dense and the pruned model together: the non-layer tensors (embeddings, final norm, lm_head) are
+copied as they are, then each decoder layer is loaded, pruned and written before the next is read. Peak memory is one
+decoder layer plus, for sequential Wanda, the calibration hidden states (two ``[N, T, H]`` buffers).
+
+- ``magnitude``: |W| per matrix (``magnitude.py``); no calibration data.
+- ``wanda``, mode ``sequential`` (the reference, METHODS §2.3): layer l's activation statistics are measured on the
+  inputs produced by the already pruned layers 0..l-1, then the pruned layer l is re-run to produce layer l+1's
+  inputs. Mode ``one_pass``: statistics from the dense capture (no forward pass here); this is what TTS-Pruning's
+  LayerIF variant does.
+- ``shortgpt``: the layers whose allocation is 1.0 are removed (``shortgpt.py``).
+
+Masks are scored in float32; weights are written back in the checkpoint's own dtype (zeros stay exact zeros).
 """
 
 from __future__ import annotations
 
 import logging
 
-from prunetts.models import Arch, load_model, load_tokenizer, save_model
+from prunetts.checkpoint import Reader, Writer
 from prunetts.pruning.magnitude import magnitude_mask
 from prunetts.pruning.masks import apply_mask
 from prunetts.pruning.wanda import wanda_mask
 
 log = logging.getLogger(__name__)
 
-CRITERIA_NEEDING_CAPTURE = {"wanda"}
+METHODS = ("magnitude", "wanda", "shortgpt")
+WANDA_MODES = ("sequential", "one_pass")
 
 
-def prune_model(model, method: str, allocation: dict, stats: dict | None = None) -> list[dict]:
-    """Prune ``model`` in place; returns per-module records (layer, module, numel, target, n_pruned, n_zero)."""
-    import torch
+def needs_calibration(method: str, wanda_mode: str = "sequential") -> bool:
+    return method == "wanda" and wanda_mode == "sequential"
 
-    if method in CRITERIA_NEEDING_CAPTURE and stats is None:
-        raise ValueError(f"{method} needs captured activation statistics")
-    arch = Arch.of(model)
-    records = []
-    with torch.no_grad():
-        for li, layer in enumerate(arch.layers(model)):
-            for name, lin in arch.prunable_linears(layer).items():
-                s = allocation[(li, name)]
-                if method == "magnitude":
-                    mask = magnitude_mask(lin.weight, s)
-                elif method == "wanda":
-                    mask = wanda_mask(lin.weight, stats[(li, name)], s)
-                else:
-                    raise ValueError(f"unknown pruning method {method!r}")
-                apply_mask(lin.weight, mask)
-                records.append(
-                    dict(
-                        layer=li,
-                        module=name,
-                        numel=lin.weight.numel(),
-                        target_sparsity=s,
-                        n_pruned=int(mask.sum()),
-                        n_zero=int((lin.weight == 0).sum()),
-                    )
-                )
-    return records
+
+def needs_capture(method: str, wanda_mode: str = "sequential") -> bool:
+    return method == "wanda" and wanda_mode == "one_pass"
 
 
 def prune_checkpoint(
@@ -55,12 +42,70 @@ def prune_checkpoint(
     out_dir: str,
     method: str,
     allocation: dict,
-    stats: dict | None,
+    *,
+    stats: dict | None = None,
+    windows: list[list[int]] | None = None,
+    wanda_mode: str = "sequential",
+    wanda_group: str = "row",
+    batch_size: int = 8,
+    device: str = "auto",
+    dtype: str = "auto",
     trust_remote_code: bool = False,
-    device: str = "cpu",
+    progress: bool = True,
 ) -> list[dict]:
-    model = load_model(model_path, dtype="checkpoint", device=device, trust_remote_code=trust_remote_code)
-    tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
-    records = prune_model(model, method, allocation, stats)
-    save_model(model, tokenizer, out_dir)
+    """Prune and save; returns one record per prunable linear (layer, module, numel, target_sparsity, n_pruned,
+    n_zero)."""
+    import torch
+    from tqdm import tqdm
+
+    from prunetts.layerwise import LayerRunner, input_sq_norms
+
+    reader = Reader(model_path)
+    if method == "shortgpt":
+        from prunetts.pruning.shortgpt import remove_layers
+
+        return remove_layers(reader, out_dir, allocation)
+    if method not in METHODS:
+        raise ValueError(f"unknown pruning method {method!r}")
+    sequential = needs_calibration(method, wanda_mode)
+    if sequential and not windows:
+        raise ValueError("sequential Wanda needs calibration windows")
+    if method == "wanda" and not sequential and stats is None:
+        raise ValueError("one-pass Wanda needs the dense capture statistics")
+
+    runner = LayerRunner(reader, device, dtype, trust_remote_code)
+    writer = Writer(out_dir)
+    writer.add(reader.load(reader.other_names()))
+    hidden = runner.embed(windows, batch_size) if sequential else None
+    records = []
+    for i in tqdm(range(runner.n_layers), desc=f"prune ({method})", disable=not progress):
+        layer = runner.load_layer(i)
+        linears = runner.arch.prunable_linears(layer)
+        if sequential:
+            with input_sq_norms(linears) as (layer_stats, _):
+                runner.forward(i, layer, hidden, out=False)
+        with torch.no_grad():
+            for name, lin in linears.items():
+                s = allocation[(i, name)]
+                if method == "magnitude":
+                    mask = magnitude_mask(lin.weight, s)
+                else:
+                    sq = layer_stats[name] if sequential else stats[(i, name)]
+                    mask = wanda_mask(lin.weight, sq, s, wanda_group)
+                apply_mask(lin.weight, mask)
+                records.append(
+                    dict(
+                        layer=i,
+                        module=name,
+                        numel=lin.weight.numel(),
+                        target_sparsity=float(s),
+                        n_pruned=int(mask.sum()),
+                        n_zero=int((lin.weight == 0).sum()),
+                    )
+                )
+        if sequential:
+            hidden = runner.forward(i, layer, hidden, out=hidden)  # in place: batch b is read before it is written
+        writer.add(runner.layer_tensors(i, layer))
+        runner.unload_layer(i)
+    writer.finish(reader.config, reader.dir)
     return records

@@ -1,0 +1,15 @@
+"""Adapter: rule influence -> prunetts.jobs.influence."""
+
+from prunetts import jobs
+
+sm = snakemake  # noqa: F821
+with jobs.job_logging(sm.log[0], sm.threads):
+    jobs.influence(
+        sm.params.model_path,
+        sm.output[0],
+        model=sm.wildcards.model,
+        influence=sm.params.influence,
+        calibration=sm.params.calibration,
+        trust_remote_code=sm.params.trust_remote_code,
+        threads=sm.threads,
+    )

@@ -1,0 +1,15 @@
+"""Adapter: rule layer_scores -> prunetts.jobs.layer_scores."""
+
+from prunetts import jobs
+
+sm = snakemake  # noqa: F821
+with jobs.job_logging(sm.log[0], sm.threads):
+    jobs.layer_scores(
+        sm.params.model_path,
+        sm.input.scores_input,
+        sm.output[0],
+        model=sm.wildcards.model,
+        scorer=sm.wildcards.scorer,
+        owl_m=sm.params.owl_m,
+        threads=sm.threads,
+    )

@@ -1,0 +1,7 @@
+"""Adapter: rule plot_layers -> prunetts.jobs.plot_layers."""
+
+from prunetts import jobs
+
+sm = snakemake  # noqa: F821
+with jobs.job_logging(sm.log[0]):
+    jobs.plot_layers(list(sm.input.sparsity), list(sm.input.scores), sm.output[0], model=sm.wildcards.model)

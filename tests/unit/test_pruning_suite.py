@@ -1,0 +1,248 @@
+"""The pruning suite against brute-force references on tiny random models of every family."""
+
+import json
+
+import pytest
+import torch
+from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
+from prunetts.models import Arch, load_model
+from prunetts.pruning import allocation as alloc
+from prunetts.pruning.magnitude import magnitude_mask
+from prunetts.pruning.pruner import prune_checkpoint
+from prunetts.pruning.shortgpt import layers_to_remove, n_for_sparsity, pruned_config
+from prunetts.pruning.wanda import wanda_mask
+
+WINDOWS = [[(11 * i + 3 * j) % 250 for j in range(24)] for i in range(6)]
+
+
+def modules_of(model_dir):
+    return prunable_modules_from_shapes(tensor_shapes(model_dir))
+
+
+def zero_masks(model_dir) -> dict:
+    model = load_model(str(model_dir), dtype="float32", device="cpu")
+    arch = Arch.of(model)
+    return {
+        (li, name): (lin.weight == 0)
+        for li, layer in enumerate(arch.layers(model))
+        for name, lin in arch.prunable_linears(layer).items()
+    }
+
+
+def test_header_module_list_equals_the_linear_set(tiny_model_dir):
+    model = load_model(str(tiny_model_dir), dtype="float32", device="cpu")
+    arch = Arch.of(model)
+    expected = sorted(
+        (li, name, lin.weight.numel())
+        for li, layer in enumerate(arch.layers(model))
+        for name, lin in arch.prunable_linears(layer).items()
+    )
+    assert modules_of(tiny_model_dir) == expected
+
+
+def brute_force_sequential_wanda(model_dir, allocation, group="row"):
+    """The reference algorithm literally: full model in memory; for each layer l, one full forward of the (partly
+    pruned) model collects layer l's input statistics, then layer l is pruned."""
+    model = load_model(str(model_dir), dtype="float32", device="cpu")
+    arch = Arch.of(model)
+    for li, layer in enumerate(arch.layers(model)):
+        linears = arch.prunable_linears(layer)
+        sq = {}
+
+        def hook(_m, i, _o, name, sq=sq):
+            sq[name] = sq.get(name, 0) + (i[0].double().reshape(-1, i[0].shape[-1]) ** 2).sum(0)
+
+        hooks = [lin.register_forward_hook(lambda m, i, o, n=name: hook(m, i, o, n)) for name, lin in linears.items()]
+        with torch.no_grad():
+            model(torch.tensor(WINDOWS))
+        for h in hooks:
+            h.remove()
+        with torch.no_grad():
+            for name, lin in linears.items():
+                lin.weight[wanda_mask(lin.weight, sq[name], allocation[(li, name)], group)] = 0
+    return {
+        (li, name): (lin.weight == 0)
+        for li, layer in enumerate(arch.layers(model))
+        for name, lin in arch.prunable_linears(layer).items()
+    }
+
+
+@pytest.mark.parametrize("group", ["row", "matrix"])
+def test_sequential_wanda_equals_brute_force(tiny_model_dir, tmp_path, group):
+    mods = modules_of(tiny_model_dir)
+    allocation = alloc.uniform(mods, 0.4)
+    records = prune_checkpoint(
+        str(tiny_model_dir),
+        tmp_path / "out",
+        "wanda",
+        allocation,
+        windows=WINDOWS,
+        wanda_mode="sequential",
+        wanda_group=group,
+        batch_size=4,
+        device="cpu",
+        dtype="float32",
+        progress=False,
+    )
+    ours = zero_masks(tmp_path / "out")
+    ref = brute_force_sequential_wanda(tiny_model_dir, allocation, group)
+    for key in ref:
+        assert torch.equal(ours[key], ref[key]), key
+    for r in records:
+        rows, cols = ours[(r["layer"], r["module"])].shape
+        if group == "row":
+            assert (ours[(r["layer"], r["module"])].sum(1) == int(cols * 0.4)).all()
+        else:
+            assert r["n_pruned"] == int(rows * cols * 0.4)
+
+
+def test_sequential_differs_from_one_pass(tiny_qwen3_dir, tmp_path):
+    from prunetts.capture import capture
+
+    mods = modules_of(tiny_qwen3_dir)
+    allocation = alloc.uniform(mods, 0.5)
+    linear, _ = capture(str(tiny_qwen3_dir), WINDOWS, 4, "cpu", "float32", progress=False)
+    stats = {k: s for k, (s, _) in linear.items()}
+    prune_checkpoint(
+        str(tiny_qwen3_dir),
+        tmp_path / "seq",
+        "wanda",
+        allocation,
+        windows=WINDOWS,
+        batch_size=4,
+        device="cpu",
+        dtype="float32",
+        progress=False,
+    )
+    prune_checkpoint(
+        str(tiny_qwen3_dir),
+        tmp_path / "one",
+        "wanda",
+        allocation,
+        stats=stats,
+        wanda_mode="one_pass",
+        device="cpu",
+        dtype="float32",
+        progress=False,
+    )
+    seq, one = zero_masks(tmp_path / "seq"), zero_masks(tmp_path / "one")
+    first = [k for k in seq if k[0] == 0]
+    later = [k for k in seq if k[0] > 0]
+    assert all(torch.equal(seq[k], one[k]) for k in first)  # layer 0 sees the same (dense) inputs
+    assert any(not torch.equal(seq[k], one[k]) for k in later)
+
+
+def test_streaming_magnitude_equals_in_memory_and_keeps_everything_else(tiny_model_dir, tmp_path):
+    mods = modules_of(tiny_model_dir)
+    allocation = alloc.uniform(mods, 0.3)
+    records = prune_checkpoint(
+        str(tiny_model_dir), tmp_path / "out", "magnitude", allocation, device="cpu", dtype="float32", progress=False
+    )
+    dense = load_model(str(tiny_model_dir), dtype="float32", device="cpu")
+    pruned = load_model(str(tmp_path / "out"), dtype="float32", device="cpu")
+    d_state, p_state = dense.state_dict(), pruned.state_dict()
+    prunable = {f"model.layers.{li}.{name}.weight" for li, name, _ in mods}
+    for name, t in d_state.items():
+        if name in prunable:
+            expected = t.clone()
+            expected[magnitude_mask(t, 0.3)] = 0
+            assert torch.equal(p_state[name], expected), name
+        else:  # embeddings, norms, biases, lm_head untouched
+            assert torch.equal(p_state[name], t), name
+    total = sum(r["numel"] for r in records)
+    zeros = sum(r["n_zero"] for r in records)
+    assert abs(zeros - 0.3 * total) <= len(records)  # within one weight per matrix
+
+
+def test_realized_sparsity_owl_and_layerif_within_one_weight_per_matrix(tiny_model_dir, tmp_path):
+    mods = modules_of(tiny_model_dir)
+    layers = sorted({m[0] for m in mods})
+    ratios = {i: 1.0 + 2.0 * i for i in layers}
+    for targets in (
+        alloc.owl(mods, 0.3, ratios, 0.08),
+        alloc.layerif(mods, 0.3, {(i, c): float(i + (c == "mlp")) for i in layers for c in ("attention", "mlp")}),
+    ):
+        records = prune_checkpoint(
+            str(tiny_model_dir), tmp_path / "o", "magnitude", targets, device="cpu", dtype="float32", progress=False
+        )
+        for r in records:
+            assert abs(r["n_zero"] - targets[(r["layer"], r["module"])] * r["numel"]) < 1
+        total = sum(r["numel"] for r in records)
+        assert abs(sum(r["n_zero"] for r in records) - 0.3 * total) <= len(records)
+
+
+def test_owl_allocation_properties():
+    ratios = {0: 1.5, 1: 4.0, 2: 0.5, 3: 2.2, 4: 3.1}
+    s = alloc.owl_layer_sparsity(ratios, 0.2, 0.08)
+    assert sum(s.values()) / len(s) == pytest.approx(0.2, abs=1e-12)
+    assert max(s.values()) - min(s.values()) == pytest.approx(0.16)
+    order_ratio = sorted(ratios, key=ratios.get)
+    order_sparsity = sorted(s, key=s.get, reverse=True)
+    assert order_ratio == order_sparsity  # more outliers -> lower sparsity
+    assert alloc.owl_layer_sparsity({0: 1.0, 1: 1.0}, 0.2, 0.08) == {0: 0.2, 1: 0.2}
+    clamped = alloc.owl([(0, "mlp.up_proj", 10), (1, "mlp.up_proj", 10)], 0.05, {0: 0.0, 1: 1.0}, 0.08)
+    assert clamped[(0, "mlp.up_proj")] == pytest.approx(0.13) and clamped[(1, "mlp.up_proj")] == 0.01
+
+
+def test_layerif_normalisation_and_rescaling():
+    import numpy as np
+
+    scores = [5.0, 1.0, 3.0, 0.0, 2.0, 4.0, 6.0]
+    numels = [10] * 7
+    p = np.array(alloc.layerif_component(scores, numels, 0.2, 0.05, 0.40, "paper_code", window=3, polyorder=1))
+    assert (p * 10).sum() / 70 == pytest.approx(0.2)
+    # no smoothing (window 1 is not allowed by scipy; use fewer layers than the window): plain min-max mapping
+    p4 = np.array(alloc.layerif_component([0.0, 1.0, 2.0, 4.0], [1, 1, 1, 1], 0.2, 0.05, 0.40, "paper_code"))
+    s_hat = np.array([0.0, 0.25, 0.5, 1.0])
+    p_hat = (1 - s_hat) * 0.35 + 0.05
+    np.testing.assert_allclose(p4, p_hat * 0.2 / p_hat.mean())
+    rev = np.array(alloc.layerif_component([0.0, 1.0, 2.0, 4.0], [1, 1, 1, 1], 0.2, 0.05, 0.40, "layerif_paper"))
+    assert np.argmax(rev) == 3 and np.argmin(rev) == 0  # layerif_paper: more influence -> more pruning
+    assert np.argmax(p4) == 0
+    # negative sums use |S| (as the paper code), constant scores give uniform S
+    np.testing.assert_allclose(alloc.layerif_component([3.0] * 6, [2] * 6, 0.2, 0.05, 0.4, "paper_code"), [0.2] * 6)
+    # per component: attention and mlp each hit S (weighted by their parameter counts)
+    mods = [(i, n, 6 if n.startswith("mlp") else 4) for i in range(5) for n in ("self_attn.q_proj", "mlp.up_proj")]
+    t = alloc.layerif(
+        mods, 0.3, {(i, c): float((i * 7 + (c == "mlp")) % 5) for i in range(5) for c in ("attention", "mlp")}
+    )
+    for comp in ("self_attn.q_proj", "mlp.up_proj"):
+        assert sum(t[(i, comp)] for i in range(5)) / 5 == pytest.approx(0.3)
+
+
+def test_shortgpt_choice():
+    bi = {0: 0.5, 1: 0.05, 2: 0.2, 3: 0.01, 4: 0.3, 5: 0.0}
+    assert layers_to_remove(bi, 6, 2) == [1, 3]  # layer 5 is the last: never removed
+    assert n_for_sparsity(0.2, 36) == 7 and n_for_sparsity(0.1, 28) == 3
+    with pytest.raises(ValueError, match="cannot remove 6 of 6"):
+        layers_to_remove(bi, 6, 6)
+    old = {"num_hidden_layers": 4, "layer_types": ["a", "b", "c", "d"], "max_window_layers": 2}
+    cfg = pruned_config(old, [0, 2, 3])
+    assert cfg == {"num_hidden_layers": 3, "layer_types": ["a", "c", "d"], "max_window_layers": 1}
+
+
+def test_shortgpt_checkpoint_reloads_and_generates(tiny_model_dir, tmp_path):
+    from prunetts.capture import capture
+    from transformers import AutoModelForCausalLM
+
+    _, layers = capture(str(tiny_model_dir), WINDOWS, 4, "cpu", "float32", progress=False)
+    bi = {i: 1 - c for i, c, _ in layers}
+    mods = modules_of(tiny_model_dir)
+    removed = layers_to_remove(bi, len(layers), 1)
+    records = prune_checkpoint(str(tiny_model_dir), tmp_path / "sg", "shortgpt", alloc.shortgpt(mods, removed))
+    assert {r["layer"] for r in records if r["target_sparsity"] == 1.0} == set(removed)
+    cfg = json.loads((tmp_path / "sg" / "config.json").read_text())
+    assert cfg["num_hidden_layers"] == len(layers) - 1
+    if "layer_types" in cfg:
+        assert len(cfg["layer_types"]) == len(layers) - 1
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "sg", dtype=torch.float32)
+    assert [layer.self_attn.layer_idx for layer in model.model.layers] == list(range(len(layers) - 1))
+    dense = load_model(str(tiny_model_dir), dtype="float32", device="cpu")
+    kept = [i for i in range(len(layers)) if i not in removed]
+    for new, old in enumerate(kept):
+        for (name, a), (_, b) in zip(
+            model.model.layers[new].state_dict().items(), dense.model.layers[old].state_dict().items(), strict=True
+        ):
+            assert torch.equal(a, b), name
+    out = model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=5, do_sample=False)  # KV cache works
+    assert out.shape == (1, 8)

@@ -1,0 +1,180 @@
+"""Streaming access to HF safetensors checkpoints, one decoder layer at a time.
+
+Pruning an 8B model must not hold the dense and the pruned model together: the reader loads the tensors of one layer
+(``model.layers.{i}.*``) on demand, the writer appends processed tensors to output shards and writes the index at the
+end. ``tensor_shapes`` reads only the JSON headers (no torch import), which is all the allocation step needs.
+
+Only safetensors are read (pickled ``.bin`` checkpoints are refused); hub ids are resolved through the local HF cache
+/ ``snapshot_download``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+from pathlib import Path
+
+LAYER_RE = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
+INDEX = "model.safetensors.index.json"
+SINGLE = "model.safetensors"
+# files copied verbatim next to the weights (tokenizer, chat template, generation defaults)
+SIDE_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "generation_config.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "added_tokens.json",
+)
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """A local checkpoint directory, or the local snapshot of a hub id (downloaded if allowed)."""
+    p = Path(path)
+    if p.is_dir():
+        return p
+    if p.exists() or str(path).startswith((".", "/")):
+        raise CheckpointError(f"{path}: not a checkpoint directory")
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(str(path), allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model"]))
+
+
+def weight_files(ckpt: Path) -> dict[str, Path]:
+    """tensor name -> safetensors file."""
+    if (ckpt / INDEX).is_file():
+        index = json.loads((ckpt / INDEX).read_text())
+        return {name: ckpt / fname for name, fname in index["weight_map"].items()}
+    if (ckpt / SINGLE).is_file():
+        return {name: ckpt / SINGLE for name in read_header(ckpt / SINGLE)}
+    if any(ckpt.glob("*.bin")) or any(ckpt.glob("*.pt")):
+        raise CheckpointError(f"{ckpt}: only pickled weights (*.bin); convert to safetensors, pickle is not loaded")
+    raise CheckpointError(f"{ckpt}: no {SINGLE} or {INDEX}")
+
+
+def read_header(file: Path) -> dict[str, dict]:
+    """The safetensors JSON header: name -> {dtype, shape, data_offsets} (metadata dropped)."""
+    try:
+        with open(file, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > 100_000_000:
+                raise ValueError("header too large")
+            header = json.loads(f.read(n))
+    except (OSError, ValueError, struct.error) as e:
+        raise CheckpointError(f"{file}: not a readable safetensors file ({e}); delete it and rerun") from None
+    header.pop("__metadata__", None)
+    return header
+
+
+def tensor_shapes(path: str | os.PathLike) -> dict[str, list[int]]:
+    ckpt = resolve(path)
+    shapes = {}
+    for file in sorted(set(weight_files(ckpt).values())):
+        shapes.update({name: meta["shape"] for name, meta in read_header(file).items()})
+    return shapes
+
+
+def prunable_modules_from_shapes(shapes: dict[str, list[int]]) -> list[tuple[int, str, int]]:
+    """``[(layer, module, numel)]``: every 2-D ``.weight`` inside a decoder layer (for Qwen2/Qwen3/Llama exactly the
+    ``nn.Linear`` set of ``models.Arch.prunable_linears``; norms are 1-D, biases are not ``.weight``)."""
+    out = []
+    for name, shape in shapes.items():
+        m = LAYER_RE.match(name)
+        if m and m[2].endswith(".weight") and len(shape) == 2:
+            out.append((int(m[1]), m[2][: -len(".weight")], shape[0] * shape[1]))
+    return sorted(out)
+
+
+def num_layers(config: dict) -> int:
+    return int(config["num_hidden_layers"])
+
+
+class Reader:
+    """Tensors of a checkpoint by name, loaded lazily from the safetensors files."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.dir = resolve(path)
+        self.files = weight_files(self.dir)
+        self.config = json.loads((self.dir / "config.json").read_text())
+
+    def layer_names(self, layer: int) -> list[str]:
+        prefix = f"model.layers.{layer}."
+        return sorted(n for n in self.files if n.startswith(prefix))
+
+    def other_names(self) -> list[str]:
+        return sorted(n for n in self.files if not LAYER_RE.match(n))
+
+    def load(self, names: list[str]) -> dict:
+        from safetensors import safe_open
+
+        out = {}
+        by_file: dict[Path, list[str]] = {}
+        for n in names:
+            by_file.setdefault(self.files[n], []).append(n)
+        for file, group in by_file.items():
+            try:
+                with safe_open(str(file), framework="pt") as f:
+                    for n in group:
+                        out[n] = f.get_tensor(n)
+            except Exception as e:  # noqa: BLE001 - safetensors raises several types for corrupt files
+                raise CheckpointError(f"{file}: cannot read tensors ({e}); delete it and rerun") from None
+        return out
+
+
+class Writer:
+    """Appends tensors to shards of at most ``max_shard_bytes``; ``finish`` names the shards and writes the index."""
+
+    def __init__(self, out_dir: str | os.PathLike, max_shard_bytes: int = 2 * 1024**3):
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.max = max_shard_bytes
+        self.pending: dict = {}
+        self.pending_bytes = 0
+        self.shards: list[tuple[Path, list[str]]] = []
+        self.total = 0
+
+    def add(self, tensors: dict) -> None:
+        for name, t in tensors.items():
+            nbytes = t.numel() * t.element_size()
+            if self.pending and self.pending_bytes + nbytes > self.max:
+                self._flush()
+            self.pending[name] = t.detach().contiguous().cpu()
+            self.pending_bytes += nbytes
+            self.total += nbytes
+
+    def _flush(self) -> None:
+        from safetensors.torch import save_file
+
+        tmp = self.dir / f".shard-{len(self.shards):05d}.safetensors"
+        save_file(self.pending, str(tmp), metadata={"format": "pt"})
+        self.shards.append((tmp, sorted(self.pending)))
+        self.pending, self.pending_bytes = {}, 0
+
+    def finish(self, config: dict, side_files_from: Path | None = None) -> None:
+        if self.pending:
+            self._flush()
+        if len(self.shards) == 1:
+            os.replace(self.shards[0][0], self.dir / SINGLE)
+        else:
+            weight_map = {}
+            for i, (tmp, names) in enumerate(self.shards):
+                fname = f"model-{i + 1:05d}-of-{len(self.shards):05d}.safetensors"
+                os.replace(tmp, self.dir / fname)
+                weight_map.update(dict.fromkeys(names, fname))
+            index = {"metadata": {"total_size": self.total}, "weight_map": weight_map}
+            (self.dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        (self.dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        if side_files_from is not None:
+            for name in SIDE_FILES:
+                if (side_files_from / name).is_file():
+                    shutil.copyfile(side_files_from / name, self.dir / name)

@@ -1,0 +1,153 @@
+"""Run a decoder stack one layer at a time from a safetensors checkpoint (Wanda's layer-wise calibration pass).
+
+The model is built on the meta device; only the embedding (for the inputs of layer 0) and one decoder layer at a
+time are materialized. A first pass with every decoder layer replaced by a recorder captures, for each layer, the
+exact keyword arguments the model's own forward passes to it (causal / sliding masks, rotary position embeddings,
+position ids), so nothing architecture-specific is re-implemented here: the same code serves Qwen2, Qwen3 and Llama.
+The calibration hidden states then flow layer by layer through a buffer on the compute device, as in Wanda's
+``prune_wanda`` (METHODS §2.3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from prunetts.checkpoint import Reader
+from prunetts.models import Arch, resolve_device, resolve_dtype
+
+log = logging.getLogger(__name__)
+
+_KEEP_KWARGS = ("attention_mask", "position_embeddings", "position_ids")
+
+
+def _recorders(runner, n: int):
+    """Modules standing in for the decoder layers: record each layer's inputs, pass the hidden states through."""
+    import torch
+
+    class Recorder(torch.nn.Module):
+        def __init__(self, index):
+            super().__init__()
+            self.index = index
+
+        def forward(self, hidden_states, **kwargs):
+            kw = {k: kwargs.get(k) for k in _KEEP_KWARGS}
+            runner._kwargs.setdefault(self.index, {})[hidden_states.shape[0]] = kw
+            if self.index == 0:
+                runner._first_inputs.append(hidden_states)
+            return hidden_states
+
+    return torch.nn.ModuleList([Recorder(i) for i in range(n)])
+
+
+class LayerRunner:
+    def __init__(self, reader: Reader, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False):
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        self.reader = reader
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device) if dtype != "checkpoint" else torch.float32
+        self.config = AutoConfig.from_pretrained(reader.dir, trust_remote_code=trust_remote_code)
+        with torch.device("meta"):
+            self.model = AutoModelForCausalLM.from_config(self.config, trust_remote_code=trust_remote_code)
+        self.arch = Arch.of(self.model)
+        self.n_layers = len(self.arch.layers(self.model))
+        self._kwargs: dict[int, dict[int, dict]] = {}
+        self._first_inputs: list = []
+        self.source_dtypes: dict[str, object] = {}
+
+    # ---- weights -------------------------------------------------------------------------------------------------
+    def load_layer(self, i: int):
+        """Materialize decoder layer ``i`` on the compute device in the compute dtype."""
+        prefix = f"model.layers.{i}."
+        tensors = self.reader.load(self.reader.layer_names(i))
+        self.source_dtypes.update({n: t.dtype for n, t in tensors.items()})
+        state = {n[len(prefix) :]: t.to(self.device, self.dtype) for n, t in tensors.items()}
+        layer = self.arch.layers(self.model)[i]
+        layer.load_state_dict(state, strict=True, assign=True)
+        return layer.eval()
+
+    def unload_layer(self, i: int) -> None:
+        self.arch.layers(self.model)[i].to("meta")
+
+    def layer_tensors(self, i: int, layer) -> dict:
+        """The layer's tensors under their checkpoint names, cast back to the checkpoint's dtypes."""
+        prefix = f"model.layers.{i}."
+        return {prefix + k: v.detach().to("cpu", self.source_dtypes[prefix + k]) for k, v in layer.state_dict().items()}
+
+    # ---- activations ---------------------------------------------------------------------------------------------
+    def embed(self, windows: list[list[int]], batch_size: int):
+        """Inputs of layer 0 for every window, ``[N, T, H]`` on the compute device; records each layer's kwargs."""
+        import torch
+
+        decoder = self.arch.decoder(self.model)
+        embed_name = "model.embed_tokens.weight"
+        norm_name = "model.norm.weight"
+        tensors = self.reader.load([embed_name, norm_name])
+        decoder.embed_tokens.load_state_dict({"weight": tensors[embed_name].to(self.device, self.dtype)}, assign=True)
+        decoder.norm.load_state_dict({"weight": tensors[norm_name].to(self.device, self.dtype)}, assign=True)
+        decoder.rotary_emb = type(decoder.rotary_emb)(config=self.config).to(self.device)
+        real_layers = decoder.layers
+        decoder.layers = _recorders(self, self.n_layers)
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(windows), batch_size):
+                    ids = torch.tensor(windows[start : start + batch_size], device=self.device)
+                    decoder(input_ids=ids, use_cache=False)
+        finally:
+            decoder.layers = real_layers
+            decoder.embed_tokens.to("meta")
+            decoder.norm.to("meta")
+        hidden = torch.cat(self._first_inputs).to(self.dtype)
+        self._first_inputs = []
+        self.batch_size = batch_size
+        return hidden
+
+    def forward(self, i: int, layer, hidden, out=None):
+        """Run layer ``i`` over all windows; writes into ``out`` (may be ``hidden``: windows are independent, so each
+        batch is read before it is overwritten), or a new buffer if None; ``out=False`` discards the outputs."""
+        import torch
+
+        keep = out is not False
+        if keep and out is None:
+            out = torch.empty_like(hidden)
+        with torch.inference_mode():
+            for start in range(0, hidden.shape[0], self.batch_size):
+                h = hidden[start : start + self.batch_size]
+                o = layer(h, **self._kwargs[i][h.shape[0]])
+                o = o[0] if isinstance(o, tuple) else o
+                self._after_batch(i, h, o)  # before the write: ``out`` may be ``hidden`` itself
+                if keep:
+                    out[start : start + h.shape[0]] = o
+        return out if keep else None
+
+    def _after_batch(self, i, h, o) -> None:
+        """Hook for subclasses (capture computes the input/output cosine here)."""
+
+
+@contextlib.contextmanager
+def input_sq_norms(linears: dict):
+    """Accumulate, per linear, the sum over tokens of the squared input activation per channel (float64)."""
+    import torch
+
+    sums = {name: None for name in linears}
+    counts = dict.fromkeys(linears, 0)
+    hooks = []
+
+    def make(name):
+        def hook(_m, inputs, _o):
+            x = inputs[0].detach().reshape(-1, inputs[0].shape[-1]).to(torch.float64)
+            s = (x * x).sum(0)
+            sums[name] = s if sums[name] is None else sums[name] + s
+            counts[name] += x.shape[0]
+
+        return hook
+
+    for name, lin in linears.items():
+        hooks.append(lin.register_forward_hook(make(name)))
+    try:
+        yield sums, counts
+    finally:
+        for h in hooks:
+            h.remove()

@@ -1,0 +1,74 @@
+"""ShortGPT layer removal (Men et al. 2024, "ShortGPT: Layers in Large Language Models are More Redundant Than You
+Expect"; METHODS §5).
+
+Block Influence BI_i = 1 - mean over calibration tokens of cos(input of layer i, input of layer i+1), from the dense
+capture. The ``n`` layers with the lowest BI are removed in one shot; as in the code the paper used, only layers
+0..L-2 are scored, so the last layer is never removed. ``n = round(S * L)`` for a sparsity S (METHODS §5.3: removed
+linear parameters ~= S x decoder linear parameters, the same denominator as unstructured sparsity), or explicit.
+
+The pruned checkpoint is written by copying the kept layers' tensors under new consecutive indices (so attention
+``layer_idx`` is renumbered when the model is built), with ``num_hidden_layers`` updated and per-layer config lists
+(``layer_types``, ...) sliced; ``max_window_layers`` counts the kept layers below the old limit.
+"""
+
+from __future__ import annotations
+
+from prunetts.checkpoint import Reader, Writer, prunable_modules_from_shapes, tensor_shapes
+
+
+def layers_to_remove(bi: dict[int, float], n_layers: int, n_remove: int) -> list[int]:
+    """The ``n_remove`` lowest-BI layers among 0..L-2 (ties: lower index first)."""
+    candidates = [i for i in range(n_layers - 1)]
+    if not 0 < n_remove <= len(candidates):
+        raise ValueError(
+            f"ShortGPT: cannot remove {n_remove} of {n_layers} layers (1..{len(candidates)}; the last layer stays)"
+        )
+    return sorted(sorted(candidates, key=lambda i: (bi[i], i))[:n_remove])
+
+
+def n_for_sparsity(sparsity: float, n_layers: int) -> int:
+    return max(1, round(sparsity * n_layers))
+
+
+def pruned_config(config: dict, keep: list[int]) -> dict:
+    n_old = config["num_hidden_layers"]
+    out = dict(config)
+    out["num_hidden_layers"] = len(keep)
+    for key, value in config.items():
+        if isinstance(value, list) and len(value) == n_old and "layer" in key:
+            out[key] = [value[i] for i in keep]
+    if isinstance(config.get("max_window_layers"), int):
+        out["max_window_layers"] = sum(1 for i in keep if i < config["max_window_layers"])
+    return out
+
+
+def remove_layers(reader: Reader, out_dir: str, allocation: dict) -> list[dict]:
+    """Remove the layers whose every prunable linear is allocated sparsity 1.0; returns per-linear records."""
+    n_layers = reader.config["num_hidden_layers"]
+    by_layer: dict[int, list[float]] = {}
+    for (layer, _name), s in allocation.items():
+        by_layer.setdefault(layer, []).append(s)
+    removed = {i for i, ss in by_layer.items() if all(s == 1.0 for s in ss)}
+    keep = [i for i in range(n_layers) if i not in removed]
+    writer = Writer(out_dir)
+    writer.add(reader.load(reader.other_names()))
+    zeros = {}
+    for new, old in enumerate(keep):
+        tensors = reader.load(reader.layer_names(old))
+        zeros.update({n: int((t == 0).sum()) for n, t in tensors.items()})
+        writer.add({n.replace(f"model.layers.{old}.", f"model.layers.{new}.", 1): t for n, t in tensors.items()})
+    writer.finish(pruned_config(reader.config, keep), reader.dir)
+    records = []
+    for layer, module, numel in prunable_modules_from_shapes(tensor_shapes(reader.dir)):
+        gone = layer in removed
+        records.append(
+            dict(
+                layer=layer,
+                module=module,
+                numel=numel,
+                target_sparsity=1.0 if gone else 0.0,
+                n_pruned=numel if gone else 0,
+                n_zero=numel if gone else zeros[f"model.layers.{layer}.{module}.weight"],
+            )
+        )
+    return records

@@ -1,0 +1,58 @@
+"""Per-layer importance scores, each from cached artifacts (no forward pass here).
+
+- ``owl``: layer outlier ratio D_l (OWL, Yin et al. 2024; METHODS §3.1) = 100 x share of the Wanda scores
+  |W_ij| * ||X_j|| of all prunable linears of layer l that exceed M x their mean. Activations from the dense capture;
+  weights streamed one layer at a time from the checkpoint.
+- ``bi``: ShortGPT Block Influence BI_l = 1 - mean cos(input, output) of layer l (capture).
+- ``layerif``: LayerIF positive influence sums S(l, c) = sum over training examples of max(I, 0), per component
+  (``influence.py``).
+"""
+
+from __future__ import annotations
+
+from prunetts.checkpoint import Reader, prunable_modules_from_shapes, tensor_shapes
+
+SCORERS = ("owl", "bi", "layerif")
+
+
+def owl_outlier_ratios(model_path: str, stats: dict, m: float) -> dict[int, float]:
+    import torch
+
+    from prunetts.pruning.wanda import wanda_scores
+
+    reader = Reader(model_path)
+    modules = prunable_modules_from_shapes(tensor_shapes(reader.dir))
+    by_layer: dict[int, list[str]] = {}
+    for layer, name, _ in modules:
+        by_layer.setdefault(layer, []).append(name)
+    ratios = {}
+    for layer, names in sorted(by_layer.items()):
+        keys = [f"model.layers.{layer}.{n}.weight" for n in names]
+        tensors = reader.load(keys)
+        flat = torch.cat(
+            [wanda_scores(tensors[k].float(), stats[(layer, n)]).flatten() for k, n in zip(keys, names, strict=True)]
+        )
+        ratios[layer] = float((flat > m * flat.mean()).sum()) / flat.numel() * 100.0
+    return ratios
+
+
+def bi_scores(capture_layers: list[dict]) -> dict[int, float]:
+    return {r["layer"]: 1.0 - r["cos_mean"] for r in capture_layers}
+
+
+def rows(model: str, scorer: str, scores: dict, impl_version: int) -> list[dict]:
+    """``scores``: ``{layer: value}`` (component "layer") or ``{(layer, component): value}``."""
+    out = []
+    for key, value in sorted(scores.items()):
+        layer, comp = key if isinstance(key, tuple) else (key, "layer")
+        out.append(
+            dict(model=model, impl_version=impl_version, scorer=scorer, layer=layer, component=comp, score=float(value))
+        )
+    return out
+
+
+def from_rows(table_rows: list[dict]) -> dict:
+    out = {}
+    for r in table_rows:
+        out[r["layer"] if r["component"] == "layer" else (r["layer"], r["component"])] = r["score"]
+    return out
