@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from prunetts.demo import task
 from prunetts.generation.backends import Sampling, TransformersBackend
 from prunetts.generation.budget_forcing import DELIMITERS

@@ -60,8 +60,9 @@ def tiny_config(family: str, vocab_size: int, layers: int = 3):
 
 def build_tiny(family: str, out: Path, seed: int = 0, layers: int = 3) -> Path:
     import torch
-    from prunetts.demo.tokenizer import build_tokenizer
     from transformers import AutoModelForCausalLM
+
+    from prunetts.demo.tokenizer import build_tokenizer
 
     tok = build_tokenizer()
     torch.manual_seed(seed)

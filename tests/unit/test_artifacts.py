@@ -1,5 +1,6 @@
 import pyarrow.parquet as pq
 import pytest
+
 from prunetts import artifacts
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from prunetts.generation.backends import Sampling, TransformersBackend
 from prunetts.generation.budget_forcing import DELIMITERS, closing_text, cut_for_budget
 from prunetts.generation.prompts import prompt_ids

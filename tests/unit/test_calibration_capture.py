@@ -1,8 +1,8 @@
 import pytest
 import torch
+
 from prunetts.calibration import load_texts, packed_windows, paper_windows
 from prunetts.demo.tokenizer import build_tokenizer
-
 from tests.conftest import bench_file
 
 

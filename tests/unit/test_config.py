@@ -2,9 +2,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prunetts.config import ConfigError, check, format_sparsity, parse_variant, scorers, variants
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+from prunetts.config import ConfigError, check, format_sparsity, parse_variant, scorers, variants
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")

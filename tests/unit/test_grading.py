@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from prunetts.grading import answer_segment, extract_answer, grade, last_boxed
 
+from prunetts.grading import answer_segment, extract_answer, grade, last_boxed
 from tests.conftest import bench_file
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from prunetts.demo.render import calibration_texts
 from prunetts.influence import aggregate_positive, compute_influence, split_texts
 from prunetts.models import Arch, load_model, load_tokenizer

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from prunetts.pruning.magnitude import magnitude_mask
 from prunetts.pruning.masks import k_smallest
 from prunetts.pruning.wanda import wanda_mask, wanda_scores

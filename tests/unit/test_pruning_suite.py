@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+
 from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
 from prunetts.models import Arch, load_model
 from prunetts.pruning import allocation as alloc
@@ -222,8 +223,9 @@ def test_shortgpt_choice():
 
 
 def test_shortgpt_checkpoint_reloads_and_generates(tiny_model_dir, tmp_path):
-    from prunetts.capture import capture
     from transformers import AutoModelForCausalLM
+
+    from prunetts.capture import capture
 
     _, layers = capture(str(tiny_model_dir), WINDOWS, 4, "cpu", "float32", progress=False)
     bi = {i: 1 - c for i, c, _ in layers}
@@ -246,3 +248,21 @@ def test_shortgpt_checkpoint_reloads_and_generates(tiny_model_dir, tmp_path):
             assert torch.equal(a, b), name
     out = model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=5, do_sample=False)  # KV cache works
     assert out.shape == (1, 8)
+
+
+def test_sharded_writer_round_trip(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from prunetts.checkpoint import INDEX, Reader, Writer
+
+    reader = Reader(tiny_model_dir)
+    writer = Writer(tmp_path / "sharded", max_shard_bytes=20_000)
+    names = reader.other_names() + [n for i in range(3) for n in reader.layer_names(i)]
+    for n in names:
+        writer.add(reader.load([n]))
+    writer.finish(reader.config, reader.dir)
+    assert (tmp_path / "sharded" / INDEX).is_file() and len(list((tmp_path / "sharded").glob("model-*"))) > 2
+    again = Reader(tmp_path / "sharded")
+    for n in names:
+        assert torch.equal(again.load([n])[n], reader.load([n])[n])
+    AutoModelForCausalLM.from_pretrained(tmp_path / "sharded")

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from prunetts import artifacts
 
+from prunetts import artifacts
 from tests.workflow.helpers import job_counts, micro_config, snakemake, write_config
 
 pytestmark = pytest.mark.workflow

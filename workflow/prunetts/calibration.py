@@ -65,7 +65,7 @@ def paper_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) -
     out = []
     for _ in range(n):
         for _attempt in range(100 * len(texts)):
-            ids = tokenizer(texts[rng.randint(0, len(texts) - 1)], add_special_tokens=False)["input_ids"]
+            ids = tokenizer(texts[rng.randint(0, len(texts) - 1)], add_special_tokens=False, verbose=False)["input_ids"]
             if len(ids) > seqlen:
                 lengths_ok = True
                 break
@@ -87,7 +87,7 @@ def packed_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) 
     sep = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     stream: list[int] = []
     for i in order:
-        stream += tokenizer(texts[i], add_special_tokens=False)["input_ids"] + sep
+        stream += tokenizer(texts[i], add_special_tokens=False, verbose=False)["input_ids"] + sep
         if len(stream) >= n * seqlen:
             break
     if len(stream) < n * seqlen:

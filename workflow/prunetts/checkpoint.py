@@ -132,9 +132,10 @@ class Reader:
 
 
 class Writer:
-    """Appends tensors to shards of at most ``max_shard_bytes``; ``finish`` names the shards and writes the index."""
+    """Appends tensors to shards of at most ``max_shard_bytes`` (512 MiB: the pending shard is all the writer holds
+    in memory); ``finish`` names the shards and writes the index."""
 
-    def __init__(self, out_dir: str | os.PathLike, max_shard_bytes: int = 2 * 1024**3):
+    def __init__(self, out_dir: str | os.PathLike, max_shard_bytes: int = 512 * 1024**2):
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max = max_shard_bytes

@@ -33,6 +33,7 @@ Deviations from the papers (all deliberate; LayerIF's own IF code is not release
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import random
 
@@ -47,6 +48,24 @@ def split_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[
         raise ValueError(f"LayerIF needs {n_train} + {n_val} texts for disjoint train/validation, got {len(texts)}")
     idx = random.Random(seed).sample(range(len(texts)), n_train + n_val)
     return [texts[i] for i in idx[:n_train]], [texts[i] for i in idx[n_train:]]
+
+
+def split_calibration_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[list[str], list[str]]:
+    """The default LayerIF data: disjoint splits of the calibration texts. A corpus smaller than n_train + n_val
+    (e.g. a small local file) is split 3:1 instead of failing, with a warning."""
+    if len(texts) < n_train + n_val:
+        n_val_new = max(1, min(n_val, len(texts) // 4))
+        n_train_new = max(1, min(n_train, len(texts) - n_val_new))
+        logging.getLogger(__name__).warning(
+            "only %d calibration texts: LayerIF uses %d train / %d validation texts instead of %d / %d",
+            len(texts),
+            n_train_new,
+            n_val_new,
+            n_train,
+            n_val,
+        )
+        n_train, n_val = n_train_new, n_val_new
+    return split_texts(texts, n_train, n_val, seed)
 
 
 def aggregate_positive(rows: list[dict]) -> dict[tuple[int, str], float]:

@@ -3,6 +3,7 @@ rule prepare_benchmark:
         "results/benchmarks/bench~{bench}.parquet",
     log:
         "results/logs/prepare_benchmark/bench~{bench}.log",
+    cache: True
     conda:
         ENV
     params:

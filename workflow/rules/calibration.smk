@@ -5,6 +5,7 @@ rule prepare_calibration:
         "results/calibration/model~{model}.parquet",
     log:
         "results/logs/prepare_calibration/model~{model}.log",
+    cache: True
     conda:
         ENV
     params:
@@ -21,10 +22,15 @@ rule capture:
         base_model_input,
         calibration="results/calibration/model~{model}.parquet",
     output:
-        linear="results/capture/model~{model}/linear_stats.parquet",
-        layers="results/capture/model~{model}/layer_stats.parquet",
+        # multiext: a cached rule's several outputs must share one prefix
+        multiext(
+            "results/capture/model~{model}/",
+            linear="linear_stats.parquet",
+            layers="layer_stats.parquet",
+        ),
     log:
         "results/logs/capture/model~{model}.log",
+    cache: True
     conda:
         ENV
     threads: 2
@@ -44,6 +50,7 @@ rule influence:
         "results/influence/model~{model}.parquet",
     log:
         "results/logs/influence/model~{model}.log",
+    cache: True
     conda:
         ENV
     threads: 2
@@ -65,6 +72,7 @@ rule layer_scores:
         "results/scores/model~{model}/scorer~{scorer}.parquet",
     log:
         "results/logs/layer_scores/model~{model}_scorer~{scorer}.log",
+    cache: True
     conda:
         ENV
     threads: 2

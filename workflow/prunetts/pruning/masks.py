@@ -13,7 +13,7 @@ def k_smallest(scores, k: int):
     """Bool mask (True = prune) with exactly ``k`` True entries in each row of the 2-D ``scores``."""
     import torch
 
-    rows, cols = scores.shape
+    _, cols = scores.shape
     if k <= 0:
         return torch.zeros_like(scores, dtype=torch.bool)
     if k >= cols:
@@ -22,7 +22,9 @@ def k_smallest(scores, k: int):
     below = scores < thresh
     need = k - below.sum(1, keepdim=True)
     tied = scores == thresh
-    return below | (tied & (tied.cumsum(1) <= need))
+    if bool((tied.sum(1, keepdim=True) == need).all()):  # the usual case: no surplus ties, skip the cumsum
+        return below | tied
+    return below | (tied & (tied.cumsum(1, dtype=torch.int32) <= need))
 
 
 def apply_mask(weight, mask) -> None:

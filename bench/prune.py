@@ -1,0 +1,341 @@
+"""Pruning benchmarks, side by side in one run (ratios are the result; absolute times on 2 noisy cores mean little).
+
+    python bench/prune.py [--quick] [--llmcompressor-python /path/to/venv/bin/python]
+
+(a) The unstructured grid (magnitude, wanda x uniform, owl, layerif x 2 sparsities = 12 variants) as the workflow
+    runs it (calibration, dense capture, OWL scores and LayerIF influence computed once and shared) vs 12 independent
+    runs that each compute what they need (what a per-variant script such as the reference repos does), on a random
+    Qwen3 of realistic shape scaled to this machine. Same library code, same calibration tokens; checkpoints checked
+    byte-identical. Once with sequential Wanda (the reference: its per-layer passes depend on the variant and cannot
+    be shared) and once with one-pass Wanda (statistics from the shared dense capture).
+(b) Peak RSS of pruning a bf16 checkpoint with sequential Wanda, in a fresh process: prunetts's layer-by-layer
+    pruner vs loading the whole model with ``from_pretrained``, pruning in memory and ``save_pretrained`` (the
+    reference repos' pattern), each as a multiple of the checkpoint size.
+(c) Optional: Wanda against llm-compressor's ``WandaPruningModifier`` on identical calibration tokens (it pins
+    transformers 5.15-5.17, so it runs from its own virtual environment): wall time and mask agreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from argparse import Namespace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+C4 = REPO.parent / "shared" / "data" / "benchmarks" / "c4_demo.jsonl"
+
+
+def build_random(out: Path, hidden: int, inter: int, layers: int, heads: int, kv: int, dtype: str, seed: int = 0):
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from prunetts.demo.tokenizer import build_tokenizer
+
+    tok = build_tokenizer()
+    cfg = Qwen3Config(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        head_dim=hidden // heads,
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = Qwen3ForCausalLM(cfg).to(getattr(torch, dtype))
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    del model
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.glob("*.safetensors"))
+
+
+# ---- (a) shared grid vs independent runs -------------------------------------------------------------------------
+def grid(model: Path, work: Path, a, wanda_mode: str) -> None:
+    from prunetts import capture as cap
+    from prunetts import scores as sc
+    from prunetts.calibration import load_texts, packed_windows
+    from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
+    from prunetts.cli import run_prune
+    from prunetts.config import Variant
+    from prunetts.influence import aggregate_positive, compute_influence, split_calibration_texts
+    from prunetts.models import load_model, load_tokenizer
+    from prunetts.pruning.allocation import for_variant
+    from prunetts.pruning.pruner import prune_checkpoint
+
+    variants = [
+        Variant(m, al, s) for m in ("magnitude", "wanda") for al in ("uniform", "owl", "layerif") for s in (0.1, 0.2)
+    ]
+    common = dict(
+        calibration=str(C4),
+        text_field="text",
+        calibration_mode="pack",
+        n_samples=a.n_samples,
+        seqlen=a.seqlen,
+        seed=0,
+        wanda_mode=wanda_mode,
+        wanda_group="row",
+        owl_m=7.0,
+        owl_lambda=0.08,
+        layerif_e1=0.05,
+        layerif_e2=0.40,
+        layerif_direction="paper_code",
+        influence_train=None,
+        influence_val=None,
+        n_train=a.n_train,
+        n_val=a.n_val,
+        influence_max_len=a.seqlen,
+        projection_dim=a.projection_dim,
+        device="cpu",
+        dtype="float32",
+        batch_size=8,
+        trust_remote_code=False,
+        shortgpt_layers=None,
+    )
+
+    t0 = time.perf_counter()
+    for v in variants:
+        run_prune(
+            Namespace(
+                model=str(model),
+                method=v.method,
+                allocation=v.allocation,
+                sparsity=v.sparsity,
+                out=str(work / "indep" / v.id),
+                **common,
+            )
+        )
+    t_indep = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    tok = load_tokenizer(str(model))
+    texts = load_texts(str(C4))
+    windows = packed_windows(texts, tok, a.n_samples, a.seqlen, 0)
+    linear, _ = cap.capture(str(model), windows, 8, "cpu", "float32", progress=False)
+    stats = {k: s for k, (s, _) in linear.items()}
+    owl_scores = sc.owl_outlier_ratios(str(model), stats, 7.0)
+    train, val = split_calibration_texts(texts, a.n_train, a.n_val, 0)
+    lm = load_model(str(model), "float32", "cpu")
+    layerif_scores = aggregate_positive(
+        compute_influence(lm, tok, train, val, a.seqlen, a.projection_dim, 0, progress=False)
+    )
+    del lm
+    modules = prunable_modules_from_shapes(tensor_shapes(model))
+    n_layers = json.loads((model / "config.json").read_text())["num_hidden_layers"]
+    for v in variants:
+        scores = {"owl": owl_scores, "layerif": layerif_scores}.get(v.allocation)
+        options = {"owl": {"lambda": 0.08}, "layerif": {}}.get(v.allocation, {})
+        targets = for_variant(v, modules, scores, options, n_layers)
+        prune_checkpoint(
+            str(model),
+            str(work / "shared" / v.id),
+            v.method,
+            targets,
+            windows=windows,
+            stats=stats,
+            wanda_mode=wanda_mode,
+            device="cpu",
+            dtype="float32",
+            progress=False,
+        )
+    t_shared = time.perf_counter() - t0
+
+    same = all(
+        (work / "shared" / v.id / "model.safetensors").read_bytes()
+        == (work / "indep" / v.id / "model.safetensors").read_bytes()
+        for v in variants
+    )
+    print(
+        f"\n(a) unstructured grid, 12 variants, Wanda {wanda_mode}, {a.n_samples} x {a.seqlen} calibration "
+        f"tokens, LayerIF {a.n_train}/{a.n_val} texts, projection {a.projection_dim}; identical checkpoints: {same}"
+    )
+    print(f"    {'12 independent runs':<28}{t_indep:>9.1f} s")
+    print(f"    {'shared capture (workflow)':<28}{t_shared:>9.1f} s   ratio {t_shared / t_indep:.3f}")
+
+
+# ---- (b) peak RSS -------------------------------------------------------------------------------------------------
+RSS_CHILD = r"""
+import json, sys, time
+
+def vm(key):  # this process's own counters (ru_maxrss would include the parent's, kept across exec)
+    return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith(key))
+
+mode, src, out, n, seqlen = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+import torch, transformers, prunetts.pruning.pruner  # the import baseline, measured before any weight is read
+baseline = vm("VmRSS:")
+windows = [[(13 * i + 7 * j) % 250 for j in range(seqlen)] for i in range(n)]
+t0 = time.perf_counter()
+if mode == "prunetts":
+    from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
+    from prunetts.pruning.pruner import prune_checkpoint
+    mods = prunable_modules_from_shapes(tensor_shapes(src))
+    prune_checkpoint(src, out, "wanda", {(l, m): 0.5 for l, m, _ in mods}, windows=windows, device="cpu",
+                     dtype="float32", progress=False)
+else:  # whole model in memory, reference style (fp32 compute, as on CPU), saved with save_pretrained
+    import torch
+    from transformers import AutoModelForCausalLM
+    from prunetts.pruning.wanda import wanda_mask
+    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+    layers = model.model.layers
+    inps = model.model.embed_tokens(torch.tensor(windows))
+    pos = torch.arange(seqlen).unsqueeze(0)
+    pe = model.model.rotary_emb(inps, pos)
+    with torch.no_grad():
+        for layer in layers:
+            lins = {n: m for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear)}
+            sq = {}
+            hooks = [m.register_forward_hook(lambda m_, i, o, n=n: sq.__setitem__(
+                n, sq.get(n, 0) + (i[0].double().reshape(-1, i[0].shape[-1]) ** 2).sum(0))) for n, m in lins.items()]
+            layer(inps, position_embeddings=pe, position_ids=pos)
+            for h in hooks:
+                h.remove()
+            for n, m in lins.items():
+                m.weight[wanda_mask(m.weight, sq[n], 0.5)] = 0
+            inps = layer(inps, position_embeddings=pe, position_ids=pos)
+    model.to(torch.bfloat16).save_pretrained(out)
+print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss": vm("VmHWM:"), "baseline": baseline}))
+"""
+
+
+def peak_rss(model: Path, work: Path, a) -> None:
+    size = dir_bytes(model)
+    print(
+        f"\n(b) peak RSS pruning a bf16 Qwen3 checkpoint of {size / 1e9:.2f} GB ({a.big_layers} layers, hidden "
+        f"{a.big_hidden}) with sequential Wanda, {a.rss_samples} x {a.rss_seqlen} calibration tokens, fresh process"
+    )
+    for mode in ("prunetts", "whole-model"):
+        out = work / f"rss-{mode}"
+        proc = subprocess.run(
+            [sys.executable, "-c", RSS_CHILD, mode, str(model), str(out), str(a.rss_samples), str(a.rss_seqlen)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode:
+            print(proc.stderr[-2000:])
+            raise SystemExit(f"{mode} run failed")
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        label = "layer by layer (prunetts)" if mode == "prunetts" else "whole model (reference style)"
+        print(
+            f"    {label:<32} peak RSS {r['peak_rss'] / 1e9:5.2f} GB = {r['peak_rss'] / size:4.2f} x checkpoint; "
+            f"above the {r['baseline'] / 1e9:.2f} GB import baseline: {(r['peak_rss'] - r['baseline']) / size:4.2f} x"
+            f"   ({r['seconds']:.0f} s)"
+        )
+        shutil.rmtree(out, ignore_errors=True)
+
+
+# ---- (c) llm-compressor -------------------------------------------------------------------------------------------
+LLMC_CHILD = r"""
+import json, sys, time, torch
+from datasets import Dataset
+from llmcompressor import oneshot
+from llmcompressor.modifiers.pruning import WandaPruningModifier
+from transformers import AutoModelForCausalLM
+src, out, windows_file = sys.argv[1], sys.argv[2], sys.argv[3]
+windows = json.load(open(windows_file))
+model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+ds = Dataset.from_dict({"input_ids": windows, "attention_mask": [[1] * len(w) for w in windows]})
+t0 = time.perf_counter()
+oneshot(model=model, dataset=ds, recipe=[WandaPruningModifier(sparsity=0.5, mask_structure="0:0",
+        targets=["re:.*layers\\.\\d+\\..*_proj$"], ignore=["re:.*lm_head"])],
+        num_calibration_samples=len(windows), max_seq_length=len(windows[0]), shuffle_calibration_samples=False,
+        pipeline="sequential")
+secs = time.perf_counter() - t0
+masks = {n: (p == 0).flatten().tolist() for n, p in model.named_parameters() if n.endswith("_proj.weight")}
+torch.save({n: torch.tensor(m) for n, m in masks.items()}, out)
+print(json.dumps({"seconds": secs}))
+"""
+
+
+def llmcompressor(model: Path, work: Path, a) -> None:
+    import torch
+
+    from prunetts.checkpoint import Reader, prunable_modules_from_shapes, tensor_shapes
+    from prunetts.pruning.pruner import prune_checkpoint
+
+    work.mkdir(parents=True, exist_ok=True)
+    print("\n(c) Wanda vs llm-compressor WandaPruningModifier (50 %, sequential, fp32 CPU, same tokens)")
+    if not a.llmcompressor_python:
+        print("    skipped: pass --llmcompressor-python (a venv with llmcompressor==0.14.0.1 and torch==2.13.0)")
+        return
+    windows = [[(13 * i + 7 * j) % 250 for j in range(a.seqlen)] for i in range(a.n_samples)]
+    (work / "windows.json").write_text(json.dumps(windows))
+    proc = subprocess.run(
+        [a.llmcompressor_python, "-c", LLMC_CHILD, str(model), str(work / "llmc_masks.pt"), str(work / "windows.json")],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode:
+        print("    llm-compressor failed:", proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode)
+        return
+    theirs_s = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+    mods = prunable_modules_from_shapes(tensor_shapes(model))
+    t0 = time.perf_counter()
+    prune_checkpoint(
+        str(model),
+        str(work / "ours"),
+        "wanda",
+        {(li, m): 0.5 for li, m, _ in mods},
+        windows=windows,
+        device="cpu",
+        dtype="float32",
+        progress=False,
+    )
+    ours_s = time.perf_counter() - t0
+    theirs = torch.load(work / "llmc_masks.pt")  # our own file, written just above by the child process
+    ours = Reader(work / "ours")
+    agree = total = 0
+    for layer, name, _ in mods:
+        key = f"model.layers.{layer}.{name}.weight"
+        mine = (ours.load([key])[key] == 0).flatten()
+        agree += int((mine == theirs[key]).sum())
+        total += mine.numel()
+    print(f"    {'llm-compressor':<28}{theirs_s:>9.1f} s")
+    print(f"    {'prunetts (incl. load+save)':<28}{ours_s:>9.1f} s   ratio {ours_s / theirs_s:.3f}")
+    print(f"    mask agreement {agree / total * 100:.3f} % of {total:,} weights")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test of the script)")
+    ap.add_argument("--llmcompressor-python", help="python of a venv with llmcompressor installed")
+    a = ap.parse_args(argv)
+    # (a) model: 6 layers of a Qwen3 at 1/8 of Qwen3-8B's width; (b) model: ~2.2 GB bf16
+    a.hidden, a.inter, a.layers, a.heads, a.kv = (512, 1536, 6, 8, 2) if not a.quick else (64, 128, 3, 4, 2)
+    a.n_samples, a.seqlen, a.n_train, a.n_val, a.projection_dim = (
+        (16, 256, 32, 8, 1024) if not a.quick else (4, 64, 6, 2, 64)
+    )
+    a.big_hidden, a.big_inter, a.big_layers = (2048, 5632, 24) if not a.quick else (128, 256, 2)
+    a.rss_samples, a.rss_seqlen = (4, 256) if not a.quick else (2, 32)
+    import torch
+
+    torch.set_num_threads(2)
+    print(
+        f"machine: {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}, "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        small = work / "model-a"
+        build_random(small, a.hidden, a.inter, a.layers, a.heads, a.kv, "float32")
+        for mode in ("sequential", "one_pass"):
+            grid(small, work / f"grid-{mode}", a, mode)
+        llmcompressor(small, work / "llmc", a)
+        big = work / "model-b"
+        build_random(big, a.big_hidden, a.big_inter, a.big_layers, 16, 4, "bfloat16")
+        peak_rss(big, work, a)
+
+
+if __name__ == "__main__":
+    main()
