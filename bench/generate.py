@@ -1,9 +1,10 @@
-"""Prefix-shared budget sweep vs the paper harness's protocol (one independent generation per budget), side by side.
+"""Prefix-shared budget sweeps vs the paper harness's protocol (one independent generation per budget), side by side.
 
     python bench/generate.py [--n 100] [--budgets 16 32 64 128 256] [--temperature 0.6]
 
-Both protocols run on the demo model with the same backend, batch size, seed and problems; every (problem, budget)
-output is checked to be identical, then phase-1 (thinking) tokens, answer tokens and wall time are compared as ratios.
+All protocols run on the demo model with the same backend, batch size, seed and problems; every (problem, budget)
+output is checked to be identical, then thinking tokens and wall time are compared as ratios: per-budget runs,
+the shared sweep in two phases (answers re-encoded from scratch), and the forking sweep (answers fork the KV cache).
 Absolute times on these noisy 2-core machines mean little; the ratios are the result.
 """
 
@@ -26,18 +27,15 @@ DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo-qwen3"
 
 
 class Counting:
-    """Wraps a backend and adds up generated tokens and seconds per phase."""
+    """Wraps a backend's ``generate`` and adds up generated tokens and seconds per phase."""
 
     def __init__(self, backend):
         self.backend = backend
         self.tokens = {"think": 0, "answer": 0}
-        self.seconds = {"think": 0.0, "answer": 0.0}
 
     def generate(self, requests, desc=""):
         phase = "think" if desc.startswith("think") else "answer"
-        t0 = time.perf_counter()
         out = self.backend.generate(requests, desc=desc)
-        self.seconds[phase] += time.perf_counter() - t0
         self.tokens[phase] += sum(len(r.tokens) + r.stopped for r in out)
         return out
 
@@ -59,35 +57,42 @@ def main(argv=None) -> None:
     eos = eos_ids(tok, lm.config)
 
     def backend():
-        return Counting(TransformersBackend(lm, tok, Sampling(a.temperature), a.batch_size, progress=False))
+        return TransformersBackend(lm, tok, Sampling(a.temperature), a.batch_size, progress=False)
 
-    shared = backend()
-    t0 = time.perf_counter()
-    rows_shared = budget_sweep(shared, tok, problems, a.budgets, 7, DELIMITERS["s1"], 32, eos)
-    wall_shared = time.perf_counter() - t0
+    def sweep(budgets, method, be):
+        return budget_sweep(be, tok, problems, budgets, 7, DELIMITERS["s1"], 32, eos, method=method)
 
-    naive = backend()
-    t0 = time.perf_counter()
-    rows_naive = []
-    for b in a.budgets:
-        rows_naive += budget_sweep(naive, tok, problems, [b], 7, DELIMITERS["s1"], 32, eos)
-    wall_naive = time.perf_counter() - t0
+    results, walls, think_tokens = {}, {}, {}
+    for name in ("per-budget (paper)", "shared, two-phase", "shared, forking"):
+        t0 = time.perf_counter()
+        if name.startswith("per-budget"):
+            counting = Counting(backend())
+            results[name] = [r for b in a.budgets for r in sweep([b], "two_phase", counting)]
+            think_tokens[name] = counting.tokens["think"]
+        elif name.endswith("two-phase"):
+            counting = Counting(backend())
+            results[name] = sweep(a.budgets, "two_phase", counting)
+            think_tokens[name] = counting.tokens["think"]
+        else:
+            results[name] = sweep(a.budgets, "fork", backend())
+        walls[name] = time.perf_counter() - t0
+    think_tokens["shared, forking"] = think_tokens["shared, two-phase"]  # same thinking runs by construction
 
     key = lambda r: (r["problem_id"], r["budget"])  # noqa: E731
-    identical = sorted(rows_shared, key=key) == sorted(rows_naive, key=key)
+    ref = sorted(results["per-budget (paper)"], key=key)
+    identical = all(sorted(rows, key=key) == ref for rows in results.values())
 
     print(
         f"demo model, {a.n} problems, budgets {a.budgets}, T={a.temperature}, batch {a.batch_size}, "
-        f"{a.threads} threads; outputs identical: {identical}"
+        f"{a.threads} threads; outputs of all three identical: {identical}"
     )
-    print(f"{'':28}{'per-budget (paper)':>20}{'prefix-shared':>16}{'ratio':>8}")
-    for label, x, y in [
-        ("phase-1 (thinking) tokens", naive.tokens["think"], shared.tokens["think"]),
-        ("answer-phase tokens", naive.tokens["answer"], shared.tokens["answer"]),
-        ("wall time (s)", wall_naive, wall_shared),
-    ]:
-        fmt = "{:>20.1f}{:>16.1f}" if isinstance(x, float) else "{:>20d}{:>16d}"
-        print(f"{label:28}" + fmt.format(x, y) + f"{y / x:>8.3f}")
+    base = "per-budget (paper)"
+    print(f"{'protocol':<22}{'thinking tokens':>16}{'ratio':>8}{'wall s':>9}{'ratio':>8}")
+    for name in results:
+        print(
+            f"{name:<22}{think_tokens[name]:>16d}{think_tokens[name] / think_tokens[base]:>8.3f}"
+            f"{walls[name]:>9.1f}{walls[name] / walls[base]:>8.3f}"
+        )
     if not identical:
         raise SystemExit("prefix-shared outputs differ from independent runs")
 

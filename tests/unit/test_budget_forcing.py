@@ -28,14 +28,14 @@ def test_closing_text():
     assert closing_text("abc\n", False, S1) == "<|im_start|>answer"
 
 
-def _sweep(model_dir, budgets, temperature, seed=7, n=6):
+def _sweep(model_dir, budgets, temperature, seed=7, n=6, method="auto", batch_size=4):
     tok = load_tokenizer(str(model_dir))
     lm = load_model(str(model_dir), dtype="float32", device="cpu")
-    backend = TransformersBackend(lm, tok, Sampling(temperature), batch_size=4, progress=False)
+    backend = TransformersBackend(lm, tok, Sampling(temperature), batch_size=batch_size, progress=False)
     from prunetts.demo import task
 
     probs = [Problem(p.id, prompt_ids(tok, p.question)) for p in task.sample_problems("test", n)]
-    return budget_sweep(backend, tok, probs, budgets, seed, S1, 12, eos_ids(tok, lm.config))
+    return budget_sweep(backend, tok, probs, budgets, seed, S1, 12, eos_ids(tok, lm.config), method=method)
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
@@ -71,6 +71,14 @@ def test_prefix_shared_sweep_equals_independent_runs(demo_model_dir, temperature
     for b in budgets:
         for r in _sweep(demo_model_dir, [b], temperature, n=5):
             assert shared[r["problem_id"], b] == r
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_forking_sweep_equals_two_phase_and_does_not_depend_on_the_batch(demo_model_dir, temperature):
+    budgets = [16, 32, 64, 128]
+    fork = _sweep(demo_model_dir, budgets, temperature, n=8, method="fork")
+    assert fork == _sweep(demo_model_dir, budgets, temperature, n=8, method="two_phase")
+    assert fork == _sweep(demo_model_dir, budgets, temperature, n=8, method="fork", batch_size=3)
 
 
 def test_sampling_is_seeded_per_sequence():

@@ -1,15 +1,21 @@
-"""Decoding backends. One interface: ``generate(requests) -> results``.
+"""Decoding backends.
 
-A request is (context token ids, max new tokens, stop token ids, uniform stream); a result is the generated ids
-without the stop token and whether a stop token ended it. ``TransformersBackend`` runs batched decoding with a KV
-cache on CPU or GPU (left padding, finished rows masked out; sorted by context length so batches pad little).
+Interface: ``generate(requests) -> results`` (a request is context ids, max new tokens, stop ids and a uniform
+stream; a result is the generated ids without the stop token and whether a stop token ended it), and optionally
+``run_sweep(plan) -> outcomes`` (``sweep.py``).
+
+``TransformersBackend`` decodes batches with a KV cache on CPU or GPU: left padding, explicit position ids, finished
+rows dropped from the batch (and their cache rows) so the batch stays dense, requests sorted by context length so
+batches pad little. Its ``run_sweep`` runs thinking and answers of every budget in one decode loop: when a row's
+thinking reaches a budget, the row is forked (its cache rows are duplicated), the fork is fed the closing delimiter
+one token at a time and then samples its answer, while the parent keeps thinking. No answer context is re-encoded.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,81 @@ def _cache_kwarg(model) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+@dataclass
+class _Row:
+    """One sequence in the batch. ``mode`` think|answer|plain; ``forced`` tokens are fed before sampling resumes."""
+
+    item: int
+    mode: str
+    cut: object = None
+    forced: list[int] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)  # answer / plain tokens (thinking lives in the outcome)
+    feed: int = 0
+    done: bool = False
+
+
+class _Batch:
+    """Left-padded batch with a KV cache; rows can be dropped and duplicated between steps."""
+
+    def __init__(self, backend, contexts: list[list[int]]):
+        import torch
+        from transformers import DynamicCache
+
+        self.b = backend
+        width = max(len(c) for c in contexts)
+        ids = torch.full((len(contexts), width), backend.pad_id, dtype=torch.long)
+        attn = torch.zeros((len(contexts), width), dtype=torch.long)
+        for i, c in enumerate(contexts):
+            ids[i, width - len(c) :] = torch.tensor(c)
+            attn[i, width - len(c) :] = 1
+        self.attn = attn.to(backend.device)
+        self.cache = DynamicCache(config=backend.model.config)
+        self.kv = {_cache_kwarg(backend.model): self.cache}
+        positions = (self.attn.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            out = backend.model(
+                input_ids=ids.to(backend.device),
+                attention_mask=self.attn,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+                **self.kv,
+            )
+        self.logits = self._valid(out.logits[:, -1, :])
+
+    def _valid(self, logits):
+        logits = logits.float()
+        if self.b.n_valid < logits.shape[-1]:
+            logits[:, self.b.n_valid :] = float("-inf")
+        return logits
+
+    def select(self, index: list[int]) -> None:
+        """Keep / duplicate rows: row k of the new batch is row ``index[k]`` of the old one."""
+        import torch
+
+        if index == list(range(self.attn.shape[0])):
+            return
+        idx = torch.tensor(index, device=self.b.device)
+        self.cache.batch_select_indices(idx)
+        self.attn = self.attn[idx]
+        self.logits = self.logits[idx]
+
+    def step(self, feed: list[int]) -> None:
+        import torch
+
+        positions = self.attn.sum(-1, keepdim=True)
+        self.attn = torch.cat([self.attn, torch.ones_like(self.attn[:, :1])], dim=1)
+        with torch.inference_mode():
+            out = self.b.model(
+                input_ids=torch.tensor(feed, device=self.b.device).unsqueeze(1),
+                attention_mask=self.attn,
+                position_ids=positions,
+                use_cache=True,
+                **self.kv,
+            )
+        self.logits = self._valid(out.logits[:, -1, :])
+
+
 class TransformersBackend:
     def __init__(self, model, tokenizer, sampling: Sampling, batch_size: int = 32, progress: bool = True):
         self.model = model
@@ -57,82 +138,135 @@ class TransformersBackend:
         self.generated_tokens = 0
         self.decode_seconds = 0.0
 
-    def generate(self, requests: list[Request], desc: str = "generate") -> list[Result]:
-        from tqdm import tqdm
-
-        order = sorted(range(len(requests)), key=lambda i: (len(requests[i].context), i))
-        results: list[Result | None] = [None] * len(requests)
-        bar = tqdm(
-            total=sum(r.max_new for r in requests), desc=desc, unit="tok", disable=not self.progress, mininterval=2.0
-        )
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            for i, res in zip(idx, self._decode([requests[i] for i in idx], bar), strict=True):
-                results[i] = res
-        bar.close()
-        return results  # type: ignore[return-value]
-
-    def _decode(self, reqs: list[Request], bar) -> list[Result]:
+    # ---- shared ----------------------------------------------------------------------------------------------------
+    def _sample(self, batch: _Batch, u: list[float]) -> list[int]:
         import torch
-        from transformers import DynamicCache
 
         from prunetts.generation.sampling import sample_next
 
+        return sample_next(batch.logits, torch.tensor(u, dtype=torch.float64), **vars(self.sampling)).tolist()
+
+    def _chunks(self, contexts: list[list[int]], desc: str, total: int):
+        from tqdm import tqdm
+
+        order = sorted(range(len(contexts)), key=lambda i: (len(contexts[i]), i))
+        bar = tqdm(total=total, desc=desc, unit="tok", disable=not self.progress, mininterval=2.0)
+        for start in range(0, len(order), self.batch_size):
+            yield order[start : start + self.batch_size], bar
+        bar.close()
+
+    # ---- plain generation --------------------------------------------------------------------------------------------
+    def generate(self, requests: list[Request], desc: str = "generate") -> list[Result]:
+        results: list[Result | None] = [None] * len(requests)
+        for idx, bar in self._chunks([r.context for r in requests], desc, sum(r.max_new for r in requests)):
+            for i, res in zip(idx, self._decode([requests[i] for i in idx], bar), strict=True):
+                results[i] = res
+        return results  # type: ignore[return-value]
+
+    def _decode(self, reqs: list[Request], bar) -> list[Result]:
         t0 = time.perf_counter()
-        n = len(reqs)
-        width = max(len(r.context) for r in reqs)
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        attn = torch.zeros((n, width), dtype=torch.long)
-        for i, r in enumerate(reqs):
-            ids[i, width - len(r.context) :] = torch.tensor(r.context)
-            attn[i, width - len(r.context) :] = 1
-        ids, attn = ids.to(self.device), attn.to(self.device)
-        positions = (attn.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config)
-        gen: list[list[int]] = [[] for _ in reqs]
-        stopped = [False] * n
-        active = [r.max_new > 0 for r in reqs]
-        kv = {_cache_kwarg(self.model): cache}
-        streams = torch.stack([r.stream[: max(r.max_new for r in reqs)] for r in reqs]) if reqs else None
-        rows = list(range(n))  # request index of each row currently in the batch
-        step = 0
-        with torch.inference_mode():
-            out = self.model(
-                input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=True, logits_to_keep=1, **kv
-            )
-            while True:
-                logits = out.logits[:, -1, :].float()
-                if self.n_valid < logits.shape[-1]:
-                    logits[:, self.n_valid :] = float("-inf")
-                nxt = sample_next(logits, streams[rows, step], **vars(self.sampling)).tolist()
-                for j, i in enumerate(rows):
-                    if not active[i]:
-                        continue
-                    if nxt[j] in reqs[i].stop_ids:
-                        stopped[i], active[i] = True, False
+        rows = [_Row(i, "plain", done=r.max_new <= 0) for i, r in enumerate(reqs)]
+        gens = [row.tokens for row in rows]  # rows leave the batch when done; their token lists stay here
+        stopped = [False] * len(reqs)
+        batch = _Batch(self, [r.context for r in reqs])
+        while True:
+            live = [k for k, row in enumerate(rows) if not row.done]
+            if len(live) < len(rows):
+                batch.select(live)
+                rows = [rows[k] for k in live]
+            if not rows:
+                break
+            sampled = self._sample(batch, [reqs[row.item].stream[len(row.tokens)].item() for row in rows])
+            for row, tok in zip(rows, sampled, strict=True):
+                req = reqs[row.item]
+                if tok in req.stop_ids:
+                    stopped[row.item], row.done = True, True
+                else:
+                    row.tokens.append(tok)
+                    row.feed = tok
+                    row.done = len(row.tokens) >= req.max_new
+            bar.update(len(rows))
+            feeding = [k for k, row in enumerate(rows) if not row.done]
+            if not feeding:
+                break
+            batch.select(feeding)
+            rows = [rows[k] for k in feeding]
+            batch.step([row.feed for row in rows])
+        self._account(t0, sum(len(g) for g in gens))
+        return [Result(g, s) for g, s in zip(gens, stopped, strict=True)]
+
+    # ---- budget sweep with forks ------------------------------------------------------------------------------------
+    def run_sweep(self, plan) -> list:
+        from prunetts.generation.sweep import Outcome
+
+        outcomes = [Outcome() for _ in plan.items]
+        total = len(plan.items) * (plan.budgets[-1] + plan.max_gen_toks)
+        for idx, bar in self._chunks([it.context for it in plan.items], "sweep", total):
+            self._sweep_chunk(plan, idx, outcomes, bar)
+        return outcomes
+
+    def _sweep_chunk(self, plan, idx: list[int], outcomes: list, bar) -> None:
+        from prunetts.generation.budget_forcing import Cut
+
+        t0 = time.perf_counter()
+        b_max = plan.budgets[-1]
+        cut_points = set(plan.budgets[:-1])
+        rows = [_Row(i, "think") for i in idx]
+        batch = _Batch(self, [plan.items[i].context for i in idx])
+        n_tokens = 0
+        while rows:
+            u = []
+            for row in rows:
+                it = plan.items[row.item]
+                if row.mode == "think":
+                    u.append(it.think_stream[len(outcomes[row.item].thinking)].item())
+                else:
+                    u.append(it.answer_stream[len(row.tokens)].item() if not row.forced else 0.0)
+            sampled = self._sample(batch, u)
+            index, forks = [], []
+            for k, (row, tok) in enumerate(zip(rows, sampled, strict=True)):
+                out = outcomes[row.item]
+                if row.mode == "think":
+                    if tok in plan.think_stop:  # stopped thinking by itself: its answer serves every budget > L
+                        out.stopped = True
+                        row.mode, row.cut = "answer", Cut(len(out.thinking), False)
+                        row.forced = plan.closing(out.thinking, False)
+                        row.feed = row.forced.pop(0)
                     else:
-                        gen[i].append(nxt[j])
-                        active[i] = len(gen[i]) < reqs[i].max_new
-                step += 1
-                live = [j for j, i in enumerate(rows) if active[i]]
-                bar.update(len(live))
-                if not live:
-                    break
-                feed = torch.tensor(
-                    [nxt[j] if active[i] else self.pad_id for j, i in enumerate(rows)], device=self.device
-                )
-                if len(rows) - len(live) >= max(1, len(rows) // 4):
-                    # finished rows leave the batch (their cache rows are dropped), so the batch stays dense
-                    keep = torch.tensor(live, device=self.device)
-                    cache.batch_select_indices(keep)
-                    attn, feed = attn[keep], feed[keep]
-                    rows = [rows[j] for j in live]
-                mask_col = torch.tensor([active[i] for i in rows], dtype=torch.long, device=self.device)
-                next_pos = attn.sum(-1, keepdim=True)
-                attn = torch.cat([attn, mask_col.unsqueeze(1)], dim=1)
-                out = self.model(
-                    input_ids=feed.unsqueeze(1), attention_mask=attn, position_ids=next_pos, use_cache=True, **kv
-                )
-        self.generated_tokens += sum(len(g) + s for g, s in zip(gen, stopped, strict=True))
+                        out.thinking.append(tok)
+                        n_tokens += 1
+                        row.feed = tok
+                        n = len(out.thinking)
+                        if n in cut_points:  # a smaller budget ends here: fork an answer row, keep thinking
+                            forks.append(
+                                (k, _Row(row.item, "answer", Cut(n, True), plan.closing(out.thinking, True), feed=tok))
+                            )
+                        elif n == b_max:  # the largest budget: this row answers itself
+                            row.mode, row.cut = "answer", Cut(n, True)
+                            row.forced = plan.closing(out.thinking, True)
+                elif row.forced:
+                    row.feed = row.forced.pop(0)
+                elif tok in plan.answer_stop:
+                    row.done = True
+                else:
+                    row.tokens.append(tok)
+                    n_tokens += 1
+                    row.feed = tok
+                    row.done = len(row.tokens) >= plan.max_gen_toks
+                if row.done:
+                    out.answers[row.cut] = row.tokens
+                else:
+                    index.append(k)
+            new_rows = [rows[k] for k in index] + [f for _, f in forks]
+            bar.update(len(rows))
+            if not new_rows:
+                break
+            batch.select(index + [k for k, _ in forks])
+            rows = new_rows
+            batch.step([row.feed for row in rows])
+        self._account(t0, n_tokens)
+
+    # ---- bookkeeping ------------------------------------------------------------------------------------------------
+    def _account(self, t0: float, tokens: int) -> None:
+        self.generated_tokens += tokens
         self.decode_seconds += time.perf_counter() - t0
-        return [Result(g, s) for g, s in zip(gen, stopped, strict=True)]
