@@ -114,7 +114,7 @@ def run_prune(a) -> dict:
 
     need_capture = v.allocation in ("owl", "shortgpt") or (a.method == "wanda" and a.wanda_mode == "one_pass")
     windows, stats, layer_stats, texts = None, None, None, None
-    if need_capture or needs_calibration(a.method, a.wanda_mode) or v.allocation == "layerif":
+    if need_capture or needs_calibration(a.method, a.wanda_mode):
         texts = load_texts(a.calibration, a.text_field)
     if need_capture or needs_calibration(a.method, a.wanda_mode):
         make = paper_windows if a.calibration_mode == "paper" else packed_windows
@@ -132,14 +132,12 @@ def run_prune(a) -> dict:
     elif v.allocation == "shortgpt":
         layer_scores = sc.bi_scores([dict(layer=i, cos_mean=c) for i, c, _ in layer_stats])
     elif v.allocation == "layerif":
-        from prunetts.influence import aggregate_positive, compute_influence, split_calibration_texts
+        from prunetts.influence import aggregate_positive, compute_influence, influence_texts
         from prunetts.models import load_model
 
-        if a.influence_train is None and a.influence_val is None:
-            train, val = split_calibration_texts(texts, a.n_train, a.n_val, a.seed)
-        else:
-            train = load_texts(a.influence_train or a.calibration, a.text_field, a.n_train)
-            val = load_texts(a.influence_val or a.calibration, a.text_field, a.n_val)
+        train, val = influence_texts(
+            a.calibration, a.text_field, a.influence_train, a.influence_val, a.n_train, a.n_val, a.seed
+        )
         lm = load_model(str(reader.dir), a.dtype, a.device, a.trust_remote_code)
         rows = compute_influence(lm, tok, train, val, a.influence_max_len, a.projection_dim, a.seed)
         del lm

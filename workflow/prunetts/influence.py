@@ -68,6 +68,27 @@ def split_calibration_texts(texts: list[str], n_train: int, n_val: int, seed: in
     return split_texts(texts, n_train, n_val, seed)
 
 
+def influence_texts(
+    calibration_source: str,
+    text_field: str,
+    train_source: str | None,
+    val_source: str | None,
+    n_train: int,
+    n_val: int,
+    seed: int,
+) -> tuple[list[str], list[str]]:
+    """Training and validation texts for LayerIF: the given sources (first n of each), or, when neither is given,
+    disjoint splits of the calibration texts."""
+    from prunetts.calibration import load_texts
+
+    if train_source is None and val_source is None:
+        return split_calibration_texts(load_texts(calibration_source, text_field), n_train, n_val, seed)
+    return (
+        load_texts(train_source or calibration_source, text_field, n_train),
+        load_texts(val_source or calibration_source, text_field, n_val),
+    )
+
+
 def aggregate_positive(rows: list[dict]) -> dict[tuple[int, str], float]:
     """LayerIF "+VE" aggregation (METHODS §4.4): S(l, c) = sum over examples of max(influence, 0)."""
     out: dict[tuple[int, str], float] = {}

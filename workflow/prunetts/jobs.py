@@ -107,18 +107,20 @@ def influence(
     trust_remote_code: bool,
     threads: int | None = None,
 ) -> None:
-    from prunetts.calibration import load_texts
-    from prunetts.influence import compute_influence, split_calibration_texts
+    from prunetts.influence import compute_influence, influence_texts
     from prunetts.models import load_model, load_tokenizer
 
     set_threads(threads)
     cfg = influence
-    if cfg.get("train_source") is None and cfg.get("val_source") is None:
-        texts = load_texts(calibration["source"], calibration.get("text_field", "text"))
-        train, val = split_calibration_texts(texts, cfg["n_train"], cfg["n_val"], cfg["seed"])
-    else:
-        train = load_texts(cfg["train_source"] or calibration["source"], cfg["text_field"], cfg["n_train"])
-        val = load_texts(cfg["val_source"] or calibration["source"], cfg["text_field"], cfg["n_val"])
+    train, val = influence_texts(
+        calibration["source"],
+        calibration.get("text_field", "text"),
+        cfg.get("train_source"),
+        cfg.get("val_source"),
+        cfg["n_train"],
+        cfg["n_val"],
+        cfg["seed"],
+    )
     tok = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
     lm = load_model(model_path, dtype=cfg["dtype"], device=cfg["device"], trust_remote_code=trust_remote_code)
     rows = compute_influence(lm, tok, train, val, cfg["max_len"], cfg["projection_dim"], cfg["seed"])
