@@ -4,4 +4,11 @@ from prunetts import jobs
 
 sm = snakemake  # noqa: F821
 with jobs.job_logging(sm.log[0]):
-    jobs.grade(sm.input.generations, sm.input.bench, sm.output[0], workers=sm.threads, timeout_s=sm.params.timeout_s)
+    jobs.grade(
+        sm.input.generations,
+        sm.input.bench,
+        sm.output[0],
+        workers=sm.threads,
+        timeout_s=sm.params.timeout_s,
+        delimiters=sm.params.delimiters,
+    )

@@ -35,7 +35,13 @@ def _sweep(model_dir, budgets, temperature, seed=7, n=6, method="auto", batch_si
     from prunetts.demo import task
 
     probs = [Problem(p.id, prompt_ids(tok, p.question)) for p in task.sample_problems("test", n)]
-    return budget_sweep(backend, tok, probs, budgets, seed, S1, 12, eos_ids(tok, lm.config), method=method)
+    rows = budget_sweep(backend, tok, probs, budgets, seed, S1, 12, eos_ids(tok, lm.config), method=method)
+    return [without_timings(r) for r in rows]
+
+
+def without_timings(row: dict) -> dict:
+    """Timings are measurements; every other column must be reproduced exactly."""
+    return {k: v for k, v in row.items() if not k.endswith("_seconds")}
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
@@ -47,7 +53,7 @@ def test_thinking_never_exceeds_budget_and_delimiters(tiny_qwen3_dir, temperatur
         assert r["thinking_tokens"] <= r["budget"]
         if r["hit_budget"]:
             assert r["thinking_tokens"] == r["budget"]
-            assert S1.think_end + "\n" + S1.final_answer in r["full_text"]
+            assert S1.budget_close in r["full_text"]
         else:
             assert r["thinking_tokens"] < r["budget"]  # the stop token used one generated slot
             assert "Final Answer:" not in r["full_text"][len(S1.think_start) + len(r["thinking_text"]) :]

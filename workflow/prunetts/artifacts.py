@@ -90,10 +90,15 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("problem_id", pa.string()),
             ("thinking_tokens", pa.int32()),
             ("hit_budget", pa.bool_()),
+            ("waits", pa.int32()),  # "Wait" insertions within this budget's thinking
             ("answer_tokens", pa.int32()),
             ("thinking_text", pa.string()),
             ("answer_text", pa.string()),
             ("full_text", pa.string()),
+            # wall-clock seconds in a shared batch (the thinking is shared by all budgets of a problem); they are
+            # measurements, so they are the only columns that differ between two runs
+            ("think_seconds", pa.float64()),
+            ("answer_seconds", pa.float64()),
         ],
     ),
     "grades": _schema(

@@ -1,7 +1,7 @@
 """Grading of budget-forced outputs (METHODS §7).
 
-1. Answer segment: the text after the last ``<|im_start|>answer\\n``; else after the last ``<|im_start|>`` minus its
-   first line; else the whole text (the s1 harness rule).
+1. Answer segment: the text after the last ``<|im_start|>answer\\n`` (qwen3 delimiters: ``</think>``); else after the
+   last ``<|im_start|>`` minus its first line; else the whole text (the s1 harness rule).
 2. Extraction: the last ``\\boxed{...}`` / ``\\fbox{...}`` (brace-matched; also ``\\boxed 5``), else what follows the
    last ``Answer:``.
 3. Verdict: digit strings on both sides compare as integers (the harness rule, "025" = 25); otherwise math-verify
@@ -28,8 +28,11 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)")
 _ANSWER_RE = re.compile(r"(?i)answer\s*:\s*")
 
 
-def answer_segment(text: str, think_end: str = "<|im_start|>answer") -> str:
-    marker = think_end + "\n"
+S1_MARKER = "<|im_start|>answer\n"
+
+
+def answer_segment(text: str, marker: str = S1_MARKER) -> str:
+    """``marker``: the delimiter set's ``answer_marker`` (s1: ``<|im_start|>answer\\n``, qwen3: ``</think>``)."""
     if marker in text:
         return text.rsplit(marker, 1)[1]
     if "<|im_start|>" in text:
@@ -116,13 +119,13 @@ def _spawn_without_main():
 
 
 def grade(
-    items: list[tuple[str, str]], workers: int = 2, timeout: int = 5, think_end: str = "<|im_start|>answer"
+    items: list[tuple[str, str]], workers: int = 2, timeout: int = 5, marker: str = S1_MARKER
 ) -> list[tuple[str | None, str]]:
     """``items``: (full text, gold). Returns (extracted answer, verdict) per item, in order."""
     out: list[tuple[str | None, str] | None] = [None] * len(items)
     todo = []
     for i, (text, gold) in enumerate(items):
-        extracted = extract_answer(answer_segment(text, think_end))
+        extracted = extract_answer(answer_segment(text, marker))
         if extracted is None:
             out[i] = (None, "no_answer")
         elif (verdict := _integer_verdict(gold, extracted)) is not None:
@@ -159,9 +162,9 @@ def grade_rows(
     impl_version: int,
     workers: int,
     timeout: int,
-    think_end: str = "<|im_start|>answer",
+    marker: str = S1_MARKER,
 ) -> list[dict]:
-    results = grade([(r["full_text"], gold[r["problem_id"]]) for r in gen_rows], workers, timeout, think_end)
+    results = grade([(r["full_text"], gold[r["problem_id"]]) for r in gen_rows], workers, timeout, marker)
     rows = []
     for r, (extracted, verdict) in zip(gen_rows, results, strict=True):
         rows.append(

@@ -249,14 +249,16 @@ def grade(
     *,
     workers: int,
     timeout_s: int,
-    think_end: str = "<|im_start|>answer",
+    delimiters: str = "s1",
 ) -> None:
     from prunetts.grading import grade_rows
 
     gen = artifacts.read("generations", generations_path).to_pylist()
     bench = artifacts.read("benchmark", bench_path).to_pydict()
     gold = dict(zip(bench["problem_id"], bench["gold"], strict=True))
-    rows = grade_rows(gen, gold, IMPL_VERSION["grade"], workers, timeout_s, think_end)
+    from prunetts.generation.budget_forcing import DELIMITERS
+
+    rows = grade_rows(gen, gold, IMPL_VERSION["grade"], workers, timeout_s, DELIMITERS[delimiters].answer_marker)
     artifacts.write("grades", rows, out)
     n_ok = sum(r["correct"] for r in rows)
     log.info("%d/%d correct", n_ok, len(rows))

@@ -12,7 +12,7 @@ IMPL_VERSION = {
     "layer_scores": 1,
     "allocate": 2,
     "prune": 2,
-    "generate": 1,
+    "generate": 2,
     "grade": 1,
     "aggregate": 1,
 }

@@ -17,6 +17,12 @@ VARIANTS = variants(config)
 PRUNED = [v for v in VARIANTS if v != "dense"]
 SCORERS = scorers(config)
 ENV = "../../envs/prunetts.yaml"
+# rule generate runs in the vLLM environment when that backend is chosen (GPU only)
+GEN_ENV = (
+    "../../envs/vllm.yaml"
+    if config["generation"].get("backend", "transformers") == "vllm"
+    else ENV
+)
 
 
 wildcard_constraints:

@@ -7,7 +7,7 @@ rule generate:
     log:
         "results/logs/generate/model~{model}_variant~{variant}_bench~{bench}_seed~{seed}.log",
     conda:
-        ENV
+        GEN_ENV
     threads: 1
     params:
         model_path=variant_model_path,
@@ -32,6 +32,7 @@ rule grade:
     threads: config["grading"]["workers"]
     params:
         timeout_s=config["grading"]["timeout_s"],
+        delimiters=lambda w: model_cfg(w).get("delimiters", "s1"),
         impl=IMPL_VERSION["grade"],
     script:
         "../../scripts/grade.py"

@@ -5,6 +5,15 @@ counts towards ``B``, as vLLM's ``max_tokens`` does). If the budget ran out, app
 already ends with one) and ``<|im_start|>answer\\nFinal Answer:``; if the model stopped by itself, append
 ``<|im_start|>answer``. Phase 2: sample up to ``max_gen_toks`` tokens until EOS.
 
+Delimiter sets (``models.<name>.delimiters``): ``s1`` as above (the paper's harness, used for both models), and
+``qwen3``: Qwen3's native thinking: prompt + ``<think>\n``, stop at ``</think>`` or EOS; natural stop -> ``</think>``;
+budget hit -> Qwen's budget sentence ``\n\nConsidering the limited time by the user, I have to give the solution
+based on the thinking directly now.\n</think>\n\n`` (Qwen3 technical report / docs ``thinking_budget``).
+
+"Wait" extension (s1, off by default as in the paper): with ``num_ignore = k``, the first k times the model tries to
+stop thinking the stop token is dropped and ``ignore_str`` ("Wait") is appended to the thinking instead; those tokens
+are thinking tokens and count towards the budget.
+
 Deviation: the harness re-tokenizes the concatenated text before phase 2; we keep the generated token ids and append
 the tokenized delimiter, so phase 2 sees exactly the tokens phase 1 produced (identical for byte-level tokenizers;
 BPE re-tokenization can merge across the boundary).
@@ -22,20 +31,41 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Delimiters:
-    think_start: str = "<|im_start|>think"
-    think_end: str = "<|im_start|>answer"
-    until_thinking: str = "<|im_start|>"
-    final_answer: str = "Final Answer:"
+    think_start: str  # appended to the prompt; the budget counts what the model writes after it
+    until_thinking: str  # single-token stop string that ends thinking (with EOS)
+    natural_close: str  # appended when the model stops thinking by itself
+    budget_close: str  # appended when the budget runs out
+    newline_before_budget_close: bool  # s1: make sure the cut thinking ends with a newline first
+    answer_marker: str  # grading reads the text after the last occurrence of this
 
 
-DELIMITERS = {"s1": Delimiters()}
+DELIMITERS = {
+    "s1": Delimiters(
+        think_start="<|im_start|>think",
+        until_thinking="<|im_start|>",
+        natural_close="<|im_start|>answer",
+        budget_close="<|im_start|>answer\nFinal Answer:",
+        newline_before_budget_close=True,
+        answer_marker="<|im_start|>answer\n",
+    ),
+    "qwen3": Delimiters(
+        think_start="<think>\n",
+        until_thinking="</think>",
+        natural_close="</think>",
+        budget_close="\n\nConsidering the limited time by the user, I have to give the solution based on the thinking "
+        "directly now.\n</think>\n\n",
+        newline_before_budget_close=False,
+        answer_marker="</think>",
+    ),
+}
 
 
 def closing_text(thinking_text: str, hit_budget: bool, d: Delimiters) -> str:
-    """What the harness appends after phase 1."""
-    if hit_budget:
-        return ("" if thinking_text.endswith("\n") else "\n") + d.think_end + "\n" + d.final_answer
-    return d.think_end
+    """What the harness appends after the thinking."""
+    if not hit_budget:
+        return d.natural_close
+    nl = "\n" if d.newline_before_budget_close and not thinking_text.endswith("\n") else ""
+    return nl + d.budget_close
 
 
 @dataclass(frozen=True)

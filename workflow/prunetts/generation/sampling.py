@@ -17,10 +17,40 @@ def stream_seed(seed: int, problem_id: str, phase: str) -> int:
 
 
 def uniforms(seed: int, problem_id: str, phase: str, n: int):
-    import torch
+    return Stream(stream_seed(seed, problem_id, phase), n).values()
 
-    g = torch.Generator().manual_seed(stream_seed(seed, problem_id, phase))
-    return torch.rand(n, generator=g, dtype=torch.float64)
+
+class Stream:
+    """A sequence's uniforms from position ``offset`` on. The transformers backend reads them one per generated
+    token; engines with their own samplers (vLLM) get ``engine_seed`` instead, one seed per (stream, offset)."""
+
+    def __init__(self, seed: int, length: int, offset: int = 0):
+        self.seed, self.length, self.offset = seed, length, offset
+        self._values = None
+
+    def values(self):
+        import torch
+
+        if self._values is None:
+            g = torch.Generator().manual_seed(self.seed)
+            self._values = torch.rand(self.length, generator=g, dtype=torch.float64)
+        return self._values
+
+    def __getitem__(self, i: int) -> float:
+        return float(self.values()[self.offset + i])
+
+    def at(self, offset: int) -> Stream:
+        """The same stream, ``offset`` positions further on (a continuation after a "Wait")."""
+        s = Stream(self.seed, self.length, self.offset + offset)
+        s._values = self._values
+        return s
+
+    @property
+    def engine_seed(self) -> int:
+        if self.offset == 0:
+            return self.seed
+        h = hashlib.sha256(f"{self.seed}\x00{self.offset}".encode()).digest()
+        return int.from_bytes(h[:8], "big") & ((1 << 63) - 1)
 
 
 def sample_next(logits, u, temperature: float, top_p: float = 1.0, top_k: int = 0):

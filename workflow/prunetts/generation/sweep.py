@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from prunetts.generation.backends import Request
 from prunetts.generation.budget_forcing import Cut, Delimiters, closing_text, cut_for_budget
-from prunetts.generation.sampling import uniforms
+from prunetts.generation.sampling import Stream, stream_seed
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ class Problem:
 class SweepItem:
     problem_id: str
     context: list[int]  # prompt + thinking-start tokens
-    think_stream: object
-    answer_stream: object
+    think_stream: Stream
+    answer_stream: Stream
 
 
 @dataclass
@@ -43,13 +43,18 @@ class SweepPlan:
     answer_stop: frozenset[int]
     max_gen_toks: int
     closing: Callable[[list[int], bool], list[int]]  # (thinking ids, hit budget) -> delimiter ids to append
+    num_ignore: int = 0  # "Wait" extension: stop attempts to override
+    ignore_ids: list[int] = field(default_factory=list)  # appended to the thinking instead of stopping
 
 
 @dataclass
 class Outcome:
     thinking: list[int] = field(default_factory=list)
     stopped: bool = False
+    wait_at: list[int] = field(default_factory=list)  # thinking length at each "Wait" insertion
     answers: dict[Cut, list[int]] = field(default_factory=dict)
+    think_seconds: float = 0.0  # wall time from joining a batch to the end of the thinking
+    answer_seconds: dict[Cut, float] = field(default_factory=dict)  # wall time of each answer phase
 
 
 def single_token_id(tokenizer, text: str) -> int:
@@ -69,13 +74,45 @@ def eos_ids(tokenizer, model_config) -> set[int]:
     return {i for i in ids if i is not None}
 
 
-def two_phase(backend, plan: SweepPlan) -> list[Outcome]:
-    """Reference implementation on ``backend.generate``: thinking at the largest budget, then each answer context."""
+def _think_rounds(backend, plan: SweepPlan, outcomes: list[Outcome]) -> None:
+    """Phase 1 at the largest budget on ``backend.generate``. With the "Wait" extension a row that stops early gets
+    ``ignore_ids`` appended and continues (its stream moves on by the tokens it already has) in another round."""
     b_max = plan.budgets[-1]
-    phase1 = backend.generate(
-        [Request(it.context, b_max, plan.think_stop, it.think_stream) for it in plan.items], desc=f"think (B<={b_max})"
-    )
-    outcomes = [Outcome(r.tokens, r.stopped) for r in phase1]
+    ignores = [plan.num_ignore] * len(plan.items)
+    todo = list(range(len(plan.items)))
+    while todo:
+        reqs = []
+        for i in todo:
+            it, o = plan.items[i], outcomes[i]
+            reqs.append(
+                Request(
+                    it.context + o.thinking,
+                    b_max - len(o.thinking),
+                    plan.think_stop,
+                    it.think_stream.at(len(o.thinking)),
+                )
+            )
+        again = []
+        for i, res in zip(todo, backend.generate(reqs, desc=f"think (B<={b_max})"), strict=True):
+            o = outcomes[i]
+            o.thinking += res.tokens
+            o.think_seconds += res.seconds
+            if res.stopped and ignores[i] > 0 and len(o.thinking) < b_max:
+                ignores[i] -= 1
+                o.wait_at.append(len(o.thinking))
+                o.thinking += plan.ignore_ids[: b_max - len(o.thinking)]
+                if len(o.thinking) < b_max:
+                    again.append(i)
+            else:
+                o.stopped = res.stopped
+        todo = again
+
+
+def two_phase(backend, plan: SweepPlan) -> list[Outcome]:
+    """Reference implementation on ``backend.generate``: thinking at the largest budget, then each answer context
+    from scratch (engines with prefix caching, such as vLLM, share the answer contexts' KV themselves)."""
+    outcomes = [Outcome() for _ in plan.items]
+    _think_rounds(backend, plan, outcomes)
     keys, requests = [], []
     for i, (it, o) in enumerate(zip(plan.items, outcomes, strict=True)):
         for cut in dict.fromkeys(cut_for_budget(len(o.thinking), o.stopped, b) for b in plan.budgets):
@@ -91,6 +128,7 @@ def two_phase(backend, plan: SweepPlan) -> list[Outcome]:
             )
     for (i, cut), res in zip(keys, backend.generate(requests, desc="answer"), strict=True):
         outcomes[i].answers[cut] = res.tokens
+        outcomes[i].answer_seconds[cut] = res.seconds
     return outcomes
 
 
@@ -104,47 +142,77 @@ def budget_sweep(
     max_gen_toks: int,
     eos: set[int],
     method: str = "auto",
+    num_ignore: int = 0,
+    ignore_str: str = "Wait",
+    journal=None,
+    chunk: int = 256,
 ) -> list[dict]:
     """Returns one dict per (problem, budget), problems in input order, budgets ascending. ``method``: ``fork``
-    (the backend's ``run_sweep``), ``two_phase``, or ``auto`` (fork when the backend has it)."""
+    (the backend's ``run_sweep``), ``two_phase``, or ``auto`` (fork when the backend has it). ``journal``
+    (``journal.Journal``): problems it already holds are not generated again, new ones are recorded as they finish;
+    ``two_phase`` runs ``chunk`` problems at a time so that a crash loses at most one chunk."""
     budgets = sorted(budgets)
+    if not budgets or budgets[0] < 1:
+        raise ValueError(f"budgets must be positive token counts, got {budgets}")
     start_ids = tokenizer(delims.think_start, add_special_tokens=False)["input_ids"]
 
     def closing(thinking_ids: list[int], hit: bool) -> list[int]:
         text = tokenizer.decode(thinking_ids, skip_special_tokens=False) if hit else ""
         return tokenizer(closing_text(text, hit, delims), add_special_tokens=False)["input_ids"]
 
+    ignore_ids = tokenizer(ignore_str, add_special_tokens=False)["input_ids"] if num_ignore else []
+    if num_ignore and not ignore_ids:
+        raise ValueError(f"ignore_str {ignore_str!r} tokenizes to nothing; set models.<name>.ignore_str")
+    done: dict[str, Outcome] = dict(journal.outcomes) if journal is not None else {}
+    todo = [p for p in problems if p.problem_id not in done]
     plan = SweepPlan(
         items=[
             SweepItem(
                 p.problem_id,
                 p.prompt_ids + start_ids,
-                uniforms(seed, p.problem_id, "think", budgets[-1]),
-                uniforms(seed, p.problem_id, "answer", max_gen_toks),
+                Stream(stream_seed(seed, p.problem_id, "think"), budgets[-1]),
+                Stream(stream_seed(seed, p.problem_id, "answer"), max_gen_toks),
             )
-            for p in problems
+            for p in todo
         ],
         budgets=budgets,
         think_stop=frozenset({single_token_id(tokenizer, delims.until_thinking)} | eos),
         answer_stop=frozenset(eos),
         max_gen_toks=max_gen_toks,
         closing=closing,
+        num_ignore=num_ignore,
+        ignore_ids=ignore_ids,
     )
+
+    def finished(i: int, o: Outcome) -> None:
+        done[plan.items[i].problem_id] = o
+        if journal is not None:
+            journal.record(plan.items[i].problem_id, o)
+
     t0 = time.perf_counter()
     use_fork = method == "fork" or (method == "auto" and hasattr(backend, "run_sweep"))
-    outcomes = backend.run_sweep(plan) if use_fork else two_phase(backend, plan)
-    n_answers = sum(len(o.answers) for o in outcomes)
+    if len(done):
+        log.info("resuming: %d of %d problems already done", len(problems) - len(todo), len(problems))
+    if use_fork and plan.items:
+        backend.run_sweep(plan, on_done=finished)
+    else:
+        for lo in range(0, len(plan.items), chunk):
+            part = SweepPlan(**{**vars(plan), "items": plan.items[lo : lo + chunk]})
+            for j, o in enumerate(two_phase(backend, part)):
+                finished(lo + j, o)
+    n_answers = sum(len(done[it.problem_id].answers) for it in plan.items)
     log.info(
         "sweep (%s): %d problems, %d answer phases for %d (problem, budget) pairs in %.1fs",
         "fork" if use_fork else "two-phase",
-        len(problems),
+        len(plan.items),
         n_answers,
-        len(problems) * len(budgets),
+        len(plan.items) * len(budgets),
         time.perf_counter() - t0,
     )
 
     rows = []
-    for p, o in zip(problems, outcomes, strict=True):
+    for p in problems:
+        o = done[p.problem_id]
         for b in budgets:
             cut = cut_for_budget(len(o.thinking), o.stopped, b)
             thinking_ids = o.thinking[: cut.n_tokens]
@@ -157,10 +225,13 @@ def budget_sweep(
                     budget=b,
                     thinking_tokens=cut.n_tokens,
                     hit_budget=cut.hit_budget,
+                    waits=sum(1 for pos in o.wait_at if pos < cut.n_tokens),
                     answer_tokens=len(answer_ids),
                     thinking_text=thinking,
                     answer_text=answer,
                     full_text=delims.think_start + thinking + closing_text(thinking, cut.hit_budget, delims) + answer,
+                    think_seconds=o.think_seconds,
+                    answer_seconds=o.answer_seconds.get(cut, 0.0),
                 )
             )
     return rows

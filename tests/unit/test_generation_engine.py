@@ -1,0 +1,342 @@
+"""Generation engine: the "Wait" extension, the qwen3 delimiters, continuous batching, the vLLM adapter (fake
+engine), and the journal (kill -9 and resume)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import pyarrow.parquet as pq
+import pytest
+
+from prunetts.generation import backends as backends_mod
+from prunetts.generation.backends import Result, Sampling, TransformersBackend
+from prunetts.generation.budget_forcing import DELIMITERS
+from prunetts.generation.prompts import prompt_ids
+from prunetts.generation.sweep import Problem, budget_sweep, eos_ids
+from prunetts.models import load_model, load_tokenizer
+from tests.unit.test_budget_forcing import without_timings
+
+S1, QWEN3 = DELIMITERS["s1"], DELIMITERS["qwen3"]
+
+
+def _problems(tok, n):
+    from prunetts.demo import task
+
+    return [Problem(p.id, prompt_ids(tok, p.question)) for p in task.sample_problems("test", n)]
+
+
+@pytest.fixture(scope="module")
+def demo(demo_model_dir):
+    tok = load_tokenizer(str(demo_model_dir))
+    lm = load_model(str(demo_model_dir), dtype="float32", device="cpu")
+    return tok, lm
+
+
+def _sweep(demo, budgets, temperature=0.0, n=6, batch_size=4, delims=S1, **kw):
+    tok, lm = demo
+    backend = TransformersBackend(lm, tok, Sampling(temperature), batch_size=batch_size, progress=False)
+    rows = budget_sweep(backend, tok, _problems(tok, n), budgets, 7, delims, 12, eos_ids(tok, lm.config), **kw)
+    return [without_timings(r) for r in rows]
+
+
+# ---- "Wait" ----------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def eager(demo_model_dir):
+    """The demo model with a bias towards ending its thinking, so that it tries to stop again after each "Wait"
+    (the plain demo model, once pushed off its training distribution by a "Wait", rambles until the budget)."""
+    import torch
+
+    tok = load_tokenizer(str(demo_model_dir))
+    lm = load_model(str(demo_model_dir), dtype="float32", device="cpu")
+    head = torch.nn.Linear(lm.lm_head.in_features, lm.lm_head.out_features, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(lm.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tok.convert_tokens_to_ids("<|im_start|>")] = 11.0
+    lm.lm_head = head
+    return tok, lm
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_wait_inserts_exactly_num_ignore_times_when_the_model_stops_early(eager, temperature):
+    plain = {r["problem_id"]: r for r in _sweep(eager, [512], temperature, n=8)}
+    assert all(not r["hit_budget"] and r["waits"] == 0 for r in plain.values())
+    waited = _sweep(eager, [512], temperature, n=8, num_ignore=3, ignore_str="Wait")
+    assert sum(not r["hit_budget"] for r in waited) >= 6
+    for r in waited:
+        p = plain[r["problem_id"]]
+        # the first insertion comes exactly where the plain run stopped
+        assert r["thinking_text"].startswith(p["thinking_text"] + "Wait")
+        assert r["thinking_text"].count("Wait") == r["waits"]
+        if r["hit_budget"]:  # the model rambled after an insertion: no further stop to override
+            assert 1 <= r["waits"] <= 3 and r["thinking_tokens"] == 512
+        else:
+            assert r["waits"] == 3
+    assert _sweep(eager, [512], temperature, n=8, num_ignore=0) == list(plain.values())
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_wait_sweep_equals_independent_runs_and_two_phase(eager, temperature):
+    budgets = [8, 16, 24, 512]
+    fork = _sweep(eager, budgets, temperature, n=8, num_ignore=3, method="fork")
+    assert any(0 < r["waits"] < 3 for r in fork if r["budget"] < 512)  # cuts that end between insertions
+    assert fork == _sweep(eager, budgets, temperature, n=8, num_ignore=3, method="two_phase")
+    shared = {(r["problem_id"], r["budget"]): r for r in fork}
+    for b in budgets:
+        for r in _sweep(eager, [b], temperature, n=8, num_ignore=3):
+            assert shared[r["problem_id"], b] == r
+            assert r["thinking_tokens"] <= b
+
+
+# ---- qwen3 delimiters ----------------------------------------------------------------------------------------------
+class ScriptedBackend:
+    """``generate`` that thinks ``lengths[i]`` tokens then emits the stop token, and answers "\\boxed{7}"."""
+
+    def __init__(self, tok, stop_id, lengths):
+        self.tok, self.stop_id, self.lengths = tok, stop_id, lengths
+        self.answer = tok("\\boxed{7}", add_special_tokens=False)["input_ids"]
+
+    def generate(self, requests, desc=""):
+        out = []
+        for r in requests:
+            if self.stop_id in r.stop_ids:  # thinking
+                n = self.lengths[len(r.context)]  # contexts differ in length per problem
+                gen = [self.tok.convert_tokens_to_ids("a")] * n
+                stopped = n < r.max_new
+                out.append(Result(gen[: r.max_new], stopped))
+            else:
+                out.append(Result(self.answer, True))
+        return out
+
+
+def test_qwen3_delimiters_close_and_grade(demo):
+    from prunetts.grading import grade
+
+    tok, lm = demo
+    problems = [Problem("short", [1, 2]), Problem("long", [1, 2, 3])]
+    think_len = len(tok(QWEN3.think_start, add_special_tokens=False)["input_ids"])
+    backend = ScriptedBackend(tok, tok.convert_tokens_to_ids("</think>"), {2 + think_len: 5, 3 + think_len: 50})
+    rows = budget_sweep(backend, tok, problems, [10, 100], 0, QWEN3, 8, eos_ids(tok, lm.config))
+    by = {(r["problem_id"], r["budget"]): r for r in rows}
+    natural = by["short", 10]
+    assert not natural["hit_budget"] and natural["thinking_tokens"] == 5
+    assert natural["full_text"] == "<think>\n" + "a" * 5 + "</think>" + "\\boxed{7}"
+    cut = by["long", 10]
+    assert cut["hit_budget"] and cut["thinking_tokens"] == 10
+    assert cut["full_text"] == (
+        "<think>\n" + "a" * 10 + "\n\nConsidering the limited time by the user, I have to give the solution based on "
+        "the thinking directly now.\n</think>\n\n\\boxed{7}"
+    )
+    assert not by["long", 100]["hit_budget"]
+    verdicts = grade([(r["full_text"], "7") for r in rows], workers=1, marker=QWEN3.answer_marker)
+    assert [v for _, v in verdicts] == ["correct"] * 4
+
+
+def test_qwen3_delimiters_on_a_real_model(demo):
+    rows = _sweep(demo, [4, 16], 1.0, n=3, delims=QWEN3)
+    for r in rows:
+        assert r["full_text"].startswith("<think>\n" + r["thinking_text"])
+        assert r["thinking_tokens"] <= r["budget"]
+        if r["hit_budget"]:
+            assert "Considering the limited time by the user" in r["full_text"]
+        assert "<|im_start|>answer" not in r["full_text"][len("<think>\n") + len(r["thinking_text"]) :]
+
+
+# ---- continuous batching -------------------------------------------------------------------------------------------
+def test_waiting_problems_join_a_running_batch(demo, monkeypatch):
+    merges = []
+    real = backends_mod._Batch.merge
+
+    def counting(self, other):
+        merges.append(other.attn.shape[0])
+        return real(self, other)
+
+    monkeypatch.setattr(backends_mod._Batch, "merge", counting)
+    joined = _sweep(demo, [8, 32, 128], 1.0, n=10, batch_size=4)
+    assert merges, "no problem joined a running batch"
+    monkeypatch.setattr(backends_mod._Batch, "merge", real)
+    assert joined == _sweep(demo, [8, 32, 128], 1.0, n=10, batch_size=10)
+
+
+# ---- vLLM adapter ----------------------------------------------------------------------------------------------------
+class FakeLLM:
+    """``vllm.LLM.generate``'s signature and output shape. A seeded request's token at step t depends only on its
+    seed, t and the previous token (as a seeded vLLM request depends only on its own generator), so capping
+    ``max_tokens`` gives a prefix; matched stop ids stay in ``token_ids`` as vLLM keeps them."""
+
+    def __init__(self, vocab):
+        self.vocab, self.calls = vocab, []
+
+    def generate(self, prompts, sampling_params, use_tqdm=True):
+        import random
+
+        self.calls.append(sampling_params)
+        outs = []
+        for prompt, sp in zip(prompts, sampling_params, strict=True):
+            rng = random.Random(f"{sp.seed}/{prompt['prompt_token_ids'][-1]}")
+            ids, reason = [], "length"
+            while len(ids) < sp.max_tokens:
+                t = rng.randrange(self.vocab)
+                ids.append(t)
+                if t in sp.stop_token_ids:
+                    reason = "stop"
+                    break
+            outs.append(SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids, finish_reason=reason)]))
+        return outs
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    class SamplingParams(SimpleNamespace):
+        pass
+
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(SamplingParams=SamplingParams))
+
+
+def test_vllm_adapter_budget_sweep_against_a_fake_engine(demo, fake_vllm):
+    from prunetts.generation.vllm_backend import VLLMBackend
+
+    tok, lm = demo
+    # a small vocabulary with the stop token in it so that some traces stop early
+    stop = tok.convert_tokens_to_ids("<|im_start|>")
+    engine = FakeLLM(vocab=stop + 1)
+    eos = eos_ids(tok, lm.config)
+    problems = _problems(tok, 12)
+
+    def run(budgets, **kw):
+        backend = VLLMBackend(engine, Sampling(0.6, 0.95, 20), n_valid=len(tok), vocab_size=lm.config.vocab_size)
+        rows = budget_sweep(backend, tok, problems, budgets, 3, S1, 6, eos, **kw)
+        return [without_timings(r) for r in rows]
+
+    budgets = [4, 16, 64, 512]
+    shared = run(budgets)
+    assert any(not r["hit_budget"] for r in shared) and any(r["hit_budget"] for r in shared)
+    by = {(r["problem_id"], r["budget"]): r for r in shared}
+    for b in budgets:
+        for r in run([b]):
+            assert by[r["problem_id"], b] == r
+    params = engine.calls[0]
+    assert all(p.top_k == 20 and p.top_p == 0.95 and p.temperature == 0.6 for p in params)
+    assert len({p.seed for p in params}) == len(problems)  # one seed per problem and phase
+    assert all(stop in p.stop_token_ids and p.skip_special_tokens is False for p in params)
+    for r in shared:  # the stop token never leaks into the thinking
+        assert "<|im_start|>" not in r["thinking_text"]
+    waited = run(budgets, num_ignore=1)
+    assert any(r["waits"] == 1 for r in waited)
+
+
+def test_vllm_missing_gives_one_clear_line(monkeypatch):
+    from prunetts.generation.vllm_backend import load_engine
+
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[gpu\]'"):
+        load_engine("x", "auto", False, {})
+
+
+# ---- journal: kill -9 and resume -------------------------------------------------------------------------------------
+GEN = dict(temperature=1.0, max_gen_toks=12, batch_size=4, dtype="float32", device="cpu")
+
+
+def _job_cmd(model_dir, bench, out, generation):
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO);"
+        "from prunetts import jobs;"
+        f"jobs.generate({str(model_dir)!r}, {str(bench)!r}, {str(out)!r}, model='demo', variant='dense', "
+        f"bench='demo', seed=11, budgets=[16, 64, 256], generation={generation!r}, "
+        "model_cfg={'delimiters': 's1'}, threads=1, progress=False)"
+    )
+    return [sys.executable, "-c", code]
+
+
+@pytest.fixture(scope="module")
+def bench_parquet(tmp_path_factory):
+    from prunetts import jobs
+
+    out = tmp_path_factory.mktemp("bench") / "bench.parquet"
+    jobs.prepare_benchmark(str(out), bench="demo", options={"limit": 40})
+    return out
+
+
+def _table(path):
+    t = pq.read_table(path)
+    return t.drop_columns(["think_seconds", "answer_seconds"])
+
+
+def test_kill_and_resume_gives_the_uninterrupted_parquet(demo_model_dir, bench_parquet, tmp_path):
+    from prunetts.generation.run import journal_path
+
+    whole = tmp_path / "whole.parquet"
+    subprocess.run(_job_cmd(demo_model_dir, bench_parquet, whole, GEN), check=True, capture_output=True)
+    assert not os.path.exists(journal_path(str(whole))), "the journal is removed after the Parquet is written"
+
+    out = tmp_path / "resumed.parquet"
+    journal = journal_path(str(out))
+    proc = subprocess.Popen(_job_cmd(demo_model_dir, bench_parquet, out, GEN), stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(journal) and len(open(journal).read().splitlines()) >= 1 + 6:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the job finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not out.exists()
+    done_before = len(open(journal).read().splitlines()) - 1
+    assert 6 <= done_before < 40
+
+    res = subprocess.run(_job_cmd(demo_model_dir, bench_parquet, out, GEN), check=True, capture_output=True, text=True)
+    assert f"resuming: {done_before} of 40 problems already done" in res.stderr
+    assert _table(out).equals(_table(whole))
+    assert not os.path.exists(journal)
+
+
+def test_journal_ignores_a_torn_line_and_sets_aside_other_inputs(tmp_path):
+    from prunetts.generation.budget_forcing import Cut
+    from prunetts.generation.journal import Journal
+    from prunetts.generation.sweep import Outcome
+
+    path = tmp_path / "g.parquet.journal.jsonl"
+    j = Journal(path, {"seed": 1})
+    o = Outcome([5, 6], True, [1], {Cut(2, False): [9]}, 0.5, {Cut(2, False): 0.25})
+    j.record("p1", o)
+    j.close()
+    with open(path, "a") as f:
+        f.write('{"problem_id": "p2", "thinki')  # killed mid-write
+    again = Journal(path, {"seed": 1})
+    assert list(again.outcomes) == ["p1"] and again.outcomes["p1"] == o
+    again.record("p3", o)
+    again.close()
+    assert list(Journal(path, {"seed": 1}).outcomes) == ["p1", "p3"]
+    other = Journal(path, {"seed": 2})
+    assert other.outcomes == {} and path.with_name(path.name + ".stale").exists()
+
+
+# ---- against transformers' own generate ------------------------------------------------------------------------------
+def test_greedy_backend_equals_model_generate_for_every_family(tiny_model_dir):
+    """Our decode loop (left padding, position ids, rows leaving the batch, the preallocated KV layers) against
+    ``model.generate`` one prompt at a time, for Qwen2 (q/k/v biases), Qwen3 and Llama."""
+    import torch
+
+    from prunetts.generation.backends import Request
+    from prunetts.generation.sampling import Stream
+
+    tok = load_tokenizer(str(tiny_model_dir))
+    lm = load_model(str(tiny_model_dir), dtype="float32", device="cpu")
+    backends_mod._GROW, grow = 3, backends_mod._GROW  # force many capacity growths
+    try:
+        be = TransformersBackend(lm, tok, Sampling(0.0), batch_size=3, progress=False)
+        prompts = [[5, 6, 7], [8] * 11, [9, 10], [11, 12, 13, 14, 15, 16], [17]]
+        stop = frozenset({tok.convert_tokens_to_ids("<|im_start|>")})
+        got = be.generate([Request(p, 9 + i, stop, Stream(0, 32)) for i, p in enumerate(prompts)])
+    finally:
+        backends_mod._GROW = grow
+    for i, (p, res) in enumerate(zip(prompts, got, strict=True)):
+        ref = lm.generate(torch.tensor([p]), max_new_tokens=9 + i, do_sample=False, eos_token_id=list(stop))
+        ref = ref[0, len(p) :].tolist()
+        if ref and ref[-1] in stop:
+            assert res.stopped and res.tokens == ref[:-1]
+        else:
+            assert not res.stopped and res.tokens == ref

@@ -1,0 +1,115 @@
+"""Crash-safe progress of one generation job: a JSON Lines side file next to the output Parquet.
+
+Line 1 is a fingerprint of everything the samples depend on (checkpoint files, benchmark, seed, budgets, sampling,
+delimiters, dtype, code version); every further line is one finished problem's ``Outcome`` (thinking ids, answer ids
+per cut, timings), flushed and fsynced as soon as the problem's last answer is done. A rerun whose fingerprint
+matches skips those problems; because every sequence samples from its own seeded stream, the remaining problems come
+out exactly as they would have in the uninterrupted run, so the final Parquet is the same (timings aside). A torn
+last line (a kill mid-write) is ignored. A side file with another fingerprint is set aside as ``*.stale`` and the
+job starts over. The file is removed once the Parquet is written.
+
+The side file is not a Snakemake output, so Snakemake does not delete it when the job fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+from prunetts.generation.budget_forcing import Cut
+from prunetts.generation.sweep import Outcome
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_fingerprint(model_path: str) -> dict:
+    """Names, sizes and modification times of a local checkpoint's files (a rewritten checkpoint restarts the job);
+    a hub id is taken as is."""
+    p = Path(model_path)
+    if not p.is_dir():
+        return {"model": model_path}
+    files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".model"})
+    return {"model": str(p.resolve()), "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
+
+
+def file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _encode(problem_id: str, o: Outcome) -> str:
+    return json.dumps(
+        {
+            "problem_id": problem_id,
+            "thinking": o.thinking,
+            "stopped": o.stopped,
+            "wait_at": o.wait_at,
+            "think_seconds": o.think_seconds,
+            "answers": [[c.n_tokens, c.hit_budget, ids, o.answer_seconds.get(c, 0.0)] for c, ids in o.answers.items()],
+        },
+        separators=(",", ":"),
+    )
+
+
+def _decode(line: str) -> tuple[str, Outcome]:
+    d = json.loads(line)
+    o = Outcome(d["thinking"], d["stopped"], d["wait_at"], think_seconds=d["think_seconds"])
+    for n, hit, ids, secs in d["answers"]:
+        o.answers[Cut(n, hit)] = ids
+        o.answer_seconds[Cut(n, hit)] = secs
+    return d["problem_id"], o
+
+
+class Journal:
+    def __init__(self, path: str | os.PathLike, fingerprint: dict):
+        self.path = Path(path)
+        self.header = json.dumps({"fingerprint": fingerprint}, sort_keys=True, default=str)
+        self.outcomes: dict[str, Outcome] = {}
+        if self.path.exists():
+            self._load()
+        if not self.outcomes:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(self.header + "\n")
+        self._f = open(self.path, "a")  # noqa: SIM115 (open for the job's lifetime)
+
+    def _load(self) -> None:
+        lines = self.path.read_text().split("\n")
+        if lines[0] != self.header:
+            stale = self.path.with_name(self.path.name + ".stale")
+            log.warning("%s: was written for other inputs; moved to %s, starting over", self.path, stale)
+            self.path.replace(stale)
+            return
+        for line in lines[1:]:
+            if not line:
+                continue
+            try:
+                pid, o = _decode(line)
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                log.warning("%s: ignoring a torn line (the job was killed while writing it)", self.path)
+                continue
+            self.outcomes[pid] = o
+        # rewrite without the torn line so later appends start on a fresh line
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("\n".join([self.header, *(_encode(p, o) for p, o in self.outcomes.items())]) + "\n")
+        tmp.replace(self.path)
+        log.info("%s: %d finished problems from an earlier run", self.path, len(self.outcomes))
+
+    def record(self, problem_id: str, outcome: Outcome) -> None:
+        self._f.write(_encode(problem_id, outcome) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self.outcomes[problem_id] = outcome
+
+    def finish(self) -> None:
+        """Call after the Parquet is written."""
+        self._f.close()
+        self.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._f.close()

@@ -1,0 +1,110 @@
+"""vLLM backend (GPU; optional extra ``.[gpu]``): the ``generate(requests)`` interface of ``backends.py`` on
+``vllm.LLM``.
+
+The budget sweep runs on it as ``sweep.two_phase``: phase 1 once at the largest budget, then every distinct answer
+context (one per budget cut). The answer contexts of a problem share the prompt and a prefix of the thinking, so
+``enable_prefix_caching`` (on by default here) serves that shared prefix from the KV blocks phase 1 already computed.
+
+Sampling: vLLM samples with its own kernels, so it cannot use our uniform streams; each request gets a per-request
+``seed`` instead (``Stream.engine_seed``: one per problem and phase, and per continuation offset after a "Wait").
+A seeded vLLM request draws from its own generator, so a run capped at B is a prefix of the run capped at B_max,
+which is what the prefix-shared sweep relies on; vLLM does not promise bit-identical logits across batch
+compositions, so equality with independent runs holds up to that nondeterminism (the transformers backend is exact).
+Samples differ from the transformers backend's for the same seed (different random numbers).
+
+Token ids the model has embeddings for but the tokenizer cannot decode (Qwen2.5: 151665..152063) are excluded with
+``allowed_token_ids`` (the s1 README's "Token id out of vocabulary" problem, METHODS §6.2 item 6).
+
+Not run on the CI machines (no GPU): tests drive this adapter with a fake engine that has ``LLM.generate``'s
+signature and output shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from prunetts.generation.backends import Request, Result, Sampling
+
+log = logging.getLogger(__name__)
+
+
+def load_engine(model_path: str, dtype: str, trust_remote_code: bool, options: dict):
+    try:
+        from vllm import LLM
+    except ImportError as e:
+        raise ImportError(
+            "generation.backend is 'vllm' but vllm is not installed: pip install -e '.[gpu]' (GPU machines only), "
+            "or set generation.backend: transformers"
+        ) from e
+    kwargs = {"enable_prefix_caching": True, "seed": 0, **options}
+    return LLM(
+        model=model_path,
+        dtype="auto" if dtype == "auto" else dtype,
+        trust_remote_code=trust_remote_code,
+        **kwargs,
+    )
+
+
+class VLLMBackend:
+    def __init__(
+        self,
+        engine,
+        sampling: Sampling,
+        n_valid: int | None = None,
+        vocab_size: int | None = None,
+        progress: bool = True,
+    ):
+        self.engine = engine
+        self.sampling = sampling
+        self.progress = progress
+        # only restrict when the embedding is larger than the tokenizer (a logits processor costs time)
+        self.allowed = list(range(n_valid)) if n_valid is not None and vocab_size and n_valid < vocab_size else None
+        self.generated_tokens = 0
+        self.decode_seconds = 0.0
+
+    def _params(self, req: Request):
+        from vllm import SamplingParams
+
+        kw = dict(
+            n=1,
+            temperature=self.sampling.temperature,
+            top_p=self.sampling.top_p,
+            max_tokens=req.max_new,
+            stop_token_ids=sorted(req.stop_ids),
+            seed=req.stream.engine_seed,
+            skip_special_tokens=False,
+            spaces_between_special_tokens=False,
+        )
+        if self.sampling.top_k > 0:
+            kw["top_k"] = self.sampling.top_k
+        if self.allowed is not None:
+            kw["allowed_token_ids"] = self.allowed
+        return SamplingParams(**kw)
+
+    def generate(self, requests: list[Request], desc: str = "generate") -> list[Result]:
+        live = [i for i, r in enumerate(requests) if r.max_new > 0]
+        results = [Result([], False) for _ in requests]
+        if not live:
+            return results
+        t0 = time.perf_counter()
+        outs = self.engine.generate(
+            [{"prompt_token_ids": requests[i].context} for i in live],
+            sampling_params=[self._params(requests[i]) for i in live],
+            use_tqdm=self.progress,
+        )
+        seconds = time.perf_counter() - t0
+        n = 0
+        for i, out in zip(live, outs, strict=True):
+            c = out.outputs[0]
+            tokens = list(c.token_ids)
+            stopped = c.finish_reason == "stop"
+            # vLLM keeps a matched stop token id in token_ids (the text drops it); our results never hold it
+            if stopped and tokens and tokens[-1] in requests[i].stop_ids:
+                tokens.pop()
+            results[i] = Result(tokens, stopped, seconds)
+            n += len(tokens)
+        self.generated_tokens += n
+        self.decode_seconds += seconds
+        log.info("%s: %d requests, %d tokens in %.1fs", desc, len(live), n, seconds)
+        return results
