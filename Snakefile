@@ -10,6 +10,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/calibration.smk"
@@ -23,9 +26,17 @@ rule all:
     input:
         "results/tables/scores.parquet",
         "results/tables/summary.md",
+        "results/tables/stats.parquet",
+        "results/tables/summary.html",
         expand(
-            "results/figures/accuracy_vs_budget/model~{model}_bench~{bench}.png",
+            "results/figures/{figure}/model~{model}_bench~{bench}.png",
+            figure=["accuracy_vs_budget", "thinking_tokens"],
             model=MODELS,
+            bench=BENCHES,
+        ),
+        expand(
+            "results/figures/diff_vs_dense/model~{model}_bench~{bench}.png",
+            model=MODELS if "dense" in VARIANTS and PRUNED else [],
             bench=BENCHES,
         ),
         expand(

@@ -4,4 +4,5 @@ from prunetts import jobs
 
 sm = snakemake  # noqa: F821
 with jobs.job_logging(sm.log[0]):
-    jobs.aggregate(list(sm.input), sm.output.scores, sm.output.summary_md, sm.output.summary_csv)
+    out = sm.output
+    jobs.aggregate(list(sm.input), out.scores, out.summary_md, out.summary_csv, out.stats, out.summary_html)

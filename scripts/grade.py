@@ -8,6 +8,7 @@ with jobs.job_logging(sm.log[0]):
         sm.input.generations,
         sm.input.bench,
         sm.output[0],
+        bench=sm.wildcards.bench,
         workers=sm.threads,
         timeout_s=sm.params.timeout_s,
         delimiters=sm.params.delimiters,

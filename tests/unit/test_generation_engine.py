@@ -228,6 +228,17 @@ def test_vllm_adapter_budget_sweep_against_a_fake_engine(demo, fake_vllm):
     assert any(r["waits"] == 1 for r in waited)
 
 
+def test_vllm_requests_stay_inside_the_context(fake_vllm):
+    from prunetts.generation.backends import Request
+    from prunetts.generation.sampling import Stream
+    from prunetts.generation.vllm_backend import VLLMBackend
+
+    engine = FakeLLM(vocab=50)
+    backend = VLLMBackend(engine, Sampling(1.0), max_model_len=10)
+    res = backend.generate([Request([1] * 7, 100, frozenset({999}), Stream(1, 100))])
+    assert engine.calls[0][0].max_tokens == 3 and len(res[0].tokens) == 3 and not res[0].stopped
+
+
 def test_vllm_missing_gives_one_clear_line(monkeypatch):
     from prunetts.generation.vllm_backend import load_engine
 

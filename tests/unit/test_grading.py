@@ -1,10 +1,23 @@
-"""Grading: answer segment, extraction, and math-verify on real MATH500 rows."""
+"""Grading: answer segment, extraction, math-verify on real MATH500/AIME rows, integer formats, GPQA letters."""
 
+import itertools
 import json
+import time
 
 import pytest
 
-from prunetts.grading import answer_segment, extract_answer, grade, last_boxed
+from prunetts import benchmarks
+from prunetts.benchmarks import gpqa_diamond
+from prunetts.grading import (
+    S1_MARKER,
+    answer_segment,
+    as_integer,
+    choice_letter,
+    extract_answer,
+    grade,
+    grade_rows,
+    last_boxed,
+)
 from tests.conftest import bench_file
 
 
@@ -36,19 +49,187 @@ def test_integer_normalisation_and_no_answer():
     assert res == [("025", "correct"), (None, "no_answer")]
 
 
-@pytest.fixture(scope="module")
-def math500():
-    with bench_file("math500.jsonl").open() as f:
+def read_jsonl(name):
+    with bench_file(name).open() as f:
         return [json.loads(line) for line in f]
 
 
+@pytest.fixture(scope="module")
+def math500():
+    return read_jsonl("math500.jsonl")
+
+
+def as_model_output(solution: str) -> str:
+    """A reference solution in the place of a budget-forced model's answer phase."""
+    return "<|im_start|>think\nsome thinking \\boxed{-12345}\n" + S1_MARKER + solution
+
+
 def test_math500_solutions_grade_correct_against_own_answer(math500):
-    items = [(r["solution"], r["answer"]) for r in math500]
-    verdicts = [v for _, v in grade(items, workers=2)]
-    assert verdicts.count("correct") / len(items) >= 0.99
+    """The full path (answer segment, extraction, integer rule / math-verify in 2 worker processes) on the 500
+    reference solutions; ~5 s on 2 cores."""
+    items = [(as_model_output(r["solution"]), r["answer"]) for r in math500]
+    t0 = time.perf_counter()
+    results = grade(items, workers=2, kind=benchmarks.kind("math500"))
+    elapsed = time.perf_counter() - t0
+    failed = [(r["unique_id"], v) for r, (_, v) in zip(math500, results, strict=True) if v != "correct"]
+    assert len(failed) / len(items) <= 0.01, failed
+    assert elapsed < 180, f"grading 500 items took {elapsed:.0f}s"
 
 
 def test_math500_solutions_grade_wrong_against_other_answers(math500):
-    items = [(r["solution"], math500[(i + 1) % len(math500)]["answer"]) for i, r in enumerate(math500)]
+    items = [(as_model_output(r["solution"]), math500[(i + 1) % len(math500)]["answer"]) for i, r in enumerate(math500)]
     verdicts = [v for _, v in grade(items, workers=2)]
-    assert verdicts.count("correct") / len(items) <= 0.02
+    assert verdicts.count("correct") / len(items) <= 0.02  # 3: neighbours that share the answer ("7" and "7")
+
+
+def test_aime24_solutions_grade_correct():
+    """AoPS solutions end in "\\boxed{104.}", "\\boxed{\\textbf{(073)}}", ...; one has no final answer at all."""
+    recs = read_jsonl("aime24.jsonl")
+    golds = {r["problem_id"]: r["gold"] for r in benchmarks.load("aime24", str(bench_file("aime24.jsonl")))}
+    items = [(as_model_output(r["solution"]), golds[str(r["id"])]) for r in recs]
+    verdicts = [v for _, v in grade(items, workers=2)]
+    assert verdicts.count("correct") >= 29 and set(verdicts) <= {"correct", "no_answer"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold", "verdict"),
+    [
+        ("\\boxed{025}", "25", "correct"),
+        ("\\boxed{25}", "025", "correct"),
+        ("\\boxed{27}", "27", "correct"),
+        ("\\boxed{27.0}", "27", "correct"),
+        ("\\boxed{27}", "27.0", "correct"),
+        ("The answer is $\\boxed{27}$.", "27", "correct"),
+        ("Answer: 27", "27", "correct"),
+        ("Final Answer: 27.0", "27", "correct"),
+        ("**Answer:** $27$", "27", "correct"),
+        ("\\boxed{104.}", "104", "correct"),
+        ("\\boxed{\\textbf{(073)}}", "73", "correct"),
+        ("\\boxed{-1}", "-1", "correct"),
+        ("\\boxed{-1.0}", "-1", "correct"),
+        ("\\boxed{1}", "-1", "wrong"),
+        ("\\boxed{26}", "27", "wrong"),
+        ("\\boxed{27.5}", "27", "wrong"),
+        ("Answer: 270", "27", "wrong"),
+        ("\\boxed{\\frac{54}{2}}", "27", "correct"),  # not an integer string: math-verify decides
+        ("I could not finish.", "27", "no_answer"),
+    ],
+)
+def test_aime_amc_answer_formats(answer, gold, verdict):
+    assert grade([(S1_MARKER + answer, gold)], workers=1)[0][1] == verdict
+
+
+def test_as_integer():
+    assert [as_integer(t) for t in ("025", "27.0", "-1.0", "\\text{27}", "(5)", "104.")] == [25, 27, -1, 27, 5, 104]
+    assert [as_integer(t) for t in ("27.5", "1,000", "2^5", "\\text{a} + \\text{b}", "", "x")] == [None] * 6
+
+
+LETTER_FORMS = [
+    "{L}",
+    "({L})",
+    "{L})",
+    "{L}.",
+    "\\text{{{L}}}",
+    "\\textbf{{({L})}}",
+    "**{L}**",
+    "${L}$",
+    "{l}",
+    "({L}) {text}",
+]
+
+
+@pytest.mark.parametrize("form", LETTER_FORMS)
+def test_choice_letter_forms(form):
+    for letter in "ABCD":
+        text = form.format(L=letter, l=letter.lower(), text="some option")
+        assert choice_letter(text) == letter, text
+        boxed = grade([(S1_MARKER + f"so \\boxed{{{text}}}", letter)], workers=1, kind="choice")
+        answered = grade([(S1_MARKER + f"Reasoning.\n\nAnswer: {text}\n\nBecause ...", letter)], kind="choice")
+        assert boxed == answered == [(letter, "correct")], text
+
+
+@pytest.mark.parametrize(
+    "text", ["The answer is C", "C or D", "E", "AB", "option C", "\\frac{1}{2}", "42", "CD)", "(C or D)", "none"]
+)
+def test_choice_rejects_other_answers(text):
+    assert choice_letter(text) is None
+    assert grade([(S1_MARKER + f"Answer: {text}", "C")], kind="choice") == [(text, "unparsable")]
+
+
+def test_choice_markdown_answer_lines():
+    for text in ("**Answer:** C", "**Answer:**\n**C**", "Answer: **(C)**\n\nwhy", "ANSWER: c", "answer:C."):
+        assert grade([(S1_MARKER + text, "C")], kind="choice") == [("C", "correct")], text
+
+
+def test_choice_no_answer_and_bad_gold():
+    assert grade([(S1_MARKER + "I am not sure.", "A")], kind="choice") == [(None, "no_answer")]
+    with pytest.raises(ValueError, match="one letter"):
+        grade([(S1_MARKER + "Answer: A", "27")], kind="choice")
+    with pytest.raises(ValueError, match="grading kind"):
+        grade([(S1_MARKER + "Answer: A", "A")], kind="judge")
+
+
+def test_gpqa_letters_under_all_24_permutations():
+    """A synthetic question, every order of its options: the gold letter is graded correct in each form and every
+    other letter wrong, and the prompt's gold line holds the correct text."""
+    texts = ["w1", "w2", "w3", "right"]  # gpqa_diamond.FIELDS order: 3 incorrect, then the correct answer
+    for perm in itertools.permutations(range(4)):
+        prompt = gpqa_diamond.format_prompt("Q?", [texts[j] for j in perm])
+        gold = "ABCD"[perm.index(gpqa_diamond.CORRECT)]
+        assert f"\n{gold}) right" in prompt
+        items = []
+        for form in LETTER_FORMS:
+            items += [(S1_MARKER + f"\\boxed{{{form.format(L=x, l=x.lower(), text='t')}}}", gold) for x in "ABCD"]
+        got = grade(items, kind="choice")
+        want = [(x, "correct" if x == gold else "wrong") for _ in LETTER_FORMS for x in "ABCD"]
+        assert got == want, perm
+
+
+def test_grade_rows_on_real_gpqa_golds():
+    recs = benchmarks.load("gpqa_diamond", str(bench_file("gpqa_diamond.jsonl")))
+    gold = {r["problem_id"]: r["gold"] for r in recs}
+    common = dict(model="m", variant="dense", bench="gpqa_diamond", seed=7, budget=512, thinking_tokens=5)
+    gen = []
+    for r in recs:
+        other = "ABCD"[("ABCD".index(r["gold"]) + 1) % 4]
+        for letter in (r["gold"], other):
+            gen.append(
+                dict(common, problem_id=r["problem_id"], hit_budget=False, full_text=S1_MARKER + f"Answer: {letter}")
+            )
+    rows = grade_rows(gen, gold, impl_version=2, workers=1, timeout=5, kind=benchmarks.kind("gpqa_diamond"))
+    assert [r["correct"] for r in rows] == [True, False] * len(recs)
+    assert all(r["extracted"] in "ABCD" and r["verdict"] in ("correct", "wrong") for r in rows)
+
+
+def test_jobs_grade_uses_the_benchmark_kind(tmp_path):
+    from prunetts import artifacts, jobs
+
+    recs = [dict(problem_id="q1", prompt="Q?\n\nA) a\nB) b\nC) c\nD) d", gold="C", metadata={})]
+    artifacts.write("benchmark", benchmarks.rows("gpqa_diamond", recs, 1), tmp_path / "bench.parquet")
+    gen = dict(model="m", variant="dense", bench="gpqa_diamond", seed=7, budget=16, impl_version=1, problem_id="q1")
+    gen.update(thinking_tokens=3, hit_budget=False, waits=0, answer_tokens=2, thinking_text="t", answer_text="")
+    rows = [dict(gen, full_text=S1_MARKER + "Answer: (c)"), dict(gen, full_text=S1_MARKER + "Answer: 3")]
+    for r in rows:
+        r["answer_text"] = r["full_text"]
+        r.update(think_seconds=0.0, answer_seconds=0.0)
+    artifacts.write("generations", rows, tmp_path / "gen.parquet")
+    out = tmp_path / "grades.parquet"
+    jobs.grade(
+        str(tmp_path / "gen.parquet"),
+        str(tmp_path / "bench.parquet"),
+        str(out),
+        bench="gpqa_diamond",
+        workers=1,
+        timeout_s=5,
+    )
+    graded = artifacts.read("grades", out).to_pydict()
+    assert graded["verdict"] == ["correct", "unparsable"] and graded["extracted"] == ["C", "3"]
+    with pytest.raises(ValueError, match="holds benchmark"):
+        jobs.grade(
+            str(tmp_path / "gen.parquet"),
+            str(tmp_path / "bench.parquet"),
+            str(out),
+            bench="aime24",
+            workers=1,
+            timeout_s=5,
+        )

@@ -28,6 +28,8 @@ def test_demo_config_dry_run_job_counts(tmp_path):
         "grade": 30,
         "aggregate": 1,
         "plot_accuracy": 1,
+        "plot_diff": 1,
+        "plot_thinking": 1,
         "plot_layers": 1,
     }
 

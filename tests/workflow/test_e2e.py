@@ -29,7 +29,17 @@ def test_outputs_exist_and_are_consistent(run):
     assert (work / "results/figures/layer_sparsity/model~demo.png").stat().st_size > 10_000
     assert (scores["n_problems"] == 12).all()
     assert (work / "results/tables/summary.md").read_text().count("| dense |") == 1
-    assert (work / "results/figures/accuracy_vs_budget/model~demo_bench~demo.png").stat().st_size > 10_000
+    for figure in ("accuracy_vs_budget", "diff_vs_dense", "thinking_tokens"):
+        assert (work / f"results/figures/{figure}/model~demo_bench~demo.png").stat().st_size > 10_000, figure
+    st = artifacts.read("stats", work / "results/tables/stats.parquet").to_pandas()
+    assert len(st) == len(variants) * 3 and (st["n_seeds"] == 1).all() and (st["n_problems"] == 12).all()
+    merged = st.merge(scores, on=["model", "variant", "bench", "budget"])
+    assert (merged["accuracy_mean"] - merged["accuracy"]).abs().max() < 1e-12
+    assert (merged["accuracy_ci_low"] <= merged["accuracy"]).all() and (
+        merged["accuracy"] <= merged["accuracy_ci_high"]
+    ).all()
+    assert st.loc[st["variant"] != "dense", "diff_p_value"].between(0, 1).all()
+    assert "<table>" in (work / "results/tables/summary.html").read_text()
     dense = scores[scores["variant"] == "dense"].set_index("budget")
     # the demo's test-time scaling: the largest budget beats the smallest
     assert dense.loc[256, "accuracy"] > dense.loc[16, "accuracy"]
@@ -69,6 +79,20 @@ def test_shortgpt_checkpoint_has_fewer_layers(run):
     assert removed == lowest
 
 
+def test_html_report_holds_the_figures_and_the_summary(run):
+    work, _ = run
+    report = work / "results" / "report.html"
+    snakemake(work, "--report", str(report), configfile=work / "config.yaml")
+    text = report.read_text()
+    assert report.stat().st_size > 100_000
+    for category in ("Summary", "Accuracy vs budget", "Difference vs dense", "Thinking length", "Per-layer sparsity"):
+        assert category in text, category
+    for name in ("model~demo_bench~demo.png", "model~demo.png", "summary.html", "summary.csv"):
+        assert name in text, name
+    assert text.count("data:image/png;") >= 4  # the four figures are embedded (base64 data URIs)
+    assert "sign-flip test" in text  # a caption
+
+
 def test_immediate_rerun_does_nothing(run):
     work, _ = run
     proc = snakemake(work, "-n", configfile=work / "config.yaml")
@@ -80,7 +104,7 @@ def test_budget_change_reruns_only_generation_and_downstream(run):
     cfg2 = micro_config(generation={"budgets": [16, 32, 64, 256]})
     path = write_config(work / "alt", cfg2) if (work / "alt").mkdir() is None else None
     counts = job_counts(snakemake(work, "-n", configfile=path))
-    assert set(counts) == {"generate", "grade", "aggregate", "plot_accuracy", "all"}
+    assert set(counts) == {"generate", "grade", "aggregate", "plot_accuracy", "plot_diff", "plot_thinking", "all"}
     assert counts["generate"] == 8 and counts["grade"] == 8
 
 

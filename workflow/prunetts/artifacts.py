@@ -124,6 +124,29 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("budget_hit_rate", pa.float64()),
         ],
     ),
+    # one row per model x variant x bench x budget, over seeds and problems (definitions: prunetts/stats.py);
+    # n_seeds / n_problems are provenance too; diff_* and n_paired are null for dense and without a dense model
+    "stats": _schema(
+        ["model", "variant", "bench", "budget", "impl_version"],
+        [
+            ("n_seeds", pa.int32()),
+            ("n_problems", pa.int32()),
+            ("accuracy_mean", pa.float64()),
+            ("accuracy_std", pa.float64()),  # over seeds, ddof 1; null with one seed
+            ("accuracy_ci_low", pa.float64()),  # 95 % bootstrap interval over problems
+            ("accuracy_ci_high", pa.float64()),
+            ("pass_at_k", pa.list_(pa.float64())),  # entry k-1, k = 1..n_seeds
+            ("maj_at_k", pa.list_(pa.float64())),
+            ("diff_vs_dense", pa.float64()),  # variant - dense accuracy on the same (problem, seed) pairs
+            ("diff_ci_low", pa.float64()),  # 95 % paired bootstrap interval over problems
+            ("diff_ci_high", pa.float64()),
+            ("diff_p_value", pa.float64()),  # two-sided, from the paired bootstrap
+            ("diff_significant", pa.bool_()),  # p < 0.05
+            ("n_paired", pa.int32()),
+            ("mean_thinking_tokens", pa.float64()),
+            ("budget_hit_rate", pa.float64()),
+        ],
+    ),
 }
 
 

@@ -107,3 +107,12 @@ def check(config: dict) -> None:
         raise ConfigError("pruning: the grid is empty; set include_dense: true or list methods and sparsities")
     if p.get("shortgpt_layers") and "shortgpt" not in p.get("methods", []):
         raise ConfigError("pruning.shortgpt_layers: set, but 'shortgpt' is not in pruning.methods; add it")
+    from prunetts.benchmarks import options_of
+
+    for name, opts in config["benchmarks"].items():
+        extra = sorted(set(opts or {}) - {"source", "limit", *options_of(name)})
+        if extra:
+            raise ConfigError(
+                f"benchmarks.{name}: {', '.join(extra)} is not an option of {name} (only gpqa_diamond takes "
+                "shuffle_seed); remove it"
+            )

@@ -4,13 +4,26 @@
    last ``<|im_start|>`` minus its first line; else the whole text (the s1 harness rule).
 2. Extraction: the last ``\\boxed{...}`` / ``\\fbox{...}`` (brace-matched; also ``\\boxed 5``), else what follows the
    last ``Answer:``.
-3. Verdict: digit strings on both sides compare as integers (the harness rule, "025" = 25); otherwise math-verify
-   ``verify(gold, prediction)`` with the gold first. math-verify runs in worker processes, where its own
-   ``signal.alarm`` timeouts work (they fail in threads); a hung worker is killed after ``timeout`` seconds per item
-   and the item is graded ``timeout``.
+3. Verdict, by the benchmark's grading kind (``KIND`` in its ``prunetts.benchmarks`` module):
 
-Deviation from the paper: its harness fell back to a gpt-4o-mini equivalence judge where exact matching failed; we
-have no network judge and use math-verify instead.
+   - ``math`` (MATH500, AIME24, AMC23, demo): integers on both sides compare as integers - digit strings (the
+     harness rule, "025" = 25), a minus sign, and integral decimals such as AMC's float golds ("27.0" = 27), also
+     when wrapped as ``\\textbf{(073)}`` or followed by a full stop (``\\boxed{104.}``); otherwise math-verify
+     ``verify(gold, prediction)`` with the gold first. math-verify runs in worker processes, where its own
+     ``signal.alarm`` timeouts work (they fail in threads); a hung worker is killed after ``timeout`` seconds per
+     item and the item is graded ``timeout``.
+   - ``choice`` (GPQA-Diamond): the extracted answer must be one letter A-D, in any of the forms ``C``, ``c``,
+     ``(C)``, ``C)``, ``C.``, ``(C) option text``, ``\\text{C}``, ``**C**``, ``$C$`` (for an ``Answer:`` tail only its
+     first line counts); it is then compared with the gold letter. Anything else is ``unparsable`` (the harness's
+     "INVALID"), and no extraction at all is ``no_answer``; both are wrong.
+
+Verdicts (``VERDICTS``): ``correct``; ``wrong``; ``no_answer`` (nothing extracted); ``unparsable`` (extracted but
+not a parsable answer / not a letter); ``timeout``; ``error`` (grader crash). Only ``correct`` counts as correct.
+
+Deviations from the paper: its harness (METHODS section 7.1) fell back to a gpt-4o-mini judge where the rules above
+failed - an equivalence judge for math (MATH500, AIME24; AMC23 was run without it, by exact match) and a letter
+extractor for GPQA, whose remaining misses then defaulted to "A". We use no LLM judge (nothing here may call a network
+service): math-verify decides math equivalence, and a GPQA answer that is not a plain letter is wrong.
 """
 
 from __future__ import annotations
@@ -24,8 +37,11 @@ import sys
 log = logging.getLogger(__name__)
 
 VERDICTS = ("correct", "wrong", "no_answer", "unparsable", "timeout", "error")
+KINDS = ("math", "choice")
+LETTERS = "ABCD"
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)")
 _ANSWER_RE = re.compile(r"(?i)answer\s*:\s*")
+_UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")  # an escaped \$ (MATH's "\$36") is not math mode
 
 
 S1_MARKER = "<|im_start|>answer\n"
@@ -73,12 +89,89 @@ def extract_answer(segment: str) -> str | None:
     return None
 
 
+_INTEGER_RE = re.compile(r"-?[0-9]+(?:\.0+)?")
+_INTEGER_WRAPPERS = (  # innermost content without braces/parens only, so "\text{a} + \text{b}" is never "peeled"
+    re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{([^{}]*)\}"),
+    re.compile(r"\{([^{}]*)\}"),
+    re.compile(r"\(([^()]*)\)"),
+    re.compile(r"\$([^$]*)\$"),
+)
+
+
+def _strip_period(text: str) -> str:
+    """A sentence's full stop after the answer ("\\boxed{104.}"), not an escaped ``\\.``."""
+    t = text.strip()
+    while t.endswith(".") and not t.endswith("\\."):
+        t = t[:-1].rstrip()
+    return t
+
+
+def as_integer(text: str) -> int | None:
+    """``text`` as an integer if it spells one: digits ("025"), a leading minus, an integral decimal ("27.0"),
+    also inside ``\\textbf{(073)}``-style wrappers or followed by a full stop; else None."""
+    t = _strip_period(text)
+    for _ in range(4):
+        for rx in _INTEGER_WRAPPERS:
+            m = rx.fullmatch(t)
+            if m:
+                t = _strip_period(m.group(1))
+                break
+        else:
+            break
+    if _INTEGER_RE.fullmatch(t) is None:
+        return None
+    return int(t.split(".", 1)[0])
+
+
 def _integer_verdict(gold: str, extracted: str) -> str | None:
-    """The harness rule for digit strings ("025" = 25); None when math-verify must decide."""
-    g, e = gold.strip(), extracted.strip()
-    if g.isascii() and g.isdigit() and e.isascii() and e.isdigit():
-        return "correct" if int(g) == int(e) else "wrong"
-    return None
+    """The harness rule for digit strings ("025" = 25), extended to signs and integral decimals ("27.0" = 27);
+    None when math-verify must decide."""
+    g, e = as_integer(gold), as_integer(extracted)
+    if g is None or e is None:
+        return None
+    return "correct" if g == e else "wrong"
+
+
+_WRAPPERS = (
+    re.compile(r"\\(?:text|textbf|textit|texttt|mathrm|mathbf|mathit|mathsf|mathtt|mbox)\s*\{(.*)\}", re.S),
+    re.compile(r"\{(.*)\}", re.S),
+    re.compile(r"\$+(.*?)\$+", re.S),
+    re.compile(r"\\\((.*)\\\)", re.S),
+    re.compile(r"\\\[(.*)\\\]", re.S),
+    re.compile(r"\*+(.*?)\*+", re.S),
+    re.compile(r"_+(.*?)_+", re.S),
+)
+_MARKDOWN_CLOSE = re.compile(r"^[*_]+(?=\s)")
+_LETTER_RE = re.compile(r"\(?([A-D])\)?[.:]?|\(([A-D])\)\s*\S.*|([A-D])[).:]\s+\S.*", re.I | re.S)
+
+
+def choice_letter(extracted: str) -> str | None:
+    """The option letter (upper case) an extracted answer names, or None if it is not one of the accepted forms."""
+    text = _MARKDOWN_CLOSE.sub("", extracted.strip()).strip()  # "**Answer:** C" leaves "** C"
+    if "\n" in text:
+        text = text.split("\n", 1)[0].strip()  # "Answer: C\n\nbecause ..." - the answer line only
+    for _ in range(8):  # peel \text{...}, {...}, $...$, **...** in any nesting
+        for rx in _WRAPPERS:
+            m = rx.fullmatch(text)
+            if m:
+                text = m.group(1).strip()
+                break
+        else:
+            break
+    m = _LETTER_RE.fullmatch(text)
+    if m is None:
+        return None
+    return next(g for g in m.groups() if g).upper()
+
+
+def _choice_verdict(gold: str, extracted: str) -> tuple[str, str]:
+    g = gold.strip().upper()
+    if len(g) != 1 or g not in LETTERS:
+        raise ValueError(f"choice gold must be one letter {LETTERS}, got {gold!r}")
+    letter = choice_letter(extracted)
+    if letter is None:
+        return extracted, "unparsable"
+    return letter, "correct" if letter == g else "wrong"
 
 
 def _verify(gold: str, extracted: str, timeout: int) -> str:
@@ -88,7 +181,7 @@ def _verify(gold: str, extracted: str, timeout: int) -> str:
 
         g = parse(f"${gold}$", [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=timeout)
         p = parse(
-            f"$\\boxed{{{extracted}}}$" if "$" not in extracted else extracted,
+            extracted if _UNESCAPED_DOLLAR.search(extracted) else f"$\\boxed{{{extracted}}}$",
             [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
             parsing_timeout=timeout,
         )
@@ -119,20 +212,29 @@ def _spawn_without_main():
 
 
 def grade(
-    items: list[tuple[str, str]], workers: int = 2, timeout: int = 5, marker: str = S1_MARKER
+    items: list[tuple[str, str]],
+    workers: int = 2,
+    timeout: int = 5,
+    marker: str = S1_MARKER,
+    kind: str = "math",
 ) -> list[tuple[str | None, str]]:
-    """``items``: (full text, gold). Returns (extracted answer, verdict) per item, in order."""
+    """``items``: (full text, gold). ``kind``: ``math`` or ``choice`` (the benchmark's ``KIND``). Returns (extracted
+    answer, verdict) per item, in order; for ``choice`` the extracted answer is the letter when one was found."""
+    if kind not in KINDS:
+        raise ValueError(f"grading kind {kind!r} is not known (known: {', '.join(KINDS)})")
     out: list[tuple[str | None, str] | None] = [None] * len(items)
     todo = []
     for i, (text, gold) in enumerate(items):
         extracted = extract_answer(answer_segment(text, marker))
         if extracted is None:
             out[i] = (None, "no_answer")
+        elif kind == "choice":
+            out[i] = _choice_verdict(gold, extracted)
         elif (verdict := _integer_verdict(gold, extracted)) is not None:
             out[i] = (extracted, verdict)  # no worker needed (and none is started if all items are integers)
         else:
             out[i] = (extracted, "")
-            todo.append((i, (gold, extracted, timeout)))
+            todo.append((i, (gold, _strip_period(extracted), timeout)))
     # a hung item gets its timeout plus slack for the worker's own alarm to fire first
     guard = 2 * timeout + 5
     while todo:
@@ -163,8 +265,9 @@ def grade_rows(
     workers: int,
     timeout: int,
     marker: str = S1_MARKER,
+    kind: str = "math",
 ) -> list[dict]:
-    results = grade([(r["full_text"], gold[r["problem_id"]]) for r in gen_rows], workers, timeout, marker)
+    results = grade([(r["full_text"], gold[r["problem_id"]]) for r in gen_rows], workers, timeout, marker, kind)
     rows = []
     for r, (extracted, verdict) in zip(gen_rows, results, strict=True):
         rows.append(

@@ -50,7 +50,8 @@ def set_threads(threads: int | None) -> None:
 def prepare_benchmark(out: str, *, bench: str, options: dict) -> None:
     from prunetts import benchmarks
 
-    records = benchmarks.load(bench, options.get("source"), options.get("limit"))
+    extra = {k: v for k, v in options.items() if k not in ("source", "limit")}  # e.g. gpqa_diamond's shuffle_seed
+    records = benchmarks.load(bench, options.get("source"), options.get("limit"), **extra)
     artifacts.write("benchmark", benchmarks.rows(bench, records, IMPL_VERSION["prepare_benchmark"]), out)
     log.info("%s: %d problems", bench, len(records))
 
@@ -247,37 +248,71 @@ def grade(
     bench_path: str,
     out: str,
     *,
+    bench: str,
     workers: int,
     timeout_s: int,
     delimiters: str = "s1",
 ) -> None:
+    """``bench``: the benchmark's name, which decides the grading kind (math or choice)."""
+    from prunetts import benchmarks
+    from prunetts.generation.budget_forcing import DELIMITERS
     from prunetts.grading import grade_rows
 
     gen = artifacts.read("generations", generations_path).to_pylist()
-    bench = artifacts.read("benchmark", bench_path).to_pydict()
-    gold = dict(zip(bench["problem_id"], bench["gold"], strict=True))
-    from prunetts.generation.budget_forcing import DELIMITERS
-
-    rows = grade_rows(gen, gold, IMPL_VERSION["grade"], workers, timeout_s, DELIMITERS[delimiters].answer_marker)
+    table = artifacts.read("benchmark", bench_path).to_pydict()
+    if set(table["bench"]) - {bench}:
+        raise ValueError(f"{bench_path} holds benchmark {sorted(set(table['bench']))}, not {bench!r}")
+    gold = dict(zip(table["problem_id"], table["gold"], strict=True))
+    marker = DELIMITERS[delimiters].answer_marker
+    kind = benchmarks.kind(bench)
+    rows = grade_rows(gen, gold, IMPL_VERSION["grade"], workers, timeout_s, marker, kind)
     artifacts.write("grades", rows, out)
     n_ok = sum(r["correct"] for r in rows)
     log.info("%d/%d correct", n_ok, len(rows))
 
 
-def aggregate(grade_paths: list[str], scores_out: str, summary_md: str, summary_csv: str) -> None:
+def aggregate(
+    grade_paths: list[str],
+    scores_out: str,
+    summary_md: str,
+    summary_csv: str,
+    stats_out: str | None = None,
+    summary_html: str | None = None,
+) -> None:
     from prunetts import stats
 
     grades = artifacts.read_many("grades", grade_paths).to_pandas()
     sc = stats.scores(grades, IMPL_VERSION["aggregate"])
     artifacts.write("scores", artifacts.table("scores", sc.to_dict("records")), scores_out)
-    Path(summary_md).write_text(stats.summary_markdown(sc))
-    stats.summary_csv(sc).to_csv(summary_csv, index=False, float_format="%.6g")
+    tbl = artifacts.table("stats", stats.compute_stats(grades, IMPL_VERSION["aggregate"]))
+    if stats_out:
+        artifacts.write("stats", tbl, stats_out)
+    st = tbl.to_pandas()
+    Path(summary_md).write_text(stats.summary_markdown(st))
+    stats.summary_csv(st).to_csv(summary_csv, index=False, float_format="%.6g")
+    if summary_html:
+        Path(summary_html).write_text(stats.summary_html(st))
+    log.info("%d score rows, %d stats rows", len(sc), tbl.num_rows)
 
 
-def plot(scores_path: str, out: str, *, model: str, bench: str) -> None:
+def plot(stats_path: str, out: str, *, model: str, bench: str) -> None:
     from prunetts.plots import accuracy_vs_budget
 
-    accuracy_vs_budget(artifacts.read("scores", scores_path).to_pandas(), model, bench, out)
+    accuracy_vs_budget(artifacts.read("stats", stats_path).to_pandas(), model, bench, out)
+
+
+def plot_diff(stats_path: str, out: str, *, model: str, bench: str) -> None:
+    from prunetts.plots import diff_heatmap
+
+    diff_heatmap(artifacts.read("stats", stats_path).to_pandas(), model, bench, out)
+
+
+def plot_thinking(grade_paths: list[str], out: str, *, model: str, bench: str) -> None:
+    from prunetts.plots import thinking_lengths
+
+    columns = ["model", "variant", "bench", "seed", "budget", "thinking_tokens", "hit_budget"]
+    grades = artifacts.read_many("grades", grade_paths).select(columns).to_pandas()
+    thinking_lengths(grades, model, bench, out)
 
 
 def plot_layers(sparsity_paths: list[str], score_paths: list[str], out: str, *, model: str) -> None:

@@ -1,15 +1,73 @@
-"""Aggregation of graded rows into the score table and the markdown summary.
+"""Statistics of the graded traces: the per-seed score table, the per-budget statistics table and the summaries.
 
-``scores``: one row per (model, variant, bench, seed, budget) with accuracy over problems, mean thinking tokens and
-the share of traces that hit the budget. The summary reports, per (model, bench), mean and standard deviation over
-seeds of the accuracy for each variant and budget.
+Input: the ``grades`` artifact, one row per (model, variant, bench, seed, budget, problem_id) with ``correct``,
+``extracted``, ``thinking_tokens`` and ``hit_budget``.
+
+``scores`` (artifact ``scores``): one row per (model, variant, bench, seed, budget): accuracy over problems, mean
+thinking tokens, share of traces that hit the budget.
+
+``stats`` (artifact ``stats``): one row per (model, variant, bench, budget), computed on the problems × seeds matrix
+of outcomes of that cell:
+
+- ``accuracy_mean``, ``accuracy_std``: mean and sample standard deviation (ddof 1; null with a single seed) over seeds
+  of the per-seed accuracy.
+- ``accuracy_ci_low``, ``accuracy_ci_high``: 95 % percentile bootstrap interval over *problems*. Each of
+  ``N_BOOT`` = 2000 resamples draws n_problems problems with replacement and averages their per-problem mean over
+  seeds: the seeds of a problem stay together, because the benchmark's problems are the sample we generalise from and
+  the seeds are repeated measurements of the same problem. The resample weights come from
+  ``numpy.random.default_rng(BOOT_SEED)`` and depend only on (n_problems, N_BOOT, BOOT_SEED), so every variant and
+  budget of a benchmark uses the same resamples and a number never depends on what else is in the grid.
+- ``pass_at_k`` (list, entry k-1 for k = 1..n_seeds): the unbiased estimator of Chen et al. (2021), per problem
+  1 − C(n − c, k) / C(n, k) with c correct of its n seeds, averaged over problems. pass@1 = accuracy_mean.
+- ``maj_at_k`` (list, k = 1..n_seeds): majority vote of the extracted answers of k seeds, averaged exactly over all
+  C(n, k) subsets of the n seeds (the same "expected over a random draw of k samples" reading as pass@k; maj@n is the
+  vote of all seeds) and over problems. Answers are compared after removing whitespace, digit strings as integers
+  ("025" = "25", the grader's rule); a trace without an extracted answer abstains; a problem where every trace
+  abstains counts as wrong. **Ties**: among the answers with the most votes, the one given by the lowest seed number
+  in the subset wins. The vote is correct when that trace (the lowest seed giving the winning answer) was graded
+  correct. maj@1 = pass@1.
+- ``diff_vs_dense``, ``diff_ci_low``, ``diff_ci_high``, ``diff_p_value``, ``diff_significant`` (null for the dense
+  rows and where the grid has no dense model): accuracy of the variant minus the dense model's, same model, bench
+  and budget, over the (problem, seed) pairs both have (``n_paired``). Interval: 95 % paired percentile bootstrap
+  over problems (the same resamples as above; the statistic is the mean over problems of the per-problem mean
+  difference over seeds).
+  **p-value**: two-sided exact *sign-flip (paired permutation) test over problems*. Per problem, k_p = Σ over its
+  paired seeds of (variant correct − dense correct), an integer. Under the null hypothesis the two models are
+  exchangeable on each problem, so every k_p is as likely to have the opposite sign; the null distribution of
+  T = Σ_p k_p over all 2^P sign patterns is computed exactly by convolution (no sampling), and
+  p = P(|T*| ≥ |T|). With one seed this *is* the exact McNemar test (k_p ∈ {−1, 0, 1}: b problems better, c worse,
+  p = 2 · P(Binomial(b + c, 1/2) ≤ min(b, c)), capped at 1). Why not the usual alternatives: exact McNemar on
+  per-(problem, seed) pairs treats the seeds of a problem as independent, which they are not (a
+  hard problem is hard for every seed), so it overstates significance with several seeds; a bootstrap p-value is
+  anti-conservative when few problems differ (4 problems better and none worse out of 80 gives a bootstrap
+  p ≈ 0.03, the exact test 0.125). The interval is therefore descriptive and can, in such cases, exclude 0 while
+  p ≥ 0.05; the star follows the p-value. Identical variants give p = 1.
+  ``diff_significant`` = p < ``ALPHA`` = 0.05, with no correction for multiple comparisons (a grid tests
+  variants × budgets hypotheses: read an isolated star with care).
+- ``mean_thinking_tokens``, ``budget_hit_rate``: over all traces (problems × seeds) of the cell.
 """
 
 from __future__ import annotations
 
+import functools
+import html
+import math
+from itertools import combinations
+
+import numpy as np
 import pandas as pd
 
+from prunetts.config import ALLOCATIONS, ConfigError, parse_variant
+
 KEYS = ["model", "variant", "bench", "seed", "budget"]
+CELL = ["model", "variant", "bench", "budget"]
+N_BOOT = 2000
+BOOT_SEED = 0
+ALPHA = 0.05
+LEVEL = 0.95
+
+
+# ---------------------------------------------------------------------------------------------------- per seed
 
 
 def scores(grades: pd.DataFrame, impl_version: int) -> pd.DataFrame:
@@ -27,39 +85,369 @@ def scores(grades: pd.DataFrame, impl_version: int) -> pd.DataFrame:
     return out
 
 
+_METHOD_ORDER = {"dense": 0, "magnitude": 1, "wanda": 2, "shortgpt": 3}
+_ALLOCATION_ORDER = {a: i for i, a in enumerate((*ALLOCATIONS, "shortgpt"))}
+
+
+def _variant_key(v: str):
+    try:
+        p = parse_variant(v)
+    except ConfigError:
+        return (9, 0, 0, 0, v)
+    return (
+        _METHOD_ORDER.get(p.method, 8),
+        p.n_layers or 0,
+        p.sparsity,
+        _ALLOCATION_ORDER.get(p.allocation, -1),
+        v,
+    )
+
+
 def variant_order(variants) -> list[str]:
-    """dense first, then by method, allocation, sparsity."""
-    return sorted(set(variants), key=lambda v: (v != "dense", v))
+    """dense first, then by method (magnitude, wanda, shortgpt), sparsity, allocation (uniform, owl, layerif):
+    the allocations of one method and sparsity sit next to each other."""
+    return sorted(set(variants), key=_variant_key)
 
 
-def summary_markdown(sc: pd.DataFrame) -> str:
-    lines = ["# prunetts summary", ""]
-    lines.append("Accuracy (mean ± std over seeds) per thinking budget; n = problems per seed.")
-    for (model, bench), part in sc.groupby(["model", "bench"], sort=True):
-        seeds = sorted(part["seed"].unique())
+# ---------------------------------------------------------------------------------------------------- primitives
+
+
+def answer_key(extracted) -> str | None:
+    """The vote key of an extracted answer: whitespace removed, digit strings as integers; None abstains."""
+    if extracted is None or (isinstance(extracted, float) and math.isnan(extracted)):
+        return None
+    s = "".join(str(extracted).split())
+    if not s:
+        return None
+    if s.isascii() and s.isdigit():
+        return str(int(s))
+    return s
+
+
+@functools.lru_cache(maxsize=64)
+def bootstrap_counts(n: int, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> np.ndarray:
+    """(n_boot, n) integer matrix: row b holds how often each of the n items is drawn in resample b (a multinomial
+    draw is the same as n draws with replacement), so ``counts @ x / n`` is the vector of resampled means of x."""
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+    counts.flags.writeable = False
+    return counts
+
+
+def bootstrap_means(per_item: np.ndarray, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> np.ndarray:
+    """Bootstrap distribution of the mean of ``per_item`` (one value per problem), resampling items."""
+    x = np.asarray(per_item, dtype=np.float64)
+    return bootstrap_counts(len(x), n_boot, seed) @ x / len(x)
+
+
+def percentile_ci(boot: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    lo, hi = np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def sign_flip_p_value(k) -> float:
+    """Two-sided exact sign-flip test of "the paired differences are symmetric around 0". ``k``: one integer per
+    problem (the sum of its paired differences). p = P(|Σ ε_p·|k_p|| ≥ |Σ k_p|) with independent fair signs ε_p,
+    computed exactly by convolving the null distribution one problem at a time (O(P · Σ|k|), no sampling)."""
+    k = np.asarray(k, dtype=np.int64)
+    observed = abs(int(k.sum()))
+    if observed == 0:
+        return 1.0
+    mags = np.abs(k[k != 0])
+    total = int(mags.sum())
+    dist = np.zeros(2 * total + 1)  # index i <-> sum i - total
+    dist[total] = 1.0
+    reach = 0
+    for m in mags.tolist():
+        new = np.zeros_like(dist)
+        lo, hi = total - reach, total + reach + 1
+        new[lo + m : hi + m] += 0.5 * dist[lo:hi]
+        new[lo - m : hi - m] += 0.5 * dist[lo:hi]
+        dist, reach = new, reach + m
+    sums = np.arange(-total, total + 1)
+    return float(min(1.0, dist[np.abs(sums) >= observed].sum()))
+
+
+def pass_at_k(correct: np.ndarray) -> np.ndarray:
+    """``correct``: (problems, n) booleans. pass@k for k = 1..n, unbiased estimator averaged over problems."""
+    correct = np.asarray(correct, dtype=bool)
+    n = correct.shape[1]
+    c = correct.sum(axis=1)
+    out = np.empty(n)
+    for k in range(1, n + 1):
+        fail = np.array([math.comb(n - ci, k) for ci in range(n + 1)], dtype=np.float64) / math.comb(n, k)
+        out[k - 1] = float(np.mean(1.0 - fail[c])) if len(c) else math.nan
+    return out
+
+
+def majority_correct(answers: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """Vote of each row: ``answers`` (problems, k) integer answer codes, -1 = abstain, columns in ascending seed order;
+    ``correct`` the matching grades. Returns whether each problem's voted answer is correct (module docstring)."""
+    a = np.asarray(answers)
+    votes = (a[:, :, None] == a[:, None, :]).sum(axis=2)
+    votes = np.where(a >= 0, votes, 0)
+    winner = votes.argmax(axis=1)  # first maximum = lowest seed among tied answers
+    rows = np.arange(len(a))
+    return np.asarray(correct, dtype=bool)[rows, winner] & (votes[rows, winner] > 0)
+
+
+def maj_at_k(answers: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """maj@k for k = 1..n, averaged over all k-subsets of the n seed columns and over problems."""
+    answers, correct = np.asarray(answers), np.asarray(correct, dtype=bool)
+    n = answers.shape[1]
+    if not len(answers):
+        return np.full(n, math.nan)
+    out = np.empty(n)
+    for k in range(1, n + 1):
+        acc = [majority_correct(answers[:, s], correct[:, s]).mean() for s in combinations(range(n), k)]
+        out[k - 1] = float(np.mean(acc))
+    return out
+
+
+def paired_difference(variant: np.ndarray, dense: np.ndarray, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> dict:
+    """``variant``, ``dense``: (problems, seeds) 0/1 outcomes on the same rows and columns, NaN where a trace is
+    missing. Mean difference, its paired bootstrap interval over problems and the sign-flip p-value (module
+    docstring)."""
+    d = np.asarray(variant, dtype=np.float64) - np.asarray(dense, dtype=np.float64)
+    paired = ~np.isnan(d)
+    keep = paired.any(axis=1)
+    if not keep.any():
+        return dict(diff=math.nan, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, n_paired=0)
+    per_problem = np.nanmean(d[keep], axis=1)
+    lo, hi = percentile_ci(bootstrap_means(per_problem, n_boot, seed))
+    k = np.rint(np.nansum(d[keep], axis=1)).astype(np.int64)
+    return dict(
+        diff=float(per_problem.mean()),
+        ci_low=lo,
+        ci_high=hi,
+        p_value=sign_flip_p_value(k),
+        n_paired=int(paired.sum()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- per cell
+
+
+def _cube(block: pd.DataFrame) -> tuple[list, list, list, np.ndarray, np.ndarray]:
+    """One (model, bench, budget) block as (variants, problems, seeds) arrays: float outcomes (NaN = missing) and
+    int answer codes (-1 = abstain or missing). Built once per block with integer indexing (no per-cell pivots)."""
+    vcode, variants = pd.factorize(block["variant"], sort=True)
+    pcode, problems = pd.factorize(block["problem_id"], sort=True)
+    scode, seeds = pd.factorize(block["seed"], sort=True)
+    shape = (len(variants), len(problems), len(seeds))
+    flat = np.ravel_multi_index((vcode, pcode, scode), shape)
+    uniq, counts = np.unique(flat, return_counts=True)
+    if (counts > 1).any():
+        v, p, s = np.unravel_index(uniq[counts > 1][0], shape)
+        raise ValueError(
+            f"grades: duplicate row for problem {problems[p]!r}, seed {seeds[s]} in model {block['model'].iloc[0]!r}, "
+            f"variant {variants[v]!r}, bench {block['bench'].iloc[0]!r}, budget {block['budget'].iloc[0]}"
+        )
+    correct = np.full(shape, np.nan)
+    correct[vcode, pcode, scode] = block["correct"].to_numpy(dtype=np.float64)
+    extracted = block["extracted"]
+    keys = extracted.map({x: answer_key(x) for x in extracted.dropna().unique()})
+    acode, _ = pd.factorize(keys, use_na_sentinel=True)
+    answers = np.full(shape, -1, dtype=np.int64)
+    answers[vcode, pcode, scode] = acode
+    return list(variants), list(problems), [int(x) for x in seeds], correct, answers
+
+
+def compute_stats(grades: pd.DataFrame, impl_version: int, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> list[dict]:
+    """The rows of the ``stats`` artifact (module docstring), one per (model, variant, bench, budget)."""
+    rows = []
+    for (model, bench, budget), block in grades.groupby(["model", "bench", "budget"], sort=True):
+        variants, _, _, cube, answers = _cube(block)
+        tokens = block.groupby("variant")[["thinking_tokens", "hit_budget"]].mean()
+        dense = variants.index("dense") if "dense" in variants else None
+        for vi, variant in enumerate(variants):
+            present = ~np.isnan(cube[vi])
+            has_p, has_s = present.any(axis=1), present.any(axis=0)
+            correct = cube[vi][has_p][:, has_s]
+            codes = answers[vi][has_p][:, has_s]
+            n_seeds = int(has_s.sum())
+            per_seed = np.nanmean(correct, axis=0)
+            lo, hi = percentile_ci(bootstrap_means(np.nanmean(correct, axis=1), n_boot, seed))
+            complete = ~np.isnan(correct).any(axis=1)
+            row = dict(
+                model=model,
+                variant=variant,
+                bench=bench,
+                budget=int(budget),
+                impl_version=impl_version,
+                n_seeds=n_seeds,
+                n_problems=int(has_p.sum()),
+                accuracy_mean=float(per_seed.mean()),
+                accuracy_std=float(per_seed.std(ddof=1)) if n_seeds > 1 else None,
+                accuracy_ci_low=lo,
+                accuracy_ci_high=hi,
+                pass_at_k=pass_at_k(correct[complete] > 0.5).tolist(),
+                maj_at_k=maj_at_k(codes[complete], correct[complete] > 0.5).tolist(),
+                diff_vs_dense=None,
+                diff_ci_low=None,
+                diff_ci_high=None,
+                diff_p_value=None,
+                diff_significant=None,
+                n_paired=None,
+                mean_thinking_tokens=float(tokens.at[variant, "thinking_tokens"]),
+                budget_hit_rate=float(tokens.at[variant, "hit_budget"]),
+            )
+            if dense is not None and vi != dense:
+                d = paired_difference(cube[vi], cube[dense], n_boot, seed)
+                if d["n_paired"]:
+                    row.update(
+                        diff_vs_dense=d["diff"],
+                        diff_ci_low=d["ci_low"],
+                        diff_ci_high=d["ci_high"],
+                        diff_p_value=d["p_value"],
+                        diff_significant=bool(d["p_value"] < ALPHA),
+                        n_paired=d["n_paired"],
+                    )
+            rows.append(row)
+    rows.sort(key=lambda r: (r["model"], r["bench"], _variant_key(r["variant"]), r["budget"]))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------- summaries
+
+
+def _mark(r) -> str:
+    """▲ / ▼: significantly better / worse than dense (p < ALPHA)."""
+    sig = r.get("diff_significant")
+    if sig is None or pd.isna(sig) or not bool(sig):
+        return ""
+    return " ▲" if r["diff_vs_dense"] > 0 else " ▼"
+
+
+def _acc_cell(r) -> str:
+    return f"{r['accuracy_mean']:.3f} [{r['accuracy_ci_low']:.2f}, {r['accuracy_ci_high']:.2f}]{_mark(r)}"
+
+
+def _diff_cell(r) -> str:
+    if pd.isna(r.get("diff_vs_dense")):
+        return "–"
+    star = "*" if _mark(r) else ""
+    return f"{r['diff_vs_dense']:+.3f} [{r['diff_ci_low']:+.2f}, {r['diff_ci_high']:+.2f}]{star}"
+
+
+def _blocks(st: pd.DataFrame):
+    """Per (model, bench): header facts and the table rows (variant, per-budget stats rows)."""
+    for (model, bench), part in st.groupby(["model", "bench"], sort=True):
         budgets = sorted(part["budget"].unique())
+        n_seeds = int(part["n_seeds"].max())
         n = int(part["n_problems"].max())
-        lines += ["", f"## model `{model}`, benchmark `{bench}` (seeds {', '.join(map(str, seeds))}; n = {n})", ""]
-        lines.append("| variant | " + " | ".join(f"B={b}" for b in budgets) + " | mean thinking tokens @ max B |")
-        lines.append("|---" * (len(budgets) + 2) + "|")
-        for v in variant_order(part["variant"]):
-            pv = part[part["variant"] == v]
-            cells = []
-            for b in budgets:
-                acc = pv[pv["budget"] == b]["accuracy"]
-                std = acc.std(ddof=1) if len(acc) > 1 else 0.0
-                cells.append(f"{acc.mean():.3f} ± {std:.3f}")
-            tok = pv[pv["budget"] == budgets[-1]]["mean_thinking_tokens"].mean()
-            lines.append(f"| {v} | " + " | ".join(cells) + f" | {tok:.1f} |")
+        by = {(r["variant"], r["budget"]): r for r in part.to_dict("records")}
+        variants = variant_order(part["variant"])
+        yield model, bench, budgets, n_seeds, n, variants, by
+
+
+_LEGEND = (
+    "Accuracy: mean over seeds [95 % bootstrap interval over problems]; ▲ / ▼ = significantly better / worse than "
+    f"dense at the same budget (exact sign-flip test over problems, two-sided p < {ALPHA}, no multiple-comparison "
+    "correction). Difference vs dense: variant − dense accuracy on the same problems and seeds [95 % paired bootstrap "
+    "interval], * = p < 0.05 (the star follows the test, not the interval). pass@n / maj@n: any-correct / majority "
+    "vote over the n seeds, at the largest budget."
+)
+
+
+def summary_markdown(st: pd.DataFrame) -> str:
+    lines = ["# prunetts summary", "", _LEGEND]
+    for model, bench, budgets, n_seeds, n, variants, by in _blocks(st):
+        lines += ["", f"## model `{model}`, benchmark `{bench}` ({n_seeds} seeds; n = {n} problems)", ""]
+        bmax = budgets[-1]
+        head = [f"B={b}" for b in budgets] + [f"pass@{n_seeds} @ max B", f"maj@{n_seeds} @ max B"]
+        head += ["mean thinking tokens @ max B", "budget hit @ max B"]
+        lines.append("| variant | " + " | ".join(head) + " |")
+        lines.append("|---" * (len(head) + 1) + "|")
+        for v in variants:
+            cells = [_acc_cell(by[(v, b)]) if (v, b) in by else "–" for b in budgets]
+            r = by.get((v, bmax))
+            if r is None:
+                cells += ["–"] * 4
+            else:
+                cells += [
+                    f"{r['pass_at_k'][-1]:.3f}",
+                    f"{r['maj_at_k'][-1]:.3f}",
+                    f"{r['mean_thinking_tokens']:.1f}",
+                    f"{r['budget_hit_rate']:.2f}",
+                ]
+            lines.append(f"| {v} | " + " | ".join(cells) + " |")
+        pruned = [v for v in variants if v != "dense"]
+        if "dense" in variants and pruned:
+            lines += ["", "Difference vs dense:", ""]
+            lines.append("| variant | " + " | ".join(f"B={b}" for b in budgets) + " |")
+            lines.append("|---" * (len(budgets) + 1) + "|")
+            for v in pruned:
+                cells = [_diff_cell(by[(v, b)]) if (v, b) in by else "–" for b in budgets]
+                lines.append(f"| {v} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def summary_csv(sc: pd.DataFrame) -> pd.DataFrame:
-    g = sc.groupby(["model", "variant", "bench", "budget"], sort=True)
-    return g.agg(
-        accuracy_mean=("accuracy", "mean"),
-        accuracy_std=("accuracy", "std"),
-        n_seeds=("seed", "nunique"),
-        mean_thinking_tokens=("mean_thinking_tokens", "mean"),
-        budget_hit_rate=("budget_hit_rate", "mean"),
-    ).reset_index()
+def summary_csv(st: pd.DataFrame) -> pd.DataFrame:
+    """Flat per (model, variant, bench, budget) table; pass@n and maj@n at k = n_seeds."""
+    out = st.drop(columns=["impl_version", "pass_at_k", "maj_at_k"]).copy()
+    out["pass_at_n"] = [float(v[-1]) for v in st["pass_at_k"]]
+    out["maj_at_n"] = [float(v[-1]) for v in st["maj_at_k"]]
+    out["n_paired"] = out["n_paired"].astype("Int64")
+    first = ["model", "variant", "bench", "budget", "n_seeds", "n_problems", "accuracy_mean", "accuracy_std"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+_CSS = """
+body { font-family: sans-serif; font-size: 13px; margin: 1em; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f2f2f2; }
+td.worse { background: #fbe3e3; } td.better { background: #e1ecfb; }
+p.legend { max-width: 60em; color: #444; }
+"""
+
+
+def summary_html(st: pd.DataFrame) -> str:
+    """The summary as a standalone HTML page (what the Snakemake report shows); significant cells are shaded."""
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>prunetts summary</title><style>{_CSS}</style>"]
+    parts.append(f"</head><body><h1>prunetts summary</h1><p class='legend'>{e(_LEGEND)}</p>")
+
+    def cls(r):
+        mark = _mark(r)
+        return "" if not mark else (" class='better'" if "▲" in mark else " class='worse'")
+
+    for model, bench, budgets, n_seeds, n, variants, by in _blocks(st):
+        parts.append(f"<h2>model {e(model)}, benchmark {e(bench)} ({n_seeds} seeds; n = {n} problems)</h2>")
+        head = [f"B={b}" for b in budgets] + [f"pass@{n_seeds} @ max B", f"maj@{n_seeds} @ max B"]
+        head += ["mean thinking tokens @ max B", "budget hit @ max B"]
+        parts.append("<table><tr><th>variant</th>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
+        for v in variants:
+            cells = []
+            for b in budgets:
+                r = by.get((v, b))
+                cells.append(f"<td{cls(r)}>{e(_acc_cell(r))}</td>" if r else "<td>–</td>")
+            r = by.get((v, budgets[-1]))
+            extra = (
+                [
+                    f"{r['pass_at_k'][-1]:.3f}",
+                    f"{r['maj_at_k'][-1]:.3f}",
+                    f"{r['mean_thinking_tokens']:.1f}",
+                    f"{r['budget_hit_rate']:.2f}",
+                ]
+                if r
+                else ["–"] * 4
+            )
+            cells += [f"<td>{x}</td>" for x in extra]
+            parts.append(f"<tr><td>{e(v)}</td>{''.join(cells)}</tr>")
+        parts.append("</table>")
+        pruned = [v for v in variants if v != "dense"]
+        if "dense" in variants and pruned:
+            parts.append("<p>Difference vs dense:</p><table><tr><th>variant</th>")
+            parts.append("".join(f"<th>B={b}</th>" for b in budgets) + "</tr>")
+            for v in pruned:
+                cells = []
+                for b in budgets:
+                    r = by.get((v, b))
+                    cells.append(f"<td{cls(r)}>{e(_diff_cell(r))}</td>" if r else "<td>–</td>")
+                parts.append(f"<tr><td>{e(v)}</td>{''.join(cells)}</tr>")
+            parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

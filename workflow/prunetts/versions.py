@@ -13,6 +13,6 @@ IMPL_VERSION = {
     "allocate": 2,
     "prune": 2,
     "generate": 2,
-    "grade": 1,
-    "aggregate": 1,
+    "grade": 2,
+    "aggregate": 2,
 }

@@ -6,6 +6,8 @@ rule prepare_benchmark:
     cache: True
     conda:
         ENV
+    resources:
+        **rule_resources("prepare_benchmark"),
     params:
         options=lambda w: config["benchmarks"][w.bench],
         impl=IMPL_VERSION["prepare_benchmark"],

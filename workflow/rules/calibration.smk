@@ -8,6 +8,8 @@ rule prepare_calibration:
     cache: True
     conda:
         ENV
+    resources:
+        **rule_resources("prepare_calibration"),
     params:
         model_path=base_model_path,
         calibration=config["calibration"],
@@ -34,6 +36,8 @@ rule capture:
     conda:
         ENV
     threads: 2
+    resources:
+        **rule_resources("capture"),
     params:
         model_path=base_model_path,
         capture=config["capture"],
@@ -54,6 +58,8 @@ rule influence:
     conda:
         ENV
     threads: 2
+    resources:
+        **rule_resources("influence"),
     params:
         model_path=base_model_path,
         influence=config["influence"],
@@ -76,6 +82,8 @@ rule layer_scores:
     conda:
         ENV
     threads: 2
+    resources:
+        **rule_resources("layer_scores"),
     params:
         model_path=base_model_path,
         owl_m=lambda w: config["pruning"]["owl"]["m"] if w.scorer == "owl" else None,

@@ -33,6 +33,11 @@ wildcard_constraints:
     scorer="owl|bi|layerif",
 
 
+def rule_resources(rule):
+    """Snakemake resources of one rule, from config["resources"] (on clusters gpu, mem_mb, runtime, ...)."""
+    return config.get("resources", {}).get(rule, {})
+
+
 def model_cfg(wildcards):
     return config["models"][wildcards.model]
 
@@ -113,3 +118,14 @@ def prune_inputs(wildcards):
 def generation_params(wildcards):
     g = config["generation"]
     return {k: g[k] for k in g if k not in ("budgets", "seeds")}
+
+
+def grades_of(wildcards):
+    """The grades of one (model, bench): every variant and seed."""
+    return expand(
+        "results/grades/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
+        model=wildcards.model,
+        variant=VARIANTS,
+        bench=wildcards.bench,
+        seed=SEEDS,
+    )

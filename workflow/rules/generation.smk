@@ -9,6 +9,8 @@ rule generate:
     conda:
         GEN_ENV
     threads: 1
+    resources:
+        **rule_resources("generate"),
     params:
         model_path=variant_model_path,
         budgets=config["generation"]["budgets"],
@@ -30,6 +32,8 @@ rule grade:
     conda:
         ENV
     threads: config["grading"]["workers"]
+    resources:
+        **rule_resources("grade"),
     params:
         timeout_s=config["grading"]["timeout_s"],
         delimiters=lambda w: model_cfg(w).get("delimiters", "s1"),

@@ -8,6 +8,8 @@ rule allocate:
         "results/logs/allocate/model~{model}_variant~{variant}.log",
     conda:
         ENV
+    resources:
+        **rule_resources("allocate"),
     params:
         model_path=base_model_path,
         options=allocation_options,
@@ -29,6 +31,8 @@ rule prune:
     conda:
         ENV
     threads: 2
+    resources:
+        **rule_resources("prune"),
     params:
         model_path=base_model_path,
         wanda=wanda_params,

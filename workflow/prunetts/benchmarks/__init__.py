@@ -1,18 +1,43 @@
 """Benchmark loaders, one module each, normalised to one schema (the ``benchmark`` artifact):
-problem_id, prompt (the user turn), gold (answer string), metadata (JSON)."""
+problem_id, prompt (the user turn), gold (answer string), metadata (JSON).
+
+Each module has ``load(source, **its options) -> list[dict]`` and ``KIND``, its grading kind (``prunetts.grading``:
+``math`` or ``choice``)."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
+from types import ModuleType
 
-BENCHMARKS = ("demo", "math500")
+BENCHMARKS = ("demo", "math500", "aime24", "amc23", "gpqa_diamond")
+
+
+def module(name: str) -> ModuleType:
+    if name not in BENCHMARKS:
+        raise ValueError(f"benchmark {name!r} is not known (known: {', '.join(BENCHMARKS)})")
+    return importlib.import_module(f"prunetts.benchmarks.{name}")
+
+
+def kind(name: str) -> str:
+    """The grading kind of a benchmark: ``math`` or ``choice``."""
+    return module(name).KIND
+
+
+def options_of(name: str) -> tuple[str, ...]:
+    """The options a benchmark takes besides ``source`` and ``limit``."""
+    params = inspect.signature(module(name).load).parameters
+    return tuple(p for p in params if p != "source")
 
 
 def load(name: str, source: str | None = None, limit: int | None = None, **options) -> list[dict]:
-    if name not in BENCHMARKS:
-        raise ValueError(f"benchmark {name!r} is not known (known: {', '.join(BENCHMARKS)})")
-    records = importlib.import_module(f"prunetts.benchmarks.{name}").load(source, **options)
+    mod = module(name)
+    unknown = sorted(set(options) - set(options_of(name)))
+    if unknown:
+        known = ", ".join(("source", "limit", *options_of(name)))
+        raise ValueError(f"benchmark {name!r} takes no option {', '.join(unknown)} (its options: {known})")
+    records = mod.load(source, **options)
     return records[:limit] if limit else records
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prunetts.demo import task
 
+KIND = "math"
+
 
 def load(source: str | None = None, n: int = 100) -> list[dict]:
     return [

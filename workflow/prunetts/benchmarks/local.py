@@ -27,3 +27,20 @@ def read_records(source: str, hf_split: str = "test", hf_config: str | None = No
     from datasets import load_dataset
 
     return list(load_dataset(source, hf_config, split=hf_split))
+
+
+def gold_string(value) -> str:
+    """A gold answer as a string; an integral number ("025", 27.0, "27.0") becomes its integer ("25", "27"),
+    the harness's ``str(int(answer))`` for digit strings."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    digits = text[1:] if text.startswith("-") else text
+    whole, _, frac = digits.partition(".")
+    if whole.isascii() and whole.isdigit() and (not frac or (frac.isascii() and set(frac) == {"0"})):
+        return str(int(text.split(".", 1)[0]))
+    return text

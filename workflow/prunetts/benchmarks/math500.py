@@ -6,6 +6,7 @@ from __future__ import annotations
 from prunetts.benchmarks.local import read_records
 
 HF_ID = "HuggingFaceH4/MATH-500"
+KIND = "math"
 
 
 def load(source: str | None = None) -> list[dict]:

@@ -26,7 +26,14 @@ def make_backend(model_path: str, tokenizer, generation: dict, model_cfg: dict, 
 
         config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust)
         engine = load_engine(model_path, generation.get("dtype", "auto"), trust, generation.get("vllm", {}))
-        backend = VLLMBackend(engine, sampling, len(tokenizer), config.vocab_size, progress=progress)
+        backend = VLLMBackend(
+            engine,
+            sampling,
+            len(tokenizer),
+            config.vocab_size,
+            progress=progress,
+            max_model_len=generation.get("vllm", {}).get("max_model_len"),
+        )
         return backend, config
     lm = load_model(
         model_path,

@@ -54,8 +54,11 @@ class VLLMBackend:
         n_valid: int | None = None,
         vocab_size: int | None = None,
         progress: bool = True,
+        max_model_len: int | None = None,
     ):
         self.engine = engine
+        # a request may not run past the context (prompt + max_tokens <= max_model_len, else vLLM rejects it)
+        self.max_model_len = max_model_len
         self.sampling = sampling
         self.progress = progress
         # only restrict when the embedding is larger than the tokenizer (a logits processor costs time)
@@ -70,7 +73,9 @@ class VLLMBackend:
             n=1,
             temperature=self.sampling.temperature,
             top_p=self.sampling.top_p,
-            max_tokens=req.max_new,
+            max_tokens=req.max_new
+            if self.max_model_len is None
+            else max(1, min(req.max_new, self.max_model_len - len(req.context))),
             stop_token_ids=sorted(req.stop_ids),
             seed=req.stream.engine_seed,
             skip_special_tokens=False,

@@ -1,0 +1,7 @@
+"""Adapter: rule plot_diff -> prunetts.jobs.plot_diff."""
+
+from prunetts import jobs
+
+sm = snakemake  # noqa: F821
+with jobs.job_logging(sm.log[0]):
+    jobs.plot_diff(sm.input[0], sm.output[0], model=sm.wildcards.model, bench=sm.wildcards.bench)

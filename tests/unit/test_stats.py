@@ -1,0 +1,292 @@
+"""Statistics of graded traces (prunetts.stats) on hand-made grade tables."""
+
+import itertools
+import math
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prunetts import artifacts, stats
+
+
+def grades(outcomes: dict, budget: int = 64, answers: dict | None = None, model="m", bench="demo") -> pd.DataFrame:
+    """``outcomes``: {variant: {seed: [correct per problem]}}; ``answers``: same shape, extracted answers (default:
+    "1" when correct, "2" otherwise); gold is "1"."""
+    rows = []
+    for variant, by_seed in outcomes.items():
+        for seed, correct in by_seed.items():
+            for i, c in enumerate(correct):
+                ans = answers[variant][seed][i] if answers else ("1" if c else "2")
+                rows.append(
+                    dict(
+                        model=model,
+                        variant=variant,
+                        bench=bench,
+                        seed=seed,
+                        budget=budget,
+                        impl_version=1,
+                        problem_id=f"p{i:04d}",
+                        thinking_tokens=10 + i % 7,
+                        hit_budget=i % 3 == 0,
+                        gold="1",
+                        extracted=ans,
+                        verdict="correct" if c else ("no_answer" if ans is None else "wrong"),
+                        correct=bool(c),
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+def by_variant(rows: list[dict]) -> dict:
+    return {r["variant"]: r for r in rows}
+
+
+def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_problems():
+    widths = []
+    for n in (20, 200):
+        rng = np.random.default_rng(n)
+        g = grades({"dense": {7: rng.random(n) < 0.6, 11: rng.random(n) < 0.6}})
+        r = stats.compute_stats(g, 1)[0]
+        assert r["accuracy_ci_low"] <= r["accuracy_mean"] <= r["accuracy_ci_high"]
+        assert 0 <= r["accuracy_ci_low"] < r["accuracy_ci_high"] <= 1
+        widths.append(r["accuracy_ci_high"] - r["accuracy_ci_low"])
+    assert widths[1] < widths[0] / 2  # ~ 1/sqrt(n): sqrt(10) narrower
+
+
+def test_accuracy_mean_std_and_token_columns():
+    g = grades({"dense": {7: [1, 1, 0, 0], 11: [1, 1, 1, 0]}})
+    r = stats.compute_stats(g, 3)[0]
+    assert r["accuracy_mean"] == pytest.approx(0.625)
+    assert r["accuracy_std"] == pytest.approx(np.std([0.5, 0.75], ddof=1))
+    assert (r["n_seeds"], r["n_problems"], r["impl_version"]) == (2, 4, 3)
+    assert r["mean_thinking_tokens"] == pytest.approx(g["thinking_tokens"].mean())
+    assert r["budget_hit_rate"] == pytest.approx(g["hit_budget"].mean())
+    assert r["diff_vs_dense"] is None and r["diff_p_value"] is None
+    one_seed = stats.compute_stats(grades({"dense": {7: [1, 0]}}), 1)[0]
+    assert one_seed["accuracy_std"] is None
+
+
+def test_constant_outcomes_give_a_degenerate_interval():
+    r = stats.compute_stats(grades({"dense": {7: [1] * 10}}), 1)[0]
+    assert r["accuracy_ci_low"] == r["accuracy_ci_high"] == r["accuracy_mean"] == 1.0
+
+
+def test_bootstrap_is_deterministic():
+    rng = np.random.default_rng(0)
+    g = grades({"dense": {7: rng.random(30) < 0.5}, "wanda-owl-s0.50": {7: rng.random(30) < 0.3}})
+    assert stats.compute_stats(g, 1) == stats.compute_stats(g.sample(frac=1, random_state=1), 1)
+
+
+def test_pass_at_k_matches_brute_force_over_subsets():
+    rng = np.random.default_rng(3)
+    correct = rng.random((40, 5)) < 0.35
+    got = stats.pass_at_k(correct)
+    for k in range(1, 6):
+        brute = np.mean([np.mean([correct[p, list(s)].any() for s in combinations(range(5), k)]) for p in range(40)])
+        assert got[k - 1] == pytest.approx(brute, abs=1e-12)
+    assert got[0] == pytest.approx(correct.mean())
+    assert list(got) == sorted(got)  # pass@k never decreases with k
+
+
+def test_pass_at_k_formula_on_one_problem():
+    # n = 3 seeds, c = 1 correct: pass@1 = 1/3, pass@2 = 1 - C(2,2)/C(3,2) = 2/3, pass@3 = 1
+    assert stats.pass_at_k(np.array([[True, False, False]])) == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert stats.pass_at_k(np.array([[False, False]])) == pytest.approx([0.0, 0.0])
+
+
+def test_maj_at_k_majority_ties_and_abstentions():
+    # columns are seeds in ascending order; answer codes, -1 = abstain
+    answers = np.array(
+        [
+            [0, 1, 1],  # majority 1 (correct at columns 1, 2)
+            [0, 1, 2],  # three-way tie: the lowest seed's answer (column 0, wrong) wins
+            [-1, -1, 3],  # two abstain: the only answer wins (correct)
+            [-1, -1, -1],  # nobody answered: wrong
+        ]
+    )
+    correct = np.array(
+        [[False, True, True], [False, True, False], [False, False, True], [False, False, False]],
+    )
+    assert stats.majority_correct(answers, correct).tolist() == [True, False, True, False]
+    maj = stats.maj_at_k(answers, correct)
+    assert maj[0] == pytest.approx(correct.mean())  # maj@1 = pass@1
+    assert maj[2] == pytest.approx(0.5)
+    # maj@2 by hand: row 0 subsets (0,1) tie -> col 0 wrong, (0,2) -> col 0 wrong, (1,2) -> right: 1/3;
+    # row 1: (0,1) wrong, (0,2) wrong, (1,2) -> col 1 right: 1/3; row 2: (0,1) abstain, (0,2), (1,2) right: 2/3
+    assert maj[1] == pytest.approx((1 / 3 + 1 / 3 + 2 / 3 + 0) / 4)
+
+
+def test_maj_at_k_tie_goes_to_the_lowest_seed_number_and_answers_are_normalised():
+    # seeds 7 and 11: as strings "11" < "7", as numbers 7 < 11; the rule uses numbers
+    one = grades(
+        {"dense": {11: [True], 7: [False]}},
+        answers={"dense": {11: ["1"], 7: ["5"]}},
+    )
+    assert stats.compute_stats(one, 1)[0]["maj_at_k"] == pytest.approx([0.5, 0.0])
+    two = grades(
+        {"dense": {11: [False], 7: [True]}},
+        answers={"dense": {11: ["5"], 7: ["1"]}},
+    )
+    assert stats.compute_stats(two, 1)[0]["maj_at_k"] == pytest.approx([0.5, 1.0])
+    # "025" and " 25 " are one answer (the grader's integer rule); no answer abstains
+    three = grades(
+        {"dense": {1: [False], 2: [True], 3: [True]}},
+        answers={"dense": {1: ["7"], 2: ["025"], 3: [" 25 "]}},
+    )
+    assert stats.compute_stats(three, 1)[0]["maj_at_k"][-1] == 1.0
+    assert stats.answer_key(" 0 25") == "25" and stats.answer_key(None) is None and stats.answer_key("  ") is None
+    assert stats.answer_key("\\frac{1}{2}") == "\\frac{1}{2}"
+
+
+def test_identical_variant_has_zero_difference_and_p_one():
+    rng = np.random.default_rng(1)
+    outcome = {7: rng.random(50) < 0.5, 11: rng.random(50) < 0.5}
+    rows = by_variant(stats.compute_stats(grades({"dense": outcome, "wanda-uniform-s0.50": outcome}), 1))
+    r = rows["wanda-uniform-s0.50"]
+    assert r["diff_vs_dense"] == 0.0 and r["diff_ci_low"] == 0.0 and r["diff_ci_high"] == 0.0
+    assert r["diff_p_value"] == 1.0 and r["diff_significant"] is False
+    assert r["n_paired"] == 100
+    assert rows["dense"]["diff_vs_dense"] is None
+
+
+def test_strongly_better_variant_is_significant():
+    rng = np.random.default_rng(2)
+    dense = {s: rng.random(60) < 0.2 for s in (7, 11, 42)}
+    better = {s: rng.random(60) < 0.9 for s in (7, 11, 42)}
+    r = by_variant(stats.compute_stats(grades({"dense": dense, "magnitude-owl-s0.30": better}), 1))
+    r = r["magnitude-owl-s0.30"]
+    acc = lambda d: np.mean([np.mean(v) for v in d.values()])  # noqa: E731
+    assert r["diff_vs_dense"] == pytest.approx(acc(better) - acc(dense))
+    assert r["diff_ci_low"] <= r["diff_vs_dense"] <= r["diff_ci_high"] and r["diff_ci_low"] > 0.4
+    assert r["diff_p_value"] < 1e-6 and r["diff_significant"] is True
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar test, by hand: 2 * P(Binomial(b + c, 1/2) <= min(b, c)), capped at 1."""
+    n = b + c
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n)
+
+
+def test_sign_flip_p_value_equals_exact_mcnemar_with_one_seed():
+    # hand-computed: b = 3 better, c = 0 worse -> 2 / 8; b = 8, c = 1 -> 2 * (1 + 9) / 512
+    assert mcnemar_exact(3, 0) == 0.25 and mcnemar_exact(8, 1) == pytest.approx(20 / 512)
+    for b, c in ((3, 0), (8, 1), (5, 5), (12, 2), (0, 7), (30, 14)):
+        variant = np.array([[1.0]] * b + [[0.0]] * c + [[1.0]] * 4 + [[0.0]] * 6)  # + 10 concordant problems
+        dense = np.array([[0.0]] * b + [[1.0]] * c + [[1.0]] * 4 + [[0.0]] * 6)
+        d = stats.paired_difference(variant, dense)
+        assert d["p_value"] == pytest.approx(mcnemar_exact(b, c), rel=1e-12), (b, c)
+        assert d["diff"] == pytest.approx((b - c) / (b + c + 10))
+
+
+def test_sign_flip_p_value_against_enumeration_with_several_seeds():
+    # two seeds: per-problem sums k in {-2..2}; by hand, k = (2, 1): sums +-2 +-1 = {3, 1, -1, -3}, |T*| >= 3 -> 1/2
+    assert stats.sign_flip_p_value([2, 1]) == 0.5
+    assert stats.sign_flip_p_value([0, 0, 0]) == 1.0 and stats.sign_flip_p_value([1, -1]) == 1.0
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        k = rng.integers(-3, 4, size=10)
+        signs = np.array(list(itertools.product((-1, 1), repeat=10)))
+        brute = np.mean(np.abs(signs @ np.abs(k)) >= abs(k.sum()))
+        assert stats.sign_flip_p_value(k) == pytest.approx(brute, rel=1e-12)
+
+
+def test_few_discordant_problems_are_not_significant():
+    # 4 of 80 problems better, none worse, one seed: exact p = 2 / 16 = 0.125 (a bootstrap p-value would say ~0.03)
+    variant = np.array([[1.0]] * 4 + [[0.0]] * 76)
+    d = stats.paired_difference(variant, np.zeros((80, 1)))
+    assert d["p_value"] == 0.125 and d["ci_low"] >= 0  # the descriptive interval touches 0
+
+
+def test_paired_bootstrap_interval_hand_computed():
+    # 2 problems, differences (1, 0): the resampled mean is 0, 1/2, 1 with probability 1/4, 1/2, 1/4, so the 95 %
+    # interval is [0, 1]; 10 problems with differences (1, 1, 1, 0 x 7): P(resampled mean = 0) = 0.7^10 = 2.8 %
+    d = stats.paired_difference(np.array([[1.0], [1.0]]), np.array([[0.0], [1.0]]), n_boot=20000)
+    assert d["diff"] == 0.5 and d["n_paired"] == 2 and (d["ci_low"], d["ci_high"]) == (0.0, 1.0)
+    boot = stats.bootstrap_means(np.array([1.0] * 3 + [0.0] * 7), n_boot=20000)
+    assert np.mean(boot == 0) == pytest.approx(0.7**10, abs=0.005)
+    assert np.mean(boot) == pytest.approx(0.3, abs=0.005)
+
+
+def test_paired_difference_uses_only_shared_problem_seed_pairs():
+    # dense has seeds 7 and 11, the variant only seed 7 and one extra problem: 3 pairs
+    g = pd.concat(
+        [
+            grades({"dense": {7: [1, 1, 0], 11: [0, 0, 0]}}),
+            grades({"wanda-owl-s0.50": {7: [1, 0, 0, 1]}}),
+        ]
+    )
+    r = by_variant(stats.compute_stats(g, 1))["wanda-owl-s0.50"]
+    assert r["n_paired"] == 3
+    assert r["diff_vs_dense"] == pytest.approx(((1 - 1) + (0 - 1) + (0 - 0)) / 3)
+
+
+def test_no_dense_in_the_grid_leaves_the_difference_null_and_rows_fit_the_schema(tmp_path):
+    g = grades({"wanda-owl-s0.50": {7: [1, 0]}, "shortgpt-n2": {7: [0, 0]}})
+    rows = stats.compute_stats(g, 1)
+    assert all(r["diff_vs_dense"] is None for r in rows)
+    path = artifacts.write("stats", rows, tmp_path / "stats.parquet")
+    back = artifacts.read("stats", path).to_pylist()
+    assert [r["variant"] for r in back] == ["wanda-owl-s0.50", "shortgpt-n2"]
+    assert back[0]["pass_at_k"] == [0.5]
+
+
+def test_rows_are_ordered_and_one_per_cell():
+    g = pd.concat(
+        [grades({"dense": {7: [1, 0]}, "wanda-owl-s0.50": {7: [0, 0]}}, budget=b) for b in (256, 16)]
+        + [grades({"dense": {7: [1]}}, bench="aime24")]
+    )
+    rows = stats.compute_stats(g, 1)
+    keys = [(r["bench"], r["variant"], r["budget"]) for r in rows]
+    assert keys == [
+        ("aime24", "dense", 64),
+        ("demo", "dense", 16),
+        ("demo", "dense", 256),
+        ("demo", "wanda-owl-s0.50", 16),
+        ("demo", "wanda-owl-s0.50", 256),
+    ]
+
+
+def test_duplicate_trace_is_an_error():
+    g = grades({"dense": {7: [1, 0]}})
+    with pytest.raises(ValueError, match="duplicate row for problem 'p0000', seed 7"):
+        stats.compute_stats(pd.concat([g, g.iloc[:1]]), 1)
+
+
+def test_variant_order_groups_allocations_of_one_sparsity():
+    vs = ["wanda-owl-s0.50", "dense", "shortgpt-n3", "magnitude-layerif-s0.30", "magnitude-uniform-s0.50"]
+    vs += ["magnitude-uniform-s0.30", "shortgpt-s0.30", "magnitude-owl-s0.30"]
+    assert stats.variant_order(vs) == [
+        "dense",
+        "magnitude-uniform-s0.30",
+        "magnitude-owl-s0.30",
+        "magnitude-layerif-s0.30",
+        "magnitude-uniform-s0.50",
+        "wanda-owl-s0.50",
+        "shortgpt-s0.30",
+        "shortgpt-n3",
+    ]
+
+
+def test_summaries_mark_significant_differences(tmp_path):
+    rng = np.random.default_rng(4)
+    dense = {7: rng.random(60) < 0.8, 11: rng.random(60) < 0.8}
+    g = grades({"dense": dense, "wanda-uniform-s0.50": {7: np.zeros(60), 11: np.zeros(60)}, "wanda-owl-s0.30": dense})
+    st = artifacts.read("stats", artifacts.write("stats", stats.compute_stats(g, 1), tmp_path / "s.parquet"))
+    st = st.to_pandas()
+    md = stats.summary_markdown(st)
+    lines = {}
+    for line in md.splitlines():
+        if line.startswith("| "):
+            lines.setdefault(line.split("|")[1].strip(), line)  # the accuracy table comes first
+    assert "▼" in lines["wanda-uniform-s0.50"] and "▼" not in lines["wanda-owl-s0.30"]
+    assert "▼" not in lines["dense"] and "pass@2 @ max B" in md
+    assert md.count("| wanda-uniform-s0.50 |") == 2  # accuracy table and difference table
+    assert "*" in md.split("Difference vs dense")[-1].split("wanda-uniform-s0.50")[1].splitlines()[0]
+    html = stats.summary_html(st)
+    assert html.count("class='worse'") == 2 and "<table>" in html
+    csv = stats.summary_csv(st)
+    assert {"accuracy_mean", "accuracy_std", "accuracy_ci_low", "pass_at_n", "maj_at_n", "diff_p_value"} <= set(csv)
+    assert csv.loc[csv["variant"] == "wanda-uniform-s0.50", "diff_significant"].tolist() == [True]
+    assert math.isnan(csv.loc[csv["variant"] == "dense", "diff_vs_dense"].iloc[0])

@@ -1,0 +1,52 @@
+"""config/paper.yaml: the paper's grid, checked by a dry run (nothing is downloaded or computed)."""
+
+import re
+
+import yaml
+
+from tests.workflow.helpers import REPO, job_counts, snakemake
+
+PAPER = REPO / "config" / "paper.yaml"
+
+
+def test_paper_config_is_the_papers_grid():
+    cfg = yaml.safe_load(PAPER.read_text())
+    assert [m["path"] for m in cfg["models"].values()] == ["simplescaling/s1.1-7B", "Qwen/Qwen3-8B"]
+    assert set(cfg["benchmarks"]) == {"math500", "aime24", "amc23", "gpqa_diamond"}
+    p = cfg["pruning"]
+    assert p["include_dense"] and p["methods"] == ["magnitude", "wanda", "shortgpt"]
+    assert p["allocations"] == ["uniform", "owl", "layerif"] and p["sparsities"] == [0.1, 0.2]
+    g = cfg["generation"]
+    assert g["budgets"] == [512, 1024, 2048, 4096, 8192] and g["seeds"] == [7, 11, 42]
+    assert g["temperature"] == 1.0 and g["max_gen_toks"] == 32768
+    assert cfg["calibration"] == {"source": "c4", "mode": "paper", "n_samples": 128, "seqlen": 2048, "seed": 0}
+
+
+def test_paper_config_dry_run_job_counts(tmp_path):
+    proc = snakemake(tmp_path, "-n", configfile=PAPER)
+    counts = job_counts(proc)
+    models, benches, seeds = 2, 4, 3
+    pruned = 2 * 3 * 2 + 2  # {magnitude, wanda} x {uniform, owl, layerif} x {0.1, 0.2} + ShortGPT at 0.1 and 0.2
+    variants = pruned + 1
+    expected = {
+        "prepare_benchmark": benches,
+        "prepare_calibration": models,
+        "capture": models,
+        "influence": models,
+        "layer_scores": 3 * models,  # OWL ratios, ShortGPT BI, LayerIF
+        "allocate": pruned * models,
+        "prune": pruned * models,
+        "generate": models * variants * benches * seeds,  # 360: every budget inside each job
+        "grade": models * variants * benches * seeds,
+        "aggregate": 1,
+        "plot_accuracy": models * benches,
+        "plot_diff": models * benches,
+        "plot_thinking": models * benches,
+        "plot_layers": models,
+    }
+    assert {k: counts.get(k) for k in expected} == expected
+    # the GPU rules carry the config's resources
+    generate = proc.stdout.split("rule generate:")[1].split("\n\n")[0]
+    assert re.search(r"resources: .*gpu=1", generate) and "runtime=1440" in generate
+    prune = proc.stdout.split("rule prune:")[1].split("\n\n")[0]
+    assert re.search(r"resources: .*gpu=1", prune)

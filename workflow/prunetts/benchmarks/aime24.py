@@ -1,0 +1,31 @@
+"""AIME 2024 (AIME I and II, 30 problems): default source ``simplescaling/aime24_nofigures`` (split ``train``, the
+paper's ``aime24_nofigures`` task: ASY figure code kept only where the problem needs it), or a local file with
+``problem``/``answer`` fields (e.g. the Qwen2.5-Math copy, whose figures are kept; ``question`` is read when there is
+no ``problem``). Prompt = the problem as is (METHODS §1.2). problem_id = the record's ``id`` (else ``problem_label``,
+else its position); gold = the integer answer as a plain digit string ("025" -> "25", the harness's
+``str(int(answer))``). Graded as ``math``.
+"""
+
+from __future__ import annotations
+
+from prunetts.benchmarks.local import gold_string, read_records
+
+HF_ID = "simplescaling/aime24_nofigures"
+KIND = "math"
+
+
+def load(source: str | None = None) -> list[dict]:
+    out = []
+    for i, r in enumerate(read_records(source or HF_ID, hf_split="train")):
+        pid = r.get("id")
+        if pid is None or str(pid) == "":
+            pid = r.get("problem_label") or i
+        out.append(
+            dict(
+                problem_id=str(pid),
+                prompt=r["problem"] if r.get("problem") else r["question"],
+                gold=gold_string(r["answer"]),
+                metadata={k: r[k] for k in ("problem_label", "url") if r.get(k)},
+            )
+        )
+    return out
