@@ -128,19 +128,25 @@ class LayerRunner:
 
 @contextlib.contextmanager
 def input_sq_norms(linears: dict):
-    """Accumulate, per linear, the sum over tokens of the squared input activation per channel (float64)."""
-    import torch
+    """Accumulate, per linear, the sum over tokens of the squared input activation per channel: each batch in float32
+    (as the reference Wanda), summed over batches in float64. Linears fed the same tensor (q/k/v, gate/up) share one
+    computation, and the sum over tokens is a matrix-vector product, several times faster on CPU than a reduction
+    over the token dimension."""
 
     sums = {name: None for name in linears}
     counts = dict.fromkeys(linears, 0)
     hooks = []
+    last: dict = {"x": None, "s": None}
 
     def make(name):
         def hook(_m, inputs, _o):
-            x = inputs[0].detach().reshape(-1, inputs[0].shape[-1]).to(torch.float64)
-            s = (x * x).sum(0)
-            sums[name] = s if sums[name] is None else sums[name] + s
-            counts[name] += x.shape[0]
+            x = inputs[0]
+            if last["x"] is not x:
+                sq = x.detach().reshape(-1, x.shape[-1]).float().square()
+                last["x"], last["s"] = x, (sq.new_ones(1, sq.shape[0]) @ sq).squeeze(0).double()
+            s = last["s"]
+            sums[name] = s.clone() if sums[name] is None else sums[name] + s
+            counts[name] += x.numel() // x.shape[-1]
 
         return hook
 
@@ -149,5 +155,6 @@ def input_sq_norms(linears: dict):
     try:
         yield sums, counts
     finally:
+        last.clear()  # do not keep the last activation alive
         for h in hooks:
             h.remove()

@@ -7,11 +7,11 @@ that stage and everything downstream (Snakemake's params trigger) and old artifa
 IMPL_VERSION = {
     "prepare_benchmark": 1,
     "prepare_calibration": 1,
-    "capture": 2,
+    "capture": 3,
     "influence": 1,
     "layer_scores": 1,
     "allocate": 2,
-    "prune": 2,
+    "prune": 3,
     "generate": 2,
     "grade": 2,
     "aggregate": 2,

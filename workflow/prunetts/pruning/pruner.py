@@ -99,8 +99,8 @@ def prune_checkpoint(
                         module=name,
                         numel=lin.weight.numel(),
                         target_sparsity=float(s),
-                        n_pruned=int(mask.sum()),
-                        n_zero=int((lin.weight == 0).sum()),
+                        n_pruned=int(torch.count_nonzero(mask)),
+                        n_zero=int(torch.count_nonzero(lin.weight == 0)),
                     )
                 )
         if sequential:
