@@ -29,6 +29,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	PATH=$(abspath $(BIN)):$$PATH snakemake --lint
 	PATH=$(abspath $(BIN)):$$PATH python -m pytest -q -ra
 
 lint: $(VENV)/.installed-dev

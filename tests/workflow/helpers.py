@@ -59,9 +59,17 @@ def write_config(workdir: Path, cfg: dict) -> Path:
 
 
 def snakemake(
-    workdir: Path, *args: str, configfile: Path | None = None, check: bool = True, timeout: int = 900
+    workdir: Path,
+    *args: str,
+    configfile: Path | None = None,
+    check: bool = True,
+    timeout: int = 900,
+    snakefile: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    """`snakemake ARGS` on the repo's Snakefile (or `snakefile`, e.g. a copy of the workflow) in `workdir`."""
+    snakefile = snakefile or REPO / "Snakefile"
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir)]
     if configfile:
         cmd += ["--configfile", str(configfile)]
     env = {
@@ -69,6 +77,7 @@ def snakemake(
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
+        **(extra_env or {}),
     }
     proc = subprocess.run(cmd + list(args), cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:

@@ -3,7 +3,8 @@
 Every row carries the provenance columns that apply to its artifact (model, variant, bench, seed, budget and the
 stage's ``impl_version``), so any file is self-describing when copied out of ``results/``. Writes are atomic (temp
 file + rename, so a killed job never leaves a half-written Parquet that looks complete) and byte-deterministic (no
-pandas metadata, fixed row order given by the caller).
+pandas metadata, fixed row order given by the caller). Pages carry CRC checksums that ``read`` verifies, so a garbled
+file is an error naming it rather than silently different data.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def write(kind: str, rows: list[dict] | pa.Table, path: str | os.PathLike) -> Pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(tbl, tmp, compression="zstd")
+    pq.write_table(tbl, tmp, compression="zstd", write_page_checksum=True)  # read() verifies: garbling is an error
     os.replace(tmp, path)
     return path
 
@@ -182,11 +183,14 @@ def read(kind: str, path: str | os.PathLike) -> pa.Table:
     """Read and check the schema; errors name the file."""
     path = Path(path)
     try:
-        tbl = pq.read_table(path)
+        tbl = pq.read_table(path, page_checksum_verification=True)
     except FileNotFoundError:
         raise ArtifactError(f"{path}: {kind} artifact not found") from None
-    except (pa.ArrowException, OSError) as e:
-        raise ArtifactError(f"{path}: unreadable {kind} artifact ({e}); delete it and rerun to regenerate") from None
+    except Exception as e:  # noqa: BLE001 - a truncated or garbled file raises many types; all mean the same
+        reason = " ".join(str(e).split())[:200]
+        raise ArtifactError(
+            f"{path}: unreadable {kind} artifact ({type(e).__name__}: {reason}); delete it and rerun to regenerate"
+        ) from None
     want = SCHEMAS[kind]
     if not tbl.schema.remove_metadata().equals(want):
         raise ArtifactError(

@@ -15,9 +15,10 @@ with a text column.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
+
+from prunetts.records import SUFFIXES, read_records
 
 C4_FILE = "en/c4-train.00000-of-01024.json.gz"
 
@@ -39,20 +40,9 @@ def load_texts(source: str, text_field: str = "text", limit: int | None = None) 
     path = Path(source)
     if not path.is_file():
         raise CalibrationError(f"calibration.source: {source} is not 'demo', 'c4' or an existing file")
-    if path.suffix in (".jsonl", ".json"):
-        with path.open() as f:
-            rows = [json.loads(line) for line in f if line.strip()] if path.suffix == ".jsonl" else json.load(f)
-    elif path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        rows = pq.read_table(path).to_pylist()
-    elif path.suffix == ".csv":
-        import csv
-
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    else:
+    if path.suffix not in SUFFIXES:
         raise CalibrationError(f"{path}: unsupported calibration file type (use .jsonl, .json, .parquet or .csv)")
+    rows = read_records(path)  # errors name the file (and the line of a JSON Lines file) in one line
     if not rows or text_field not in rows[0]:
         raise CalibrationError(f"{path}: no '{text_field}' field in the records (set calibration.text_field)")
     texts = [str(r[text_field]) for r in rows]

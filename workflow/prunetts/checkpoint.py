@@ -53,8 +53,11 @@ def resolve(path: str | os.PathLike) -> Path:
 def weight_files(ckpt: Path) -> dict[str, Path]:
     """tensor name -> safetensors file."""
     if (ckpt / INDEX).is_file():
-        index = json.loads((ckpt / INDEX).read_text())
-        return {name: ckpt / fname for name, fname in index["weight_map"].items()}
+        try:
+            index = json.loads((ckpt / INDEX).read_text())
+            return {name: ckpt / fname for name, fname in index["weight_map"].items()}
+        except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+            raise CheckpointError(f"{ckpt / INDEX}: unreadable ({e}); delete the checkpoint and rerun") from None
     if (ckpt / SINGLE).is_file():
         return {name: ckpt / SINGLE for name in read_header(ckpt / SINGLE)}
     if any(ckpt.glob("*.bin")) or any(ckpt.glob("*.pt")):
@@ -70,9 +73,13 @@ def read_header(file: Path) -> dict[str, dict]:
             if n > 100_000_000:
                 raise ValueError("header too large")
             header = json.loads(f.read(n))
-    except (OSError, ValueError, struct.error) as e:
+        header.pop("__metadata__", None)
+        end = max((int(meta["data_offsets"][1]) for meta in header.values()), default=0)
+    except (OSError, ValueError, struct.error, TypeError, KeyError, IndexError, AttributeError) as e:
         raise CheckpointError(f"{file}: not a readable safetensors file ({e}); delete it and rerun") from None
-    header.pop("__metadata__", None)
+    size = os.path.getsize(file)
+    if size < 8 + n + end:
+        raise CheckpointError(f"{file}: truncated ({size} of {8 + n + end} bytes); delete it and rerun")
     return header
 
 
@@ -105,7 +112,11 @@ class Reader:
     def __init__(self, path: str | os.PathLike):
         self.dir = resolve(path)
         self.files = weight_files(self.dir)
-        self.config = json.loads((self.dir / "config.json").read_text())
+        try:
+            self.config = json.loads((self.dir / "config.json").read_text())
+        except (OSError, ValueError) as e:
+            config = self.dir / "config.json"
+            raise CheckpointError(f"{config}: unreadable ({e}); restore the checkpoint's config") from None
 
     def layer_names(self, layer: int) -> list[str]:
         prefix = f"model.layers.{layer}."

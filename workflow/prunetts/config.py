@@ -95,24 +95,285 @@ def scorers(config: dict) -> list[str]:
 
 
 def check(config: dict) -> None:
-    """Semantic checks beyond the JSON schema; raises ``ConfigError`` (one line) on the first problem."""
+    """Semantic checks beyond the JSON schema (run after it, on a config with defaults filled in); raises
+    ``ConfigError`` with one line per problem."""
+    problems = config_problems(config)
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def config_problems(config: dict) -> list[str]:
+    """Every semantic problem, one line each: ``<key>: <what is wrong>; <how to fix it>``."""
+    out = []
     budgets = config["generation"]["budgets"]
     if list(budgets) != sorted(set(budgets)):
-        raise ConfigError(f"generation.budgets: {budgets} must be strictly increasing (e.g. [512, 1024, 2048])")
+        out.append(f"generation.budgets: {budgets} is not strictly increasing; sort it, drop repeats (e.g. [16, 32])")
     p = config["pruning"]
     sparsities = p.get("sparsities", [])
     if len({format_sparsity(s) for s in sparsities}) != len(sparsities):
-        raise ConfigError(f"pruning.sparsities: {sparsities} has duplicates (after rounding to 4 decimals)")
-    if not variants(config):
-        raise ConfigError("pruning: the grid is empty; set include_dense: true or list methods and sparsities")
+        out.append(f"pruning.sparsities: {sparsities} has duplicates (after rounding to 4 decimals); list each once")
+    for s in sparsities:
+        if abs(round(s, 4) - s) > 1e-12 or not 0.0001 <= round(s, 4) <= 0.9999:
+            out.append(f"pruning.sparsities: {s} has more than 4 decimals (variant ids keep 4); round it, e.g. 0.125")
+    if not out and not variants(config):
+        out.append("pruning: the grid is empty; set include_dense: true or list methods and sparsities")
     if p.get("shortgpt_layers") and "shortgpt" not in p.get("methods", []):
-        raise ConfigError("pruning.shortgpt_layers: set, but 'shortgpt' is not in pruning.methods; add it")
+        out.append("pruning.shortgpt_layers: set, but 'shortgpt' is not in pruning.methods; add it")
+    layerif = p.get("layerif", {})
+    if "layerif" in p.get("allocations", []) and layerif.get("e1", 0.05) >= layerif.get("e2", 0.40):
+        out.append(
+            f"pruning.layerif: e1 = {layerif.get('e1')} must be below e2 = {layerif.get('e2')} (the per-layer "
+            "sparsity range [e1, e2]); swap them (direction: layerif_paper reverses the mapping)"
+        )
+    if layerif.get("polyorder", 2) >= layerif.get("window", 5):
+        out.append(
+            f"pruning.layerif.polyorder: {layerif.get('polyorder')} must be below window = {layerif.get('window')} "
+            "(Savitzky-Golay); lower polyorder or widen the window"
+        )
     from prunetts.benchmarks import options_of
 
     for name, opts in config["benchmarks"].items():
         extra = sorted(set(opts or {}) - {"source", "limit", *options_of(name)})
         if extra:
-            raise ConfigError(
+            out.append(
                 f"benchmarks.{name}: {', '.join(extra)} is not an option of {name} (only gpqa_diamond takes "
                 "shuffle_seed); remove it"
             )
+        out += _source_problems(f"benchmarks.{name}.source", (opts or {}).get("source"), hub_ok=True)
+    cal = config["calibration"]
+    out += _source_problems("calibration.source", cal.get("source", "c4"), hub_ok=False)
+    for key in ("train_source", "val_source"):
+        out += _source_problems(f"influence.{key}", config.get("influence", {}).get(key), hub_ok=False)
+    for name, m in config["models"].items():
+        out += _model_problems(name, m, p)
+    return out
+
+
+# ---- user-facing validation: schema errors as one line each, paths ------------------------------------------------
+SLUG_HINT = "letters, digits, '_', '.', '-', starting with a letter or digit"
+_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+
+
+def _looks_like_local_path(path: str) -> bool:
+    """A hub id is ``name`` or ``org/name``; anything absolute, relative to '.'/'~', deeper, or whose first part is
+    an existing local directory is meant as a local path."""
+    if path.startswith(("/", ".", "~")) or path.count("/") > 1 or "\\" in path:
+        return True
+    from pathlib import Path
+
+    head = path.split("/", 1)[0]
+    return "/" in path and Path(head).is_dir()
+
+
+def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
+    """A data source: 'demo', 'c4', a dataset id (``hub_ok``) or an existing file."""
+    from pathlib import Path
+
+    if source is None or source in ("demo", "c4"):
+        return []
+    if source.startswith("~"):
+        return [f"{key}: {source}: '~' is not expanded here; write the full path"]
+    p = Path(source)
+    if p.is_file():
+        if p.suffix not in _FILE_SUFFIXES:
+            return [f"{key}: {source} is not a {'/'.join(_FILE_SUFFIXES)} file; convert it to JSON Lines"]
+        return []
+    if p.is_dir():
+        if hub_ok:
+            return []  # a local dataset folder, read by datasets.load_dataset
+        return [f"{key}: {source} is a directory; point it at a {'/'.join(_FILE_SUFFIXES)} file"]
+    if hub_ok and p.suffix not in _FILE_SUFFIXES and not _looks_like_local_path(source):
+        return []  # a Hugging Face dataset id
+    files = "/".join(_FILE_SUFFIXES)
+    allowed = f"an existing {files} file or a dataset id like org/name" if hub_ok else f"'demo', 'c4' or a {files} file"
+    return [f"{key}: {source} does not exist; give {allowed} (relative paths start at the working directory)"]
+
+
+def _model_problems(name, m: dict, pruning: dict) -> list[str]:
+    import json
+    import math
+    from pathlib import Path
+
+    key = f"models.{name}.path"
+    path = str(m["path"])
+    if path.startswith("~"):
+        return [f"{key}: {path}: '~' is not expanded here; write the full path"]
+    p = Path(path)
+    if not p.exists():
+        if _looks_like_local_path(path):
+            return [f"{key}: {path} does not exist; give a local checkpoint directory or a hub id like org/name"]
+        return []  # a hub id: resolved (and checked) by the first job that loads it
+    if not p.is_dir():
+        return [f"{key}: {path} is a file; give the checkpoint directory (config.json + *.safetensors)"]
+    if not (p / "config.json").is_file():
+        return [f"{key}: {path} has no config.json; point it at a Hugging Face checkpoint directory"]
+    if not any(p.glob("*.safetensors")):
+        return [
+            f"{key}: {path} has no *.safetensors weights (pickled .bin/.pt files are never loaded); convert it "
+            "with save_pretrained(..., safe_serialization=True)"
+        ]
+    try:
+        n_layers = int(json.loads((p / "config.json").read_text())["num_hidden_layers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return [f"{path}/config.json: unreadable or without num_hidden_layers; restore the checkpoint's config"]
+    if "shortgpt" not in pruning.get("methods", []):
+        return []
+    from prunetts.pruning.shortgpt import n_for_sparsity
+
+    out = []
+    most = n_layers - 1  # ShortGPT never removes the last layer
+    top = math.floor((most + 0.5) / n_layers * 100 - 1e-9) / 100  # the largest 2-decimal S with round(S*L) <= most
+    by_n = {}
+    for s in pruning.get("sparsities", []):
+        n = n_for_sparsity(s, n_layers)
+        by_n.setdefault(n, f"shortgpt-s{format_sparsity(s)}")
+        if n > most:
+            out.append(
+                f"pruning.sparsities: {s} makes ShortGPT remove {n} of model {name}'s {n_layers} layers (at most "
+                f"{most}: the last layer stays); use a sparsity of at most {top:.2f} or drop shortgpt"
+            )
+    for n in pruning.get("shortgpt_layers", []):
+        if n > most:
+            out.append(
+                f"pruning.shortgpt_layers: {n} would remove every layer of model {name} ({n_layers} layers, at most "
+                f"{most} can go); use 1..{most}"
+            )
+        elif n in by_n:
+            out.append(
+                f"pruning.shortgpt_layers: {n} duplicates variant {by_n[n]} on model {name} (both remove {n} of "
+                f"{n_layers} layers); drop one"
+            )
+    return out
+
+
+def _strict_validator(schema: dict):
+    """The schema's validator with ``integer`` meaning a whole number written without a decimal point (jsonschema
+    accepts 7.0, which would become the path ``seed~7.0``)."""
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool)
+    )
+    return validators.extend(Draft202012Validator, type_checker=checker)(schema)
+
+
+def _key(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "config"
+
+
+_TYPE_WORDS = {  # JSON type -> (what it is, how to write it)
+    "integer": ("a whole number", "digits without a decimal point, e.g. 7"),
+    "number": ("a number", "e.g. 0.5"),
+    "string": ("a string", 'text, e.g. "name"'),
+    "boolean": ("true or false", "true or false"),
+    "array": ("a list", "a list, e.g. [a, b]"),
+    "object": ("a mapping", "a mapping, e.g. {key: value}"),
+    "null": ("null", "null"),
+}
+
+
+def _bounds(schema: dict) -> str:
+    parts = []
+    for word, sym in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+        if word in schema:
+            parts.append(f"{sym} {schema[word]}")
+    return " and ".join(parts)
+
+
+def _describe(schema: dict) -> str:
+    d = schema.get("description")
+    return f" ({d})" if d else ""
+
+
+def _schema_message(error, schema_root: dict) -> str | None:
+    import difflib
+
+    key, kind, inst, sch = _key(error.absolute_path), error.validator, error.instance, error.schema
+    in_names = "propertyNames" in error.relative_schema_path
+    if in_names:
+        if key == "models":
+            return (
+                f"models: name {inst!r} is not allowed: model names become output paths "
+                f"(results/.../model~NAME/...), so use only {SLUG_HINT}; rename it"
+            )
+        allowed = error.validator_value if kind == "enum" else []
+        close = difflib.get_close_matches(str(inst), [str(a) for a in allowed], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{key}: {inst!r} is not known{hint}; use one of: {', '.join(map(str, allowed))}"
+    if kind == "additionalProperties":
+        props = list(sch.get("properties", {}))
+        lines = []
+        for extra in sorted(set(inst) - set(props), key=str):
+            close = difflib.get_close_matches(str(extra), props, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            where = f"{key}.{extra}" if error.absolute_path else str(extra)
+            lines.append(f"{where}: unknown key; {hint}allowed keys: {', '.join(props)}")
+        return "\n".join(lines)
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in inst]
+        lines = []
+        for k in missing:
+            where = f"{key}.{k}" if error.absolute_path else k
+            close = difflib.get_close_matches(k, [str(x) for x in inst], n=1)
+            if close and close[0] not in sch.get("properties", {}):
+                continue  # reported as an unknown key with this suggestion
+            lines.append(f"{where}: missing required key; add it{_describe(sch['properties'].get(k, {}))}")
+        return "\n".join(lines) or None
+    if kind == "enum":
+        close = difflib.get_close_matches(str(inst), [str(a) for a in error.validator_value], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{key}: {inst!r} is not allowed{hint}; use one of: {', '.join(map(str, error.validator_value))}"
+    if kind == "type":
+        want = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        what = " or ".join(_TYPE_WORDS.get(w, (w, w))[0] for w in want)
+        fix = " or ".join(_TYPE_WORDS.get(w, (w, w))[1] for w in want if w != "null")
+        return f"{key}: {inst!r} is not {what}; write {fix}{_describe(sch)}"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{key}: {inst!r} is out of range; it must be {_bounds(sch)}{_describe(sch)}"
+    if kind == "minItems":
+        return f"{key}: needs at least {error.validator_value} item(s); list them, e.g. {key.split('.')[-1]}: [...]"
+    if kind == "uniqueItems":
+        return f"{key}: {inst} has duplicates (each would be the same variant or job); list each value once"
+    if kind == "minProperties":
+        return f"{key}: is empty; add at least one entry (see config/README.md)"
+    if kind == "minLength":
+        return f"{key}: is empty; give a value{_describe(sch)}"
+    return f"{key}: {error.message}"
+
+
+def schema_problems(config, schema: dict) -> list[str]:
+    """Every JSON-schema violation as one line ``<key>: <what is wrong>; <what is allowed / how to fix>``."""
+    errors = sorted(
+        _strict_validator(schema).iter_errors(config),
+        key=lambda e: ([str(x) for x in e.absolute_path], str(e.validator)),
+    )
+    lines = []
+    for e in errors:
+        msg = _schema_message(e, schema)
+        for line in (msg or "").splitlines():
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
+def load_schema(path) -> dict:
+    import yaml
+
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def schema_check(config, schema_path) -> None:
+    """Raise ``ConfigError`` with one line per schema problem (call before Snakemake's ``validate``, which then only
+    fills in the defaults)."""
+    problems = schema_problems(config, load_schema(schema_path))
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def error_lines(error: ConfigError) -> str:
+    """The text a user sees for a config error: one line per problem, no traceback."""
+    return "\n".join(f"config error: {line}" for line in str(error).splitlines())

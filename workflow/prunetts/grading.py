@@ -9,16 +9,20 @@
    - ``math`` (MATH500, AIME24, AMC23, demo): integers on both sides compare as integers - digit strings (the
      harness rule, "025" = 25), a minus sign, and integral decimals such as AMC's float golds ("27.0" = 27), also
      when wrapped as ``\\textbf{(073)}`` or followed by a full stop (``\\boxed{104.}``); otherwise math-verify
-     ``verify(gold, prediction)`` with the gold first. math-verify runs in worker processes, where its own
-     ``signal.alarm`` timeouts work (they fail in threads); a hung worker is killed after ``timeout`` seconds per
-     item and the item is graded ``timeout``.
+     ``verify(gold, prediction)`` with the gold first. math-verify runs in spawned worker processes (its code needs
+     a main thread for signals): one timer per item bounds both parses and the comparison to ``timeout`` seconds
+     (graded ``timeout``); a worker stuck in C code past ``2 * timeout + 10`` s is killed with its pool, and each
+     worker's address space is capped (``WORKER_MEMORY_BYTES``). Extracted answers longer than ``MAX_ANSWER_CHARS``
+     or nested deeper than ``MAX_NESTING`` never reach sympy (graded ``unparsable``). Model text is never evaluated:
+     math-verify's plain-expression parser (``sympy.parse_expr``) only sees digits and arithmetic operators.
    - ``choice`` (GPQA-Diamond): the extracted answer must be one letter A-D, in any of the forms ``C``, ``c``,
      ``(C)``, ``C)``, ``C.``, ``(C) option text``, ``\\text{C}``, ``**C**``, ``$C$`` (for an ``Answer:`` tail only its
      first line counts); it is then compared with the gold letter. Anything else is ``unparsable`` (the harness's
      "INVALID"), and no extraction at all is ``no_answer``; both are wrong.
 
 Verdicts (``VERDICTS``): ``correct``; ``wrong``; ``no_answer`` (nothing extracted); ``unparsable`` (extracted but
-not a parsable answer / not a letter); ``timeout``; ``error`` (grader crash). Only ``correct`` counts as correct.
+not a parsable answer / not a letter / beyond the limits above); ``timeout``; ``error`` (grader crash). Only
+``correct`` counts as correct.
 
 Deviations from the paper: its harness (METHODS section 7.1) fell back to a gpt-4o-mini judge where the rules above
 failed - an equivalence judge for math (MATH500, AIME24; AMC23 was run without it, by exact match) and a letter
@@ -32,6 +36,7 @@ import contextlib
 import logging
 import multiprocessing as mp
 import re
+import signal
 import sys
 
 log = logging.getLogger(__name__)
@@ -40,8 +45,17 @@ VERDICTS = ("correct", "wrong", "no_answer", "unparsable", "timeout", "error")
 KINDS = ("math", "choice")
 LETTERS = "ABCD"
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)")
+_BRACE_RE = re.compile(r"[{}]")
+_BOX_TOKEN_RE = re.compile(r"\s*([^\s$]+)")
+_BRACKET_RE = re.compile(r"[{}()\[\]]")
 _ANSWER_RE = re.compile(r"(?i)answer\s*:\s*")
 _UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")  # an escaped \$ (MATH's "\$36") is not math mode
+# Answers longer than this are graded "unparsable" without math-verify: the longest gold of MATH500, AIME24, AMC23 has
+# 53 characters, and sympy can spend minutes (or run out of memory) on a long or deeply nested LaTeX string.
+MAX_ANSWER_CHARS = 1000
+MAX_NESTING = 20  # deeper bracket nesting is graded "unparsable" too: sympy's LaTeX parser recurses per level
+MAX_INT_DIGITS = 4000  # below Python's int-string conversion limit (4300)
+WORKER_MEMORY_BYTES = 4 << 30  # address-space cap of a grading worker
 
 
 S1_MARKER = "<|im_start|>answer\n"
@@ -57,24 +71,33 @@ def answer_segment(text: str, marker: str = S1_MARKER) -> str:
     return text
 
 
+def _closing_braces(text: str, start: int) -> dict[int, int]:
+    """Position of the matching ``}`` for every balanced ``{`` at or after ``start``, in one pass (the old per-box scan
+    was quadratic: a megabyte of unclosed ``\\boxed{`` hung the grading job)."""
+    match, stack = {}, []
+    for m in _BRACE_RE.finditer(text, start):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif stack:
+            match[stack.pop()] = m.start()
+    return match
+
+
 def last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{...}`` (brace-matched) or ``\\boxed x``; None if there is none or it is open."""
-    for m in reversed(list(_BOX_RE.finditer(text))):
-        rest = text[m.end() :]
-        if rest.startswith("{"):
-            depth = 0
-            for i, ch in enumerate(rest):
-                if ch == "{":
-                    depth += 1
-                elif ch == "}":
-                    depth -= 1
-                    if depth == 0:
-                        return rest[1:i]
+    boxes = list(_BOX_RE.finditer(text))
+    closing = _closing_braces(text, boxes[0].end()) if boxes else {}
+    for m in reversed(boxes):
+        pos = m.end()
+        if text.startswith("{", pos):
+            end = closing.get(pos)
+            if end is not None:
+                return text[pos + 1 : end]
             continue  # unbalanced: try an earlier box
-        if rest.startswith(" "):
-            token = rest[1:].split("$")[0].split()
+        if text.startswith(" ", pos):
+            token = _BOX_TOKEN_RE.match(text, pos + 1)  # the first word, not past a "$"
             if token:
-                return token[0]
+                return token.group(1)
     return None
 
 
@@ -101,14 +124,25 @@ _INTEGER_WRAPPERS = (  # innermost content without braces/parens only, so "\text
 def _strip_period(text: str) -> str:
     """A sentence's full stop after the answer ("\\boxed{104.}"), not an escaped ``\\.``."""
     t = text.strip()
-    while t.endswith(".") and not t.endswith("\\."):
-        t = t[:-1].rstrip()
-    return t
+    end = len(t)  # indices, not repeated slicing: linear even for a megabyte of dots
+    while end and t[end - 1] == "." and not (end >= 2 and t[end - 2] == "\\"):
+        end -= 1
+        while end and t[end - 1].isspace():
+            end -= 1
+    return t[:end]
 
 
 def as_integer(text: str) -> int | None:
     """``text`` as an integer if it spells one: digits ("025"), a leading minus, an integral decimal ("27.0"),
-    also inside ``\\textbf{(073)}``-style wrappers or followed by a full stop; else None."""
+    also inside ``\\textbf{(073)}``-style wrappers or followed by a full stop; else None (also beyond
+    ``MAX_INT_DIGITS`` digits, where ``int()`` refuses the conversion)."""
+    t = _integer_text(text)
+    return int(t) if t is not None and len(t) <= MAX_INT_DIGITS else None
+
+
+def _integer_text(text: str) -> str | None:
+    """The canonical decimal spelling ("-12", "0") of the integer ``text`` spells, or None; no ``int()``, so a
+    model's 5,000-digit answer compares without Python's integer-string limit (it used to crash the grade job)."""
     t = _strip_period(text)
     for _ in range(4):
         for rx in _INTEGER_WRAPPERS:
@@ -120,13 +154,15 @@ def as_integer(text: str) -> int | None:
             break
     if _INTEGER_RE.fullmatch(t) is None:
         return None
-    return int(t.split(".", 1)[0])
+    negative = t.startswith("-")
+    digits = t.removeprefix("-").split(".", 1)[0].lstrip("0") or "0"
+    return "-" + digits if negative and digits != "0" else digits
 
 
 def _integer_verdict(gold: str, extracted: str) -> str | None:
     """The harness rule for digit strings ("025" = 25), extended to signs and integral decimals ("27.0" = 27);
     None when math-verify must decide."""
-    g, e = as_integer(gold), as_integer(extracted)
+    g, e = _integer_text(gold), _integer_text(extracted)
     if g is None or e is None:
         return None
     return "correct" if g == e else "wrong"
@@ -174,26 +210,58 @@ def _choice_verdict(gold: str, extracted: str) -> tuple[str, str]:
     return letter, "correct" if letter == g else "wrong"
 
 
-def _verify(gold: str, extracted: str, timeout: int) -> str:
-    """Runs in a worker process (its main thread, where math-verify's alarms work)."""
+class _ItemTimeout(BaseException):
+    """Raised by a worker's timer when an item runs out of time; a ``BaseException`` so that math-verify's and sympy's
+    ``except Exception`` handlers cannot swallow it."""
+
+
+def _on_alarm(signum, frame):
+    raise _ItemTimeout
+
+
+def _init_worker(memory_bytes: int | None) -> None:
+    """Each worker: an address-space cap (a runaway sympy computation fails with MemoryError instead of exhausting the
+    node), math-verify imported and its parsers built before the first item's clock starts, the item timer's handler."""
+    if memory_bytes:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        soft = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # its "timeout disabled" notice: the timer is ours
+    from math_verify import parse, verify
+
+    verify(parse("$1$", parsing_timeout=None), parse("$\\frac{2}{2}$", parsing_timeout=None), timeout_seconds=None)
+    signal.signal(signal.SIGALRM, _on_alarm)  # the warm-up above built the parsers outside any item's clock
+
+
+def _verify(gold: str, extracted: str, timeout: float) -> str:
+    """Runs in a worker process. One timer bounds the whole item (both parses and the comparison) to ``timeout``
+    seconds; math-verify's own alarms (one per call, whole seconds) are off."""
+    signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
-        g = parse(f"${gold}$", [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=timeout)
+        g = parse(f"${gold}$", [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None)
         p = parse(
             extracted if _UNESCAPED_DOLLAR.search(extracted) else f"$\\boxed{{{extracted}}}$",
             [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
-            parsing_timeout=timeout,
+            parsing_timeout=None,
         )
         if not p:
             return "unparsable"
-        return "correct" if verify(g, p, timeout_seconds=timeout) else "wrong"
+        return "correct" if verify(g, p, timeout_seconds=None) else "wrong"
     except Exception:  # noqa: BLE001 - a grader crash must cost one item, not the batch
         return "error"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _verify_star(args):
-    return _verify(*args)
+    try:
+        return _verify(*args)
+    except _ItemTimeout:  # also when the timer fires between the item's end and its cancellation
+        return "timeout"
 
 
 @contextlib.contextmanager
@@ -209,6 +277,23 @@ def _spawn_without_main():
     finally:
         if saved is not None:
             main.__file__ = saved
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of ``{ ( [`` brackets (closers without an opener are ignored)."""
+    depth = deepest = 0
+    for m in _BRACKET_RE.finditer(text):
+        if m.group() in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif depth:
+            depth -= 1
+    return deepest
+
+
+def _shorten(extracted: str) -> str:
+    """What the grades table stores of an extracted answer: at most ``MAX_ANSWER_CHARS`` characters."""
+    return extracted if len(extracted) <= MAX_ANSWER_CHARS else extracted[:MAX_ANSWER_CHARS] + "...[truncated]"
 
 
 def grade(
@@ -229,17 +314,24 @@ def grade(
         if extracted is None:
             out[i] = (None, "no_answer")
         elif kind == "choice":
-            out[i] = _choice_verdict(gold, extracted)
+            letter, verdict = _choice_verdict(gold, extracted)
+            out[i] = (_shorten(letter), verdict)
         elif (verdict := _integer_verdict(gold, extracted)) is not None:
-            out[i] = (extracted, verdict)  # no worker needed (and none is started if all items are integers)
+            out[i] = (_shorten(extracted), verdict)  # no worker needed (and none is started if all are integers)
+        elif len(extracted) > MAX_ANSWER_CHARS or _nesting(extracted) > MAX_NESTING:
+            out[i] = (_shorten(extracted), "unparsable")
         else:
             out[i] = (extracted, "")
             todo.append((i, (gold, _strip_period(extracted), timeout)))
-    # a hung item gets its timeout plus slack for the worker's own alarm to fire first
-    guard = 2 * timeout + 5
+    # backstop for a worker stuck in C code (the item timer fires only between Python bytecodes); the slack covers the
+    # start of a fresh pool (spawn + import of math-verify) on a loaded machine
+    guard = 2 * timeout + 10
     while todo:
         # spawn, not fork: the caller may hold threads (torch, pyarrow pools) that fork would copy mid-state
-        with _spawn_without_main(), mp.get_context("spawn").Pool(max(1, workers)) as pool:
+        with (
+            _spawn_without_main(),
+            mp.get_context("spawn").Pool(max(1, workers), _init_worker, (WORKER_MEMORY_BYTES,)) as pool,
+        ):
             futures = [(i, pool.apply_async(_verify_star, (args,))) for i, args in todo]
             done = 0
             for i, fut in futures:

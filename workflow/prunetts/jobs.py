@@ -16,6 +16,31 @@ from prunetts.versions import IMPL_VERSION
 log = logging.getLogger("prunetts")
 
 
+def user_errors() -> tuple[type[Exception], ...]:
+    """The library's errors about a user's files or settings: each message is one line (what, where, the fix)."""
+    from prunetts.artifacts import ArtifactError
+    from prunetts.calibration import CalibrationError
+    from prunetts.checkpoint import CheckpointError
+    from prunetts.config import ConfigError
+    from prunetts.models import ModelError
+    from prunetts.records import InputFileError
+
+    return (ArtifactError, CalibrationError, CheckpointError, ConfigError, InputFileError, ModelError)
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    """A user-facing error ends the job with its one line (in the log and on the console), without a traceback."""
+    import sys
+
+    try:
+        yield
+    except user_errors() as e:
+        log.error("%s", e)
+        print(f"prunetts error: {e}", file=sys.__stderr__, flush=True)
+        raise SystemExit(1) from None
+
+
 @contextlib.contextmanager
 def job_logging(log_path: str | None, threads: int | None = None):
     """Send logging, stdout and stderr (tqdm progress) of a job to its log file."""
@@ -25,7 +50,8 @@ def job_logging(log_path: str | None, threads: int | None = None):
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if not log_path:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        yield
+        with _one_line_errors():
+            yield
         return
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
@@ -35,7 +61,8 @@ def job_logging(log_path: str | None, threads: int | None = None):
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         try:
-            yield
+            with _one_line_errors():
+                yield
         finally:
             root.removeHandler(handler)
 

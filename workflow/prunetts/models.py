@@ -68,15 +68,56 @@ def resolve_device(name: str = "auto") -> str:
     return name
 
 
-def check_local_checkpoint(path: str | Path) -> None:
-    """A local model directory must hold a config and safetensors weights (pickled .bin files are refused)."""
+# JSON files of a checkpoint directory that transformers parses; a garbled one is named instead of a decoder traceback
+_JSON_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "generation_config.json",
+)
+_RESTORE = "restore it from the original checkpoint (a checkpoint under results/: delete its directory and rerun)"
+
+
+def check_local_checkpoint(path: str | Path, weights: bool = True) -> None:
+    """A local model directory must hold a config, valid JSON files and complete safetensors weights (pickled .bin
+    files are refused, never unpickled); each problem is one line naming the file."""
+    import json
+
+    from prunetts.checkpoint import CheckpointError, read_header
+
     p = Path(path)
     if not p.is_dir():
         return  # a hub id: transformers resolves it (offline runs fail there with its own message)
     if not (p / "config.json").is_file():
         raise ModelError(f"{p}: no config.json; point the model path at a Hugging Face checkpoint directory")
-    if not any(p.glob("*.safetensors")):
+    for name in _JSON_FILES:
+        f = p / name
+        if f.is_file():
+            try:
+                json.loads(f.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise ModelError(f"{f}: not valid JSON ({e}); {_RESTORE}") from None
+    if not weights:
+        return
+    shards = sorted(p.glob("*.safetensors"))
+    if not shards:
         raise ModelError(f"{p}: no *.safetensors weights; convert the checkpoint to safetensors (pickle is refused)")
+    for f in shards:
+        try:
+            read_header(f)  # also checks that the file is as long as its header says (truncation)
+        except CheckpointError as e:
+            raise ModelError(f"{e}; {_RESTORE}") from None
+
+
+def _load_error(path: str, e: Exception, trust_remote_code: bool) -> ModelError:
+    text = " ".join(str(e).split())
+    if "trust_remote_code" in text and not trust_remote_code:
+        return ModelError(
+            f"{path}: the checkpoint needs its own Python code (trust_remote_code), which is off; set "
+            "trust_remote_code: true in its models entry only if you trust that code"
+        )
+    return ModelError(f"{path}: cannot load ({type(e).__name__}: {text[:300]}); {_RESTORE}")
 
 
 def load_model(path: str, dtype: str = "auto", device: str = "auto", trust_remote_code: bool = False):
@@ -85,9 +126,12 @@ def load_model(path: str, dtype: str = "auto", device: str = "auto", trust_remot
 
     check_local_checkpoint(path)
     device = resolve_device(device)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code, use_safetensors=True
-    )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code, use_safetensors=True
+        )
+    except (OSError, ValueError) as e:
+        raise _load_error(path, e, trust_remote_code) from None
     Arch.of(model)
     return model.to(device).eval()
 
@@ -95,7 +139,11 @@ def load_model(path: str, dtype: str = "auto", device: str = "auto", trust_remot
 def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    check_local_checkpoint(path, weights=False)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for a garbled tokenizer.json
+        raise _load_error(path, e, trust_remote_code) from None
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -114,7 +162,10 @@ def prunable_modules(path: str, trust_remote_code: bool = False) -> list[tuple[i
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise _load_error(path, e, trust_remote_code) from None
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
     arch = Arch.of(model)

@@ -1,14 +1,22 @@
 # Validation, wildcard constraints and input functions. No other logic lives in .smk files.
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from prunetts.config import check, parse_variant, scorers, variants
+from prunetts.config import ConfigError, check, error_lines, parse_variant, schema_check
+from prunetts.config import scorers, variants
 from prunetts.pruning.pruner import needs_calibration, needs_capture
 from prunetts.versions import IMPL_VERSION
 
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
-check(config)
+# A bad config stops here, before any job: one line per problem (key, what is allowed, the fix), no traceback.
+SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
+try:
+    schema_check(config, SCHEMA)
+    validate(config, SCHEMA)  # passes now; fills in the schema's defaults
+    check(config)
+except ConfigError as e:
+    sys.exit(error_lines(e))
 
 MODELS = list(config["models"])
 BENCHES = list(config["benchmarks"])
@@ -26,7 +34,7 @@ GEN_ENV = (
 
 
 wildcard_constraints:
-    model=r"[A-Za-z0-9_.\-]+",
+    model=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
     variant=r"[a-z0-9.\-]+",
     bench=r"[a-z0-9_]+",
     seed=r"\d+",
@@ -34,8 +42,18 @@ wildcard_constraints:
 
 
 def rule_resources(rule):
-    """Snakemake resources of one rule, from config["resources"] (on clusters gpu, mem_mb, runtime, ...)."""
-    return config.get("resources", {}).get(rule, {})
+    """Snakemake resources of one rule, from config["resources"] (on clusters gpu, mem_mb, runtime, ...).
+
+    Numeric mem_mb, mem_mib and runtime are the first attempt's: a retry (--retries) gets attempt x as much, as the
+    profiles' default-resources do. A profile's set-resources overrides these (README, Running on a cluster).
+    """
+    resources = dict(config.get("resources", {}).get(rule, {}))
+    for key in ("mem_mb", "mem_mib", "runtime"):
+        if isinstance(resources.get(key), (int, float)):
+            resources[key] = lambda wildcards, attempt, v=resources[key]: int(
+                v * attempt
+            )
+    return resources
 
 
 def model_cfg(wildcards):
@@ -47,9 +65,17 @@ def base_model_path(wildcards):
 
 
 def base_model_input(wildcards):
-    """The dense checkpoint as an input when it is a local directory (a hub id is not a file)."""
-    path = base_model_path(wildcards)
-    return [path] if Path(path).is_dir() else []
+    """The dense checkpoint's files as inputs when it is a local directory (a hub id is not a file).
+
+    Its files, not the directory: the between-workflow cache (--cache) hashes each input file's content and cannot
+    hash a folder.
+    """
+    path = Path(base_model_path(wildcards))
+    if not path.is_dir():
+        return []
+    return sorted(
+        str(f) for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
+    )
 
 
 def variant_model_path(wildcards):

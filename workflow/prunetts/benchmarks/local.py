@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from prunetts.records import SUFFIXES
+from prunetts.records import read_records as read_file
 
 
 def read_records(source: str, hf_split: str = "test", hf_config: str | None = None) -> list[dict]:
     path = Path(source)
-    if path.suffix in (".jsonl", ".parquet", ".csv", ".json"):
-        if not path.is_file():
-            raise FileNotFoundError(f"benchmark file {path} does not exist; fix benchmarks.<name>.source")
-        if path.suffix == ".jsonl":
-            with path.open() as f:
-                return [json.loads(line) for line in f if line.strip()]
-        if path.suffix == ".json":
-            return json.loads(path.read_text())
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path).to_pylist()
-        import csv
-
-        with path.open(newline="") as f:
-            return list(csv.DictReader(f))
+    if path.suffix in SUFFIXES:
+        return read_file(path)  # errors name the file (and the line of a JSON Lines file) in one line
     from datasets import load_dataset
 
     return list(load_dataset(source, hf_config, split=hf_split))

@@ -1,0 +1,196 @@
+"""Truncated or garbled inputs (Parquet artifacts, safetensors, JSON Lines, tokenizer and config files) give one line
+that names the file and the fix, never a decoder's traceback and never silently different data. The workflow-level
+half (a rerun after deleting a corrupt artifact regenerates it) is in tests/workflow/test_reliability_workflow.py."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prunetts import artifacts
+from prunetts.checkpoint import CheckpointError, Reader
+from prunetts.models import ModelError, load_model, load_tokenizer
+from prunetts.records import InputFileError, read_records
+
+
+def _one_line(err: Exception, path: Path, *fix: str) -> str:
+    text = str(err)
+    assert "\n" not in text, text
+    assert str(path) in text, text
+    for word in fix:
+        assert word in text, text
+    return text
+
+
+@pytest.fixture()
+def grades_file(tmp_path):
+    rows = [
+        dict(
+            model="m",
+            variant="dense",
+            bench="demo",
+            seed=7,
+            budget=b,
+            impl_version=1,
+            problem_id=f"p{i}",
+            thinking_tokens=i,
+            hit_budget=bool(i % 2),
+            gold=str(i % 10),
+            extracted=str(i % 7),
+            verdict="wrong",
+            correct=False,
+        )
+        for i in range(200)
+        for b in (16, 64)
+    ]
+    return artifacts.write("grades", rows, tmp_path / "grades.parquet")
+
+
+def test_truncated_and_garbled_parquet_is_named_never_silently_read(grades_file, tmp_path):
+    data = grades_file.read_bytes()
+    original = artifacts.read("grades", grades_file)
+    rng = random.Random(7)
+    outcomes = {"error": 0, "identical": 0}
+    for trial in range(150):
+        b = bytearray(data)
+        if trial % 3 == 0:
+            b = b[: rng.randrange(0, len(b))]  # truncated (a copy cut short, a full disk)
+        elif trial % 3 == 1:
+            for _ in range(rng.randint(1, 4)):  # bit rot
+                b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+        else:
+            i = rng.randrange(len(b))  # a garbled block
+            b[i : i + 64] = bytes(rng.randrange(256) for _ in range(len(b[i : i + 64])))
+        bad = tmp_path / f"bad{trial}.parquet"
+        bad.write_bytes(bytes(b))
+        try:
+            got = artifacts.read("grades", bad)
+        except artifacts.ArtifactError as e:
+            _one_line(e, bad, "delete it and rerun")
+            outcomes["error"] += 1
+        else:  # the damage hit bytes that do not carry data (e.g. statistics): the content must be unchanged
+            assert got.equals(original), f"trial {trial}: garbled file read back as different data"
+            outcomes["identical"] += 1
+    assert outcomes["error"] >= 130, outcomes
+
+
+@pytest.mark.parametrize("content", [b"", b"not a parquet file\n", b"PAR1" + b"\0" * 100])
+def test_parquet_that_is_not_parquet(tmp_path, content):
+    bad = tmp_path / "x.parquet"
+    bad.write_bytes(content)
+    with pytest.raises(artifacts.ArtifactError) as err:
+        artifacts.read("grades", bad)
+    _one_line(err.value, bad, "unreadable grades artifact", "delete it and rerun")
+
+
+@pytest.fixture()
+def demo_copy(demo_model_dir, tmp_path):
+    return Path(shutil.copytree(demo_model_dir, tmp_path / "ckpt"))
+
+
+def test_truncated_safetensors(demo_copy):
+    weights = demo_copy / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError) as err:
+        load_model(str(demo_copy), dtype="float32", device="cpu")
+    _one_line(err.value, weights, "truncated", "delete its directory and rerun")
+    with pytest.raises(CheckpointError) as err:
+        Reader(demo_copy)  # the streaming reader of capture / prune
+    _one_line(err.value, weights, "truncated")
+
+
+@pytest.mark.parametrize("damage", ["header-length", "header-json", "empty"])
+def test_garbled_safetensors_header(demo_copy, damage):
+    weights = demo_copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    if damage == "header-length":
+        data[:8] = (2**40).to_bytes(8, "little")
+    elif damage == "header-json":
+        data[8:40] = b"#" * 32
+    else:
+        data = bytearray()
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelError) as err:
+        load_model(str(demo_copy), dtype="float32", device="cpu")
+    _one_line(err.value, weights, "not a readable safetensors file")
+
+
+@pytest.mark.parametrize("name", ["tokenizer.json", "tokenizer_config.json", "config.json"])
+def test_truncated_tokenizer_and_config_files(demo_copy, name):
+    f = demo_copy / name
+    text = f.read_bytes()
+    f.write_bytes(text[: len(text) // 3])
+    with pytest.raises(ModelError) as err:
+        load_tokenizer(str(demo_copy))
+    _one_line(err.value, f, "not valid JSON", "restore it")
+
+
+def test_garbled_tokenizer_that_is_still_json(demo_copy):
+    """Valid JSON that the tokenizers library cannot use: named by the checkpoint directory, one line."""
+    (demo_copy / "tokenizer.json").write_text('{"model": {"type": "NoSuchModel"}}')
+    with pytest.raises(ModelError) as err:
+        load_tokenizer(str(demo_copy))
+    _one_line(err.value, demo_copy, "cannot load")
+
+
+def _jsonl(tmp_path, lines):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def test_truncated_json_lines_names_the_line(tmp_path):
+    good = [b'{"problem": "1+1", "answer": "2"}\n'] * 3
+    path = _jsonl(tmp_path, [*good, b'{"problem": "2+2", "ans'])  # cut inside the 4th line
+    with pytest.raises(InputFileError) as err:
+        read_records(path)
+    _one_line(err.value, path, "line 4 is not valid JSON", "truncated?")
+
+
+def test_garbled_json_lines(tmp_path):
+    path = _jsonl(tmp_path, [b'{"a": 1}\n', b"\xff\xfe\x00garbage\n"])
+    with pytest.raises(InputFileError) as err:
+        read_records(path)
+    _one_line(err.value, path, "not UTF-8")
+    path = _jsonl(tmp_path, [b'{"a": 1}\n', b"[1, 2]\n"])
+    with pytest.raises(InputFileError) as err:
+        read_records(path)
+    _one_line(err.value, path, "line 2", "not an object")
+
+
+def test_benchmark_and_calibration_sources_use_the_same_reader(tmp_path):
+    from prunetts import benchmarks
+    from prunetts.calibration import load_texts
+
+    path = _jsonl(tmp_path, [b'{"text": "a"}\n', b'{"text": '])
+    with pytest.raises(InputFileError) as err:
+        load_texts(str(path))
+    _one_line(err.value, path, "line 2")
+    with pytest.raises(InputFileError) as err:
+        benchmarks.load("math500", str(path))
+    _one_line(err.value, path, "line 2")
+
+
+def test_a_job_reports_a_corrupt_input_in_one_line_without_traceback(grades_file, tmp_path):
+    """What Snakemake shows for a job that meets a corrupt artifact: the job's stderr is one line, exit status 1, and
+    the same line ends the job's log."""
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(grades_file.read_bytes()[:100])
+    log = tmp_path / "job.log"
+    code = (
+        "from prunetts import artifacts, jobs\n"
+        f"with jobs.job_logging({str(log)!r}):\n"
+        f"    artifacts.read('grades', {str(bad)!r})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
+    assert proc.stderr.startswith(f"prunetts error: {bad}: unreadable grades artifact")
+    assert "Traceback" not in proc.stderr
+    assert "delete it and rerun" in log.read_text().splitlines()[-1]

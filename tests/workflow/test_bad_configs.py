@@ -1,0 +1,266 @@
+"""Broken configs fail before any job: `snakemake -n` on each exits non-zero and prints exactly one line that names the
+key and the fix (no traceback, no job). Table-driven: (id, edit of the micro config, words the line must contain)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.workflow.helpers import DEMO_MODEL, REPO, micro_config, snakemake, write_config
+
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+pytestmark = pytest.mark.workflow
+
+
+def _set(path: str, value):
+    """An edit that sets one key (dotted path) of the micro config; value None deletes it."""
+
+    def edit(cfg, work):
+        *parents, last = path.split(".")
+        node = cfg
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is None:
+            del node[last]
+        else:
+            node[last] = value(work) if callable(value) else value
+
+    return edit
+
+
+def _bin_only_checkpoint(work):
+    """A checkpoint directory holding pickled weights only (pytorch_model.bin): refused, never unpickled."""
+    ckpt = work / "bin-only"
+    ckpt.mkdir(exist_ok=True)
+    shutil.copy(DEMO_MODEL / "config.json", ckpt / "config.json")
+    (ckpt / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
+    return str(ckpt)
+
+
+def _replace(key: str, value):
+    def edit(cfg, work):
+        cfg[key] = value(work) if callable(value) else value
+
+    return edit
+
+
+def _rename_top(old: str, new: str):
+    def edit(cfg, work):
+        cfg[new] = cfg.pop(old)
+
+    return edit
+
+
+SHORTGPT = {"methods": ["shortgpt"], "allocations": ["uniform"]}
+
+# (id, edit, substrings of the one error line: the key, the offending value or the fix)
+CASES = [
+    ("unknown-method", _set("pruning.methods", ["sparsegpt"]), ["pruning.methods[0]", "sparsegpt", "one of"]),
+    ("unknown-allocation", _set("pruning.allocations", ["uniforn"]), ["pruning.allocations[0]", "'uniform'"]),
+    ("unknown-benchmark", _replace("benchmarks", {"aime25": {}}), ["benchmarks", "aime25", "'aime24'"]),
+    ("sparsity-one", _set("pruning.sparsities", [1.0]), ["pruning.sparsities[0]", "> 0 and < 1"]),
+    ("sparsity-zero", _set("pruning.sparsities", [0]), ["pruning.sparsities[0]", "> 0 and < 1"]),
+    ("sparsity-negative", _set("pruning.sparsities", [-0.2]), ["pruning.sparsities[0]", "> 0"]),
+    ("sparsity-5-decimals", _set("pruning.sparsities", [0.12345]), ["pruning.sparsities", "4 decimals", "round"]),
+    ("budget-zero", _set("generation.budgets", [0, 16]), ["generation.budgets[0]", ">= 1"]),
+    ("budgets-unsorted", _set("generation.budgets", [64, 16]), ["generation.budgets", "not strictly increasing"]),
+    ("budgets-repeated", _set("generation.budgets", [16, 16]), ["generation.budgets", "not strictly increasing"]),
+    ("budgets-empty", _set("generation.budgets", []), ["generation.budgets", "at least 1"]),
+    ("duplicate-method", _set("pruning.methods", ["wanda", "wanda"]), ["pruning.methods", "duplicates"]),
+    ("duplicate-sparsity", _set("pruning.sparsities", [0.5, 0.5]), ["pruning.sparsities", "duplicates"]),
+    (
+        "duplicate-shortgpt-variant",
+        _replace("pruning", {**SHORTGPT, "sparsities": [0.5], "shortgpt_layers": [3]}),
+        ["pruning.shortgpt_layers", "duplicates variant shortgpt-s0.50"],
+    ),
+    ("unknown-top-key", _set("typo_key", 1), ["typo_key", "unknown key", "allowed keys"]),
+    ("top-key-typo", _rename_top("generation", "generaton"), ["generaton", "did you mean 'generation'"]),
+    ("nested-key-typo", _set("generation.temprature", 0.5), ["generation.temprature", "did you mean 'temperature'"]),
+    ("model-key-typo", _set("models.demo.delimeters", "s1"), ["models.demo.delimeters", "'delimiters'"]),
+    ("wanda-mode-typo", _set("pruning.wanda", {"mode": "sequental"}), ["pruning.wanda.mode", "'sequential'"]),
+    ("resources-rule-typo", _set("resources", {"generat": {"mem_mb": 1}}), ["resources", "'generate'"]),
+    ("model-path-missing", _set("models.demo.path", None), ["models.demo.path", "missing required key"]),
+    ("model-path-absent", _set("models.demo.path", "/nonexistent/ckpt"), ["models.demo.path", "does not exist"]),
+    (
+        "model-path-pickle-only",
+        _set("models.demo.path", _bin_only_checkpoint),
+        ["models.demo.path", "no *.safetensors", "convert"],
+    ),
+    ("model-name-escapes", _replace("models", {"../x": {"path": str(DEMO_MODEL)}}), ["models", "'../x'", "rename"]),
+    ("model-name-hidden", _replace("models", {".x": {"path": str(DEMO_MODEL)}}), ["models", "'.x'", "rename"]),
+    ("models-empty", _replace("models", {}), ["models", "empty"]),
+    ("seed-float", _set("generation.seeds", [7.5]), ["generation.seeds[0]", "whole number"]),
+    ("seed-integral-float", _set("generation.seeds", [7.0]), ["generation.seeds[0]", "without a decimal point"]),
+    ("seed-string", _set("generation.seeds", ["seven"]), ["generation.seeds[0]", "whole number"]),
+    ("temperature-negative", _set("generation.temperature", -0.6), ["generation.temperature", ">= 0"]),
+    ("max-gen-toks-string", _set("generation.max_gen_toks", "32"), ["generation.max_gen_toks", "whole number"]),
+    (
+        "shortgpt-removes-every-layer",
+        _replace("pruning", {**SHORTGPT, "sparsities": [0.95]}),
+        ["pruning.sparsities", "remove 6 of model demo's 6 layers", "at most 0.91"],
+    ),
+    (
+        "shortgpt-layers-all",
+        _replace("pruning", {**SHORTGPT, "shortgpt_layers": [6]}),
+        ["pruning.shortgpt_layers", "every layer", "1..5"],
+    ),
+    (
+        "shortgpt-layers-without-method",
+        _replace("pruning", {"methods": ["magnitude"], "sparsities": [0.5], "shortgpt_layers": [2]}),
+        ["pruning.shortgpt_layers", "add it"],
+    ),
+    (
+        "empty-grid",
+        _replace("pruning", {"include_dense": False, "methods": []}),
+        ["pruning", "grid is empty"],
+    ),
+    ("bench-limit-zero", _set("benchmarks.demo.limit", 0), ["benchmarks.demo.limit", ">= 1"]),
+    ("bench-option-of-other", _set("benchmarks.demo.shuffle_seed", 3), ["benchmarks.demo", "shuffle_seed"]),
+    (
+        "bench-source-absent",
+        _replace("benchmarks", {"math500": {"source": "/nonexistent/math500.jsonl"}}),
+        ["benchmarks.math500.source", "does not exist"],
+    ),
+    (
+        "calibration-source-absent",
+        _set("calibration.source", "data/calib.jsonl"),
+        ["calibration.source", "does not exist"],
+    ),
+    ("layerif-range-reversed", _set("pruning.layerif", {"e1": 0.4, "e2": 0.1}), ["pruning.layerif", "below e2"]),
+    ("grading-workers-zero", _set("grading.workers", 0), ["grading.workers", ">= 1"]),
+    ("top-p-zero", _set("generation.top_p", 0), ["generation.top_p", "> 0"]),
+]
+
+
+@pytest.fixture(scope="module")
+def no_slurm_probe(tmp_path_factory):
+    """The Slurm executor plugin runs `scontrol show config` when Snakemake starts; where Slurm's client is installed
+    but no controller runs, that takes ~9 s per call. A dry run never talks to Slurm, so a stub answers at once."""
+    if shutil.which("scontrol") is None:
+        yield
+        return
+    stub = tmp_path_factory.mktemp("stub-bin")
+    (stub / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+    (stub / "scontrol").chmod(0o755)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", f"{stub}{os.pathsep}{os.environ.get('PATH', '')}")
+        yield
+
+
+# checked in-process only (the same checks, without a Snakemake start each): near-twins of end-to-end cases
+IN_PROCESS_ONLY = {
+    "sparsity-negative",
+    "budgets-repeated",
+    "seed-string",
+    "top-p-zero",
+    "grading-workers-zero",
+    "bench-limit-zero",
+    "max-gen-toks-string",
+    "model-key-typo",
+    "model-name-hidden",
+    "duplicate-sparsity",
+    "budget-zero",
+    "resources-rule-typo",
+    "seed-float",
+    "sparsity-zero",
+    "budgets-empty",
+    "layerif-range-reversed",
+    "bench-option-of-other",
+}
+E2E = [c for c in CASES if c[0] not in IN_PROCESS_ONLY]
+
+
+def _broken(case, work):
+    name, edit, _ = case
+    cfg = copy.deepcopy(micro_config())
+    edit(cfg, work)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, no_slurm_probe):
+    """The end-to-end cases' dry runs, two at a time (each is one Snakemake start, ~2 s of CPU)."""
+
+    def run(case):
+        work = tmp_path_factory.mktemp(case[0])
+        proc = snakemake(work, "-n", configfile=write_config(work, _broken(case, work)), check=False, timeout=120)
+        return case[0], (work, proc)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(run, E2E))
+
+
+def test_there_are_enough_cases():
+    assert len(E2E) >= 25 and len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize(("name", "words"), [(c[0], c[2]) for c in E2E], ids=[c[0] for c in E2E])
+def test_broken_config_fails_before_any_job_with_one_clear_line(results, name, words):
+    work, proc = results[name]
+    out = proc.stdout + proc.stderr
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert proc.returncode != 0, out
+    assert "Traceback" not in out and 'File "' not in out, out
+    assert len(lines) == 1 and lines[0].startswith("config error: "), out
+    assert ";" in lines[0], f"no fix after the problem: {lines[0]}"
+    for word in words:
+        assert word in lines[0], f"{word!r} missing from: {lines[0]}"
+    assert not (work / "results").exists()  # no job ran
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_every_case_gives_one_line_in_process(case, tmp_path, monkeypatch):
+    """What common.smk runs (schema_check, Snakemake's validate for the defaults, check), for every case."""
+    from snakemake.utils import validate
+
+    from prunetts.config import ConfigError, check, schema_check
+
+    monkeypatch.chdir(tmp_path)  # relative paths in a config start at the working directory
+    cfg = json.loads(json.dumps(_broken(case, tmp_path)))  # plain types, as from YAML
+    with pytest.raises(ConfigError) as err:
+        schema_check(cfg, SCHEMA)
+        validate(cfg, SCHEMA)
+        check(cfg)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 1 and ";" in lines[0], lines
+    for word in case[2]:
+        assert word in lines[0], f"{word!r} missing from: {lines[0]}"
+
+
+def test_the_micro_config_itself_is_valid(tmp_path, no_slurm_probe):
+    """The control: the unedited config of the table passes the same checks."""
+    proc = snakemake(tmp_path, "-n", configfile=write_config(tmp_path, micro_config()), timeout=120)
+    assert "config error" not in proc.stdout + proc.stderr
+
+
+def test_schema_problems_lists_every_problem_at_once():
+    """Several mistakes in one file: one line each, so a user fixes them in one go (library call, no Snakemake)."""
+    from prunetts.config import load_schema, schema_problems
+
+    cfg = micro_config(generation={"temperature": -1, "seeds": [1.5]}, grading={"wrkers": 2})
+    lines = schema_problems(json.loads(json.dumps(cfg)), load_schema(SCHEMA))
+    assert len(lines) == 3, lines
+    assert [line.split(":")[0] for line in lines] == ["generation.seeds[0]", "generation.temperature", "grading.wrkers"]
+
+
+def test_every_output_and_log_of_the_dag_stays_under_results(tmp_path, no_slurm_probe):
+    """Output paths come from the rules' patterns plus config names (model slugs, benchmark enum, variant ids built
+    from validated numbers, integer seeds): a dry run with a second, oddly named model lists only paths in results/."""
+    cfg = micro_config(models={"s1.1-7B..v2": {"path": str(DEMO_MODEL)}})
+    proc = snakemake(tmp_path, "-n", configfile=write_config(tmp_path, cfg), timeout=120)
+    paths = [
+        p.strip()
+        for line in proc.stdout.splitlines()
+        if line.strip().startswith(("output:", "log:"))
+        for p in line.split(":", 1)[1].split(",")
+    ]
+    assert len(paths) > 50 and any("model~s1.1-7B..v2" in p for p in paths)
+    results = (tmp_path / "results").resolve()
+    for p in paths:
+        assert (tmp_path / p).resolve().is_relative_to(results), p

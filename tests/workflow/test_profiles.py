@@ -1,0 +1,53 @@
+"""The Snakemake profiles in workflow/profiles, by dry runs: they load, GPU rules ask for a GPU and CPU rules do not,
+and resources resolve as the README says (profile set-resources > config `resources:` > profile default-resources)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.workflow.helpers import REPO, micro_config, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+PROFILES = REPO / "workflow" / "profiles"
+
+
+def resources_by_rule(stdout: str) -> dict[str, dict[str, str]]:
+    """The `resources:` line of the first job of each rule in a dry run's job list."""
+    out = {}
+    for block in re.split(r"\n(?=\[.*\]\n(?:local)?rule )", stdout):
+        m = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        res = re.search(r"^\s+resources: (.*)$", block, re.M)
+        if m and res and m[1] not in out:
+            out[m[1]] = dict(kv.split("=", 1) for kv in res[1].split(", "))
+    return out
+
+
+def test_slurm_profile_on_the_paper_grid(tmp_path):
+    proc = snakemake(
+        tmp_path, "-n", "--workflow-profile", str(PROFILES / "slurm"), configfile=REPO / "config" / "paper.yaml"
+    )
+    res = resources_by_rule(proc.stdout)
+    # GPU rules: one GPU from the profile; memory and time from config/paper.yaml (over the profile's defaults)
+    assert (
+        res["generate"]["gpu"] == "1" and res["generate"]["runtime"] == "1440" and res["generate"]["mem_mb"] == "64000"
+    )
+    assert res["capture"]["gpu"] == "1" and res["capture"]["mem_mb"] == "64000"
+    assert res["prune"]["gpu"] == "1" and res["influence"]["gpu"] == "1"
+    # CPU rules: no GPU; grade sized by the config, the others by the profile's default-resources (attempt 1)
+    assert "gpu" not in res["grade"] and res["grade"]["mem_mb"] == "16000" and res["grade"]["runtime"] == "60"
+    for rule in ("prepare_benchmark", "prepare_calibration", "layer_scores", "allocate"):
+        assert "gpu" not in res[rule], rule
+        assert res[rule]["mem_mb"] == "8000" and res[rule]["runtime"] == "60", rule
+
+
+def test_local_profile_gives_gpu_rules_a_gpu(tmp_path):
+    cfg = write_config(tmp_path, micro_config())
+    proc = snakemake(tmp_path, "-n", "--workflow-profile", str(PROFILES / "local"), configfile=cfg)
+    res = resources_by_rule(proc.stdout)
+    for rule in ("capture", "influence", "prune", "generate"):
+        assert res[rule].get("gpu") == "1", rule
+    for rule in ("prepare_benchmark", "allocate", "grade", "aggregate"):
+        assert "gpu" not in res[rule], rule

@@ -1,0 +1,129 @@
+"""Incremental reruns: after one real run of a small grid, dry runs (`snakemake -n`, default rerun triggers) of edited
+configs and of a bumped implementation version must schedule exactly the affected jobs.
+
+test_e2e.py covers the immediate rerun, a budget change, a grading edit and an OWL knob on its own run; this file adds
+a new sparsity, implementation-version bumps and config edits that must rerun nothing.
+
+The run uses a snapshot of the repo's workflow (Snakefile, rules, library, scripts, file times kept) imported through
+PYTHONPATH, so a version bump is an edit of the snapshot's `prunetts/versions.py`, never of the repo's, and edits
+made to the checkout while the tests run cannot leak in.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.workflow.helpers import REPO, job_counts, micro_config, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+# dense + magnitude with uniform (needs no calibration) and OWL allocation (calibration -> capture -> OWL scores)
+GRID = {"pruning": {"methods": ["magnitude"], "allocations": ["uniform", "owl"]}}
+PLOTS = {"aggregate": 1, "plot_accuracy": 1, "plot_diff": 1, "plot_thinking": 1, "all": 1}
+
+
+def copy_workflow(dest: Path, bump: str | None = None) -> Path:
+    """A snapshot of the workflow; `bump` adds 1 to that stage's IMPL_VERSION in the snapshot's library."""
+    dest.mkdir(parents=True)
+    for name in ("Snakefile", "scripts", "envs", "workflow"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "profiles"))
+        else:
+            shutil.copy2(src, dest / name)  # copy2, as copytree: keep file times (a script's mtime is a trigger)
+    if bump:
+        versions = dest / "workflow" / "prunetts" / "versions.py"
+        text, n = re.subn(
+            rf'^(\s*"{bump}":\s*)(\d+),', lambda m: f"{m[1]}{int(m[2]) + 1},", versions.read_text(), flags=re.M
+        )
+        assert n == 1, f"no IMPL_VERSION entry for {bump}"
+        versions.write_text(text)
+    return dest
+
+
+def run_snapshot(snapshot: Path, work: Path, *args: str, configfile: Path):
+    return snakemake(
+        work,
+        *args,
+        configfile=configfile,
+        snakefile=snapshot / "Snakefile",
+        extra_env={"PYTHONPATH": str(snapshot / "workflow")},  # ahead of the editable install's path
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reruns")
+    snapshot = copy_workflow(root / "workflow")
+    work = root / "work"
+    work.mkdir()
+    config = write_config(work, micro_config(**GRID))
+    run_snapshot(snapshot, work, "--cores", "2", configfile=config)
+    return root, snapshot, work
+
+
+def dry_run(run, name: str, cfg: dict, snapshot: Path | None = None) -> tuple[dict[str, int], str]:
+    root, base_snapshot, work = run
+    (root / name).mkdir()
+    proc = run_snapshot(snapshot or base_snapshot, work, "-n", configfile=write_config(root / name, cfg))
+    return job_counts(proc), proc.stdout
+
+
+def variants_scheduled(stdout: str) -> set[str]:
+    return set(re.findall(r"variant=([^,\s]+)", stdout))
+
+
+def test_baseline_is_complete(run):
+    """Precondition of the tests below: the run left nothing to do."""
+    counts, stdout = dry_run(run, "same", micro_config(**GRID))
+    assert counts == {}, stdout
+
+
+def test_new_sparsity_adds_only_the_new_variants_jobs(run):
+    cfg = micro_config(**GRID)
+    cfg["pruning"]["sparsities"] = [0.3, 0.5]
+    counts, stdout = dry_run(run, "sparsity", cfg)
+    new = {"magnitude-uniform-s0.30", "magnitude-owl-s0.30"}
+    assert variants_scheduled(stdout) == new
+    # plot_layers shows every variant's per-layer sparsity: it is redrawn too
+    assert counts == {"allocate": 2, "prune": 2, "generate": 2, "grade": 2, "plot_layers": 1, **PLOTS}
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected", "variants"),
+    [
+        # the dense capture feeds the OWL scores: only the OWL variant is redone
+        (
+            "capture",
+            {"capture": 1, "layer_scores": 1, "allocate": 1, "prune": 1, "generate": 1, "grade": 1, "plot_layers": 1}
+            | PLOTS,
+            {"magnitude-owl-s0.50"},
+        ),
+        ("allocate", {"allocate": 2, "prune": 2, "generate": 2, "grade": 2, "plot_layers": 1} | PLOTS, None),
+        ("generate", {"generate": 3, "grade": 3} | PLOTS, None),
+        ("prepare_benchmark", {"prepare_benchmark": 1, "generate": 3, "grade": 3} | PLOTS, None),
+        ("grade", {"grade": 3} | PLOTS, None),
+    ],
+)
+def test_impl_version_bump_reruns_the_stage_and_downstream_only(run, stage, expected, variants):
+    root, _, _ = run
+    snapshot = copy_workflow(root / f"workflow-{stage}", bump=stage)
+    counts, stdout = dry_run(run, f"bump-{stage}", micro_config(**GRID), snapshot=snapshot)
+    assert counts == expected, stdout
+    if variants is not None:
+        assert variants_scheduled(stdout) == variants
+    reason = stdout.split(f"rule {stage}:", 1)[1].split("reason:", 1)[1].splitlines()[0]
+    assert "params" in reason.lower(), reason  # rerun because the stage's `impl` param changed
+
+
+def test_unrelated_config_edits_rerun_nothing(run):
+    """Cluster resources and the number of grading workers change how jobs run, not what they compute."""
+    cfg = micro_config(**GRID)
+    cfg["resources"] = {"generate": {"mem_mb": 1000, "runtime": 30}, "capture": {"gpu": 1}}
+    cfg["grading"]["workers"] = 2
+    counts, stdout = dry_run(run, "unrelated", cfg)
+    assert counts == {}, stdout

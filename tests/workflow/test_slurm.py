@@ -1,0 +1,98 @@
+"""The workflow on a real Slurm cluster: the single-node cluster of .ci/slurm/start.sh (installed and started here
+when missing; .ci/run starts it before the tests), the repo's workflow/profiles/slurm, the micro grid end to end.
+
+Skipped only where Slurm cannot be brought up: not root, or neither Slurm nor apt-get on the machine."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from prunetts import artifacts
+from tests.workflow.helpers import REPO, job_counts, micro_config, snakemake, write_config
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+
+START = REPO / ".ci" / "slurm" / "start.sh"
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
+LOCAL_RULES = {"aggregate", "plot_accuracy", "plot_diff", "plot_thinking", "plot_layers", "all"}
+GPU_RULES = {"capture", "influence", "prune", "generate"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Starts the test cluster (idempotent: returns at once when it is up) and returns its jobcomp log."""
+    if os.geteuid() != 0:
+        pytest.skip(f"Slurm test cluster needs root to install and start (run `sudo bash {START}`)")
+    if not shutil.which("apt-get") and not shutil.which("slurmctld"):
+        pytest.skip("Slurm is not installed and apt-get is not available to install it")
+    proc = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{START} failed:\n{proc.stdout}\n{proc.stderr}"
+    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True).stdout
+    return re.search(r"^JobCompLoc\s*=\s*(\S+)", config, re.M)[1]
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    work = tmp_path_factory.mktemp("slurm")
+    # dense + one pruned variant: a CPU rule (allocate, grade), GPU rules (prune, generate) and the localrules
+    cfg = micro_config(pruning={"methods": ["magnitude"], "allocations": ["uniform"]})
+    proc = snakemake(
+        work,
+        "--workflow-profile",
+        str(PROFILE),
+        # the test cluster has no accounting database: follow jobs with squeue (MinJobAge is 300 s there)
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "5",
+        "--latency-wait",
+        "5",
+        configfile=write_config(work, cfg),
+        timeout=1200,
+    )
+    run_id = re.search(r"SLURM run ID: (\S+)", proc.stdout + proc.stderr)[1]
+    return work, proc, run_id, cluster
+
+
+def test_outputs_are_complete(slurm_run):
+    work, *_ = slurm_run
+    scores = artifacts.read("scores", work / "results/tables/scores.parquet").to_pandas()
+    assert set(scores["variant"]) == {"dense", "magnitude-uniform-s0.50"}
+    assert len(scores) == 2 * 3  # variants x budgets (one seed)
+    assert (scores["n_problems"] == 12).all()
+    assert (work / "results/figures/accuracy_vs_budget/model~demo_bench~demo.png").stat().st_size > 10_000
+
+
+def test_every_non_local_job_ran_as_a_slurm_job(slurm_run):
+    work, proc, run_id, jobcomp = slurm_run
+    counts = job_counts(proc)
+    remote = {rule: n for rule, n in counts.items() if rule not in LOCAL_RULES}
+    assert remote == {"prepare_benchmark": 1, "allocate": 1, "prune": 1, "generate": 2, "grade": 2}
+    # Slurm's own record of finished jobs (jobcomp/filetxt): every job of this run, all completed
+    records = [line for line in open(jobcomp) if f"Name={run_id} " in line]
+    assert len(records) == sum(remote.values()), records
+    assert all("JobState=COMPLETED" in r and "ExitCode=0:0" in r for r in records), records
+    # the plugin's per-job Slurm logs (kept by the profile's slurm-keep-successful-logs)
+    for rule in remote:
+        assert list((work / ".snakemake/slurm_logs" / f"rule_{rule}").rglob("*.log")), rule
+
+
+def test_gpu_rules_asked_for_a_gpu_and_resources_come_from_the_profile(slurm_run):
+    """GPU rules request one GPU (profile set-resources), CPU rules none; memory and time limit are the profile's
+    default-resources at attempt 1 (8000 MB, 60 min). Finished jobs stay in slurmctld for MinJobAge (an hour)."""
+    _, _, run_id, _ = slurm_run
+    out = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True, check=True).stdout
+    jobs = [line for line in out.splitlines() if f"JobName={run_id} " in line]
+    seen = set()
+    for job in jobs:
+        rule = re.search(r"Comment=rule_([a-z_]+?)_wildcards", job)[1]
+        seen.add(rule)
+        asks_gpu = "gres/gpu:1" in job or "gres:gpu:1" in job
+        assert asks_gpu == (rule in GPU_RULES), job
+        assert "TimeLimit=01:00:00" in job and "MinMemoryNode=8000M" in job, job
+    assert {"prune", "generate", "grade"} <= seen, seen

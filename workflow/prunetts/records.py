@@ -1,0 +1,88 @@
+"""Reading a user's data files (benchmark sources, calibration and influence texts): JSON Lines, JSON, Parquet, CSV.
+
+Every failure is an ``InputFileError`` whose one line names the file, what is wrong with it (for JSON Lines the line
+number) and the fix, instead of a decoder's traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+
+
+class InputFileError(ValueError):
+    """A user's data file is missing, truncated or garbled: the message is one line naming the file and the fix."""
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """The records of a ``.jsonl`` / ``.json`` / ``.parquet`` / ``.csv`` file, each a dict."""
+    path = Path(path)
+    if path.suffix not in SUFFIXES:
+        raise InputFileError(f"{path}: unsupported file type; use one of {', '.join(SUFFIXES)}")
+    if not path.is_file():
+        raise InputFileError(f"{path}: file not found; fix the path in the config")
+    try:
+        if path.suffix == ".jsonl":
+            return _jsonl(path)
+        if path.suffix == ".json":
+            return _json(path)
+        if path.suffix == ".parquet":
+            return _parquet(path)
+        return _csv(path)
+    except UnicodeDecodeError as e:
+        raise InputFileError(f"{path}: not UTF-8 text (byte {e.start}); re-export the file as UTF-8") from None
+
+
+def _jsonl(path: Path) -> list[dict]:
+    out = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                end = "" if line.endswith("\n") else " (the file ends inside this line: truncated?)"
+                raise InputFileError(
+                    f"{path}: line {n} is not valid JSON ({e.msg}, column {e.colno}){end}; fix or remove that line, "
+                    "or restore the file"
+                ) from None
+            if not isinstance(rec, dict):
+                kind = type(rec).__name__
+                raise InputFileError(f"{path}: line {n} is a JSON {kind}, not an object; write one object per line")
+            out.append(rec)
+    return out
+
+
+def _json(path: Path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputFileError(
+            f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno}); fix or restore the file"
+        ) from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise InputFileError(f"{path}: must hold a JSON list of objects; convert it (or use JSON Lines)")
+    return data
+
+
+def _parquet(path: Path) -> list[dict]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise InputFileError(f"{path}: not a readable Parquet file ({e}); restore or re-export it") from None
+
+
+def _csv(path: Path) -> list[dict]:
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except csv.Error as e:
+        raise InputFileError(f"{path}: not a readable CSV file ({e}); restore or re-export it") from None
