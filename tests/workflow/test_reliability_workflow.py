@@ -1,6 +1,6 @@
-"""Workflow-level reliability, on two clean runs of a reduced micro config (dense + wanda-uniform-s0.50: benchmark,
-calibration windows, allocation, sequential Wanda through the layer-by-layer pass that capture also uses, generation,
-grading, aggregation) in two temporary directories:
+"""Workflow-level reliability, on two clean runs of a reduced micro config (one variant, wanda-uniform-s0.50:
+benchmark, calibration windows, allocation, sequential Wanda through the layer-by-layer pass that capture also uses,
+generation, grading, aggregation) in two temporary directories:
 
 1. determinism: the grade and score tables of the two runs are byte-identical (and so are the intermediate artifacts
    and the generations, timing columns aside);
@@ -10,8 +10,8 @@ grading, aggregation) in two temporary directories:
 3. corrupt input: a truncated grade table stops the aggregate job with one line naming the file; deleting the file
    and rerunning regenerates it, identical to the other run's.
 
-The full micro grid (7 pruned variants, 43 jobs) would take about four times as long as these 9 jobs. Both runs use
-`--cores 1` (the same thread counts per job; see README, Determinism)."""
+The full micro grid (dense + 7 pruned variants, 43 jobs) would take about five times as long as these 7 jobs. Both
+runs use `--cores 1` (the same thread counts per job; see README, Determinism)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,13 @@ from tests.workflow.test_bad_configs import no_slurm_probe  # noqa: F401 - fixtu
 
 pytestmark = pytest.mark.workflow
 
-CFG = micro_config(pruning={"methods": ["wanda"], "allocations": ["uniform"], "sparsities": [0.5]})
+CFG = micro_config(
+    pruning={"include_dense": False, "methods": ["wanda"], "allocations": ["uniform"], "sparsities": [0.5]}
+)
 SCORES = "results/tables/scores.parquet"
 CKPT = "results/models/model~demo/variant~wanda-uniform-s0.50"
 PRUNE_LOG = "results/logs/prune/model~demo_variant~wanda-uniform-s0.50.log"
-GRADE = "results/grades/model~demo/variant~dense/bench~demo/seed~7.parquet"
+GRADE = "results/grades/model~demo/variant~wanda-uniform-s0.50/bench~demo/seed~7.parquet"
 
 
 def _digest(path: Path) -> str:
@@ -69,7 +71,7 @@ def test_two_clean_runs_give_byte_identical_grade_and_score_tables(runs):
     for pattern in ("results/grades/**/*.parquet", "results/tables/*.parquet", "results/tables/summary.*"):
         da, db = _digests(a, pattern), _digests(b, pattern)
         assert da and da == db, pattern
-    assert len(_digests(a, "results/grades/**/*.parquet")) == 2  # dense and wanda-uniform-s0.50, one seed
+    assert len(_digests(a, "results/grades/**/*.parquet")) == 1  # one variant, one seed, one benchmark
     # upstream too: every artifact and checkpoint byte for byte; generations without their timing columns
     upstream = ("results/benchmarks/*", "results/calibration/*", "results/allocation/**/*", "results/sparsity/**/*")
     for pattern in upstream:
