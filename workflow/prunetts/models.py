@@ -42,6 +42,10 @@ class Arch:
     def layers(self, model):
         return self.decoder(model).layers
 
+    # The linear whose output only joins the residual stream at the end of the layer (Qwen2, Qwen3 and Llama alike):
+    # a pass that only needs the layer's input statistics needs its input, never its output.
+    output_projection = "mlp.down_proj"
+
     def prunable_linears(self, layer) -> dict:
         """Every nn.Linear inside one decoder layer, by name relative to the layer (e.g. ``self_attn.q_proj``)."""
         import torch.nn as nn
@@ -130,7 +134,7 @@ def load_model(path: str, dtype: str = "auto", device: str = "auto", trust_remot
         model = AutoModelForCausalLM.from_pretrained(
             path, dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code, use_safetensors=True
         )
-    except (OSError, ValueError) as e:
+    except _load_errors() as e:
         raise _load_error(path, e, trust_remote_code) from None
     Arch.of(model)
     return model.to(device).eval()
@@ -157,18 +161,40 @@ def save_model(model, tokenizer, out: str | Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def prunable_modules(path: str, trust_remote_code: bool = False) -> list[tuple[int, str, int]]:
-    """``[(layer, module, numel)]`` of every prunable linear, from the config alone (meta device, no weights)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+def _load_errors() -> tuple[type[Exception], ...]:
+    """What transformers raises for a checkpoint it cannot use: OSError (missing files), ValueError (unknown
+    model_type, remote code refused), KeyError / TypeError and huggingface_hub's strict-dataclass validation errors
+    (a config field of the wrong type)."""
+    from huggingface_hub.errors import StrictDataclassError
 
+    return (OSError, ValueError, KeyError, TypeError, StrictDataclassError)
+
+
+def load_config(path: str, trust_remote_code: bool = False):
+    """The model's ``PretrainedConfig``; a missing, garbled or remote-code config is one line naming the path."""
+    from transformers import AutoConfig
+
+    check_local_checkpoint(path, weights=False)
     try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as e:
+        return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except _load_errors() as e:
         raise _load_error(path, e, trust_remote_code) from None
+
+
+def meta_model(path: str, trust_remote_code: bool = False):
+    """``(config, model, arch)`` with the model built on the meta device from the config alone (no weights)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = load_config(path, trust_remote_code)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
-    arch = Arch.of(model)
+    return config, model, Arch.of(model)
+
+
+def prunable_modules(path: str, trust_remote_code: bool = False) -> list[tuple[int, str, int]]:
+    """``[(layer, module, numel)]`` of every prunable linear, from the config alone (meta device, no weights)."""
+    _, model, arch = meta_model(path, trust_remote_code)
     return [
         (li, name, lin.weight.numel())
         for li, layer in enumerate(arch.layers(model))

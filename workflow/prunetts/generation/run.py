@@ -10,7 +10,7 @@ from prunetts.generation.budget_forcing import DELIMITERS
 from prunetts.generation.journal import Journal, checkpoint_fingerprint, file_digest
 from prunetts.generation.prompts import prompt_ids
 from prunetts.generation.sweep import Problem, budget_sweep, eos_ids
-from prunetts.models import load_model, load_tokenizer
+from prunetts.models import load_config, load_model, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +20,9 @@ def make_backend(model_path: str, tokenizer, generation: dict, model_cfg: dict, 
     trust = model_cfg.get("trust_remote_code", False)
     sampling = Sampling(generation["temperature"], generation.get("top_p", 1.0), generation.get("top_k", 0))
     if generation.get("backend", "transformers") == "vllm":
-        from transformers import AutoConfig
-
         from prunetts.generation.vllm_backend import VLLMBackend, load_engine
 
-        config = AutoConfig.from_pretrained(model_path, trust_remote_code=trust)
+        config = load_config(model_path, trust)  # before the engine: a bad config is one line, not a vLLM traceback
         engine = load_engine(model_path, generation.get("dtype", "auto"), trust, generation.get("vllm", {}))
         backend = VLLMBackend(
             engine,
