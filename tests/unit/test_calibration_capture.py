@@ -79,3 +79,27 @@ def test_capture_does_not_depend_on_batch_size(tiny_qwen3_dir):
     for key in a:
         torch.testing.assert_close(a[key][0], b[key][0], rtol=1e-5, atol=1e-6)
     assert [c for _, c, _ in la] == pytest.approx([c for _, c, _ in lb], abs=1e-6)
+
+
+def test_statistics_pass_without_the_output_projection_measures_the_same(tiny_model_dir):
+    """Sequential Wanda's statistics pass skips the output projection's matmul (layerwise.output_skipped): every
+    linear's input statistics, the skipped one's included, are exactly those of the full forward, and the layer
+    computes normally again afterwards."""
+    from prunetts.checkpoint import Reader
+    from prunetts.layerwise import LayerRunner, input_sq_norms, output_skipped
+
+    windows = [[(5 * i + 3 * j) % 200 for j in range(16)] for i in range(4)]
+    runner = LayerRunner(Reader(tiny_model_dir), "cpu", "float32")
+    hidden = runner.embed(windows, 2)
+    layer = runner.load_layer(0)
+    linears = runner.arch.prunable_linears(layer)
+    with input_sq_norms(linears) as (full, _):
+        expected_out = runner.forward(0, layer, hidden)
+    skipped = linears[runner.arch.output_projection]
+    with input_sq_norms(linears) as (fast, _), output_skipped(skipped):
+        runner.forward(0, layer, hidden, out=False)
+    assert set(fast) == set(full)
+    for name in full:
+        assert torch.equal(fast[name], full[name]), name
+    assert "forward" not in vars(skipped)  # the class's forward is back
+    torch.testing.assert_close(runner.forward(0, layer, hidden), expected_out, rtol=0, atol=0)

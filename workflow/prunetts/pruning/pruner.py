@@ -7,8 +7,10 @@ decoder layer plus, for sequential Wanda, the calibration hidden states (two ``[
 - ``magnitude``: |W| per matrix (``magnitude.py``); no calibration data.
 - ``wanda``, mode ``sequential`` (the reference, METHODS §2.3): layer l's activation statistics are measured on the
   inputs produced by the already pruned layers 0..l-1, then the pruned layer l is re-run to produce layer l+1's
-  inputs. Mode ``one_pass``: statistics from the dense capture (no forward pass here); this is what TTS-Pruning's
-  LayerIF variant does.
+  inputs. Two exact savings over the reference, same statistics and masks: the statistics pass skips the output
+  projection's matmul (its output is discarded), and the last layer is not re-run (nothing reads its outputs).
+  Mode ``one_pass``: statistics from the dense capture (no forward pass here); this is what TTS-Pruning's LayerIF
+  variant does.
 - ``shortgpt``: the layers whose allocation is 1.0 are removed (``shortgpt.py``).
 
 Masks are scored in float32; weights are written back in the checkpoint's own dtype (zeros stay exact zeros).
@@ -58,7 +60,7 @@ def prune_checkpoint(
     import torch
     from tqdm import tqdm
 
-    from prunetts.layerwise import LayerRunner, input_sq_norms
+    from prunetts.layerwise import LayerRunner, input_sq_norms, output_skipped
 
     reader = Reader(model_path)
     if method == "shortgpt":
@@ -82,7 +84,8 @@ def prune_checkpoint(
         layer = runner.load_layer(i)
         linears = runner.arch.prunable_linears(layer)
         if sequential:
-            with input_sq_norms(linears) as (layer_stats, _):
+            # statistics only: the outputs are discarded, so the output projection need not run
+            with input_sq_norms(linears) as (layer_stats, _), output_skipped(linears[runner.arch.output_projection]):
                 runner.forward(i, layer, hidden, out=False)
         with torch.no_grad():
             for name, lin in linears.items():
@@ -103,7 +106,7 @@ def prune_checkpoint(
                         n_zero=int(torch.count_nonzero(lin.weight == 0)),
                     )
                 )
-        if sequential:
+        if sequential and i < runner.n_layers - 1:  # nothing reads the last layer's outputs
             hidden = runner.forward(i, layer, hidden, out=hidden)  # in place: batch b is read before it is written
         writer.add(runner.layer_tensors(i, layer))
         runner.unload_layer(i)
