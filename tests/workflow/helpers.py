@@ -14,6 +14,28 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_MODEL = REPO / "resources" / "demo-qwen3"
 
 
+def demo_config(**overrides) -> dict:
+    """config/config.yaml, the shipped demo, with the model path made absolute (runs happen in other directories)."""
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["models"]["demo"]["path"] = str(DEMO_MODEL)
+    for key, value in overrides.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+    return cfg
+
+
+def slurm_stub_env(stub_dir: Path) -> dict[str, str]:
+    """Environment for Snakemake runs that never use Slurm: the Slurm executor plugin runs `scontrol show config` when
+    Snakemake starts, and where Slurm's client is installed but no controller runs that takes ~9 s per call; a stub
+    answers at once. Empty where no `scontrol` is installed."""
+    import shutil
+
+    if shutil.which("scontrol") is None:
+        return {}
+    (stub_dir / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+    (stub_dir / "scontrol").chmod(0o755)
+    return {"PATH": f"{stub_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def micro_config(**overrides) -> dict:
     """A few-minute grid on the demo model: dense, magnitude/wanda x uniform/owl/layerif and ShortGPT at 0.5,
     3 budgets, one seed, 12 problems: every stage and every method's code path."""

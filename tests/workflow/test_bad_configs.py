@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.workflow.helpers import DEMO_MODEL, REPO, micro_config, snakemake, write_config
+from tests.workflow.helpers import DEMO_MODEL, REPO, micro_config, slurm_stub_env, snakemake, write_config
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 
@@ -140,16 +139,11 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def no_slurm_probe(tmp_path_factory):
-    """The Slurm executor plugin runs `scontrol show config` when Snakemake starts; where Slurm's client is installed
-    but no controller runs, that takes ~9 s per call. A dry run never talks to Slurm, so a stub answers at once."""
-    if shutil.which("scontrol") is None:
-        yield
-        return
-    stub = tmp_path_factory.mktemp("stub-bin")
-    (stub / "scontrol").write_text("#!/bin/sh\nexit 1\n")
-    (stub / "scontrol").chmod(0o755)
+    """helpers.slurm_stub_env for this module's Snakemake starts (dry runs never talk to Slurm)."""
+    env = slurm_stub_env(tmp_path_factory.mktemp("stub-bin"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PATH", f"{stub}{os.pathsep}{os.environ.get('PATH', '')}")
+        for key, value in env.items():
+            mp.setenv(key, value)
         yield
 
 
