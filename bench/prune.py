@@ -1,6 +1,6 @@
 """Pruning benchmarks, side by side in one run (ratios are the result; absolute times on 2 noisy cores mean little).
 
-    python bench/prune.py [--quick] [--llmcompressor-python /path/to/venv/bin/python]
+    python bench/prune.py [--quick] [--llmcompressor-python /path/to/venv/bin/python] [--repeats 3]
 
 (a) The unstructured grid (magnitude, wanda x uniform, owl, layerif x 2 sparsities = 12 variants) as the workflow
     runs it (calibration, dense capture, OWL scores and LayerIF influence computed once and shared) vs 12 independent
@@ -12,7 +12,9 @@
     pruner vs loading the whole model with ``from_pretrained``, pruning in memory and ``save_pretrained`` (the
     reference repos' pattern), each as a multiple of the checkpoint size.
 (c) Optional: Wanda against llm-compressor's ``WandaPruningModifier`` on identical calibration tokens (it pins
-    transformers 5.15-5.17, so it runs from its own virtual environment): wall time and mask agreement.
+    transformers 5.15-5.17, so it runs from its own virtual environment): wall time and mask agreement. Each side
+    runs ``--repeats`` times, alternating (llm-compressor's time varies by a third between runs on these machines);
+    the ratio is of the medians.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -271,28 +274,28 @@ def llmcompressor(model: Path, work: Path, a) -> None:
         return
     windows = [[(13 * i + 7 * j) % 250 for j in range(a.seqlen)] for i in range(a.n_samples)]
     (work / "windows.json").write_text(json.dumps(windows))
-    proc = subprocess.run(
-        [a.llmcompressor_python, "-c", LLMC_CHILD, str(model), str(work / "llmc_masks.pt"), str(work / "windows.json")],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode:
-        print("    llm-compressor failed:", proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode)
-        return
-    theirs_s = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
     mods = prunable_modules_from_shapes(tensor_shapes(model))
-    t0 = time.perf_counter()
-    prune_checkpoint(
-        str(model),
-        str(work / "ours"),
-        "wanda",
-        {(li, m): 0.5 for li, m, _ in mods},
-        windows=windows,
-        device="cpu",
-        dtype="float32",
-        progress=False,
-    )
-    ours_s = time.perf_counter() - t0
+    theirs_s, ours_s = [], []
+    for _ in range(a.repeats):  # alternating, so that a slow spell of the machine hits both sides
+        cmd = [a.llmcompressor_python, "-c", LLMC_CHILD, str(model), str(work / "llmc_masks.pt")]
+        proc = subprocess.run(cmd + [str(work / "windows.json")], capture_output=True, text=True)
+        if proc.returncode:
+            why = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
+            print("    llm-compressor failed:", why)
+            return
+        theirs_s.append(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
+        t0 = time.perf_counter()
+        prune_checkpoint(
+            str(model),
+            str(work / "ours"),
+            "wanda",
+            {(li, m): 0.5 for li, m, _ in mods},
+            windows=windows,
+            device="cpu",
+            dtype="float32",
+            progress=False,
+        )
+        ours_s.append(time.perf_counter() - t0)
     theirs = torch.load(work / "llmc_masks.pt")  # our own file, written just above by the child process
     ours = Reader(work / "ours")
     agree = total = 0
@@ -301,8 +304,13 @@ def llmcompressor(model: Path, work: Path, a) -> None:
         mine = (ours.load([key])[key] == 0).flatten()
         agree += int((mine == theirs[key]).sum())
         total += mine.numel()
-    print(f"    {'llm-compressor':<28}{theirs_s:>9.1f} s")
-    print(f"    {'prunetts (incl. load+save)':<28}{ours_s:>9.1f} s   ratio {ours_s / theirs_s:.3f}")
+    med_theirs, med_ours = statistics.median(theirs_s), statistics.median(ours_s)
+    runs = f"median of {a.repeats} alternating runs (min-max)"
+    print(f"    {'llm-compressor':<28}{med_theirs:>9.1f} s   {runs}: {min(theirs_s):.1f}-{max(theirs_s):.1f} s")
+    print(
+        f"    {'prunetts (incl. load+save)':<28}{med_ours:>9.1f} s   {runs}: {min(ours_s):.1f}-{max(ours_s):.1f} s"
+        f"   ratio of medians {med_ours / med_theirs:.3f}"
+    )
     print(f"    mask agreement {agree / total * 100:.3f} % of {total:,} weights")
 
 
@@ -310,6 +318,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test of the script)")
     ap.add_argument("--llmcompressor-python", help="python of a venv with llmcompressor installed")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each side in part (c)")
     a = ap.parse_args(argv)
     # (a) model: 6 layers of a Qwen3 at 1/8 of Qwen3-8B's width; (b) model: ~2.2 GB bf16
     a.hidden, a.inter, a.layers, a.heads, a.kv = (512, 1536, 6, 8, 2) if not a.quick else (64, 128, 3, 4, 2)
