@@ -14,13 +14,18 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_MODEL = REPO / "resources" / "demo-qwen3"
 
 
+def _with_overrides(cfg: dict, overrides: dict) -> dict:
+    """Top-level sections replaced, or merged one level deep when the override is a mapping."""
+    for key, value in overrides.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+    return cfg
+
+
 def demo_config(**overrides) -> dict:
     """config/config.yaml, the shipped demo, with the model path made absolute (runs happen in other directories)."""
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg["models"]["demo"]["path"] = str(DEMO_MODEL)
-    for key, value in overrides.items():
-        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
-    return cfg
+    return _with_overrides(cfg, overrides)
 
 
 def slurm_stub_env(stub_dir: Path) -> dict[str, str]:
@@ -69,15 +74,36 @@ def micro_config(**overrides) -> dict:
         },
         "grading": {"workers": 1, "timeout_s": 5},
     }
-    for key, value in overrides.items():
-        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
-    return cfg
+    return _with_overrides(cfg, overrides)
 
 
 def write_config(workdir: Path, cfg: dict) -> Path:
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+def snakemake_command(
+    workdir: Path,
+    *args: str,
+    configfile: Path | None = None,
+    snakefile: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of `snakemake ARGS` on the repo's Snakefile (or `snakefile`) in `workdir`:
+    this venv's Snakemake, offline, no tokenizer threads."""
+    snakefile = snakefile or REPO / "Snakefile"
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir)]
+    if configfile:
+        cmd += ["--configfile", str(configfile)]
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        **(extra_env or {}),
+    }
+    return cmd + list(args), env
 
 
 def snakemake(
@@ -90,18 +116,8 @@ def snakemake(
     extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """`snakemake ARGS` on the repo's Snakefile (or `snakefile`, e.g. a copy of the workflow) in `workdir`."""
-    snakefile = snakefile or REPO / "Snakefile"
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir)]
-    if configfile:
-        cmd += ["--configfile", str(configfile)]
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        **(extra_env or {}),
-    }
-    proc = subprocess.run(cmd + list(args), cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+    cmd, env = snakemake_command(workdir, *args, configfile=configfile, snakefile=snakefile, extra_env=extra_env)
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

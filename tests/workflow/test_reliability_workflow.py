@@ -20,14 +20,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from tests.workflow.helpers import REPO, job_counts, snakemake
+from tests.workflow.helpers import job_counts, snakemake, snakemake_command
 from tests.workflow.test_bad_configs import no_slurm_probe  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.workflow
@@ -74,10 +73,7 @@ def test_two_clean_runs_give_byte_identical_grade_and_score_tables(runs):
 def _sigkill_while(work: Path, target: str, log: Path, running) -> None:
     """Start `snakemake TARGET` in WORK and SIGKILL its whole process group (Snakemake and its job, as a node failure
     or `kill -9 -PGID` would) as soon as `running()` is true, i.e. while the job is computing or writing."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work)]
-    cmd += ["--configfile", str(work / "config.yaml"), "--cores", "1", target]
+    cmd, env = snakemake_command(work, "--cores", "1", target, configfile=work / "config.yaml")
     quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc = subprocess.Popen(cmd, cwd=work, env=env, start_new_session=True, **quiet)
     deadline = time.time() + 300
