@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from prunetts.pruning.magnitude import magnitude_mask
-from prunetts.pruning.masks import k_smallest
+from prunetts.pruning.masks import apply_mask, k_smallest
 from prunetts.pruning.wanda import wanda_mask, wanda_scores
 
 
@@ -47,3 +47,16 @@ def test_wanda_prunes_exactly_floor_din_s_per_row(s):
         assert scores[r][~mask[r]].min() >= scores[r][mask[r]].max()
     # the activation norm changes the choice versus plain magnitude
     assert not torch.equal(mask, k_smallest(w.abs(), int(40 * s)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+def test_apply_mask_writes_positive_zeros_and_keeps_the_rest_bitwise(dtype):
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(33, 17, generator=g).to(dtype)
+    w[0, :4] = torch.tensor([-0.0, float("inf"), float("-inf"), float("nan")], dtype=dtype)
+    mask = torch.rand(33, 17, generator=g) < 0.4
+    mask[0, 0] = False  # a kept -0.0 stays -0.0
+    expected = w.clone().masked_fill_(mask, 0)
+    apply_mask(w, mask)
+    assert torch.equal(w.view(torch.uint8), expected.view(torch.uint8))  # same bytes: +0.0 where pruned, NaN kept
+    assert int((w == 0).sum()) >= int(mask.sum()) and not torch.signbit(w[mask]).any()

@@ -28,5 +28,10 @@ def k_smallest(scores, k: int):
 
 
 def apply_mask(weight, mask) -> None:
-    """Zero the masked weights in place."""
-    weight.data.masked_fill_(mask, 0)
+    """Zero the masked weights in place: the bits are multiplied by keep (0/1) as integers, which writes +0.0 exactly
+    like ``masked_fill_(mask, 0)`` (a float multiply would leave -0.0 for negative weights) and is several times
+    faster than it on CPU, where ``masked_fill_`` with a bool mask runs at a few hundred MB/s."""
+    import torch
+
+    bits = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[weight.element_size()]
+    weight.data.view(bits).mul_(~mask)
