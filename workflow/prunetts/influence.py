@@ -140,7 +140,7 @@ def _sketches(groups, projection_dim: int, seed: int, device) -> dict:
 def _token_ids(tokenizer, texts: list[str], max_len: int, what: str) -> list[list[int]]:
     out = []
     for i, t in enumerate(texts):
-        ids = tokenizer(t, add_special_tokens=False)["input_ids"][:max_len]
+        ids = tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"][:max_len]
         if len(ids) < 2:
             raise ValueError(f"{what} text {i} has {len(ids)} token(s); the next-token loss needs at least 2")
         out.append(ids)
