@@ -6,8 +6,9 @@
     runs it (calibration, dense capture, OWL scores and LayerIF influence computed once and shared) vs 12 independent
     runs that each compute what they need (what a per-variant script such as the reference repos does), on a random
     Qwen3 of realistic shape scaled to this machine. Same library code, same calibration tokens; checkpoints checked
-    byte-identical. Once with sequential Wanda (the reference: its per-layer passes depend on the variant and cannot
-    be shared) and once with one-pass Wanda (statistics from the shared dense capture).
+    byte-identical. Three Wanda settings: sequential (the reference: its per-layer passes depend on the variant and
+    cannot be shared), as the paper's code runs it (sequential under uniform and OWL, one-pass with the matrix as
+    comparison group under LayerIF: config/paper.yaml) and one-pass throughout (statistics from the shared capture).
 (b) Peak RSS of pruning a bf16 checkpoint with sequential Wanda, in a fresh process: prunetts's layer-by-layer
     pruner vs loading the whole model with ``from_pretrained``, pruning in memory and ``save_pretrained`` (the
     reference repos' pattern), each as a multiple of the checkpoint size.
@@ -66,13 +67,24 @@ def dir_bytes(path: Path) -> int:
 
 
 # ---- (a) shared grid vs independent runs -------------------------------------------------------------------------
-def grid(model: Path, work: Path, a, wanda_mode: str) -> None:
+WANDA_SETTINGS = {  # label -> pruning.wanda
+    "sequential": {"mode": "sequential", "group": "row"},
+    "as the paper's code (LayerIF one-pass, matrix)": {
+        "mode": "sequential",
+        "group": "row",
+        "by_allocation": {"layerif": {"mode": "one_pass", "group": "matrix"}},
+    },
+    "one_pass": {"mode": "one_pass", "group": "row"},
+}
+
+
+def grid(model: Path, work: Path, a, label: str) -> None:
     from prunetts import capture as cap
     from prunetts import scores as sc
     from prunetts.calibration import load_texts, packed_windows
     from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
     from prunetts.cli import run_prune
-    from prunetts.config import Variant
+    from prunetts.config import Variant, wanda_setting
     from prunetts.influence import aggregate_positive, compute_influence, split_calibration_texts
     from prunetts.models import load_model, load_tokenizer
     from prunetts.pruning.allocation import for_variant
@@ -88,8 +100,6 @@ def grid(model: Path, work: Path, a, wanda_mode: str) -> None:
         n_samples=a.n_samples,
         seqlen=a.seqlen,
         seed=0,
-        wanda_mode=wanda_mode,
-        wanda_group="row",
         owl_m=7.0,
         owl_lambda=0.08,
         layerif_e1=0.05,
@@ -117,6 +127,7 @@ def grid(model: Path, work: Path, a, wanda_mode: str) -> None:
                 allocation=v.allocation,
                 sparsity=v.sparsity,
                 out=str(work / "indep" / v.id),
+                **{f"wanda_{k}": val for k, val in wanda_setting(WANDA_SETTINGS[label], v.allocation).items()},
                 **common,
             )
         )
@@ -148,7 +159,7 @@ def grid(model: Path, work: Path, a, wanda_mode: str) -> None:
             targets,
             windows=windows,
             stats=stats,
-            wanda_mode=wanda_mode,
+            **{f"wanda_{k}": val for k, val in wanda_setting(WANDA_SETTINGS[label], v.allocation).items()},
             device="cpu",
             dtype="float32",
             progress=False,
@@ -161,7 +172,7 @@ def grid(model: Path, work: Path, a, wanda_mode: str) -> None:
         for v in variants
     )
     print(
-        f"\n(a) unstructured grid, 12 variants, Wanda {wanda_mode}, {a.n_samples} x {a.seqlen} calibration "
+        f"\n(a) unstructured grid, 12 variants, Wanda {label}, {a.n_samples} x {a.seqlen} calibration "
         f"tokens, LayerIF {a.n_train}/{a.n_val} texts, projection {a.projection_dim}; identical checkpoints: {same}"
     )
     print(f"    {'12 independent runs':<28}{t_indep:>9.1f} s")
@@ -338,8 +349,8 @@ def main(argv=None) -> None:
         work = Path(tmp)
         small = work / "model-a"
         build_random(small, a.hidden, a.inter, a.layers, a.heads, a.kv, "float32")
-        for mode in ("sequential", "one_pass"):
-            grid(small, work / f"grid-{mode}", a, mode)
+        for i, label in enumerate(WANDA_SETTINGS):
+            grid(small, work / f"grid-{i}", a, label)
         llmcompressor(small, work / "llmc", a)
         big = work / "model-b"
         build_random(big, a.big_hidden, a.big_inter, a.big_layers, 16, 4, "bfloat16")

@@ -69,3 +69,20 @@ def test_check_rejects_unsorted_budgets():
     cfg["generation"]["budgets"] = [64, 16]
     with pytest.raises(ConfigError, match="generation.budgets"):
         check(cfg)
+
+
+def test_wanda_setting_applies_the_allocations_override_on_top_of_the_global_knobs():
+    from prunetts.config import wanda_setting
+
+    wanda = {
+        "mode": "sequential",
+        "group": "row",
+        "by_allocation": {"layerif": {"mode": "one_pass", "group": "matrix"}},
+    }
+    assert wanda_setting(wanda, "uniform") == {"mode": "sequential", "group": "row"}
+    assert wanda_setting(wanda, "layerif") == {"mode": "one_pass", "group": "matrix"}
+    assert wanda_setting({"mode": "one_pass", "by_allocation": {"owl": {"group": "matrix"}}}, "owl") == {
+        "mode": "one_pass",
+        "group": "matrix",
+    }
+    assert wanda_setting({}, "owl") == {"mode": "sequential", "group": "row"}

@@ -137,3 +137,19 @@ def job_counts(proc: subprocess.CompletedProcess) -> dict[str, int]:
         counts[m[1]] = int(m[2])
     counts.pop("total", None)
     return counts
+
+
+def jobs_of(proc: subprocess.CompletedProcess, rule: str) -> list[dict[str, str]]:
+    """The listed fields (input, output, wildcards, resources, ...) of every job of ``rule`` in a dry run's output,
+    with the wildcards also parsed into ``wc``."""
+    jobs = []
+    for chunk in proc.stdout.split(f"rule {rule}:\n")[1:]:
+        fields = {}
+        for line in chunk.splitlines():
+            m = re.match(r"^    (\w+): (.*)$", line)
+            if not m:
+                break
+            fields[m[1]] = m[2]
+        fields["wc"] = dict(kv.split("=", 1) for kv in fields.get("wildcards", "").split(", ") if kv)
+        jobs.append(fields)
+    return jobs

@@ -83,6 +83,16 @@ CASES = [
     ("nested-key-typo", _set("generation.temprature", 0.5), ["generation.temprature", "did you mean 'temperature'"]),
     ("model-key-typo", _set("models.demo.delimeters", "s1"), ["models.demo.delimeters", "'delimiters'"]),
     ("wanda-mode-typo", _set("pruning.wanda", {"mode": "sequental"}), ["pruning.wanda.mode", "'sequential'"]),
+    (
+        "wanda-override-allocation-typo",
+        _set("pruning.wanda", {"by_allocation": {"layrif": {"mode": "one_pass"}}}),
+        ["pruning.wanda.by_allocation", "layrif", "'layerif'"],
+    ),
+    (
+        "wanda-override-group-typo",
+        _set("pruning.wanda", {"by_allocation": {"layerif": {"group": "matrx"}}}),
+        ["pruning.wanda.by_allocation.layerif.group", "'matrix'"],
+    ),
     ("resources-rule-typo", _set("resources", {"generat": {"mem_mb": 1}}), ["resources", "'generate'"]),
     ("model-path-missing", _set("models.demo.path", None), ["models.demo.path", "missing required key"]),
     ("model-path-absent", _set("models.demo.path", "/nonexistent/ckpt"), ["models.demo.path", "does not exist"]),
@@ -166,6 +176,8 @@ IN_PROCESS_ONLY = {
     "budgets-empty",
     "layerif-range-reversed",
     "bench-option-of-other",
+    "wanda-override-allocation-typo",
+    "wanda-override-group-typo",
 }
 E2E = [c for c in CASES if c[0] not in IN_PROCESS_ONLY]
 

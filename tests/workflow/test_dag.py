@@ -2,7 +2,7 @@
 
 import shutil
 
-from tests.workflow.helpers import REPO, job_counts, micro_config, snakemake, write_config
+from tests.workflow.helpers import REPO, job_counts, jobs_of, micro_config, snakemake, write_config
 
 
 def test_lint_clean(tmp_path):
@@ -50,3 +50,20 @@ def test_one_pass_wanda_reads_the_capture_and_owl_needs_no_influence(tmp_path):
     counts = job_counts(proc)
     assert counts["capture"] == 1 and counts["layer_scores"] == 1 and "influence" not in counts
     assert "linear_stats.parquet" in proc.stdout.split("rule prune:")[1].split("output:")[0]
+
+
+def test_wanda_by_allocation_override_picks_the_inputs_of_each_variant(tmp_path):
+    """The paper code's setting: LayerIF Wanda one-pass (reads the dense capture), uniform Wanda sequential (reads
+    the calibration windows)."""
+    override = {"mode": "sequential", "by_allocation": {"layerif": {"mode": "one_pass", "group": "matrix"}}}
+    cfg = write_config(
+        tmp_path,
+        micro_config(pruning={"methods": ["wanda"], "allocations": ["uniform", "layerif"], "wanda": override}),
+    )
+    proc = snakemake(tmp_path, "-n", configfile=cfg)
+    inputs = {job["wc"]["variant"]: job["input"] for job in jobs_of(proc, "prune")}
+    assert set(inputs) == {"wanda-uniform-s0.50", "wanda-layerif-s0.50"}
+    assert "results/calibration/" in inputs["wanda-uniform-s0.50"]
+    assert "linear_stats.parquet" not in inputs["wanda-uniform-s0.50"]
+    assert "linear_stats.parquet" in inputs["wanda-layerif-s0.50"]
+    assert "results/calibration/" not in inputs["wanda-layerif-s0.50"]

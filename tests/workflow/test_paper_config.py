@@ -4,7 +4,7 @@ import re
 
 import yaml
 
-from tests.workflow.helpers import REPO, job_counts, snakemake
+from tests.workflow.helpers import REPO, job_counts, jobs_of, snakemake
 
 PAPER = REPO / "config" / "paper.yaml"
 
@@ -16,6 +16,12 @@ def test_paper_config_is_the_papers_grid():
     p = cfg["pruning"]
     assert p["include_dense"] and p["methods"] == ["magnitude", "wanda", "shortgpt"]
     assert p["allocations"] == ["uniform", "owl", "layerif"] and p["sparsities"] == [0.1, 0.2]
+    # the reference Wanda for uniform and OWL; LayerIF as the paper's code prunes it (wanda_influence)
+    assert p["wanda"] == {
+        "mode": "sequential",
+        "group": "row",
+        "by_allocation": {"layerif": {"mode": "one_pass", "group": "matrix"}},
+    }
     g = cfg["generation"]
     assert g["budgets"] == [512, 1024, 2048, 4096, 8192] and g["seeds"] == [7, 11, 42]
     assert g["temperature"] == 1.0 and g["max_gen_toks"] == 32768
@@ -46,7 +52,14 @@ def test_paper_config_dry_run_job_counts(tmp_path):
     }
     assert {k: counts.get(k) for k in expected} == expected
     # the GPU rules carry the config's resources
-    generate = proc.stdout.split("rule generate:")[1].split("\n\n")[0]
-    assert re.search(r"resources: .*gpu=1", generate) and "runtime=1440" in generate
-    prune = proc.stdout.split("rule prune:")[1].split("\n\n")[0]
-    assert re.search(r"resources: .*gpu=1", prune)
+    generate = jobs_of(proc, "generate")[0]["resources"]
+    assert re.search(r"\bgpu=1\b", generate) and "runtime=1440" in generate
+    prunes = jobs_of(proc, "prune")
+    assert len(prunes) == pruned * models and all(re.search(r"\bgpu=1\b", job["resources"]) for job in prunes)
+    # Wanda reads the calibration windows (sequential) except under LayerIF, where it reads the dense capture
+    wanda = [job for job in prunes if job["wc"]["variant"].startswith("wanda-")]
+    assert len(wanda) == 2 * 3 * models
+    for job in wanda:
+        one_pass = job["wc"]["variant"].startswith("wanda-layerif-")
+        assert ("linear_stats.parquet" in job["input"]) == one_pass, job
+        assert ("results/calibration/" in job["input"]) != one_pass, job

@@ -47,8 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seqlen", type=int, default=2048)
     g.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("criteria and allocations")
-    g.add_argument("--wanda-mode", default="sequential", choices=["sequential", "one_pass"])
-    g.add_argument("--wanda-group", default="row", choices=["row", "matrix"])
+    g.add_argument(
+        "--wanda-mode",
+        default="sequential",
+        choices=["sequential", "one_pass"],
+        help="sequential = the reference Wanda; the paper's code prunes LayerIF allocations one_pass",
+    )
+    g.add_argument(
+        "--wanda-group",
+        default="row",
+        choices=["row", "matrix"],
+        help="row = the reference Wanda; the paper's code uses matrix with LayerIF allocations",
+    )
     g.add_argument("--owl-m", type=float, default=7.0)
     g.add_argument("--owl-lambda", type=float, default=0.08)
     g.add_argument("--layerif-e1", type=float, default=0.05)

@@ -94,6 +94,14 @@ def scorers(config: dict) -> list[str]:
     return [s for s in ("owl", "bi", "layerif") if s in needed]
 
 
+def wanda_setting(wanda: dict, allocation: str | None) -> dict:
+    """Mode and comparison group of Wanda under one allocation: ``pruning.wanda`` with the allocation's entry of
+    ``pruning.wanda.by_allocation`` on top (the paper's code prunes LayerIF allocations one-pass with the matrix as
+    the comparison group, METHODS §4.4)."""
+    over = wanda.get("by_allocation", {}).get(allocation, {})
+    return {key: over.get(key, wanda.get(key, default)) for key, default in (("mode", "sequential"), ("group", "row"))}
+
+
 def check(config: dict) -> None:
     """Semantic checks beyond the JSON schema (run after it, on a config with defaults filled in); raises
     ``ConfigError`` with one line per problem."""

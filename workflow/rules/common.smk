@@ -5,7 +5,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from prunetts.config import ConfigError, check, error_lines, parse_variant, schema_check
-from prunetts.config import scorers, variants
+from prunetts.config import scorers, variants, wanda_setting
 from prunetts.pruning.pruner import needs_calibration, needs_capture
 from prunetts.versions import IMPL_VERSION
 
@@ -122,19 +122,21 @@ def allocation_options(wildcards):
 
 
 def wanda_params(wildcards):
-    """Only Wanda variants depend on the Wanda knobs (editing them reruns nothing else)."""
-    if parse_variant(wildcards.variant).method != "wanda":
+    """Only Wanda variants depend on the Wanda knobs, and each only on its own allocation's setting (editing them
+    reruns nothing else)."""
+    v = parse_variant(wildcards.variant)
+    if v.method != "wanda":
         return {"mode": "sequential", "group": "row"}
-    return config["pruning"]["wanda"]
+    return wanda_setting(config["pruning"]["wanda"], v.allocation)
 
 
 def prune_inputs(wildcards):
     """Sequential Wanda reads calibration windows; one-pass Wanda the dense capture; magnitude/ShortGPT neither."""
-    method = parse_variant(wildcards.variant).method
-    mode = config["pruning"]["wanda"]["mode"]
-    if needs_calibration(method, mode):
+    v = parse_variant(wildcards.variant)
+    mode = wanda_setting(config["pruning"]["wanda"], v.allocation)["mode"]
+    if needs_calibration(v.method, mode):
         return {"calibration": f"results/calibration/model~{wildcards.model}.parquet"}
-    if needs_capture(method, mode):
+    if needs_capture(v.method, mode):
         return {
             "capture": f"results/capture/model~{wildcards.model}/linear_stats.parquet"
         }
