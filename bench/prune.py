@@ -1,6 +1,6 @@
 """Pruning benchmarks, side by side in one run (ratios are the result; absolute times on 2 noisy cores mean little).
 
-    python bench/prune.py [--quick] [--llmcompressor-python /path/to/venv/bin/python] [--repeats 3]
+    python bench/prune.py [--quick] [--llmcompressor-python /path/to/venv/bin/python] [--repeats 3] [--parts abc]
 
 (a) The unstructured grid (magnitude, wanda x uniform, owl, layerif x 2 sparsities = 12 variants) as the workflow
     runs it (calibration, dense capture, OWL scores and LayerIF influence computed once and shared) vs 12 independent
@@ -13,9 +13,11 @@
     pruner vs loading the whole model with ``from_pretrained``, pruning in memory and ``save_pretrained`` (the
     reference repos' pattern), each as a multiple of the checkpoint size.
 (c) Optional: Wanda against llm-compressor's ``WandaPruningModifier`` on identical calibration tokens (it pins
-    transformers 5.15-5.17, so it runs from its own virtual environment): wall time and mask agreement. Each side
-    runs ``--repeats`` times, alternating (llm-compressor's time varies by a third between runs on these machines);
-    the ratio is of the medians.
+    transformers 5.15-5.17, so it runs from its own virtual environment): wall time and mask agreement. prunetts
+    reads the checkpoint, prunes and writes the pruned one; llm-compressor is timed for ``oneshot`` alone and with
+    ``from_pretrained`` and ``save_pretrained`` around it (the same work as prunetts's). Each side runs
+    ``--repeats`` times, alternating (llm-compressor's time varies by a third between runs on these machines); the
+    ratios are of the medians. ``--grid-repeats`` does the same for (a).
 """
 
 from __future__ import annotations
@@ -118,54 +120,62 @@ def grid(model: Path, work: Path, a, label: str) -> None:
         shortgpt_layers=None,
     )
 
-    t0 = time.perf_counter()
-    for v in variants:
-        run_prune(
-            Namespace(
-                model=str(model),
-                method=v.method,
-                allocation=v.allocation,
-                sparsity=v.sparsity,
-                out=str(work / "indep" / v.id),
-                **{f"wanda_{k}": val for k, val in wanda_setting(WANDA_SETTINGS[label], v.allocation).items()},
-                **common,
+    def setting(v) -> dict:
+        return {f"wanda_{k}": val for k, val in wanda_setting(WANDA_SETTINGS[label], v.allocation).items()}
+
+    def independent(out: Path) -> float:
+        t0 = time.perf_counter()
+        for v in variants:
+            ns = dict(model=str(model), method=v.method, allocation=v.allocation, sparsity=v.sparsity)
+            run_prune(Namespace(**ns, out=str(out / v.id), **setting(v), **common))
+        return time.perf_counter() - t0
+
+    def shared(out: Path) -> tuple[float, float]:
+        """Total time, and the part spent pruning the Wanda variants."""
+        t0 = time.perf_counter()
+        tok = load_tokenizer(str(model))
+        texts = load_texts(str(C4))
+        windows = packed_windows(texts, tok, a.n_samples, a.seqlen, 0)
+        linear, _ = cap.capture(str(model), windows, 8, "cpu", "float32", progress=False)
+        stats = {k: s for k, (s, _) in linear.items()}
+        owl_scores = sc.owl_outlier_ratios(str(model), stats, 7.0)
+        train, val = split_calibration_texts(texts, a.n_train, a.n_val, 0)
+        lm = load_model(str(model), "float32", "cpu")
+        layerif_scores = aggregate_positive(
+            compute_influence(lm, tok, train, val, a.seqlen, a.projection_dim, 0, progress=False)
+        )
+        del lm
+        modules = prunable_modules_from_shapes(tensor_shapes(model))
+        n_layers = json.loads((model / "config.json").read_text())["num_hidden_layers"]
+        t_wanda = 0.0
+        for v in variants:
+            scores = {"owl": owl_scores, "layerif": layerif_scores}.get(v.allocation)
+            options = {"owl": {"lambda": 0.08}, "layerif": {}}.get(v.allocation, {})
+            targets = for_variant(v, modules, scores, options, n_layers)
+            t1 = time.perf_counter()
+            prune_checkpoint(
+                str(model),
+                str(out / v.id),
+                v.method,
+                targets,
+                windows=windows,
+                stats=stats,
+                **setting(v),
+                device="cpu",
+                dtype="float32",
+                progress=False,
             )
-        )
-    t_indep = time.perf_counter() - t0
+            t_wanda += time.perf_counter() - t1 if v.method == "wanda" else 0.0
+        return time.perf_counter() - t0, t_wanda
 
-    t0 = time.perf_counter()
-    tok = load_tokenizer(str(model))
-    texts = load_texts(str(C4))
-    windows = packed_windows(texts, tok, a.n_samples, a.seqlen, 0)
-    linear, _ = cap.capture(str(model), windows, 8, "cpu", "float32", progress=False)
-    stats = {k: s for k, (s, _) in linear.items()}
-    owl_scores = sc.owl_outlier_ratios(str(model), stats, 7.0)
-    train, val = split_calibration_texts(texts, a.n_train, a.n_val, 0)
-    lm = load_model(str(model), "float32", "cpu")
-    layerif_scores = aggregate_positive(
-        compute_influence(lm, tok, train, val, a.seqlen, a.projection_dim, 0, progress=False)
-    )
-    del lm
-    modules = prunable_modules_from_shapes(tensor_shapes(model))
-    n_layers = json.loads((model / "config.json").read_text())["num_hidden_layers"]
-    for v in variants:
-        scores = {"owl": owl_scores, "layerif": layerif_scores}.get(v.allocation)
-        options = {"owl": {"lambda": 0.08}, "layerif": {}}.get(v.allocation, {})
-        targets = for_variant(v, modules, scores, options, n_layers)
-        prune_checkpoint(
-            str(model),
-            str(work / "shared" / v.id),
-            v.method,
-            targets,
-            windows=windows,
-            stats=stats,
-            **{f"wanda_{k}": val for k, val in wanda_setting(WANDA_SETTINGS[label], v.allocation).items()},
-            device="cpu",
-            dtype="float32",
-            progress=False,
-        )
-    t_shared = time.perf_counter() - t0
-
+    indep_s, shared_s, wanda_s = [], [], []
+    for _ in range(a.grid_repeats):  # alternating, as in (c)
+        for side in ("indep", "shared"):
+            shutil.rmtree(work / side, ignore_errors=True)
+        indep_s.append(independent(work / "indep"))
+        total, in_wanda = shared(work / "shared")
+        shared_s.append(total)
+        wanda_s.append(in_wanda)
     same = all(
         (work / "shared" / v.id / "model.safetensors").read_bytes()
         == (work / "indep" / v.id / "model.safetensors").read_bytes()
@@ -175,8 +185,17 @@ def grid(model: Path, work: Path, a, label: str) -> None:
         f"\n(a) unstructured grid, 12 variants, Wanda {label}, {a.n_samples} x {a.seqlen} calibration "
         f"tokens, LayerIF {a.n_train}/{a.n_val} texts, projection {a.projection_dim}; identical checkpoints: {same}"
     )
-    print(f"    {'12 independent runs':<28}{t_indep:>9.1f} s")
-    print(f"    {'shared capture (workflow)':<28}{t_shared:>9.1f} s   ratio {t_shared / t_indep:.3f}")
+    med_i, med_s = statistics.median(indep_s), statistics.median(shared_s)
+    runs = f"median of {a.grid_repeats} alternating runs" if a.grid_repeats > 1 else "one run"
+    ratios = [sh / ind for sh, ind in zip(shared_s, indep_s, strict=True)]
+    print(f"    {'12 independent runs':<28}{med_i:>9.1f} s   {runs}")
+    print(
+        f"    {'shared capture (workflow)':<28}{med_s:>9.1f} s   ratio of medians {med_s / med_i:.3f}"
+        + (f" (per run {min(ratios):.3f}-{max(ratios):.3f})" if len(ratios) > 1 else "")
+    )
+    print(
+        f"      of which pruning the 6 Wanda variants {statistics.median(wanda_s):.1f} s (the same work on both sides)"
+    )
 
 
 # ---- (b) peak RSS -------------------------------------------------------------------------------------------------
@@ -256,19 +275,22 @@ from datasets import Dataset
 from llmcompressor import oneshot
 from llmcompressor.modifiers.pruning import WandaPruningModifier
 from transformers import AutoModelForCausalLM
-src, out, windows_file = sys.argv[1], sys.argv[2], sys.argv[3]
+src, out, windows_file, save_dir = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 windows = json.load(open(windows_file))
-model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
 ds = Dataset.from_dict({"input_ids": windows, "attention_mask": [[1] * len(w) for w in windows]})
+t_load = time.perf_counter()
+model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
 t0 = time.perf_counter()
 oneshot(model=model, dataset=ds, recipe=[WandaPruningModifier(sparsity=0.5, mask_structure="0:0",
         targets=["re:.*layers\\.\\d+\\..*_proj$"], ignore=["re:.*lm_head"])],
         num_calibration_samples=len(windows), max_seq_length=len(windows[0]), shuffle_calibration_samples=False,
         pipeline="sequential")
 secs = time.perf_counter() - t0
+model.save_pretrained(save_dir)
+total = time.perf_counter() - t_load
 masks = {n: (p == 0).flatten().tolist() for n, p in model.named_parameters() if n.endswith("_proj.weight")}
 torch.save({n: torch.tensor(m) for n, m in masks.items()}, out)
-print(json.dumps({"seconds": secs}))
+print(json.dumps({"seconds": secs, "with_load_save": total}))
 """
 
 
@@ -286,15 +308,20 @@ def llmcompressor(model: Path, work: Path, a) -> None:
     windows = [[(13 * i + 7 * j) % 250 for j in range(a.seqlen)] for i in range(a.n_samples)]
     (work / "windows.json").write_text(json.dumps(windows))
     mods = prunable_modules_from_shapes(tensor_shapes(model))
-    theirs_s, ours_s = [], []
+    theirs_s, theirs_io_s, ours_s = [], [], []
     for _ in range(a.repeats):  # alternating, so that a slow spell of the machine hits both sides
+        shutil.rmtree(work / "llmc-out", ignore_errors=True)
         cmd = [a.llmcompressor_python, "-c", LLMC_CHILD, str(model), str(work / "llmc_masks.pt")]
-        proc = subprocess.run(cmd + [str(work / "windows.json")], capture_output=True, text=True)
+        proc = subprocess.run(
+            cmd + [str(work / "windows.json"), str(work / "llmc-out")], capture_output=True, text=True
+        )
         if proc.returncode:
             why = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
             print("    llm-compressor failed:", why)
             return
-        theirs_s.append(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        theirs_s.append(r["seconds"])
+        theirs_io_s.append(r["with_load_save"])
         t0 = time.perf_counter()
         prune_checkpoint(
             str(model),
@@ -315,13 +342,15 @@ def llmcompressor(model: Path, work: Path, a) -> None:
         mine = (ours.load([key])[key] == 0).flatten()
         agree += int((mine == theirs[key]).sum())
         total += mine.numel()
-    med_theirs, med_ours = statistics.median(theirs_s), statistics.median(ours_s)
+    med_ours = statistics.median(ours_s)
     runs = f"median of {a.repeats} alternating runs (min-max)"
-    print(f"    {'llm-compressor':<28}{med_theirs:>9.1f} s   {runs}: {min(theirs_s):.1f}-{max(theirs_s):.1f} s")
-    print(
-        f"    {'prunetts (incl. load+save)':<28}{med_ours:>9.1f} s   {runs}: {min(ours_s):.1f}-{max(ours_s):.1f} s"
-        f"   ratio of medians {med_ours / med_theirs:.3f}"
-    )
+    print(f"    {'prunetts load+prune+save':<30}{med_ours:>6.1f} s   {runs}: {min(ours_s):.1f}-{max(ours_s):.1f} s")
+    for label, times in (("llm-compressor oneshot", theirs_s), ("llm-compressor load+oneshot+save", theirs_io_s)):
+        med = statistics.median(times)
+        print(
+            f"    {label:<32}{med:>4.1f} s   {runs}: {min(times):.1f}-{max(times):.1f} s   "
+            f"prunetts / this: {med_ours / med:.3f}"
+        )
     print(f"    mask agreement {agree / total * 100:.3f} % of {total:,} weights")
 
 
@@ -330,6 +359,8 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test of the script)")
     ap.add_argument("--llmcompressor-python", help="python of a venv with llmcompressor installed")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each side in part (c)")
+    ap.add_argument("--grid-repeats", type=int, default=1, help="runs of each side in part (a)")
+    ap.add_argument("--parts", default="abc", help="which parts to run, e.g. 'c'")
     a = ap.parse_args(argv)
     # (a) model: 6 layers of a Qwen3 at 1/8 of Qwen3-8B's width; (b) model: ~2.2 GB bf16
     a.hidden, a.inter, a.layers, a.heads, a.kv = (512, 1536, 6, 8, 2) if not a.quick else (64, 128, 3, 4, 2)
@@ -349,9 +380,12 @@ def main(argv=None) -> None:
         work = Path(tmp)
         small = work / "model-a"
         build_random(small, a.hidden, a.inter, a.layers, a.heads, a.kv, "float32")
-        for i, label in enumerate(WANDA_SETTINGS):
+        for i, label in enumerate(WANDA_SETTINGS if "a" in a.parts else []):
             grid(small, work / f"grid-{i}", a, label)
-        llmcompressor(small, work / "llmc", a)
+        if "c" in a.parts:
+            llmcompressor(small, work / "llmc", a)
+        if "b" not in a.parts:
+            return
         big = work / "model-b"
         build_random(big, a.big_hidden, a.big_inter, a.big_layers, 16, 4, "bfloat16")
         peak_rss(big, work, a)
