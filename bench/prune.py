@@ -193,9 +193,7 @@ def grid(model: Path, work: Path, a, label: str) -> None:
         f"    {'shared capture (workflow)':<28}{med_s:>9.1f} s   ratio of medians {med_s / med_i:.3f}"
         + (f" (per run {min(ratios):.3f}-{max(ratios):.3f})" if len(ratios) > 1 else "")
     )
-    print(
-        f"      of which pruning the 6 Wanda variants {statistics.median(wanda_s):.1f} s (the same work on both sides)"
-    )
+    print(f"      of which pruning the 6 Wanda variants {statistics.median(wanda_s):.1f} s")
 
 
 # ---- (b) peak RSS -------------------------------------------------------------------------------------------------
