@@ -97,6 +97,53 @@ def test_sequential_wanda_equals_brute_force(tiny_model_dir, tmp_path, group):
             assert r["n_pruned"] == int(rows * cols * 0.4)
 
 
+def test_one_pass_matrix_wanda_equals_the_paper_codes_wanda_influence(tiny_model_dir, tmp_path):
+    """TTS-Pruning's ``wanda_influence`` (the paper's LayerIF Wanda): one forward of the dense model gives every
+    linear's statistics, then each matrix is pruned with the whole matrix as the comparison group, at per-layer
+    sparsities that differ between layers and components (as a LayerIF allocation)."""
+    from prunetts.capture import capture
+
+    mods = modules_of(tiny_model_dir)
+    allocation = {(li, name): 0.1 + 0.05 * li + (0.1 if name.startswith("mlp.") else 0.0) for li, name, _ in mods}
+    linear, _ = capture(str(tiny_model_dir), WINDOWS, 4, "cpu", "float32", progress=False)
+    records = prune_checkpoint(
+        str(tiny_model_dir),
+        tmp_path / "out",
+        "wanda",
+        allocation,
+        stats={k: s for k, (s, _) in linear.items()},
+        wanda_mode="one_pass",
+        wanda_group="matrix",
+        device="cpu",
+        dtype="float32",
+        progress=False,
+    )
+    model = load_model(str(tiny_model_dir), dtype="float32", device="cpu")
+    arch = Arch.of(model)
+    linears = {
+        (li, n): lin for li, layer in enumerate(arch.layers(model)) for n, lin in arch.prunable_linears(layer).items()
+    }
+    sq = {}
+
+    def hook(key):
+        def record(_m, i, _o):
+            sq[key] = sq.get(key, 0) + (i[0].double().reshape(-1, i[0].shape[-1]) ** 2).sum(0)
+
+        return record
+
+    hooks = [lin.register_forward_hook(hook(key)) for key, lin in linears.items()]
+    with torch.no_grad():
+        model(torch.tensor(WINDOWS))
+    for h in hooks:
+        h.remove()
+    ours = zero_masks(tmp_path / "out")
+    for key, lin in linears.items():
+        ref = wanda_mask(lin.weight, sq[key], allocation[key], "matrix")
+        assert torch.equal(ours[key], ref), key
+    for r in records:
+        assert r["n_pruned"] == int(r["numel"] * allocation[(r["layer"], r["module"])])
+
+
 def test_sequential_differs_from_one_pass(tiny_qwen3_dir, tmp_path):
     from prunetts.capture import capture
 
