@@ -39,14 +39,11 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
 
 
 def job_counts(text: str) -> dict[str, int]:
-    table = text.split("Job stats:", 1)[1]
-    counts = {}
-    for line in table.splitlines()[3:]:
-        m = re.match(r"^(\S+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        counts[m[1]] = int(m[2])
-    return counts
+    """The one parser of Snakemake's 'Job stats' table, shared with the workflow tests."""
+    sys.path.insert(0, str(REPO))
+    from tests.workflow.helpers import job_stats
+
+    return job_stats(text)
 
 
 def larger(cfg: dict, models: int = 5, seeds: int = 2) -> dict:

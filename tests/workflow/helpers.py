@@ -123,9 +123,9 @@ def snakemake(
     return proc
 
 
-def job_counts(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """Parse the 'Job stats' table Snakemake prints; {} when there is nothing to do."""
-    text = proc.stdout + proc.stderr
+def job_stats(text: str) -> dict[str, int]:
+    """Parse the 'Job stats' table Snakemake prints (jobs per rule, and 'total'); {} when there is nothing to do.
+    bench/dag.py uses it too."""
     if "Job stats:" not in text:
         return {}
     table = text.split("Job stats:", 1)[1]
@@ -135,6 +135,12 @@ def job_counts(proc: subprocess.CompletedProcess) -> dict[str, int]:
         if not m:
             break
         counts[m[1]] = int(m[2])
+    return counts
+
+
+def job_counts(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Jobs per rule of a Snakemake run or dry run; {} when there is nothing to do."""
+    counts = job_stats(proc.stdout + proc.stderr)
     counts.pop("total", None)
     return counts
 
