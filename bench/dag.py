@@ -38,14 +38,6 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
     return wall, proc.stdout + proc.stderr
 
 
-def job_counts(text: str) -> dict[str, int]:
-    """The one parser of Snakemake's 'Job stats' table, shared with the workflow tests."""
-    sys.path.insert(0, str(REPO))
-    from tests.workflow.helpers import job_stats
-
-    return job_stats(text)
-
-
 def larger(cfg: dict, models: int = 5, seeds: int = 2) -> dict:
     """The paper grid with each model repeated `models` times (same checkpoint, other name) and `seeds`x the seeds."""
     big = copy.deepcopy(cfg)
@@ -59,6 +51,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    sys.path.insert(0, str(REPO))  # the one parser of Snakemake's "Job stats" table lives with the workflow tests
+    from tests.workflow.helpers import job_stats
 
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     grids = {"paper (config/paper.yaml)": paper, "10x synthetic (5x models, 2x seeds)": larger(paper)}
@@ -74,7 +68,7 @@ def main() -> None:
             for _ in range(args.repeats):
                 wall, out = timed(snakemake + ["--configfile", "config.yaml", "-n"], work)
                 walls.append(wall)
-            counts = job_counts(out)
+            counts = job_stats(out)
             rows.append((name, counts["total"], counts.get("generate", 0), min(walls), statistics.median(walls)))
 
     cpu = platform.processor() or platform.machine()
