@@ -320,6 +320,7 @@ def llmcompressor(model: Path, work: Path, a) -> None:
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         theirs_s.append(r["seconds"])
         theirs_io_s.append(r["with_load_save"])
+        shutil.rmtree(work / "ours", ignore_errors=True)  # as llm-compressor's output above: no old files to replace
         t0 = time.perf_counter()
         prune_checkpoint(
             str(model),

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from prunetts.pruning.magnitude import magnitude_mask
-from prunetts.pruning.masks import apply_mask, k_smallest
+from prunetts.pruning.masks import apply_mask, k_smallest, kth_smallest
 from prunetts.pruning.wanda import wanda_mask, wanda_scores
 
 
@@ -16,12 +16,21 @@ def stable_sort_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
     return mask
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])  # numpy's selection, torch.kthvalue
 @pytest.mark.parametrize("k", [0, 1, 7, 31, 64])
-def test_k_smallest_equals_stable_sort_with_ties(k):
+def test_k_smallest_equals_stable_sort_with_ties(k, dtype):
     g = torch.Generator().manual_seed(k)
-    scores = torch.randint(0, 5, (9, 64), generator=g).float()  # heavy ties
+    scores = torch.randint(0, 5, (9, 64), generator=g).to(dtype)  # heavy ties
     assert torch.equal(k_smallest(scores, k), stable_sort_mask(scores, k))
     assert (k_smallest(scores, k).sum(1) == k).all()
+
+
+@pytest.mark.parametrize("shape", [(7, 300), (1, 5000)])
+def test_kth_smallest_numpy_selection_equals_torch_kthvalue(shape):
+    scores = torch.rand(shape, generator=torch.Generator().manual_seed(3))
+    scores[:, ::17] = 0.5  # ties at arbitrary positions
+    for k in (1, 2, shape[1] // 3, shape[1] // 2, shape[1] - 1, shape[1]):
+        assert torch.equal(kth_smallest(scores, k), scores.kthvalue(k, dim=1, keepdim=True).values)
 
 
 @pytest.mark.parametrize("s", [0.1, 0.2, 0.5, 0.73])

@@ -2,11 +2,26 @@
 
 ``k_smallest`` marks exactly ``k`` entries per row: every entry below the k-th smallest score, then the tied entries
 at that score in index order. That is the mask a stable ascending sort followed by taking the first ``k`` indices
-gives (Wanda's per-row rule, METHODS §2.1), but in O(n) with ``kthvalue`` instead of a full sort, which matters
-for 50M-entry matrices of 8B models.
+gives (Wanda's per-row rule, METHODS §2.1), but in O(n) with a selection instead of a full sort, which matters
+for 50M-entry matrices of 8B models. On CPU the selection is numpy's ``partition`` (introselect), 2.5-4x faster than
+``torch.kthvalue`` per row and ~10x on one flattened matrix (magnitude) on this project's CPUs; elsewhere, and for
+dtypes numpy lacks, ``torch.kthvalue``. Both return the exact k-th smallest value, so the mask is the same.
 """
 
 from __future__ import annotations
+
+_NUMPY_DTYPES = ("float32", "float64")
+
+
+def kth_smallest(scores, k: int):
+    """``[rows, 1]`` k-th smallest value (1-based) of each row of the 2-D ``scores``."""
+    if scores.device.type == "cpu" and str(scores.dtype).removeprefix("torch.") in _NUMPY_DTYPES:
+        import numpy as np
+        import torch
+
+        a = scores.detach().contiguous().numpy()
+        return torch.from_numpy(np.partition(a, k - 1, axis=1)[:, k - 1 : k].copy())
+    return scores.kthvalue(k, dim=1, keepdim=True).values
 
 
 def k_smallest(scores, k: int):
@@ -18,12 +33,13 @@ def k_smallest(scores, k: int):
         return torch.zeros_like(scores, dtype=torch.bool)
     if k >= cols:
         return torch.ones_like(scores, dtype=torch.bool)
-    thresh = scores.kthvalue(k, dim=1, keepdim=True).values
+    thresh = kth_smallest(scores, k)
+    at_most = scores <= thresh
+    if bool((at_most.view(torch.int8).sum(1, dtype=torch.int32) == k).all()):  # the usual case: no surplus ties
+        return at_most
     below = scores < thresh
     need = k - below.sum(1, keepdim=True)
-    tied = scores == thresh
-    if bool((tied.sum(1, keepdim=True) == need).all()):  # the usual case: no surplus ties, skip the cumsum
-        return below | tied
+    tied = at_most & ~below
     return below | (tied & (tied.cumsum(1, dtype=torch.int32) <= need))
 
 
