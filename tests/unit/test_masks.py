@@ -25,6 +25,14 @@ def test_k_smallest_equals_stable_sort_with_ties(k, dtype):
     assert (k_smallest(scores, k).sum(1) == k).all()
 
 
+def test_k_smallest_mixes_rows_with_and_without_surplus_ties():
+    scores = torch.rand(6, 50, generator=torch.Generator().manual_seed(5))
+    scores[1, 10:20] = 0.5  # a run of ties straddling the k-th value in some rows only
+    scores[4, ::3] = scores[4].median()
+    for k in (5, 25, 40):
+        assert torch.equal(k_smallest(scores, k), stable_sort_mask(scores, k))
+
+
 @pytest.mark.parametrize("shape", [(7, 300), (1, 5000)])
 def test_kth_smallest_numpy_selection_equals_torch_kthvalue(shape):
     scores = torch.rand(shape, generator=torch.Generator().manual_seed(3))

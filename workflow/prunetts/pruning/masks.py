@@ -34,13 +34,16 @@ def k_smallest(scores, k: int):
     if k >= cols:
         return torch.ones_like(scores, dtype=torch.bool)
     thresh = kth_smallest(scores, k)
-    at_most = scores <= thresh
-    if bool((at_most.view(torch.int8).sum(1, dtype=torch.int32) == k).all()):  # the usual case: no surplus ties
-        return at_most
-    below = scores < thresh
-    need = k - below.sum(1, keepdim=True)
-    tied = at_most & ~below
-    return below | (tied & (tied.cumsum(1, dtype=torch.int32) <= need))
+    mask = scores <= thresh
+    counts = mask.view(torch.int8).sum(1, dtype=torch.int32)
+    surplus = (counts != k).nonzero().squeeze(1)  # rows with ties at the threshold beyond the k-th: few, if any
+    if surplus.numel():
+        sub, t = scores[surplus], thresh[surplus]
+        below = sub < t
+        tied = sub == t
+        need = k - below.view(torch.int8).sum(1, keepdim=True, dtype=torch.int32)
+        mask[surplus] = below | (tied & (tied.cumsum(1, dtype=torch.int32) <= need))
+    return mask
 
 
 def apply_mask(weight, mask) -> None:
