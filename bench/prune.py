@@ -17,7 +17,8 @@
     reads the checkpoint, prunes and writes the pruned one; llm-compressor is timed for ``oneshot`` alone and with
     ``from_pretrained`` and ``save_pretrained`` around it (the same work as prunetts's). Each side runs
     ``--repeats`` times, alternating (llm-compressor's time varies by a third between runs on these machines); the
-    ratios are of the medians. ``--grid-repeats`` does the same for (a).
+    ratios are of the medians. ``--grid-repeats`` does the same for (a). Two shapes: the (a) model, and one at
+    the (b) model's width (hidden 2048, 4 layers), where matrix products are a larger share of both sides' time.
 """
 
 from __future__ import annotations
@@ -292,14 +293,17 @@ print(json.dumps({"seconds": secs, "with_load_save": total}))
 """
 
 
-def llmcompressor(model: Path, work: Path, a) -> None:
+def llmcompressor(model: Path, work: Path, a, shape: str) -> None:
     import torch
 
     from prunetts.checkpoint import Reader, prunable_modules_from_shapes, tensor_shapes
     from prunetts.pruning.pruner import prune_checkpoint
 
     work.mkdir(parents=True, exist_ok=True)
-    print("\n(c) Wanda vs llm-compressor WandaPruningModifier (50 %, sequential, fp32 CPU, same tokens)")
+    print(
+        f"\n(c) Wanda vs llm-compressor WandaPruningModifier (50 %, sequential, fp32 CPU, same {a.n_samples} x "
+        f"{a.seqlen} tokens), {shape}"
+    )
     if not a.llmcompressor_python:
         print("    skipped: pass --llmcompressor-python (a venv with llmcompressor==0.14.0.1 and torch==2.13.0)")
         return
@@ -343,11 +347,11 @@ def llmcompressor(model: Path, work: Path, a) -> None:
         total += mine.numel()
     med_ours = statistics.median(ours_s)
     runs = f"median of {a.repeats} alternating runs (min-max)"
-    print(f"    {'prunetts load+prune+save':<30}{med_ours:>6.1f} s   {runs}: {min(ours_s):.1f}-{max(ours_s):.1f} s")
+    print(f"    {'prunetts load+prune+save':<33}{med_ours:>5.1f} s   {runs}: {min(ours_s):.1f}-{max(ours_s):.1f} s")
     for label, times in (("llm-compressor oneshot", theirs_s), ("llm-compressor load+oneshot+save", theirs_io_s)):
         med = statistics.median(times)
         print(
-            f"    {label:<32}{med:>4.1f} s   {runs}: {min(times):.1f}-{max(times):.1f} s   "
+            f"    {label:<33}{med:>5.1f} s   {runs}: {min(times):.1f}-{max(times):.1f} s   "
             f"prunetts / this: {med_ours / med:.3f}"
         )
     print(f"    mask agreement {agree / total * 100:.3f} % of {total:,} weights")
@@ -367,6 +371,7 @@ def main(argv=None) -> None:
         (16, 256, 32, 8, 1024) if not a.quick else (4, 64, 6, 2, 64)
     )
     a.big_hidden, a.big_inter, a.big_layers = (2048, 5632, 24) if not a.quick else (128, 256, 2)
+    a.wide_layers = 4 if not a.quick else 2
     a.rss_samples, a.rss_seqlen = (4, 256) if not a.quick else (2, 32)
     import torch
 
@@ -382,7 +387,11 @@ def main(argv=None) -> None:
         for i, label in enumerate(WANDA_SETTINGS if "a" in a.parts else []):
             grid(small, work / f"grid-{i}", a, label)
         if "c" in a.parts:
-            llmcompressor(small, work / "llmc", a)
+            llmcompressor(small, work / "llmc", a, f"the (a) model: hidden {a.hidden}, {a.layers} layers")
+            wide = work / "model-c"
+            build_random(wide, a.big_hidden, a.big_inter, a.wide_layers, 16, 4, "float32")
+            llmcompressor(wide, work / "llmc-wide", a, f"hidden {a.big_hidden}, {a.wide_layers} layers")
+            shutil.rmtree(wide)
         if "b" not in a.parts:
             return
         big = work / "model-b"
