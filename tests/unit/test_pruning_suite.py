@@ -313,3 +313,38 @@ def test_sharded_writer_round_trip(tiny_model_dir, tmp_path):
     for n in names:
         assert torch.equal(again.load([n])[n], reader.load([n])[n])
     AutoModelForCausalLM.from_pretrained(tmp_path / "sharded")
+
+
+def test_write_safetensors_is_read_back_by_safetensors_itself(tmp_path):
+    """Our writer against the reference reader: every dtype a checkpoint may hold, 0-d and empty tensors, metadata,
+    the 8-byte aligned header; non-contiguous tensors are refused rather than written wrong."""
+    import struct
+
+    from safetensors import safe_open
+
+    from prunetts.checkpoint import write_safetensors
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {
+        "w": torch.randn(5, 3, generator=g),
+        "bf": torch.randn(7, generator=g).to(torch.bfloat16),
+        "half": torch.randn(2, 2, generator=g).half(),
+        "f64": torch.randn(3, generator=g).double(),
+        "fp8": torch.randn(4, generator=g).to(torch.float8_e4m3fn),
+        "i64": torch.tensor(3),
+        "mask": torch.tensor([True, False, True]),
+        "empty": torch.zeros(0, 4),
+    }
+    path = tmp_path / "t.safetensors"
+    write_safetensors(path, tensors, metadata={"format": "pt"})
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    assert n % 8 == 0 and len(raw) == 8 + n + sum(t.numel() * t.element_size() for t in tensors.values())
+    with safe_open(str(path), framework="pt") as f:
+        assert f.metadata() == {"format": "pt"} and sorted(f.keys()) == sorted(tensors)
+        for name, t in tensors.items():
+            back = f.get_tensor(name)
+            assert back.dtype == t.dtype and back.shape == t.shape, name
+            assert back.reshape(-1).view(torch.uint8).tolist() == t.reshape(-1).view(torch.uint8).tolist(), name
+    with pytest.raises(ValueError, match="contiguous"):
+        write_safetensors(tmp_path / "bad.safetensors", {"t": torch.randn(4, 4).t()})

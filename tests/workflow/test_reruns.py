@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.workflow.helpers import REPO, job_counts, micro_config, snakemake, write_config
+from tests.workflow.helpers import REPO, job_counts, jobs_of, micro_config, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -66,11 +67,14 @@ def run(tmp_path_factory):
     return root, snapshot, work
 
 
-def dry_run(run, name: str, cfg: dict, snapshot: Path | None = None) -> tuple[dict[str, int], str]:
+def dry_run(
+    run, name: str, cfg: dict, snapshot: Path | None = None
+) -> tuple[dict[str, int], str, subprocess.CompletedProcess]:
+    """Jobs per rule, the listing, and the process (for ``jobs_of``)."""
     root, base_snapshot, work = run
     (root / name).mkdir()
     proc = run_snapshot(snapshot or base_snapshot, work, "-n", configfile=write_config(root / name, cfg))
-    return job_counts(proc), proc.stdout
+    return job_counts(proc), proc.stdout, proc
 
 
 def variants_scheduled(stdout: str) -> set[str]:
@@ -79,14 +83,14 @@ def variants_scheduled(stdout: str) -> set[str]:
 
 def test_baseline_is_complete(run):
     """Precondition of the tests below: the run left nothing to do."""
-    counts, stdout = dry_run(run, "same", micro_config(**GRID))
+    counts, stdout, _ = dry_run(run, "same", micro_config(**GRID))
     assert counts == {}, stdout
 
 
 def test_new_sparsity_adds_only_the_new_variants_jobs(run):
     cfg = micro_config(**GRID)
     cfg["pruning"]["sparsities"] = [0.3, 0.5]
-    counts, stdout = dry_run(run, "sparsity", cfg)
+    counts, stdout, _ = dry_run(run, "sparsity", cfg)
     new = {"magnitude-uniform-s0.30", "magnitude-owl-s0.30"}
     assert variants_scheduled(stdout) == new
     # plot_layers shows every variant's per-layer sparsity: it is redrawn too
@@ -112,12 +116,12 @@ def test_new_sparsity_adds_only_the_new_variants_jobs(run):
 def test_impl_version_bump_reruns_the_stage_and_downstream_only(run, stage, expected, variants):
     root, _, _ = run
     snapshot = copy_workflow(root / f"workflow-{stage}", bump=stage)
-    counts, stdout = dry_run(run, f"bump-{stage}", micro_config(**GRID), snapshot=snapshot)
+    counts, stdout, proc = dry_run(run, f"bump-{stage}", micro_config(**GRID), snapshot=snapshot)
     assert counts == expected, stdout
     if variants is not None:
         assert variants_scheduled(stdout) == variants
-    reason = stdout.split(f"rule {stage}:", 1)[1].split("reason:", 1)[1].splitlines()[0]
-    assert "params" in reason.lower(), reason  # rerun because the stage's `impl` param changed
+    (job, *_) = jobs_of(proc, stage)
+    assert "params" in job["reason"].lower(), job["reason"]  # rerun because the stage's `impl` param changed
 
 
 def test_unrelated_config_edits_rerun_nothing(run):
@@ -125,5 +129,5 @@ def test_unrelated_config_edits_rerun_nothing(run):
     cfg = micro_config(**GRID)
     cfg["resources"] = {"generate": {"mem_mb": 1000, "runtime": 30}, "capture": {"gpu": 1}}
     cfg["grading"]["workers"] = 2
-    counts, stdout = dry_run(run, "unrelated", cfg)
+    counts, stdout, _ = dry_run(run, "unrelated", cfg)
     assert counts == {}, stdout

@@ -142,6 +142,54 @@ class Reader:
         return out
 
 
+SAFETENSORS_DTYPES = {
+    "float64": "F64",
+    "float32": "F32",
+    "float16": "F16",
+    "bfloat16": "BF16",
+    "float8_e4m3fn": "F8_E4M3",
+    "float8_e5m2": "F8_E5M2",
+    "int64": "I64",
+    "int32": "I32",
+    "int16": "I16",
+    "int8": "I8",
+    "uint64": "U64",
+    "uint32": "U32",
+    "uint16": "U16",
+    "uint8": "U8",
+    "bool": "BOOL",
+}
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Write contiguous CPU tensors as one safetensors file (the format of huggingface/safetensors: little-endian u64
+    header length, JSON header padded with spaces to 8 bytes, then the raw bytes in header order). Each tensor's
+    memory is written as it is: ``safetensors.torch.save_file`` first copies every tensor into a bytes object, which
+    doubles the memory of a 512 MiB shard while it is written (the write itself takes the same time)."""
+    import torch
+
+    header: dict = {"__metadata__": dict(metadata)} if metadata else {}
+    names = sorted(tensors)
+    offset = 0
+    for name in names:
+        t = tensors[name]
+        dtype = SAFETENSORS_DTYPES.get(str(t.dtype).removeprefix("torch."))
+        if dtype is None or t.device.type != "cpu" or not t.is_contiguous():
+            raise ValueError(f"{name}: cannot write a {t.dtype} tensor on {t.device} (contiguous CPU tensors only)")
+        nbytes = t.numel() * t.element_size()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)))
+        f.write(raw)
+        for name in names:
+            t = tensors[name]
+            if t.numel():
+                f.write(memoryview(t.detach().reshape(-1).view(torch.uint8).numpy()))
+
+
 class Writer:
     """Appends tensors to shards of at most ``max_shard_bytes`` (512 MiB: the pending shard is all the writer holds
     in memory); ``finish`` names the shards and writes the index."""
@@ -165,10 +213,8 @@ class Writer:
             self.total += nbytes
 
     def _flush(self) -> None:
-        from safetensors.torch import save_file
-
         tmp = self.dir / f".shard-{len(self.shards):05d}.safetensors"
-        save_file(self.pending, str(tmp), metadata={"format": "pt"})
+        write_safetensors(tmp, self.pending, metadata={"format": "pt"})
         self.shards.append((tmp, sorted(self.pending)))
         self.pending, self.pending_bytes = {}, 0
 

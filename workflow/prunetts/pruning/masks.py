@@ -3,9 +3,13 @@
 ``k_smallest`` marks exactly ``k`` entries per row: every entry below the k-th smallest score, then the tied entries
 at that score in index order. That is the mask a stable ascending sort followed by taking the first ``k`` indices
 gives (Wanda's per-row rule, METHODS §2.1), but in O(n) with a selection instead of a full sort, which matters
-for 50M-entry matrices of 8B models. On CPU the selection is numpy's ``partition`` (introselect), 2.5-4x faster than
-``torch.kthvalue`` per row and ~10x on one flattened matrix (magnitude) on this project's CPUs; elsewhere, and for
-dtypes numpy lacks, ``torch.kthvalue``. Both return the exact k-th smallest value, so the mask is the same.
+for 50M-entry matrices of 8B models.
+
+On CPU the whole pipeline (selection, comparison, row counts, zeroing) runs in numpy on views of the same memory:
+numpy's ``partition`` (introselect) is 2.5-4x faster than ``torch.kthvalue`` per row and ~10x on one flattened matrix
+(magnitude), and its comparisons, row counts and integer multiply are 2-7x faster than torch's CPU kernels for bool
+operands on this project's CPUs. On GPU, and for dtypes numpy lacks, the same steps run in torch. Both give the exact
+k-th smallest value and the same mask.
 """
 
 from __future__ import annotations
@@ -13,9 +17,13 @@ from __future__ import annotations
 _NUMPY_DTYPES = ("float32", "float64")
 
 
+def _on_numpy(t) -> bool:
+    return t.device.type == "cpu" and str(t.dtype).removeprefix("torch.") in _NUMPY_DTYPES
+
+
 def kth_smallest(scores, k: int):
     """``[rows, 1]`` k-th smallest value (1-based) of each row of the 2-D ``scores``."""
-    if scores.device.type == "cpu" and str(scores.dtype).removeprefix("torch.") in _NUMPY_DTYPES:
+    if _on_numpy(scores):
         import numpy as np
         import torch
 
@@ -34,8 +42,14 @@ def k_smallest(scores, k: int):
     if k >= cols:
         return torch.ones_like(scores, dtype=torch.bool)
     thresh = kth_smallest(scores, k)
-    mask = scores <= thresh
-    counts = mask.view(torch.int8).sum(1, dtype=torch.int32)
+    if _on_numpy(scores):
+        import numpy as np
+
+        mask = torch.from_numpy(np.less_equal(scores.detach().numpy(), thresh.numpy()))
+        counts = torch.from_numpy(np.count_nonzero(mask.numpy(), axis=1))
+    else:
+        mask = scores <= thresh
+        counts = mask.view(torch.int8).sum(1, dtype=torch.int32)
     surplus = (counts != k).nonzero().squeeze(1)  # rows with ties at the threshold beyond the k-th: few, if any
     if surplus.numel():
         sub, t = scores[surplus], thresh[surplus]
@@ -49,8 +63,15 @@ def k_smallest(scores, k: int):
 def apply_mask(weight, mask) -> None:
     """Zero the masked weights in place: the bits are multiplied by keep (0/1) as integers, which writes +0.0 exactly
     like ``masked_fill_(mask, 0)`` (a float multiply would leave -0.0 for negative weights) and is several times
-    faster than it on CPU, where ``masked_fill_`` with a bool mask runs at a few hundred MB/s."""
+    faster than it, where ``masked_fill_`` with a bool mask runs at a few hundred MB/s on CPU."""
     import torch
 
     bits = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[weight.element_size()]
-    weight.data.view(bits).mul_(~mask)
+    w = weight.detach().view(bits)
+    if w.device.type == "cpu" and mask.device.type == "cpu":
+        import numpy as np
+
+        wn = w.numpy()
+        np.multiply(wn, np.logical_not(mask.numpy()), out=wn)
+    else:
+        w.mul_(~mask)
