@@ -69,12 +69,12 @@ def run(tmp_path_factory):
 
 def dry_run(
     run, name: str, cfg: dict, snapshot: Path | None = None
-) -> tuple[dict[str, int], str, subprocess.CompletedProcess]:
-    """Jobs per rule, the listing, and the process (for ``jobs_of``)."""
+) -> tuple[dict[str, int], subprocess.CompletedProcess]:
+    """Jobs per rule, and the process (its listing, for ``jobs_of``)."""
     root, base_snapshot, work = run
     (root / name).mkdir()
     proc = run_snapshot(snapshot or base_snapshot, work, "-n", configfile=write_config(root / name, cfg))
-    return job_counts(proc), proc.stdout, proc
+    return job_counts(proc), proc
 
 
 def variants_scheduled(stdout: str) -> set[str]:
@@ -83,16 +83,16 @@ def variants_scheduled(stdout: str) -> set[str]:
 
 def test_baseline_is_complete(run):
     """Precondition of the tests below: the run left nothing to do."""
-    counts, stdout, _ = dry_run(run, "same", micro_config(**GRID))
-    assert counts == {}, stdout
+    counts, proc = dry_run(run, "same", micro_config(**GRID))
+    assert counts == {}, proc.stdout
 
 
 def test_new_sparsity_adds_only_the_new_variants_jobs(run):
     cfg = micro_config(**GRID)
     cfg["pruning"]["sparsities"] = [0.3, 0.5]
-    counts, stdout, _ = dry_run(run, "sparsity", cfg)
+    counts, proc = dry_run(run, "sparsity", cfg)
     new = {"magnitude-uniform-s0.30", "magnitude-owl-s0.30"}
-    assert variants_scheduled(stdout) == new
+    assert variants_scheduled(proc.stdout) == new
     # plot_layers shows every variant's per-layer sparsity: it is redrawn too
     assert counts == {"allocate": 2, "prune": 2, "generate": 2, "grade": 2, "plot_layers": 1, **PLOTS}
 
@@ -116,10 +116,10 @@ def test_new_sparsity_adds_only_the_new_variants_jobs(run):
 def test_impl_version_bump_reruns_the_stage_and_downstream_only(run, stage, expected, variants):
     root, _, _ = run
     snapshot = copy_workflow(root / f"workflow-{stage}", bump=stage)
-    counts, stdout, proc = dry_run(run, f"bump-{stage}", micro_config(**GRID), snapshot=snapshot)
-    assert counts == expected, stdout
+    counts, proc = dry_run(run, f"bump-{stage}", micro_config(**GRID), snapshot=snapshot)
+    assert counts == expected, proc.stdout
     if variants is not None:
-        assert variants_scheduled(stdout) == variants
+        assert variants_scheduled(proc.stdout) == variants
     (job, *_) = jobs_of(proc, stage)
     assert "params" in job["reason"].lower(), job["reason"]  # rerun because the stage's `impl` param changed
 
@@ -129,5 +129,5 @@ def test_unrelated_config_edits_rerun_nothing(run):
     cfg = micro_config(**GRID)
     cfg["resources"] = {"generate": {"mem_mb": 1000, "runtime": 30}, "capture": {"gpu": 1}}
     cfg["grading"]["workers"] = 2
-    counts, stdout, _ = dry_run(run, "unrelated", cfg)
-    assert counts == {}, stdout
+    counts, proc = dry_run(run, "unrelated", cfg)
+    assert counts == {}, proc.stdout
