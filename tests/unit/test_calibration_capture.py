@@ -19,6 +19,40 @@ def test_paper_windows_are_seeded_and_inside_long_documents():
         assert any(any(d[i : i + 512] == w for i in range(len(d) - 511)) for d in joined if len(d) > 512)
 
 
+def reference_get_c4(texts, tokenizer, nsamples, seqlen, seed):
+    """Wanda's ``lib/data.py:get_c4`` sampling loop as written there (module-level ``random``, plain
+    ``tokenizer(text)``), without the torch tensors around it."""
+    import random
+
+    random.seed(seed)
+    out = []
+    for _ in range(nsamples):
+        while True:
+            i = random.randint(0, len(texts) - 1)
+            enc = tokenizer(texts[i])["input_ids"]
+            if len(enc) > seqlen:
+                break
+        i = random.randint(0, len(enc) - seqlen - 1)
+        out.append(enc[i : i + seqlen])
+    return out
+
+
+def test_paper_windows_equal_the_reference_draw_with_a_bos_adding_tokenizer():
+    from tokenizers.processors import TemplateProcessing
+
+    tok = build_tokenizer()
+    bos = "<|im_start|>"  # stands in for Llama's <s>: prepended by the tokenizer's post-processor
+    tok._tokenizer.post_processor = TemplateProcessing(
+        single=f"{bos} $A", special_tokens=[(bos, tok.convert_tokens_to_ids(bos))]
+    )
+    texts = load_texts(str(bench_file("c4_demo.jsonl")))
+    lengths = [len(tok(t)["input_ids"]) for t in texts]
+    # a document of exactly seqlen + 1 tokens only with the BOS: it passes the reference's length test
+    seqlen = sorted(lengths)[len(lengths) // 2] - 1
+    for seed in (0, 1, 2):
+        assert paper_windows(texts, tok, 8, seqlen, seed) == reference_get_c4(texts, tok, 8, seqlen, seed)
+
+
 def test_packed_windows():
     tok = build_tokenizer()
     texts = load_texts("demo", limit=100)

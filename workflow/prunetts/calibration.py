@@ -3,7 +3,9 @@
 ``paper`` mode reproduces Wanda / TTS-Pruning ``get_c4`` (METHODS §1.2): with ``random.Random(seed)``, draw random
 documents until one tokenizes to more than ``seqlen`` tokens, then take ``seqlen`` tokens from a random start in
 ``[0, len - seqlen - 1]``; repeat for each window. (Same draw sequence as ``random.seed(seed)`` + ``random.randint``
-in the reference; the reference uses the slow tokenizer, we use the fast one.)
+in the reference; the reference uses the slow tokenizer, we use the fast one.) Documents are tokenized as the reference
+does, with the tokenizer's special tokens: a Llama tokenizer's BOS counts towards the length test and can open a
+window that starts at 0; Qwen tokenizers add none.
 
 ``pack`` mode is for corpora of short documents (the demo task): documents in a seeded order, joined by EOS, cut
 into consecutive windows.
@@ -55,7 +57,8 @@ def paper_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) -
     out = []
     for _ in range(n):
         for _attempt in range(100 * len(texts)):
-            ids = tokenizer(texts[rng.randint(0, len(texts) - 1)], add_special_tokens=False, verbose=False)["input_ids"]
+            # add_special_tokens as the reference's plain ``tokenizer(text)``: same lengths, same windows
+            ids = tokenizer(texts[rng.randint(0, len(texts) - 1)], add_special_tokens=True, verbose=False)["input_ids"]
             if len(ids) > seqlen:
                 lengths_ok = True
                 break

@@ -6,7 +6,7 @@ that stage and everything downstream (Snakemake's params trigger) and old artifa
 
 IMPL_VERSION = {
     "prepare_benchmark": 1,
-    "prepare_calibration": 1,
+    "prepare_calibration": 2,  # 2: paper mode tokenizes with special tokens, as the reference
     "capture": 3,
     "influence": 1,
     "layer_scores": 1,
