@@ -86,3 +86,10 @@ def test_wanda_setting_applies_the_allocations_override_on_top_of_the_global_kno
         "group": "matrix",
     }
     assert wanda_setting({}, "owl") == {"mode": "sequential", "group": "row"}
+
+
+def test_check_rejects_an_even_savitzky_golay_window():
+    cfg = demo_config()
+    cfg["pruning"]["layerif"] = {"window": 4, "polyorder": 2}
+    with pytest.raises(ConfigError, match=r"pruning.layerif.window: 4 is even"):
+        check(cfg)

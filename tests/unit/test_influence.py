@@ -167,3 +167,13 @@ def test_rejects_too_short_texts(tiny_qwen3_dir):
     model, tok = _load(tiny_qwen3_dir)
     with pytest.raises(ValueError, match="training text 1"):
         compute_influence(model, tok, ["a long enough text", "a"], ["another text"], progress=False)
+
+
+def test_non_finite_gradients_are_one_clear_error_not_a_silent_uniform_allocation(tiny_model_dir):
+    model, tok = _load(tiny_model_dir)
+    train, val = _texts()
+    layer = Arch.of(model).layers(model)[1]
+    with torch.no_grad():
+        layer.mlp.up_proj.weight[0, 0] = float("inf")  # as an fp16 overflow would
+    with pytest.raises(ValueError, match=r"non-finite scores for layer 0 attention .*float32"):
+        compute_influence(model, tok, train, val, max_len=MAX_LEN, progress=False)

@@ -230,6 +230,37 @@ def test_owl_allocation_properties():
     assert alloc.owl_layer_sparsity({0: 1.0, 1: 1.0}, 0.2, 0.08) == {0: 0.2, 1: 0.2}
     clamped = alloc.owl([(0, "mlp.up_proj", 10), (1, "mlp.up_proj", 10)], 0.05, {0: 0.0, 1: 1.0}, 0.08)
     assert clamped[(0, "mlp.up_proj")] == pytest.approx(0.13) and clamped[(1, "mlp.up_proj")] == 0.01
+    # magnitude-OWL (TTS-Pruning's prune_mag_outlier) has no clamp: int(numel * s) <= 0 prunes nothing
+    mag = alloc.owl([(0, "mlp.up_proj", 10), (1, "mlp.up_proj", 10)], 0.05, {0: 0.0, 1: 1.0}, 0.08, "magnitude")
+    assert mag[(0, "mlp.up_proj")] == pytest.approx(0.13) and mag[(1, "mlp.up_proj")] == 0.0
+    with pytest.raises(ValueError, match="would get sparsity 1.2"):  # S + mean(D') > 1: an error, not a full prune
+        alloc.owl([(i, "mlp.up_proj", 10) for i in range(4)], 0.9, {0: 0.0, 1: 1.0, 2: 1.0, 3: 1.0}, 0.2)
+    with pytest.raises(ValueError, match="ratio of layer 1 is not finite"):
+        alloc.owl([(i, "mlp.up_proj", 10) for i in range(3)], 0.2, {0: 1.0, 1: float("nan"), 2: 3.0}, 0.08)
+
+
+def test_layerif_min_max_after_smoothing_spans_e1_to_e2():
+    """TTS-Pruning's allocate_layer_sparsity min-maxes the smoothed, clipped scores again, so the per-layer
+    sparsities always span [e1, e2] times eta (max / min = e2 / e1), however much the smoothing flattened them."""
+    import numpy as np
+    from scipy.signal import savgol_filter
+
+    rng = np.random.default_rng(0)
+    scores = rng.gamma(2.0, 1.0, 36)
+    scores[0] *= 4  # a spike that the Savitzky-Golay filter flattens
+    a = (scores - scores.min()) / (scores.max() - scores.min())
+    smoothed = np.clip(savgol_filter(a, 5, 2), 0, 1)
+    assert smoothed.max() - smoothed.min() < 0.9  # the case where the second min-max matters
+    for direction in ("paper_code", "layerif_paper"):
+        p = np.array(alloc.layerif_component(scores.tolist(), [100] * 36, 0.2, 0.05, 0.40, direction))
+        assert p.mean() == pytest.approx(0.2)
+        assert p.max() / p.min() == pytest.approx(0.40 / 0.05, rel=1e-6)
+    s_hat = (smoothed - smoothed.min()) / (smoothed.max() - smoothed.min() + 1e-8)  # transcription, paper code
+    p_hat = (1 - s_hat) * 0.35 + 0.05
+    expected = np.clip(0.2 * 3600 / ((p_hat * 100).sum() + 1e-8) * p_hat, 0, 1)
+    np.testing.assert_allclose(
+        alloc.layerif_component(scores.tolist(), [100] * 36, 0.2, 0.05, 0.40, "paper_code"), expected, rtol=1e-12
+    )
 
 
 def test_layerif_normalisation_and_rescaling():
@@ -249,6 +280,8 @@ def test_layerif_normalisation_and_rescaling():
     assert np.argmax(p4) == 0
     # negative sums use |S| (as the paper code), constant scores give uniform S
     np.testing.assert_allclose(alloc.layerif_component([3.0] * 6, [2] * 6, 0.2, 0.05, 0.4, "paper_code"), [0.2] * 6)
+    with pytest.raises(ValueError, match="not all finite"):
+        alloc.layerif_component([1.0, float("nan"), 3.0, 2.0, 5.0, 4.0], [1] * 6, 0.2, 0.05, 0.4, "paper_code")
     # per component: attention and mlp each hit S (weighted by their parameter counts)
     mods = [(i, n, 6 if n.startswith("mlp") else 4) for i in range(5) for n in ("self_attn.q_proj", "mlp.up_proj")]
     t = alloc.layerif(

@@ -133,6 +133,11 @@ def config_problems(config: dict) -> list[str]:
             f"pruning.layerif: e1 = {layerif.get('e1')} must be below e2 = {layerif.get('e2')} (the per-layer "
             "sparsity range [e1, e2]); swap them (direction: layerif_paper reverses the mapping)"
         )
+    if layerif.get("window", 5) % 2 == 0:
+        out.append(
+            f"pruning.layerif.window: {layerif.get('window')} is even; Savitzky-Golay needs an odd window "
+            "(the paper's code silently skips smoothing for an even one), e.g. 5"
+        )
     if layerif.get("polyorder", 2) >= layerif.get("window", 5):
         out.append(
             f"pruning.layerif.polyorder: {layerif.get('polyorder')} must be below window = {layerif.get('window')} "

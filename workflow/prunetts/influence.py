@@ -27,6 +27,9 @@ Deviations from the papers (all deliberate; LayerIF's own IF code is not release
   d = the unprojected group size, so it estimates the exact damping. (With d = the projected size lambda would grow by
   d_full / d_proj, which rescales each group's scores by a different factor for attention and MLP; on the tiny test
   models that dropped the Pearson correlation with exact scores from >= 0.9 to as low as 0.1.) p = 0 is exact.
+- One DataInf group per (layer, component): the damping lambda and the rank-one inverse are taken over the
+  concatenated gradients of q,k,v,o (or gate,up,down), LayerIF's H^(l) restricted to the block's component, where
+  DataInf's own code would damp and invert each weight matrix separately and sum the per-matrix terms.
 - Scores are kept per (layer, component, example) as the TTS-Pruning pickles store them (METHODS §4.4), not summed.
 """
 
@@ -228,6 +231,11 @@ def compute_influence(
     for (li, comp, mods), gmat, vg in zip(groups, store, v, strict=True):
         d_full = sum(w.numel() for _n, w in mods)  # unprojected size: lambda must estimate the exact damping
         scores = _datainf_scores(gmat, vg.cpu(), d_full)
+        if not torch.isfinite(scores).all():  # one clear line now, not a silent uniform allocation later
+            raise ValueError(
+                f"LayerIF influence: non-finite scores for layer {li} {comp} (inf/NaN gradients); "
+                "compute in float32 (influence.dtype) or shorten influence.max_len"
+            )
         rows.extend(dict(layer=li, component=comp, example=k, influence=float(s)) for k, s in enumerate(scores))
     rows.sort(key=lambda r: (r["layer"], r["component"], r["example"]))
     return rows

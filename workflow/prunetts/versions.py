@@ -10,7 +10,7 @@ IMPL_VERSION = {
     "capture": 3,
     "influence": 1,
     "layer_scores": 1,
-    "allocate": 2,
+    "allocate": 3,  # 3: LayerIF min-max after smoothing (paper code), magnitude-OWL without the 0.01 clamp
     "prune": 3,
     "generate": 2,
     "grade": 2,

@@ -3,15 +3,18 @@
 - **uniform**: every linear at S.
 - **owl** (Yin et al. 2024, "Outlier Weighed Layerwise Sparsity", METHODS §3): from the layer outlier ratios D_l,
   ``D' = minmax(D) * 2*lam``, ``s_l = S - (D'_l - mean(D'))`` (mean exactly S, spread 2*lam, more outliers -> less
-  pruning); values <= 0 are set to 0.01 as the paper's Wanda-OWL code does (applied to magnitude too). Every linear of
-  layer l gets s_l.
+  pruning). Values <= 0 as TTS-Pruning's code: Wanda-OWL sets them to 0.01 (``prune_wanda_outlier``),
+  magnitude-OWL prunes nothing there (``prune_mag_outlier``: ``int(numel * s) <= 0``). Every linear of layer l gets
+  s_l. A value above 1 (S + mean(D') > 1, only with a large S and lam) is an error, not a silent full prune.
 - **layerif** (Askari et al. 2025, LayerIF, as TTS-Pruning's ``influence_helper``; METHODS §4.4): per component
   (attention = q,k,v,o; mlp = gate,up,down) separately: a = |S_{l,c}| (positive influence sums), min-max to [0, 1],
-  Savitzky-Golay smoothing (window 5, order 2; skipped below 5 layers), clip to [0, 1], then
-  ``p_hat = (1 - a)(e2 - e1) + e1`` (direction ``paper_code``: more influence -> less pruning) or
-  ``p_hat = a (e2 - e1) + e1`` (direction ``layerif_paper``, the LayerIF paper's text), rescaled by
-  ``eta = S * sum(d) / sum(p_hat * d)`` (d = parameters of the component in the layer) and clipped to [0, 1], so each
-  component class hits S.
+  Savitzky-Golay smoothing (window 5, order 2; skipped below ``window`` layers), clip to [0, 1], min-max again
+  (``allocate_layer_sparsity``: ``(s - min) / (max - min + 1e-8)``, so the smoothed extremes span [e1, e2] again;
+  METHODS §4.4 omits this step, the paper's code has it), then ``p_hat = (1 - a)(e2 - e1) + e1`` (direction
+  ``paper_code``: more influence -> less pruning) or ``p_hat = a (e2 - e1) + e1`` (direction ``layerif_paper``: the
+  LayerIF paper's direction on the paper code's pipeline; LayerIF's own per-block SG(7, 3) and epsilon-ratios,
+  METHODS §4.1-4.2, are not implemented), rescaled by ``eta = S * sum(d) / (sum(p_hat * d) + 1e-8)`` (d = parameters
+  of the component in the layer) and clipped to [0, 1], so each component class hits S.
 - **shortgpt** (``shortgpt.py``): the removed layers get 1.0, the others 0.0.
 """
 
@@ -43,8 +46,23 @@ def owl_layer_sparsity(ratios: dict[int, float], sparsity: float, lam: float) ->
     return {i: sparsity - (x - mean) for i, x in zip(layers, scaled, strict=True)}
 
 
-def owl(modules, sparsity: float, ratios: dict[int, float], lam: float) -> dict[tuple[int, str], float]:
-    per_layer = {i: (s if s > 0 else 0.01) for i, s in owl_layer_sparsity(ratios, sparsity, lam).items()}
+def owl(
+    modules, sparsity: float, ratios: dict[int, float], lam: float, method: str = "wanda"
+) -> dict[tuple[int, str], float]:
+    import math
+
+    nonfinite = sorted(i for i, d in ratios.items() if not math.isfinite(d))
+    if nonfinite:
+        raise ValueError(f"OWL: the outlier ratio of layer {nonfinite[0]} is not finite; recompute the capture")
+    raw = owl_layer_sparsity(ratios, sparsity, lam)
+    bad = [i for i, s in raw.items() if s > 1.0]
+    if bad:
+        raise ValueError(
+            f"OWL: layer {bad[0]} would get sparsity {raw[bad[0]]:.4f} (target {sparsity}, lambda {lam}); "
+            "lower pruning.owl.lambda or the sparsity"
+        )
+    floor = 0.01 if method == "wanda" else 0.0  # TTS-Pruning: Wanda-OWL clamps to 0.01, magnitude-OWL prunes none
+    per_layer = {i: (s if s > 0 else floor) for i, s in raw.items()}
     return {(layer, name): per_layer[layer] for layer, name, _ in modules}
 
 
@@ -62,6 +80,8 @@ def layerif_component(
     import numpy as np
 
     a = np.abs(np.asarray(scores, dtype=np.float64))
+    if not np.isfinite(a).all():
+        raise ValueError(f"LayerIF: influence sums {a.tolist()} are not all finite; recompute the influence scores")
     span = a.max() - a.min()
     s_hat = (a - a.min()) / span if span > 0 else np.zeros_like(a)
     if len(a) >= window:
@@ -69,6 +89,7 @@ def layerif_component(
 
         s_hat = savgol_filter(s_hat, window_length=window, polyorder=polyorder)
     s_hat = np.clip(s_hat, 0.0, 1.0)
+    s_hat = (s_hat - s_hat.min()) / (s_hat.max() - s_hat.min() + 1e-8)  # second min-max, eps as the paper's code
     if direction == "paper_code":
         p_hat = (1.0 - s_hat) * (e2 - e1) + e1
     elif direction == "layerif_paper":
@@ -76,7 +97,7 @@ def layerif_component(
     else:
         raise ValueError(f"unknown LayerIF direction {direction!r} (expected one of {LAYERIF_DIRECTIONS})")
     d = np.asarray(numels, dtype=np.float64)
-    eta = sparsity * d.sum() / (p_hat * d).sum()
+    eta = sparsity * d.sum() / ((p_hat * d).sum() + 1e-8)
     return np.clip(eta * p_hat, 0.0, 1.0).tolist()
 
 
@@ -126,7 +147,7 @@ def for_variant(variant, modules, layer_scores: dict | None, options: dict, n_la
     if variant.allocation == "uniform":
         return uniform(modules, variant.sparsity)
     if variant.allocation == "owl":
-        return owl(modules, variant.sparsity, layer_scores, options.get("lambda", 0.08))
+        return owl(modules, variant.sparsity, layer_scores, options.get("lambda", 0.08), variant.method)
     if variant.allocation == "layerif":
         return layerif(modules, variant.sparsity, layer_scores, **options)
     if variant.allocation == "shortgpt":
