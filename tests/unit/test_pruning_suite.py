@@ -381,3 +381,55 @@ def test_write_safetensors_is_read_back_by_safetensors_itself(tmp_path):
             assert back.reshape(-1).view(torch.uint8).tolist() == t.reshape(-1).view(torch.uint8).tolist(), name
     with pytest.raises(ValueError, match="contiguous"):
         write_safetensors(tmp_path / "bad.safetensors", {"t": torch.randn(4, 4).t()})
+
+
+@pytest.mark.parametrize("family,stored", [("llama", torch.float16), ("qwen2", torch.float32)])
+def test_a_rounding_compute_dtype_never_rounds_a_kept_weight(family, stored, tmp_path):
+    """bf16 compute (the GPU default) on an fp16 or fp32 checkpoint: masks are scored on the stored values and every
+    kept weight, bias and norm is written back bit for bit; only sequential Wanda's activations are bf16."""
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from prunetts.capture import capture
+    from tests.conftest import build_tiny
+
+    src = build_tiny(family, tmp_path / "fp32")
+    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+    model.to(stored).save_pretrained(tmp_path / "src", safe_serialization=True)
+    (tmp_path / "src" / "tokenizer.json").write_bytes((src / "tokenizer.json").read_bytes())
+    (tmp_path / "src" / "tokenizer_config.json").write_bytes((src / "tokenizer_config.json").read_bytes())
+    source = load_file(tmp_path / "src" / "model.safetensors")
+    mods = modules_of(tmp_path / "src")
+    allocation = {(li, name): 0.3 for li, name, _ in mods}
+    linear, _ = capture(str(tmp_path / "src"), WINDOWS, 4, "cpu", "float32", progress=False)
+    stats = {k: s for k, (s, _) in linear.items()}
+    prunable = {f"model.layers.{li}.{name}.weight" for li, name, _ in mods}
+    for method, mode in (("magnitude", "sequential"), ("wanda", "one_pass"), ("wanda", "sequential")):
+        out = {}
+        for dtype in ("bfloat16", "float32"):
+            out[dtype] = tmp_path / f"{method}-{mode}-{dtype}"
+            prune_checkpoint(
+                str(tmp_path / "src"),
+                out[dtype],
+                method,
+                allocation,
+                stats=stats,
+                windows=WINDOWS,
+                wanda_mode=mode,
+                device="cpu",
+                dtype=dtype,
+                progress=False,
+            )
+        got = load_file(out["bfloat16"] / "model.safetensors")
+        exact = load_file(out["float32"] / "model.safetensors")
+        assert got.keys() == source.keys()
+        for name, t in source.items():
+            assert got[name].dtype == stored, name
+            if name in prunable:  # pruned entries are zero, every other entry is the stored value
+                kept = got[name] != 0
+                assert torch.equal(got[name][kept], t[kept]), (method, mode, name)
+                assert int((~kept).sum()) == int((exact[name] == 0).sum()), name  # the same count per row / matrix
+            else:
+                assert torch.equal(got[name], t), name
+        if mode == "one_pass" or method == "magnitude":  # no activations involved: the same masks as fp32 compute
+            assert all(torch.equal(got[n], exact[n]) for n in source), (method, mode)

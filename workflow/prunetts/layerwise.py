@@ -21,6 +21,18 @@ log = logging.getLogger(__name__)
 _KEEP_KWARGS = ("attention_mask", "position_embeddings", "position_ids")
 
 
+def exact_cast(src, dst) -> bool:
+    """Whether every value of dtype ``src`` is representable in ``dst`` (the round trip src -> dst -> src is exact)."""
+    import torch
+
+    wider = {
+        torch.float32: {torch.float64},
+        torch.bfloat16: {torch.float32, torch.float64},
+        torch.float16: {torch.float32, torch.float64},
+    }
+    return src == dst or dst in wider.get(src, ())
+
+
 def _recorders(runner, n: int):
     """Modules standing in for the decoder layers: record each layer's inputs, pass the hidden states through."""
     import torch
@@ -52,6 +64,9 @@ class LayerRunner:
         self._kwargs: dict[int, dict[int, dict]] = {}
         self._first_inputs: list = []
         self.source_dtypes: dict[str, object] = {}
+        # the loaded layer's tensors as stored, kept only when the compute dtype would round them (e.g. an fp32 or
+        # fp16 checkpoint computed in bf16 on GPU): masks are then scored on, and applied to, these
+        self._source: dict | None = None
 
     # ---- weights -------------------------------------------------------------------------------------------------
     def load_layer(self, i: int):
@@ -62,16 +77,47 @@ class LayerRunner:
         # copy=True: tensors read from safetensors are views of a private file mapping, where every first write to a
         # page (pruning) or first read (the forward) faults; one bulk copy is several times cheaper
         state = {n[len(prefix) :]: t.to(self.device, self.dtype, copy=True) for n, t in tensors.items()}
+        exact = all(exact_cast(t.dtype, self.dtype) for t in tensors.values())
+        self._source = None if exact else {n[len(prefix) :]: t for n, t in tensors.items()}
         layer = self.arch.layers(self.model)[i]
         layer.load_state_dict(state, strict=True, assign=True)
         return layer.eval()
 
     def unload_layer(self, i: int) -> None:
         self.arch.layers(self.model)[i].to("meta")
+        self._source = None
+
+    def scoring_weight(self, name: str, linear):
+        """The weight of prunable linear ``name`` of the loaded layer at the checkpoint's precision, on the compute
+        device: the linear's own weight, or (when the compute dtype rounds) the stored one in float32."""
+        import torch
+
+        if self._source is None:
+            return linear.weight
+        return self._source[name + ".weight"].to(self.device, torch.float32)
+
+    def prune(self, name: str, linear, mask) -> int:
+        """Zero ``mask`` (True = prune) in the linear's weight and, when kept, in the stored weight that will be
+        written; returns the number of zeros in the written weight."""
+        import torch
+
+        from prunetts.pruning.masks import apply_mask
+
+        apply_mask(linear.weight, mask)
+        if self._source is None:
+            return int(torch.count_nonzero(linear.weight == 0))
+        key = name + ".weight"
+        stored = self._source[key].clone()  # a view of the checkpoint file until here
+        apply_mask(stored, mask.to("cpu"))
+        self._source[key] = stored
+        return int(torch.count_nonzero(stored == 0))
 
     def layer_tensors(self, i: int, layer) -> dict:
-        """The layer's tensors under their checkpoint names, cast back to the checkpoint's dtypes."""
+        """The layer's tensors under their checkpoint names in the checkpoint's dtypes: cast back from the compute
+        dtype where that is exact, else the stored tensors themselves (pruned through ``prune``)."""
         prefix = f"model.layers.{i}."
+        if self._source is not None:
+            return {prefix + k: v for k, v in self._source.items()}
         return {prefix + k: v.detach().to("cpu", self.source_dtypes[prefix + k]) for k, v in layer.state_dict().items()}
 
     # ---- activations ---------------------------------------------------------------------------------------------

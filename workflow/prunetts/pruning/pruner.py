@@ -13,7 +13,9 @@ decoder layer plus, for sequential Wanda, the calibration hidden states (two ``[
   variant does.
 - ``shortgpt``: the layers whose allocation is 1.0 are removed (``shortgpt.py``).
 
-Masks are scored in float32; weights are written back in the checkpoint's own dtype (zeros stay exact zeros).
+Masks are scored in float32 on the checkpoint's own values, and the written weights are the stored ones with the masked
+entries zeroed: a compute dtype that rounds the checkpoint (bf16 on GPU for an fp16 or fp32 checkpoint) affects only
+the activations of sequential Wanda, never a kept weight.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import logging
 
 from prunetts.checkpoint import Reader, Writer
 from prunetts.pruning.magnitude import magnitude_mask
-from prunetts.pruning.masks import apply_mask
 from prunetts.pruning.wanda import wanda_mask
 
 log = logging.getLogger(__name__)
@@ -90,12 +91,14 @@ def prune_checkpoint(
         with torch.no_grad():
             for name, lin in linears.items():
                 s = allocation[(i, name)]
+                weight = runner.scoring_weight(name, lin)
                 if method == "magnitude":
-                    mask = magnitude_mask(lin.weight, s)
+                    mask = magnitude_mask(weight, s)
                 else:
                     sq = layer_stats[name] if sequential else stats[(i, name)]
-                    mask = wanda_mask(lin.weight, sq, s, wanda_group)
-                apply_mask(lin.weight, mask)
+                    mask = wanda_mask(weight, sq, s, wanda_group)
+                del weight
+                n_zero = runner.prune(name, lin, mask)
                 records.append(
                     dict(
                         layer=i,
@@ -103,7 +106,7 @@ def prune_checkpoint(
                         numel=lin.weight.numel(),
                         target_sparsity=float(s),
                         n_pruned=int(torch.count_nonzero(mask)),
-                        n_zero=int(torch.count_nonzero(lin.weight == 0)),
+                        n_zero=n_zero,
                     )
                 )
         if sequential and i < runner.n_layers - 1:  # nothing reads the last layer's outputs
