@@ -11,7 +11,7 @@ IMPL_VERSION = {
     "influence": 1,
     "layer_scores": 1,
     "allocate": 3,  # 3: LayerIF min-max after smoothing (paper code), magnitude-OWL without the 0.01 clamp
-    "prune": 3,
+    "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
     "generate": 2,
     "grade": 2,
     "aggregate": 2,
