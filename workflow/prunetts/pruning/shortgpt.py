@@ -27,6 +27,9 @@ def layers_to_remove(bi: dict[int, float], n_layers: int, n_remove: int) -> list
 
 
 def n_for_sparsity(sparsity: float, n_layers: int) -> int:
+    """``round(S * L)``, at least 1 (a ShortGPT variant that removes nothing would be the dense model under another
+    name); an exact half goes to the even count (Python's ``round``: 0.125 x 36 = 4.5 -> 4), both being equally far
+    from S."""
     return max(1, round(sparsity * n_layers))
 
 
