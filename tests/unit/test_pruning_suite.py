@@ -433,3 +433,98 @@ def test_a_rounding_compute_dtype_never_rounds_a_kept_weight(family, stored, tmp
                 assert torch.equal(got[name], t), name
         if mode == "one_pass" or method == "magnitude":  # no activations involved: the same masks as fp32 compute
             assert all(torch.equal(got[n], exact[n]) for n in source), (method, mode)
+
+
+def _variant_checkpoint(kind: str, out):
+    """Checkpoint layouts beyond the standard fixtures: a sharded bf16 Llama with tied embeddings and attention /
+    MLP biases, and a Qwen2 whose upper layers use sliding-window attention (per-layer ``layer_types``)."""
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+
+    from prunetts.demo.tokenizer import build_tokenizer
+
+    tok = build_tokenizer()
+    common = dict(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    if kind == "llama-tied-biases-sharded-bf16":
+        cfg = LlamaConfig(tie_word_embeddings=True, attention_bias=True, mlp_bias=True, **common)
+    else:
+        cfg = Qwen2Config(
+            tie_word_embeddings=False, use_sliding_window=True, sliding_window=8, max_window_layers=2, **common
+        )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(".bias"):
+                p.normal_(0, 0.02)
+    if kind.endswith("bf16"):
+        model = model.to(torch.bfloat16)
+        model.save_pretrained(out, max_shard_size="40KB")
+    else:
+        model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["llama-tied-biases-sharded-bf16", "qwen2-sliding-window"])
+def test_sequential_wanda_and_shortgpt_on_other_checkpoint_layouts(kind, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from prunetts.capture import capture
+    from prunetts.checkpoint import Reader
+
+    src = _variant_checkpoint(kind, tmp_path / "src")
+    if kind.endswith("bf16"):
+        assert len(list(src.glob("model-*.safetensors"))) > 1  # really sharded
+    mods = modules_of(src)
+    allocation = alloc.uniform(mods, 0.4)
+    prune_checkpoint(
+        str(src), tmp_path / "w", "wanda", allocation, windows=WINDOWS, batch_size=4, device="cpu", progress=False
+    )
+    ours = zero_masks(tmp_path / "w")
+    ref = brute_force_sequential_wanda(src, allocation)
+    assert all(torch.equal(ours[k], ref[k]) for k in ref)
+    before, after = Reader(src), Reader(tmp_path / "w")
+    prunable = {f"model.layers.{li}.{n}.weight" for li, n, _ in mods}
+    names = before.other_names() + [n for i in range(4) for n in before.layer_names(i)]
+    assert sorted(names) == sorted(after.other_names() + [n for i in range(4) for n in after.layer_names(i)])
+    for n in names:
+        a, b = before.load([n])[n], after.load([n])[n]
+        assert a.dtype == b.dtype, n
+        if n in prunable:
+            assert torch.equal(b[b != 0], a[b != 0]), n
+        else:  # embeddings, norms, biases (and no lm_head written for tied embeddings)
+            assert torch.equal(a, b), n
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "w", dtype=torch.float32)
+    if kind.startswith("llama"):
+        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    assert model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=12, do_sample=False).shape == (1, 15)
+
+    _, layers = capture(str(src), WINDOWS, 4, "cpu", "float32", progress=False)
+    removed = layers_to_remove({i: 1 - c for i, c, _ in layers}, 4, 2)
+    prune_checkpoint(str(src), tmp_path / "sg", "shortgpt", alloc.shortgpt(mods, removed))
+    cfg = json.loads((tmp_path / "sg" / "config.json").read_text())
+    old = json.loads((src / "config.json").read_text())
+    kept = [i for i in range(4) if i not in removed]
+    assert cfg["num_hidden_layers"] == 2
+    if "layer_types" in old:
+        assert cfg["layer_types"] == [old["layer_types"][i] for i in kept]
+    sg = AutoModelForCausalLM.from_pretrained(tmp_path / "sg", dtype=torch.float32)
+    assert [layer.self_attn.layer_idx for layer in sg.model.layers] == [0, 1]
+    assert sg.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=12, do_sample=False).shape == (1, 15)
+    stored = {}
+    for f in (tmp_path / "sg").glob("*.safetensors"):
+        stored.update(load_file(f))
+    for new, old_i in enumerate(kept):
+        for n in before.layer_names(old_i):
+            assert torch.equal(stored[n.replace(f"layers.{old_i}.", f"layers.{new}.", 1)], before.load([n])[n]), n
