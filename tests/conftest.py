@@ -38,7 +38,7 @@ def bench_file(name: str) -> Path:
     return path
 
 
-def tiny_config(family: str, vocab_size: int, layers: int = 3):
+def tiny_config(family: str, vocab_size: int, layers: int = 3, **overrides):
     from transformers import LlamaConfig, Qwen2Config, Qwen3Config
 
     common = dict(
@@ -51,6 +51,7 @@ def tiny_config(family: str, vocab_size: int, layers: int = 3):
         max_position_embeddings=512,
         tie_word_embeddings=False,
     )
+    common.update(overrides)
     if family == "qwen2":
         return Qwen2Config(**common)
     if family == "qwen3":
@@ -58,7 +59,11 @@ def tiny_config(family: str, vocab_size: int, layers: int = 3):
     return LlamaConfig(**common)
 
 
-def build_tiny(family: str, out: Path, seed: int = 0, layers: int = 3) -> Path:
+def build_tiny(
+    family: str, out: Path, seed: int = 0, layers: int = 3, dtype=None, max_shard_size=None, **overrides
+) -> Path:
+    """A random checkpoint saved by transformers; ``dtype`` (a torch dtype) and ``max_shard_size`` change how it is
+    stored, ``overrides`` go to the config (e.g. ``tie_word_embeddings=True``)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -66,7 +71,7 @@ def build_tiny(family: str, out: Path, seed: int = 0, layers: int = 3) -> Path:
 
     tok = build_tokenizer()
     torch.manual_seed(seed)
-    cfg = tiny_config(family, len(tok), layers)
+    cfg = tiny_config(family, len(tok), layers, **overrides)
     cfg.eos_token_id = tok.eos_token_id
     cfg.pad_token_id = tok.pad_token_id
     model = AutoModelForCausalLM.from_config(cfg)
@@ -74,7 +79,9 @@ def build_tiny(family: str, out: Path, seed: int = 0, layers: int = 3) -> Path:
         for name, p in model.named_parameters():
             if name.endswith(".bias"):
                 p.normal_(0, 0.02)
-    model.save_pretrained(out, safe_serialization=True)
+    if dtype is not None:
+        model = model.to(dtype)
+    model.save_pretrained(out, **({"max_shard_size": max_shard_size} if max_shard_size else {}))
     tok.save_pretrained(out)
     return out
 

@@ -388,16 +388,11 @@ def test_a_rounding_compute_dtype_never_rounds_a_kept_weight(family, stored, tmp
     """bf16 compute (the GPU default) on an fp16 or fp32 checkpoint: masks are scored on the stored values and every
     kept weight, bias and norm is written back bit for bit; only sequential Wanda's activations are bf16."""
     from safetensors.torch import load_file
-    from transformers import AutoModelForCausalLM
 
     from prunetts.capture import capture
     from tests.conftest import build_tiny
 
-    src = build_tiny(family, tmp_path / "fp32")
-    model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
-    model.to(stored).save_pretrained(tmp_path / "src", safe_serialization=True)
-    (tmp_path / "src" / "tokenizer.json").write_bytes((src / "tokenizer.json").read_bytes())
-    (tmp_path / "src" / "tokenizer_config.json").write_bytes((src / "tokenizer_config.json").read_bytes())
+    build_tiny(family, tmp_path / "src", dtype=stored)
     source = load_file(tmp_path / "src" / "model.safetensors")
     mods = modules_of(tmp_path / "src")
     allocation = {(li, name): 0.3 for li, name, _ in mods}
@@ -438,41 +433,20 @@ def test_a_rounding_compute_dtype_never_rounds_a_kept_weight(family, stored, tmp
 def _variant_checkpoint(kind: str, out):
     """Checkpoint layouts beyond the standard fixtures: a sharded bf16 Llama with tied embeddings and attention /
     MLP biases, and a Qwen2 whose upper layers use sliding-window attention (per-layer ``layer_types``)."""
-    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+    from tests.conftest import build_tiny
 
-    from prunetts.demo.tokenizer import build_tokenizer
-
-    tok = build_tokenizer()
-    common = dict(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
     if kind == "llama-tied-biases-sharded-bf16":
-        cfg = LlamaConfig(tie_word_embeddings=True, attention_bias=True, mlp_bias=True, **common)
-    else:
-        cfg = Qwen2Config(
-            tie_word_embeddings=False, use_sliding_window=True, sliding_window=8, max_window_layers=2, **common
+        return build_tiny(
+            "llama",
+            out,
+            layers=4,
+            dtype=torch.bfloat16,
+            max_shard_size="40KB",
+            tie_word_embeddings=True,
+            attention_bias=True,
+            mlp_bias=True,
         )
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(cfg)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith(".bias"):
-                p.normal_(0, 0.02)
-    if kind.endswith("bf16"):
-        model = model.to(torch.bfloat16)
-        model.save_pretrained(out, max_shard_size="40KB")
-    else:
-        model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return build_tiny("qwen2", out, layers=4, use_sliding_window=True, sliding_window=8, max_window_layers=2)
 
 
 @pytest.mark.parametrize("kind", ["llama-tied-biases-sharded-bf16", "qwen2-sliding-window"])
