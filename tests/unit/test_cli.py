@@ -53,6 +53,17 @@ def test_five_flags_work(tiny_qwen3_dir, tmp_path, method, allocation):
         (["--sparsity", "1.5"], "--sparsity 1.5: must be in (0, 1)"),
         (["--sparsity", "0.2", "--calibration", "/no/such.jsonl"], "--calibration /no/such.jsonl"),
         (["--method", "shortgpt"], "shortgpt needs exactly one of --sparsity or --shortgpt-layers"),
+        # knobs out of the workflow schema's range stop before any work, not after the capture or the influence
+        (["--sparsity", "0.2", "--n-samples", "0"], "argument --n-samples: 0 must be >= 1"),
+        (["--sparsity", "0.2", "--seqlen", "2k"], "argument --seqlen: '2k' is not a whole number"),
+        (["--sparsity", "0.2", "--owl-lambda", "0.6"], "argument --owl-lambda: 0.6 must be in (0, 0.5)"),
+        (["--sparsity", "0.2", "--owl-m", "nan"], "argument --owl-m: nan must be > 0"),
+        (["--sparsity", "0.2", "--projection-dim", "-1"], "argument --projection-dim: -1 must be >= 0"),
+        (["--sparsity", "0.2", "--layerif-e2", "1.5"], "argument --layerif-e2: 1.5 must be in [0, 1]"),
+        (
+            ["--sparsity", "0.2", "--allocation", "layerif", "--layerif-e1", "0.5", "--layerif-e2", "0.1"],
+            "--layerif-e1/--layerif-e2: e1 = 0.5 must be below e2 = 0.1",
+        ),
     ],
 )
 def test_bad_input_is_one_line(tiny_qwen3_dir, tmp_path, capsys, extra, message):

@@ -291,6 +291,25 @@ def test_layerif_normalisation_and_rescaling():
         assert sum(t[(i, comp)] for i in range(5)) / 5 == pytest.approx(0.3)
 
 
+def test_layerif_capped_layers_are_reported(caplog):
+    """A large S with a wide [e1, e2] pushes eta * p_hat above 1: clipped as the paper's code (the whole component
+    of that layer goes), and the shortfall against S is logged instead of passing silently."""
+    import numpy as np
+
+    scores, numels = [1.0, 1.0, 1.0, 0.0], [1, 1, 1, 1]  # p_hat = [e1, e1, e1, e2]: eta = 0.5 * 4 / 0.55
+    with caplog.at_level("WARNING", logger="prunetts.pruning.allocation"):
+        p = np.array(alloc.layerif_component(scores, numels, 0.5, 0.05, 0.40, "paper_code"))
+    np.testing.assert_allclose(p, [0.05 * 2 / 0.55] * 3 + [1.0], rtol=1e-6)
+    assert p.mean() < 0.5
+    assert f"1 of 4 layers capped at sparsity 1.0 (eta = 3.636); this component's sparsity is {p.mean():.4f}" in (
+        caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="prunetts.pruning.allocation"):
+        alloc.layerif_component(scores, numels, 0.2, 0.05, 0.40, "paper_code")
+    assert not caplog.text
+
+
 def test_shortgpt_choice():
     bi = {0: 0.5, 1: 0.05, 2: 0.2, 3: 0.01, 4: 0.3, 5: 0.0}
     assert layers_to_remove(bi, 6, 2) == [1, 3]  # layer 5 is the last: never removed

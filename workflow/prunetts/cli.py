@@ -20,6 +20,43 @@ from pathlib import Path
 log = logging.getLogger("prunetts")
 
 
+def _whole(low: int):
+    """argparse type: a whole number >= ``low`` (the workflow schema's bound for the same knob)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} must be >= {low}")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float | None = None, low_open: bool = True, high_open: bool = True):
+    """argparse type: a finite number in the interval from ``low`` to ``high`` (open or closed ends)."""
+    import math
+
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    interval = f"in {left}{low}, {high}{right}" if high is not None else f"{'>' if low_open else '>='} {low}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        inside = math.isfinite(value) and (value > low if low_open else value >= low)
+        if high is not None:
+            inside = inside and (value < high if high_open else value <= high)
+        if not inside:
+            raise argparse.ArgumentTypeError(f"{text} must be {interval}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="prunetts", description="Prune reasoning LLMs (prunetts).")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -37,15 +74,20 @@ def _parser() -> argparse.ArgumentParser:
         help="layer-wise allocation (ignored by shortgpt)",
     )
     p.add_argument("--sparsity", type=float, help="target sparsity in (0, 1); shortgpt removes round(S*L) layers")
-    p.add_argument("--shortgpt-layers", type=int, help="shortgpt: remove exactly this many layers instead")
+    p.add_argument("--shortgpt-layers", type=_whole(1), help="shortgpt: remove exactly this many layers instead")
     p.add_argument("--calibration", default="c4", help="'c4', 'demo', or a .jsonl/.json/.parquet/.csv file of texts")
     p.add_argument("--out", required=True, help="output checkpoint directory (must not exist or be empty)")
     g = p.add_argument_group("calibration")
-    g.add_argument("--text-field", default="text")
-    g.add_argument("--calibration-mode", default="paper", choices=["paper", "pack"])
-    g.add_argument("--n-samples", type=int, default=128)
-    g.add_argument("--seqlen", type=int, default=2048)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--text-field", default="text", help="field of the texts in a JSON Lines / Parquet / CSV file")
+    g.add_argument(
+        "--calibration-mode",
+        default="paper",
+        choices=["paper", "pack"],
+        help="paper = a random window inside each document longer than seqlen (Wanda); pack = concatenated texts",
+    )
+    g.add_argument("--n-samples", type=_whole(1), default=128, help="calibration windows")
+    g.add_argument("--seqlen", type=_whole(8), default=2048, help="tokens per calibration window")
+    g.add_argument("--seed", type=_whole(0), default=0, help="calibration draw (and LayerIF split)")
     g = p.add_argument_group("criteria and allocations")
     g.add_argument(
         "--wanda-mode",
@@ -59,21 +101,30 @@ def _parser() -> argparse.ArgumentParser:
         choices=["row", "matrix"],
         help="row = the reference Wanda; the paper's code uses matrix with LayerIF allocations",
     )
-    g.add_argument("--owl-m", type=float, default=7.0)
-    g.add_argument("--owl-lambda", type=float, default=0.08)
-    g.add_argument("--layerif-e1", type=float, default=0.05)
-    g.add_argument("--layerif-e2", type=float, default=0.40)
-    g.add_argument("--layerif-direction", default="paper_code", choices=["paper_code", "layerif_paper"])
-    g.add_argument("--influence-train", help="texts to score for LayerIF (default: a split of the calibration texts)")
-    g.add_argument("--influence-val", help="LayerIF validation texts (default: the disjoint rest of that split)")
-    g.add_argument("--n-train", type=int, default=300)
-    g.add_argument("--n-val", type=int, default=96)
-    g.add_argument("--influence-max-len", type=int, default=512)
-    g.add_argument("--projection-dim", type=int, default=4096, help="gradient sketch size (0 = exact)")
+    g.add_argument("--owl-m", type=_number(0), default=7.0, help="OWL outlier threshold M (x the layer mean)")
+    g.add_argument("--owl-lambda", type=_number(0, 0.5), default=0.08, help="OWL half-width of the sparsity range")
+    g.add_argument(
+        "--layerif-e1", type=_number(0, 1, False, False), default=0.05, help="LayerIF lowest per-layer sparsity"
+    )
+    g.add_argument(
+        "--layerif-e2", type=_number(0, 1, False, False), default=0.40, help="LayerIF highest per-layer sparsity"
+    )
+    g.add_argument(
+        "--layerif-direction",
+        default="paper_code",
+        choices=["paper_code", "layerif_paper"],
+        help="paper_code = more influence, less pruning (TTS-Pruning); layerif_paper = the reverse",
+    )
+    g.add_argument("--influence-train", help="texts to score for LayerIF; none = a split of the calibration texts")
+    g.add_argument("--influence-val", help="LayerIF validation texts; none = the disjoint rest of that split")
+    g.add_argument("--n-train", type=_whole(1), default=300, help="LayerIF training texts")
+    g.add_argument("--n-val", type=_whole(1), default=96, help="LayerIF validation texts")
+    g.add_argument("--influence-max-len", type=_whole(8), default=512, help="tokens per LayerIF text (truncated)")
+    g.add_argument("--projection-dim", type=_whole(0), default=4096, help="gradient sketch size (0 = exact)")
     g = p.add_argument_group("execution")
-    g.add_argument("--device", default="auto")
+    g.add_argument("--device", default="auto", help="auto = cuda if available, else cpu")
     g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    g.add_argument("--batch-size", type=int, default=8, help="calibration windows per forward pass")
+    g.add_argument("--batch-size", type=_whole(1), default=8, help="calibration windows per forward pass")
     g.add_argument("--trust-remote-code", action="store_true", help="allow the checkpoint's own Python code")
     return ap
 
@@ -83,12 +134,16 @@ def _check(ap, a) -> None:
     if a.method == "shortgpt":
         if (a.sparsity is None) == (a.shortgpt_layers is None):
             ap.error("shortgpt needs exactly one of --sparsity or --shortgpt-layers")
-        if a.shortgpt_layers is not None and a.shortgpt_layers < 1:
-            ap.error("--shortgpt-layers must be >= 1")
     elif a.sparsity is None:
         ap.error(f"--sparsity is required for {a.method}")
     if a.sparsity is not None and not 0 < a.sparsity < 1:
         ap.error(f"--sparsity {a.sparsity}: must be in (0, 1), e.g. 0.2")
+    if a.method != "shortgpt" and a.allocation == "layerif":
+        from prunetts.config import layerif_range_problem
+
+        problem = layerif_range_problem(a.layerif_e1, a.layerif_e2)
+        if problem:
+            ap.error(f"--layerif-e1/--layerif-e2: {problem}")
     out = Path(a.out)
     if out.exists() and any(out.iterdir()):
         ap.error(f"--out {out}: exists and is not empty; choose a new directory")

@@ -128,11 +128,10 @@ def config_problems(config: dict) -> list[str]:
     if p.get("shortgpt_layers") and "shortgpt" not in p.get("methods", []):
         out.append("pruning.shortgpt_layers: set, but 'shortgpt' is not in pruning.methods; add it")
     layerif = p.get("layerif", {})
-    if "layerif" in p.get("allocations", []) and layerif.get("e1", 0.05) >= layerif.get("e2", 0.40):
-        out.append(
-            f"pruning.layerif: e1 = {layerif.get('e1')} must be below e2 = {layerif.get('e2')} (the per-layer "
-            "sparsity range [e1, e2]); swap them (direction: layerif_paper reverses the mapping)"
-        )
+    if "layerif" in p.get("allocations", []):
+        problem = layerif_range_problem(layerif.get("e1", 0.05), layerif.get("e2", 0.40))
+        if problem:
+            out.append(f"pruning.layerif: {problem}")
     if layerif.get("window", 5) % 2 == 0:
         out.append(
             f"pruning.layerif.window: {layerif.get('window')} is even; Savitzky-Golay needs an odd window "
@@ -160,6 +159,16 @@ def config_problems(config: dict) -> list[str]:
     for name, m in config["models"].items():
         out += _model_problems(name, m, p)
     return out
+
+
+def layerif_range_problem(e1: float, e2: float) -> str | None:
+    """The LayerIF range rule (shared by the workflow config and the CLI)."""
+    if e1 >= e2:
+        return (
+            f"e1 = {e1} must be below e2 = {e2} (the per-layer sparsity range [e1, e2]); swap them "
+            "(direction: layerif_paper reverses the mapping)"
+        )
+    return None
 
 
 # ---- user-facing validation: schema errors as one line each, paths ------------------------------------------------

@@ -14,11 +14,16 @@
   ``paper_code``: more influence -> less pruning) or ``p_hat = a (e2 - e1) + e1`` (direction ``layerif_paper``: the
   LayerIF paper's direction on the paper code's pipeline; LayerIF's own per-block SG(7, 3) and epsilon-ratios,
   METHODS §4.1-4.2, are not implemented), rescaled by ``eta = S * sum(d) / (sum(p_hat * d) + 1e-8)`` (d = parameters
-  of the component in the layer) and clipped to [0, 1], so each component class hits S.
+  of the component in the layer) and clipped to [0, 1], so each component class hits S unless a layer reaches 1
+  (a large S with a wide spread: then the component falls short of S, as in the paper's code, with a warning).
 - **shortgpt** (``shortgpt.py``): the removed layers get 1.0, the others 0.0.
 """
 
 from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
 
 ALLOCATIONS = ("uniform", "owl", "layerif")
 LAYERIF_DIRECTIONS = ("paper_code", "layerif_paper")
@@ -98,7 +103,19 @@ def layerif_component(
         raise ValueError(f"unknown LayerIF direction {direction!r} (expected one of {LAYERIF_DIRECTIONS})")
     d = np.asarray(numels, dtype=np.float64)
     eta = sparsity * d.sum() / ((p_hat * d).sum() + 1e-8)
-    return np.clip(eta * p_hat, 0.0, 1.0).tolist()
+    out = np.clip(eta * p_hat, 0.0, 1.0)
+    capped = int((eta * p_hat > 1.0).sum())
+    if capped:  # the paper's code clips silently; the component then misses S and whole matrices go
+        log.warning(
+            "LayerIF: %d of %d layers capped at sparsity 1.0 (eta = %.3f); this component's sparsity is %.4f, not "
+            "%s. Lower the sparsity or narrow [e1, e2]",
+            capped,
+            len(out),
+            eta,
+            float((out * d).sum() / d.sum()),
+            sparsity,
+        )
+    return out.tolist()
 
 
 def layerif(
