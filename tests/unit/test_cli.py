@@ -91,3 +91,16 @@ def test_model_path_without_config(tmp_path, capsys):
             ]
         )
     assert "no config.json" in capsys.readouterr().err
+
+
+def test_hub_model_that_cannot_be_fetched_is_one_line(tmp_path, capsys, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # no network attempt, empty cache: a clean miss
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    args = ["prune", "--model", "org/no-such-model", "--method", "magnitude", "--sparsity", "0.2"]
+    assert main(args + ["--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert err[0].startswith("prunetts: error: org/no-such-model: cannot get the checkpoint from the Hugging Face hub")
+    assert "not in the local cache" in err[0] and not (tmp_path / "o").exists()

@@ -46,8 +46,25 @@ def resolve(path: str | os.PathLike) -> Path:
     if p.exists() or str(path).startswith((".", "/")):
         raise CheckpointError(f"{path}: not a checkpoint directory")
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-    return Path(snapshot_download(str(path), allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model"]))
+    patterns = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model"]
+    try:
+        return Path(snapshot_download(str(path), allow_patterns=patterns))
+    except (OSError, ValueError) as e:  # every hub error is one of these; the library's messages span many lines
+        if isinstance(e, GatedRepoError):
+            fix = "accept the model's terms on huggingface.co and log in (hf auth login), or set HF_TOKEN"
+        elif isinstance(e, RepositoryNotFoundError):
+            fix = "check the id (org/name), or log in if it is private"
+        elif isinstance(e, LocalEntryNotFoundError):
+            fix = "the hub is unreachable and the model is not in the local cache (HF_HOME); download it first"
+        else:
+            fix = "check the id and the network"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: cannot get the checkpoint from the Hugging Face hub ({type(e).__name__}: {first}); {fix}, "
+            "or give a local checkpoint directory"
+        ) from None
 
 
 def weight_files(ckpt: Path) -> dict[str, Path]:
