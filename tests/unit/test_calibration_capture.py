@@ -53,6 +53,23 @@ def test_paper_windows_equal_the_reference_draw_with_a_bos_adding_tokenizer():
         assert paper_windows(texts, tok, 8, seqlen, seed) == reference_get_c4(texts, tok, 8, seqlen, seed)
 
 
+def test_paper_windows_stop_at_once_when_no_text_is_long_enough(monkeypatch):
+    """Short texts and a long window (the demo texts with the paper's 2048): one line naming both fixes, before any
+    of the 100 x len(texts) draws is tokenized."""
+    from prunetts.calibration import CalibrationError
+
+    tok = build_tokenizer()
+    texts = load_texts(str(bench_file("c4_demo.jsonl")))
+    lengths = [len(tok(t)["input_ids"]) for t in texts]
+    assert all(n <= len(t.encode()) + 8 for n, t in zip(lengths, texts, strict=True))  # the bound the check uses
+    seqlen = max(len(t.encode()) for t in texts) + 8
+    calls = []
+    monkeypatch.setattr(type(tok), "__call__", lambda *a, **k: calls.append(1))
+    with pytest.raises(CalibrationError, match=r"no text is longer than seqlen=\d+ tokens; lower the window length"):
+        paper_windows(texts, tok, 4, seqlen, seed=0)
+    assert not calls
+
+
 def test_packed_windows():
     tok = build_tokenizer()
     texts = load_texts("demo", limit=100)

@@ -51,7 +51,17 @@ def load_texts(source: str, text_field: str = "text", limit: int | None = None) 
     return texts[:limit] if limit else texts
 
 
+_TOO_SHORT_FIX = (
+    "lower the window length (calibration.seqlen, --seqlen) or pack short texts together (calibration.mode: pack, "
+    "--calibration-mode pack)"
+)
+
+
 def paper_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) -> list[list[int]]:
+    # a token covers at least one UTF-8 byte (byte-level BPE, SentencePiece with byte fallback), plus a few special
+    # tokens: when no text can exceed seqlen, say so now instead of tokenizing 100 x len(texts) random draws
+    if not texts or max(len(t.encode()) for t in texts) + 8 <= seqlen:
+        raise CalibrationError(f"calibration: no text is longer than seqlen={seqlen} tokens; {_TOO_SHORT_FIX}")
     rng = random.Random(seed)
     lengths_ok = False
     out = []
@@ -67,10 +77,7 @@ def paper_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) -
         start = rng.randint(0, len(ids) - seqlen - 1)
         out.append(ids[start : start + seqlen])
     if not lengths_ok or len(out) < n:
-        raise CalibrationError(
-            f"calibration: too few documents longer than seqlen={seqlen} tokens; "
-            "lower calibration.seqlen or use mode: pack"
-        )
+        raise CalibrationError(f"calibration: too few documents longer than seqlen={seqlen} tokens; {_TOO_SHORT_FIX}")
     return out
 
 
@@ -86,7 +93,7 @@ def packed_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) 
     if len(stream) < n * seqlen:
         raise CalibrationError(
             f"calibration: the texts give {len(stream)} tokens, fewer than n_samples x seqlen = {n * seqlen}; "
-            "lower calibration.n_samples or seqlen"
+            "lower the number or length of the windows (calibration.n_samples / seqlen, --n-samples / --seqlen)"
         )
     return [stream[i * seqlen : (i + 1) * seqlen] for i in range(n)]
 
