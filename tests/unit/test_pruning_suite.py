@@ -144,6 +144,26 @@ def test_one_pass_matrix_wanda_equals_the_paper_codes_wanda_influence(tiny_model
         assert r["n_pruned"] == int(r["numel"] * allocation[(r["layer"], r["module"])])
 
 
+@pytest.mark.parametrize("method", ["magnitude", "wanda"])
+def test_torch_mask_path_writes_the_same_checkpoint(tiny_model_dir, tmp_path, monkeypatch, method):
+    """On GPU, selection, comparison, counting and zeroing run in torch instead of numpy (``masks.py``). Forced here
+    on CPU, that path must write the numpy path's checkpoint byte for byte (the GPU run itself is unverified)."""
+    import prunetts.pruning.masks as masks
+
+    mods = modules_of(tiny_model_dir)
+    targets = {(layer, name): 0.1 + 0.07 * layer + 0.01 * len(name) for layer, name, _ in mods}
+    kw = dict(windows=WINDOWS, device="cpu", dtype="float32", progress=False)
+    prune_checkpoint(str(tiny_model_dir), tmp_path / "numpy", method, targets, **kw)
+    monkeypatch.setattr(masks, "_on_cpu", lambda *t: False)
+    calls = []
+    real = torch.Tensor.kthvalue
+    monkeypatch.setattr(torch.Tensor, "kthvalue", lambda *a, **k: calls.append(1) or real(*a, **k))
+    prune_checkpoint(str(tiny_model_dir), tmp_path / "torch", method, targets, **kw)
+    assert len(calls) == len(mods)  # the torch selection ran for every matrix
+    a, b = (tmp_path / d / "model.safetensors" for d in ("numpy", "torch"))
+    assert a.read_bytes() == b.read_bytes()
+
+
 def test_sequential_differs_from_one_pass(tiny_qwen3_dir, tmp_path):
     from prunetts.capture import capture
 

@@ -17,8 +17,13 @@ from __future__ import annotations
 _NUMPY_DTYPES = ("float32", "float64")
 
 
+def _on_cpu(*tensors) -> bool:
+    """Whether the numpy path applies (every tensor in host memory); elsewhere (GPU) the torch path runs."""
+    return all(t.device.type == "cpu" for t in tensors)
+
+
 def _on_numpy(t) -> bool:
-    return t.device.type == "cpu" and str(t.dtype).removeprefix("torch.") in _NUMPY_DTYPES
+    return _on_cpu(t) and str(t.dtype).removeprefix("torch.") in _NUMPY_DTYPES
 
 
 def kth_smallest(scores, k: int):
@@ -68,7 +73,7 @@ def apply_mask(weight, mask) -> None:
 
     bits = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[weight.element_size()]
     w = weight.detach().view(bits)
-    if w.device.type == "cpu" and mask.device.type == "cpu":
+    if _on_cpu(w, mask):
         import numpy as np
 
         wn = w.numpy()
