@@ -86,6 +86,26 @@ def build_tiny(
     return out
 
 
+def modules_of(model_dir) -> list[tuple[int, str, int]]:
+    """``(layer, module, numel)`` of every prunable linear of a checkpoint, from its safetensors headers."""
+    from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
+
+    return prunable_modules_from_shapes(tensor_shapes(model_dir))
+
+
+def zero_masks(model_dir) -> dict:
+    """``{(layer, module): bool tensor}`` of the zero weights of every prunable linear of a checkpoint."""
+    from prunetts.models import Arch, load_model
+
+    model = load_model(str(model_dir), dtype="float32", device="cpu")
+    arch = Arch.of(model)
+    return {
+        (li, name): (lin.weight == 0)
+        for li, layer in enumerate(arch.layers(model))
+        for name, lin in arch.prunable_linears(layer).items()
+    }
+
+
 @pytest.fixture(scope="session", params=FAMILIES)
 def tiny_model_dir(request, tmp_path_factory) -> Path:
     """A random tiny checkpoint of each family (Qwen2 has q/k/v biases, Qwen3 q/k norms)."""

@@ -22,11 +22,10 @@ import pytest
 import torch
 
 from prunetts.capture import capture
-from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
-from prunetts.models import Arch, load_model, load_tokenizer
+from prunetts.models import load_model, load_tokenizer
 from prunetts.pruning import allocation as alloc
 from prunetts.pruning.pruner import prune_checkpoint
-from tests.conftest import build_tiny
+from tests.conftest import build_tiny, modules_of, zero_masks
 
 DEVICE = os.environ.get("PRUNETTS_TEST_DEVICE", "cuda")
 pytestmark = pytest.mark.skipif(
@@ -35,27 +34,13 @@ pytestmark = pytest.mark.skipif(
 WINDOWS = [[(11 * i + 3 * j + 5) % 250 for j in range(96)] for i in range(12)]
 
 
-def _modules(model_dir):
-    return prunable_modules_from_shapes(tensor_shapes(model_dir))
-
-
 def _targets(model_dir):
     """A different sparsity per matrix, so a wrong (layer, module) pairing cannot go unnoticed."""
-    return {(layer, name): 0.15 + 0.05 * layer + 0.01 * len(name) for layer, name, _ in _modules(model_dir)}
+    return {(layer, name): 0.15 + 0.05 * layer + 0.01 * len(name) for layer, name, _ in modules_of(model_dir)}
 
 
 def _weights(model_dir) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(model_dir.glob("*.safetensors")))
-
-
-def _zero_masks(model_dir) -> dict:
-    model = load_model(str(model_dir), dtype="float32", device="cpu")
-    arch = Arch.of(model)
-    return {
-        (li, name): lin.weight == 0
-        for li, layer in enumerate(arch.layers(model))
-        for name, lin in arch.prunable_linears(layer).items()
-    }
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
@@ -81,7 +66,7 @@ def test_sequential_wanda_masks_agree_with_the_cpu(tiny_model_dir, tmp_path, dty
         str(tiny_model_dir), tmp_path / "dev", "wanda", targets, device=DEVICE, dtype=dtype, **kw
     )
     prune_checkpoint(str(tiny_model_dir), tmp_path / "cpu", "wanda", targets, device="cpu", dtype="float32", **kw)
-    dev, cpu = _zero_masks(tmp_path / "dev"), _zero_masks(tmp_path / "cpu")
+    dev, cpu = zero_masks(tmp_path / "dev"), zero_masks(tmp_path / "cpu")
     same = sum(int((dev[k] == cpu[k]).sum()) for k in cpu)
     total = sum(m.numel() for m in cpu.values())
     print(f"sequential Wanda, {DEVICE} {dtype} vs cpu float32: {same / total:.5f} of {total} weights agree")
@@ -129,7 +114,7 @@ def test_device_memory_holds_one_layer_not_the_model(tmp_path):
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))  # float32, as computed
     layer = weights / 24  # an upper bound: embeddings and lm_head are counted in too
     windows = [[(7 * i + j) % 250 for j in range(128)] for i in range(8)]
-    targets = alloc.uniform(_modules(model_dir), 0.5)
+    targets = alloc.uniform(modules_of(model_dir), 0.5)
     kw = dict(windows=windows, device="cuda", dtype="float32", progress=False)
     # a first run allocates what stays for the process (cuBLAS workspaces, up to tens of MB): part of the baseline
     prune_checkpoint(str(model_dir), tmp_path / "warm-up", "wanda", targets, **kw)

@@ -5,29 +5,15 @@ import json
 import pytest
 import torch
 
-from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
 from prunetts.models import Arch, load_model
 from prunetts.pruning import allocation as alloc
 from prunetts.pruning.magnitude import magnitude_mask
 from prunetts.pruning.pruner import prune_checkpoint
 from prunetts.pruning.shortgpt import layers_to_remove, n_for_sparsity, pruned_config
 from prunetts.pruning.wanda import wanda_mask
+from tests.conftest import modules_of, zero_masks
 
 WINDOWS = [[(11 * i + 3 * j) % 250 for j in range(24)] for i in range(6)]
-
-
-def modules_of(model_dir):
-    return prunable_modules_from_shapes(tensor_shapes(model_dir))
-
-
-def zero_masks(model_dir) -> dict:
-    model = load_model(str(model_dir), dtype="float32", device="cpu")
-    arch = Arch.of(model)
-    return {
-        (li, name): (lin.weight == 0)
-        for li, layer in enumerate(arch.layers(model))
-        for name, lin in arch.prunable_linears(layer).items()
-    }
 
 
 def test_header_module_list_equals_the_linear_set(tiny_model_dir):
