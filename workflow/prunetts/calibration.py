@@ -59,8 +59,9 @@ _TOO_SHORT_FIX = (
 
 def paper_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) -> list[list[int]]:
     # a token covers at least one UTF-8 byte (byte-level BPE, SentencePiece with byte fallback), plus a few special
-    # tokens: when no text can exceed seqlen, say so now instead of tokenizing 100 x len(texts) random draws
-    if not texts or max(len(t.encode()) for t in texts) + 8 <= seqlen:
+    # tokens: when no text can exceed seqlen, say so now instead of tokenizing 100 x len(texts) random draws (stops
+    # at the first text that might, so a real corpus is not encoded whole)
+    if not any(len(t.encode()) + 8 > seqlen for t in texts):
         raise CalibrationError(f"calibration: no text is longer than seqlen={seqlen} tokens; {_TOO_SHORT_FIX}")
     rng = random.Random(seed)
     lengths_ok = False

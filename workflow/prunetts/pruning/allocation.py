@@ -103,8 +103,9 @@ def layerif_component(
         raise ValueError(f"unknown LayerIF direction {direction!r} (expected one of {LAYERIF_DIRECTIONS})")
     d = np.asarray(numels, dtype=np.float64)
     eta = sparsity * d.sum() / ((p_hat * d).sum() + 1e-8)
-    out = np.clip(eta * p_hat, 0.0, 1.0)
-    capped = int((eta * p_hat > 1.0).sum())
+    raw = eta * p_hat
+    out = np.clip(raw, 0.0, 1.0)
+    capped = int((raw > 1.0).sum())
     if capped:  # the paper's code clips silently; the component then misses S and whole matrices go
         log.warning(
             "LayerIF: %d of %d layers capped at sparsity 1.0 (eta = %.3f); this component's sparsity is %.4f, not "
