@@ -6,9 +6,13 @@
     runs it (calibration, dense capture, OWL scores and LayerIF influence computed once and shared) vs 12 independent
     runs that each compute what they need (what a per-variant script such as the reference repos does), on a random
     Qwen3 of realistic shape scaled to this machine. Same library code, same calibration tokens; checkpoints checked
-    byte-identical. Three Wanda settings: sequential (the reference: its per-layer passes depend on the variant and
-    cannot be shared), as the paper's code runs it (sequential under uniform and OWL, one-pass with the matrix as
-    comparison group under LayerIF: config/paper.yaml) and one-pass throughout (statistics from the shared capture).
+    byte-identical. The stages keep config/paper.yaml's proportions, which decide the ratio: LayerIF's texts carry
+    0.75 x the calibration tokens ((9 + 3) x 256 against 16 x 256; the paper config's (300 + 96) x 512 against
+    128 x 2048 is 0.77 x). More LayerIF texts (``--layerif-texts``) make the shared side look better, since the
+    independent runs recompute the influence four times. Three Wanda settings: sequential (the reference: its
+    per-layer passes depend on the variant and cannot be shared), as the paper's code runs it (sequential under
+    uniform and OWL, one-pass with the matrix as comparison group under LayerIF: config/paper.yaml) and one-pass
+    throughout (statistics from the shared capture).
 (b) Peak RSS of pruning a bf16 checkpoint with sequential Wanda, in a fresh process: prunetts's layer-by-layer
     pruner vs loading the whole model with ``from_pretrained``, pruning in memory and ``save_pretrained`` (the
     reference repos' pattern), each as a multiple of the checkpoint size.
@@ -364,12 +368,22 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs of each side in part (c)")
     ap.add_argument("--grid-repeats", type=int, default=1, help="runs of each side in part (a)")
     ap.add_argument("--parts", default="abc", help="which parts to run, e.g. 'c'")
+    ap.add_argument(
+        "--layerif-texts",
+        nargs=2,
+        type=int,
+        metavar=("TRAIN", "VAL"),
+        help="LayerIF training / validation texts in (a) (default 9 3: config/paper.yaml's proportions)",
+    )
+    ap.add_argument("--settings", help="comma-separated indices of the (a) Wanda settings to run (default: all)")
     a = ap.parse_args(argv)
     # (a) model: 6 layers of a Qwen3 at 1/8 of Qwen3-8B's width; (b) model: ~2.2 GB bf16
     a.hidden, a.inter, a.layers, a.heads, a.kv = (512, 1536, 6, 8, 2) if not a.quick else (64, 128, 3, 4, 2)
     a.n_samples, a.seqlen, a.n_train, a.n_val, a.projection_dim = (
-        (16, 256, 32, 8, 1024) if not a.quick else (4, 64, 6, 2, 64)
+        (16, 256, 9, 3, 1024) if not a.quick else (4, 64, 6, 2, 64)
     )
+    if a.layerif_texts:
+        a.n_train, a.n_val = a.layerif_texts
     a.big_hidden, a.big_inter, a.big_layers = (2048, 5632, 24) if not a.quick else (128, 256, 2)
     a.wide_layers = 4 if not a.quick else 2
     a.rss_samples, a.rss_seqlen = (4, 256) if not a.quick else (2, 32)
@@ -384,7 +398,10 @@ def main(argv=None) -> None:
         work = Path(tmp)
         small = work / "model-a"
         build_random(small, a.hidden, a.inter, a.layers, a.heads, a.kv, "float32")
+        chosen = {int(i) for i in a.settings.split(",")} if a.settings else set(range(len(WANDA_SETTINGS)))
         for i, label in enumerate(WANDA_SETTINGS if "a" in a.parts else []):
+            if i not in chosen:
+                continue
             grid(small, work / f"grid-{i}", a, label)
         if "c" in a.parts:
             llmcompressor(small, work / "llmc", a, f"the (a) model: hidden {a.hidden}, {a.layers} layers")
