@@ -104,3 +104,137 @@ def test_hub_model_that_cannot_be_fetched_is_one_line(tmp_path, capsys, monkeypa
     assert len(err) == 1 and "Traceback" not in err[0]
     assert err[0].startswith("prunetts: error: org/no-such-model: cannot get the checkpoint from the Hugging Face hub")
     assert "not in the local cache" in err[0] and not (tmp_path / "o").exists()
+
+
+def _prune(model, out, *extra):
+    return main(["prune", "--model", str(model), "--out", str(out), *map(str, extra)])
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+def test_argument_errors_are_one_line_without_usage(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (["--out", str(tmp_path / "afile")], "is a file; give a new or empty directory"),
+        (["--out", str(tmp_path / "afile" / "sub")], "cannot be created"),
+        (["--model", str(tmp_path / "no-such")], "no such directory"),
+        (["--model", "models/lama"], "no such directory"),  # a typo'd local path (models/ exists), not a hub id
+    ]
+    for extra, message in cases:
+        args = ["prune", "--model", str(tiny_qwen3_dir), "--method", "magnitude", "--sparsity", "0.2"]
+        args += ["--out", str(tmp_path / "o")]
+        with pytest.raises(SystemExit) as e:
+            main(args + extra)  # a later flag overrides the earlier one
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and err[0].startswith("prunetts prune: error:"), err
+
+
+def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
+    """Device, ShortGPT layer count, architecture and tokenizer problems stop before calibration is even read, and
+    leave no output directory."""
+    import shutil
+
+    from prunetts import calibration
+
+    def never(*_a, **_k):
+        raise AssertionError("calibration read before the checks")
+
+    monkeypatch.setattr(calibration, "load_texts", never)
+    c4 = str(bench_file("c4_demo.jsonl"))
+    odd = tmp_path / "mistral"
+    shutil.copytree(tiny_qwen3_dir, odd)
+    cfg = json.loads((odd / "config.json").read_text())
+    (odd / "config.json").write_text(json.dumps({**cfg, "model_type": "mistral"}))
+    no_tok = tmp_path / "weights-only"
+    no_tok.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_qwen3_dir / name, no_tok / name)
+    wanda = ["--method", "wanda", "--sparsity", "0.2"]
+    cases = [
+        (tiny_qwen3_dir, [*wanda, "--device", "tpu"], "device 'tpu': not a torch device"),
+        (tiny_qwen3_dir, [*wanda, "--device", "cuda:7"], "device 'cuda:7'"),  # no CUDA here, or not 8 GPUs
+        (tiny_qwen3_dir, ["--method", "shortgpt", "--shortgpt-layers", "3"], "cannot remove 3 of 3 layers"),
+        (tiny_qwen3_dir, ["--method", "shortgpt", "--sparsity", "0.99"], "cannot remove 3 of 3 layers"),
+        (odd, wanda, "model_type 'mistral' is not supported"),
+        (no_tok, wanda, "no tokenizer"),
+    ]
+    for model, extra, message in cases:
+        out = tmp_path / "o"
+        assert _prune(model, out, "--calibration", c4, *extra) == 1
+        assert message in _one_line_error(capsys)
+        assert not out.exists()
+    assert _prune(no_tok, tmp_path / "m", "--method", "magnitude", "--sparsity", "0.2") == 0  # needs no tokenizer
+    assert not any((tmp_path / "m").glob("tokenizer*"))
+
+
+@pytest.mark.parametrize(
+    "lines,message",
+    [
+        ([], "no records in the file"),
+        (['{"text": "a"}', '{"body": "b"}'], "record 2 has no 'text' field"),
+        (['{"text": "a"}', '{"text": null}'], "record 2 has null, not a string"),
+        (['{"text": 5}'], "record 1 has a int, not a string"),
+        (['{"body": "b"}'], "no 'text' field in the records (fields: 'body')"),
+    ],
+)
+def test_bad_calibration_records_are_one_line(tiny_qwen3_dir, tmp_path, capsys, lines, message):
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(line + "\n" for line in lines))
+    assert _prune(tiny_qwen3_dir, tmp_path / "o", "--method", "wanda", "--sparsity", "0.2", "--calibration", texts) == 1
+    line = _one_line_error(capsys)
+    assert message in line
+    assert ("--text-field" in line) == bool(lines)  # a record problem names the CLI flag among the fixes
+
+
+def test_summary_records_what_ran_and_side_files_travel(tiny_qwen3_dir, tmp_path, caplog):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_qwen3_dir, model)
+    (model / "LICENSE").write_text("terms")
+    (model / "tokenization_custom.py").write_text("# the checkpoint's own code\n")
+    out = tmp_path / "o"
+    texts = str(bench_file("c4_demo.jsonl"))
+    args = ["--method", "magnitude", "--allocation", "layerif", "--sparsity", "0.2", "--calibration", texts]
+    args += ["--n-train", "100000", "--n-val", "4", "--projection-dim", "0", "--influence-max-len", "32"]
+    with caplog.at_level("WARNING"):
+        assert _prune(model, out, *args, "--owl-m", "3", "--wanda-mode", "one_pass") == 0
+    assert "ignored (not read by magnitude with layerif allocation): --wanda-mode, --owl-m" in caplog.text
+    summary = json.loads((out / "prunetts_prune.json").read_text())
+    n_texts = len(bench_file("c4_demo.jsonl").read_text().splitlines())
+    train, val = summary["resolved"]["influence_texts"].values()
+    assert train + val == n_texts and val == 4 and summary["arguments"]["n_train"] == 100000  # shrunk, recorded
+    assert summary["resolved"]["out"] == str(out.resolve()) and summary["versions"]["prunetts"]
+    assert summary["target_sparsity_prunable_linears"] == pytest.approx(0.2, abs=1e-6)
+    assert (out / "LICENSE").read_text() == "terms" and (out / "tokenization_custom.py").is_file()
+    assert not (out / "README.md").exists()
+
+
+def test_failed_run_leaves_out_as_it_was(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
+    from prunetts.pruning import pruner
+
+    def broken(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pruner.Writer, "finish", broken)
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert _prune(tiny_qwen3_dir, out, "--method", "magnitude", "--sparsity", "0.2") == 1
+    assert "disk full" in _one_line_error(capsys) and out.is_dir() and not any(out.iterdir())
+    assert _prune(tiny_qwen3_dir, tmp_path / "new", "--method", "magnitude", "--sparsity", "0.2") == 1
+    assert not (tmp_path / "new").exists()
+
+
+def test_version(capsys):
+    from prunetts import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"prunetts {__version__}"

@@ -177,3 +177,26 @@ def test_non_finite_gradients_are_one_clear_error_not_a_silent_uniform_allocatio
         layer.mlp.up_proj.weight[0, 0] = float("inf")  # as an fp16 overflow would
     with pytest.raises(ValueError, match=r"non-finite scores for layer 0 attention .*float32"):
         compute_influence(model, tok, train, val, max_len=MAX_LEN, progress=False)
+
+
+def test_influence_texts_never_share_a_text(tmp_path, caplog):
+    """A training file alone is split into disjoint train / validation texts (before, validation came from the
+    calibration texts, which overlap it entirely when both are the same file); a validation file removes its texts
+    from the training side."""
+    import json
+
+    from prunetts.influence import influence_texts
+
+    texts = [f"text number {i}" for i in range(40)]
+    f = tmp_path / "texts.jsonl"
+    f.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    train, val = influence_texts(str(f), "text", str(f), None, 12, 6, seed=0)
+    assert (len(train), len(val)) == (12, 6) and not set(train) & set(val)
+    for train_source in (str(f), None):  # an explicit training file, or the calibration texts
+        with caplog.at_level("WARNING"):
+            train, val = influence_texts(str(f), "text", train_source, str(f), 10, 4, seed=0)
+        assert val == texts[:4] and train == texts[4:14]
+        assert "skipped 4 training texts that are also validation texts" in caplog.text
+        caplog.clear()
+    with pytest.raises(ValueError, match="every training text is also a validation text"):
+        influence_texts(str(f), "text", str(f), str(f), 10, 40, seed=0)

@@ -45,9 +45,20 @@ def load_texts(source: str, text_field: str = "text", limit: int | None = None) 
     if path.suffix not in SUFFIXES:
         raise CalibrationError(f"{path}: unsupported calibration file type (use .jsonl, .json, .parquet or .csv)")
     rows = read_records(path)  # errors name the file (and the line of a JSON Lines file) in one line
-    if not rows or text_field not in rows[0]:
-        raise CalibrationError(f"{path}: no '{text_field}' field in the records (set calibration.text_field)")
-    texts = [str(r[text_field]) for r in rows]
+    if not rows:
+        raise CalibrationError(f"{path}: no records in the file; give a file of texts")
+    fix = "set the text field (calibration.text_field / influence.text_field, CLI --text-field)"
+    if text_field not in rows[0]:
+        found = ", ".join(map(repr, rows[0])) or "none"
+        raise CalibrationError(f"{path}: no '{text_field}' field in the records (fields: {found}); {fix}")
+    texts = []
+    for n, r in enumerate(rows, 1):  # every record, not only the first: a bad one would otherwise crash or slip in
+        value = r.get(text_field)
+        if not isinstance(value, str):
+            kind = "null" if value is None else f"a {type(value).__name__}"
+            what = "has no" if text_field not in r else f"has {kind}, not a string, as its"
+            raise CalibrationError(f"{path}: record {n} {what} '{text_field}' field; fix or remove it, or {fix}")
+        texts.append(value)
     return texts[:limit] if limit else texts
 
 

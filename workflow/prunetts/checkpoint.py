@@ -31,6 +31,14 @@ SIDE_FILES = (
     "merges.txt",
     "tokenizer.model",
     "added_tokens.json",
+    "chat_template.json",
+    # the licence travels with derived weights (Llama's and Gemma's terms require it); the model card does not: it
+    # describes the dense model's evaluations
+    "LICENSE",
+    "LICENSE.txt",
+    "LICENSE.md",
+    "NOTICE",
+    "USE_POLICY.md",
 )
 
 
@@ -38,17 +46,26 @@ class CheckpointError(ValueError):
     pass
 
 
+def looks_local(path: str) -> bool:
+    """Whether a missing ``path`` was meant as a local directory rather than a hub id (``org/name``): it starts with
+    ``.``, ``/`` or ``~``, has more than two parts, or its first part is a directory here (``models/lama``, a typo)."""
+    parts = Path(path).parts
+    return path.startswith((".", "/", "~")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
+
+
 def resolve(path: str | os.PathLike) -> Path:
     """A local checkpoint directory, or the local snapshot of a hub id (downloaded if allowed)."""
-    p = Path(path)
+    p = Path(path).expanduser()
     if p.is_dir():
         return p
-    if p.exists() or str(path).startswith((".", "/")):
-        raise CheckpointError(f"{path}: not a checkpoint directory")
+    if p.exists():
+        raise CheckpointError(f"{path}: a file, not a checkpoint directory")
+    if looks_local(str(path)):
+        raise CheckpointError(f"{path}: no such directory; give an HF checkpoint directory or a hub id (org/name)")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-    patterns = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model"]
+    patterns = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.py", "LICENSE*", "NOTICE*", "USE_POLICY*"]
     try:
         return Path(snapshot_download(str(path), allow_patterns=patterns))
     except (OSError, ValueError) as e:  # every hub error is one of these; the library's messages span many lines
@@ -250,6 +267,7 @@ class Writer:
             (self.dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         (self.dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         if side_files_from is not None:
-            for name in SIDE_FILES:
-                if (side_files_from / name).is_file():
-                    shutil.copyfile(side_files_from / name, self.dir / name)
+            # plus the checkpoint's own code (auto_map: a tokenizer or config class), needed to reload it
+            for src in [side_files_from / n for n in SIDE_FILES] + sorted(side_files_from.glob("*.py")):
+                if src.is_file():
+                    shutil.copyfile(src, self.dir / src.name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -57,8 +58,21 @@ def _number(low: float, high: float | None = None, low_open: bool = True, high_o
     return parse
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="prunetts", description="Prune reasoning LLMs (prunetts).")
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors: the problem and where to read more, no usage block (subparsers
+    are built with the parent's class, so ``prunetts prune`` gets it too)."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The top-level parser and its ``prune`` subparser."""
+    from prunetts import __version__
+
+    ap = _Parser(prog="prunetts", description="Prune reasoning LLMs (prunetts).")
+    ap.add_argument("--version", action="version", version=f"prunetts {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
         "prune",
@@ -66,14 +80,21 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--model", required=True, help="local HF checkpoint directory (safetensors) or hub id")
-    p.add_argument("--method", required=True, choices=["magnitude", "wanda", "shortgpt"])
+    p.add_argument(
+        "--method",
+        required=True,
+        choices=["magnitude", "wanda", "shortgpt"],
+        help="magnitude = |W| per matrix; wanda = |W| x input norm (needs calibration); shortgpt = remove whole layers",
+    )
     p.add_argument(
         "--allocation",
         default="uniform",
         choices=["uniform", "owl", "layerif"],
         help="layer-wise allocation (ignored by shortgpt)",
     )
-    p.add_argument("--sparsity", type=float, help="target sparsity in (0, 1); shortgpt removes round(S*L) layers")
+    p.add_argument(
+        "--sparsity", type=float, help="target sparsity in (0, 1); shortgpt removes max(1, round(S*L)) of the L layers"
+    )
     p.add_argument("--shortgpt-layers", type=_whole(1), help="shortgpt: remove exactly this many layers instead")
     p.add_argument("--calibration", default="c4", help="'c4', 'demo', or a .jsonl/.json/.parquet/.csv file of texts")
     p.add_argument("--out", required=True, help="output checkpoint directory (must not exist or be empty)")
@@ -115,45 +136,131 @@ def _parser() -> argparse.ArgumentParser:
         choices=["paper_code", "layerif_paper"],
         help="paper_code = more influence, less pruning (TTS-Pruning); layerif_paper = the reverse",
     )
-    g.add_argument("--influence-train", help="texts to score for LayerIF; none = a split of the calibration texts")
-    g.add_argument("--influence-val", help="LayerIF validation texts; none = the disjoint rest of that split")
+    g.add_argument("--influence-train", help="texts to score for LayerIF; none = the calibration texts")
+    g.add_argument(
+        "--influence-val",
+        help="LayerIF validation texts; none = held out from the training texts (a disjoint random split)",
+    )
     g.add_argument("--n-train", type=_whole(1), default=300, help="LayerIF training texts")
     g.add_argument("--n-val", type=_whole(1), default=96, help="LayerIF validation texts")
     g.add_argument("--influence-max-len", type=_whole(8), default=512, help="tokens per LayerIF text (truncated)")
     g.add_argument("--projection-dim", type=_whole(0), default=4096, help="gradient sketch size (0 = exact)")
     g = p.add_argument_group("execution")
-    g.add_argument("--device", default="auto", help="auto = cuda if available, else cpu")
-    g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    g.add_argument("--device", default="auto", help="auto = cuda if available, else cpu; or cpu, cuda, cuda:N")
+    g.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="compute precision of the calibration passes (auto = bfloat16 on GPU, float32 on CPU); the written "
+        "checkpoint keeps each tensor's stored dtype",
+    )
     g.add_argument("--batch-size", type=_whole(1), default=8, help="calibration windows per forward pass")
     g.add_argument("--trust-remote-code", action="store_true", help="allow the checkpoint's own Python code")
-    return ap
+    return ap, p
 
 
-def _check(ap, a) -> None:
-    """Every user mistake fails here, with one line, before anything expensive runs."""
+def _check(a) -> str | None:
+    """The first user mistake visible in the arguments alone (one line), before anything expensive runs."""
+    import os
+
+    from prunetts.checkpoint import looks_local
+
     if a.method == "shortgpt":
         if (a.sparsity is None) == (a.shortgpt_layers is None):
-            ap.error("shortgpt needs exactly one of --sparsity or --shortgpt-layers")
+            return "shortgpt needs exactly one of --sparsity or --shortgpt-layers"
     elif a.sparsity is None:
-        ap.error(f"--sparsity is required for {a.method}")
+        return f"--sparsity is required for {a.method}"
     if a.sparsity is not None and not 0 < a.sparsity < 1:
-        ap.error(f"--sparsity {a.sparsity}: must be in (0, 1), e.g. 0.2")
+        return f"--sparsity {a.sparsity}: must be in (0, 1), e.g. 0.2"
     if a.method != "shortgpt" and a.allocation == "layerif":
         from prunetts.config import layerif_range_problem
 
         problem = layerif_range_problem(a.layerif_e1, a.layerif_e2)
         if problem:
-            ap.error(f"--layerif-e1/--layerif-e2: {problem}")
-    out = Path(a.out)
-    if out.exists() and any(out.iterdir()):
-        ap.error(f"--out {out}: exists and is not empty; choose a new directory")
-    model = Path(a.model)
-    if (model.exists() or a.model.startswith((".", "/"))) and not (model / "config.json").is_file():
-        ap.error(f"--model {a.model}: no config.json there; give an HF checkpoint directory or a hub id")
+            return f"--layerif-e1/--layerif-e2: {problem}"
+    out = Path(a.out).expanduser()
+    if out.exists() and not out.is_dir():
+        return f"--out {a.out}: is a file; give a new or empty directory"
+    if out.is_dir() and any(out.iterdir()):
+        return f"--out {a.out}: exists and is not empty; choose a new directory"
+    parent = next(p for p in [out, *out.parents] if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return f"--out {a.out}: cannot be created ({parent} is not a writable directory)"
+    model = Path(a.model).expanduser()
+    if model.is_dir() and not (model / "config.json").is_file():
+        return f"--model {a.model}: no config.json there; give an HF checkpoint directory or a hub id"
+    if not model.is_dir() and (model.exists() or looks_local(a.model)):
+        what = "is a file" if model.exists() else "no such directory"
+        return f"--model {a.model}: {what}; give an HF checkpoint directory or a hub id (org/name)"
     for flag in ("calibration", "influence_train", "influence_val"):
         value = getattr(a, flag)
         if value and value not in ("c4", "demo") and not Path(value).is_file():
-            ap.error(f"--{flag.replace('_', '-')} {value}: not 'c4', 'demo' or an existing file")
+            return f"--{flag.replace('_', '-')} {value}: not 'c4', 'demo' or an existing file"
+    return None
+
+
+# which knobs each method / allocation reads; a knob set to a non-default value outside them is reported as ignored
+_WINDOWS = ("calibration", "text_field", "calibration_mode", "n_samples", "seqlen", "seed", "batch_size")
+_OWL = ("owl_m", "owl_lambda")
+_LAYERIF = (
+    "layerif_e1",
+    "layerif_e2",
+    "layerif_direction",
+    "influence_train",
+    "influence_val",
+    "n_train",
+    "n_val",
+    "influence_max_len",
+    "projection_dim",
+    "text_field",
+    "seed",
+)
+
+
+def _ignored(a, prune: argparse.ArgumentParser) -> list[str]:
+    """The flags given a non-default value that the chosen method and allocation do not read."""
+    used = {"command", "model", "method", "out", "device", "dtype", "trust_remote_code", "sparsity"}
+    if a.method == "shortgpt":
+        used |= {"shortgpt_layers", *_WINDOWS}
+    else:
+        used.add("allocation")
+        if a.method == "wanda":
+            used |= {"wanda_mode", "wanda_group", *_WINDOWS}
+        if a.allocation == "owl":
+            used |= {*_OWL, *_WINDOWS}
+        if a.allocation == "layerif":
+            used |= set(_LAYERIF) | ({"calibration"} if a.influence_train is None else set())
+    return [
+        "--" + dest.replace("_", "-")
+        for dest, value in vars(a).items()
+        if dest not in used and value != prune.get_default(dest)
+    ]
+
+
+def _preflight(a, v) -> tuple:
+    """Checks that need the checkpoint's config (and a hub download), still before any calibration or model
+    loading: ``(reader, tokenizer or None)``."""
+    from prunetts.checkpoint import Reader
+    from prunetts.models import SUPPORTED_MODEL_TYPES, ModelError, load_tokenizer, resolve_device
+    from prunetts.pruning.shortgpt import n_for_sparsity, removal_problem
+
+    resolve_device(a.device)  # e.g. cuda on a machine without one: one line now, not a kernel error later
+    reader = Reader(a.model)
+    model_type = reader.config.get("model_type")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ModelError(
+            f"--model {a.model}: model_type {model_type!r} is not supported (supported: "
+            f"{', '.join(SUPPORTED_MODEL_TYPES)})"
+        )
+    n_layers = reader.config["num_hidden_layers"]
+    if a.method == "shortgpt":
+        n = a.shortgpt_layers or n_for_sparsity(a.sparsity, n_layers)
+        problem = removal_problem(n, n_layers)
+        if problem:
+            raise ValueError(f"--shortgpt-layers/--sparsity: {problem}")
+    needs_text = a.method in ("wanda", "shortgpt") or v.allocation in ("owl", "layerif")
+    tok = load_tokenizer(str(reader.dir), trust_remote_code=a.trust_remote_code) if needs_text else None
+    return reader, tok
 
 
 def run_prune(a) -> dict:
@@ -161,9 +268,8 @@ def run_prune(a) -> dict:
     from prunetts import capture as cap
     from prunetts import scores as sc
     from prunetts.calibration import load_texts, packed_windows, paper_windows
-    from prunetts.checkpoint import Reader, prunable_modules_from_shapes, tensor_shapes
+    from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
     from prunetts.config import Variant
-    from prunetts.models import load_tokenizer
     from prunetts.pruning.allocation import for_variant
     from prunetts.pruning.pruner import needs_calibration, prune_checkpoint
     from prunetts.versions import IMPL_VERSION
@@ -172,10 +278,9 @@ def run_prune(a) -> dict:
         v = Variant("shortgpt", "shortgpt", a.sparsity or 0.0, a.shortgpt_layers)
     else:
         v = Variant(a.method, a.allocation, a.sparsity)
-    reader = Reader(a.model)
+    reader, tok = _preflight(a, v)
     modules = prunable_modules_from_shapes(tensor_shapes(reader.dir))
     n_layers = reader.config["num_hidden_layers"]
-    tok = load_tokenizer(str(reader.dir), trust_remote_code=a.trust_remote_code)
 
     need_capture = v.allocation in ("owl", "shortgpt") or (a.method == "wanda" and a.wanda_mode == "one_pass")
     windows, stats, layer_stats, texts = None, None, None, None
@@ -191,7 +296,7 @@ def run_prune(a) -> dict:
         )
         stats = {k: s for k, (s, _) in linear.items()}
 
-    layer_scores = None
+    layer_scores, influence_sizes = None, None
     if v.allocation == "owl":
         layer_scores = sc.owl_outlier_ratios(str(reader.dir), stats, a.owl_m)
     elif v.allocation == "shortgpt":
@@ -204,6 +309,7 @@ def run_prune(a) -> dict:
             a.calibration, a.text_field, a.influence_train, a.influence_val, a.n_train, a.n_val, a.seed
         )
         lm = load_model(str(reader.dir), a.dtype, a.device, a.trust_remote_code)
+        influence_sizes = {"train": len(train), "val": len(val)}  # fewer than asked for a small corpus
         rows = compute_influence(lm, tok, train, val, a.influence_max_len, a.projection_dim, a.seed)
         del lm
         layer_scores = aggregate_positive(rows)
@@ -241,10 +347,27 @@ def run_prune(a) -> dict:
         ],
         Path(a.out) / "prunetts_sparsity.parquet",
     )
-    total = sum(r["n_zero"] for r in records) / sum(r["numel"] for r in records)
+    numel = sum(r["numel"] for r in records)
+    total = sum(r["n_zero"] for r in records) / numel
+    target = sum(r["target_sparsity"] * r["numel"] for r in records) / numel
+    if a.sparsity is not None and v.method != "shortgpt" and target < a.sparsity - 1e-3:
+        log.warning(
+            "the allocation's target over the prunable linears is %.4f, below --sparsity %s", target, a.sparsity
+        )
     summary = {
         "variant": v.id,
         "arguments": {k: val for k, val in vars(a).items() if k != "command"},
+        "resolved": {  # what ran, where it differs from or adds to the arguments
+            "model_dir": str(reader.dir.resolve()),
+            "out": str(Path(a.out).resolve()),
+            "calibration_windows": len(windows) if windows else 0,
+            "influence_texts": influence_sizes,
+            "removed_layers": sorted({r["layer"] for r in records if r["target_sparsity"] == 1.0})
+            if v.method == "shortgpt"
+            else None,
+        },
+        "versions": _versions(),
+        "target_sparsity_prunable_linears": target,
         "realized_sparsity_prunable_linears": total,
         "layer_scores": {str(k): val for k, val in (layer_scores or {}).items()},
     }
@@ -253,15 +376,49 @@ def run_prune(a) -> dict:
     return summary
 
 
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    from prunetts import __version__
+    from prunetts.versions import IMPL_VERSION
+
+    return {
+        "prunetts": __version__,
+        "prune_impl": IMPL_VERSION["prune"],
+        "influence_impl": IMPL_VERSION["influence"],
+        **{pkg: version(pkg) for pkg in ("torch", "transformers", "safetensors")},
+    }
+
+
 def main(argv=None) -> int:
-    ap = _parser()
+    ap, prune = _parser()
     a = ap.parse_args(argv)
-    _check(ap, a)
+    problem = _check(a)
+    if problem:
+        prune.error(problem)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    ignored = _ignored(a, prune)
+    if ignored:
+        log.warning(
+            "ignored (not read by %s): %s",
+            a.method if a.method == "shortgpt" else f"{a.method} with {a.allocation} allocation",
+            ", ".join(ignored),
+        )
+    out = Path(a.out).expanduser()
+    a.out = str(out)
+    existed = out.exists()  # and then empty (_check)
     try:
         run_prune(a)
-    except (ValueError, OSError) as e:  # the library's user-facing errors carry one clear line
-        print(f"prunetts: error: {e}", file=sys.stderr)
+    except BaseException as e:
+        # a failed run leaves --out as it found it (absent or empty), so the same command can simply be rerun
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        elif out.is_dir():
+            for child in out.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        if not isinstance(e, (ValueError, OSError)):
+            raise
+        print(f"prunetts: error: {e}", file=sys.stderr)  # the library's user-facing errors carry one clear line
         return 1
     return 0
 

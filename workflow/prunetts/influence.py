@@ -54,13 +54,13 @@ def split_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[
 
 
 def split_calibration_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[list[str], list[str]]:
-    """The default LayerIF data: disjoint splits of the calibration texts. A corpus smaller than n_train + n_val
-    (e.g. a small local file) is split 3:1 instead of failing, with a warning."""
+    """Disjoint splits of a corpus (by default the calibration texts). A corpus smaller than n_train + n_val (e.g. a
+    small local file) is split 3:1 instead of failing, with a warning."""
     if len(texts) < n_train + n_val:
         n_val_new = max(1, min(n_val, len(texts) // 4))
         n_train_new = max(1, min(n_train, len(texts) - n_val_new))
         logging.getLogger(__name__).warning(
-            "only %d calibration texts: LayerIF uses %d train / %d validation texts instead of %d / %d",
+            "only %d texts: LayerIF uses %d train / %d validation texts instead of %d / %d",
             len(texts),
             n_train_new,
             n_val_new,
@@ -80,16 +80,35 @@ def influence_texts(
     n_val: int,
     seed: int,
 ) -> tuple[list[str], list[str]]:
-    """Training and validation texts for LayerIF: the given sources (first n of each), or, when neither is given,
-    disjoint splits of the calibration texts."""
+    """Training and validation texts for LayerIF, never the same text on both sides:
+
+    - no validation source: disjoint random splits of the training source (the calibration texts when that is not
+      given either), so a training file alone also yields its own held-out validation texts;
+    - a validation source: its first ``n_val`` texts, and the first ``n_train`` texts of the training source (or of
+      the calibration texts) that are not among them (a warning says how many were skipped).
+    """
     from prunetts.calibration import load_texts
 
-    if train_source is None and val_source is None:
-        return split_calibration_texts(load_texts(calibration_source, text_field), n_train, n_val, seed)
-    return (
-        load_texts(train_source or calibration_source, text_field, n_train),
-        load_texts(val_source or calibration_source, text_field, n_val),
-    )
+    if val_source is None:
+        return split_calibration_texts(load_texts(train_source or calibration_source, text_field), n_train, n_val, seed)
+    val = load_texts(val_source, text_field, n_val)
+    held_out = set(val)
+    candidates = load_texts(train_source or calibration_source, text_field)
+    train, skipped = [], 0
+    for t in candidates:
+        if len(train) == n_train:
+            break
+        if t in held_out:
+            skipped += 1
+        else:
+            train.append(t)
+    if skipped:
+        logging.getLogger(__name__).warning(
+            "LayerIF: skipped %d training texts that are also validation texts", skipped
+        )
+    if not train:
+        raise ValueError(f"LayerIF: every training text is also a validation text ({val_source}); give other texts")
+    return train, val
 
 
 def aggregate_positive(rows: list[dict]) -> dict[tuple[int, str], float]:

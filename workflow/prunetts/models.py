@@ -65,10 +65,24 @@ def resolve_dtype(name: str, device: str):
 
 
 def resolve_device(name: str = "auto") -> str:
+    """``auto`` = cuda if torch sees one, else cpu; any other name must be a device this process can use (checked
+    here, in one line, rather than by a kernel failing after the model is loaded)."""
     import torch
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ModelError(f"device {name!r}: not a torch device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ModelError(f"device {name!r}: torch {torch.__version__} sees no CUDA GPU here; use cpu or auto")
+        if dev.index is not None and dev.index >= n:
+            raise ModelError(f"device {name!r}: only {n} CUDA GPU(s) here (cuda:0..cuda:{n - 1})")
+    elif dev.type != "cpu":
+        raise ModelError(f"device {name!r}: prunetts runs on cpu or cuda")
     return name
 
 
@@ -80,6 +94,8 @@ _JSON_FILES = (
     "special_tokens_map.json",
     "generation_config.json",
 )
+# any one of these is a tokenizer transformers can load (fast, SentencePiece, or BPE vocab + merges)
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 _RESTORE = "restore it from the original checkpoint (a checkpoint under results/: delete its directory and rerun)"
 
 
@@ -144,6 +160,11 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     check_local_checkpoint(path, weights=False)
+    if Path(path).is_dir() and not any((Path(path) / f).is_file() for f in _TOKENIZER_FILES):
+        raise ModelError(
+            f"{path}: no tokenizer ({', '.join(_TOKENIZER_FILES)}); copy the tokenizer files of the model it was made "
+            "from into that directory"
+        )
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for a garbled tokenizer.json

@@ -80,8 +80,10 @@ def layerif_component(
     direction: str,
     window: int = 5,
     polyorder: int = 2,
+    label: str = "this",
 ) -> list[float]:
-    """Per-layer sparsity of one component class from its per-layer positive influence sums."""
+    """Per-layer sparsity of one component class (``label``, for the warning) from its per-layer positive influence
+    sums."""
     import numpy as np
 
     a = np.abs(np.asarray(scores, dtype=np.float64))
@@ -108,11 +110,12 @@ def layerif_component(
     capped = int((raw > 1.0).sum())
     if capped:  # the paper's code clips silently; the component then misses S and whole matrices go
         log.warning(
-            "LayerIF: %d of %d layers capped at sparsity 1.0 (eta = %.3f); this component's sparsity is %.4f, not "
-            "%s. Lower the sparsity or narrow [e1, e2]",
+            "LayerIF: %d of %d layers capped at sparsity 1.0 (eta = %.3f); %s component's sparsity is %.4f, not %s. "
+            "Lower the sparsity or narrow [e1, e2]",
             capped,
             len(out),
             eta,
+            label if label == "this" else f"the {label}",
             float((out * d).sum() / d.sum()),
             sparsity,
         )
@@ -145,6 +148,7 @@ def layerif(
             direction,
             window,
             polyorder,
+            label=comp,
         )
         for layer, s in zip(layers, per_layer, strict=True):
             for lyr, name, _ in modules:

@@ -19,11 +19,17 @@ from prunetts.checkpoint import Reader, Writer, prunable_modules_from_shapes, te
 def layers_to_remove(bi: dict[int, float], n_layers: int, n_remove: int) -> list[int]:
     """The ``n_remove`` lowest-BI layers among 0..L-2 (ties: lower index first)."""
     candidates = [i for i in range(n_layers - 1)]
-    if not 0 < n_remove <= len(candidates):
-        raise ValueError(
-            f"ShortGPT: cannot remove {n_remove} of {n_layers} layers (1..{len(candidates)}; the last layer stays)"
-        )
+    problem = removal_problem(n_remove, n_layers)
+    if problem:
+        raise ValueError(f"ShortGPT: {problem}")
     return sorted(sorted(candidates, key=lambda i: (bi[i], i))[:n_remove])
+
+
+def removal_problem(n_remove: int, n_layers: int) -> str | None:
+    """Why ``n_remove`` of ``n_layers`` layers cannot be removed (BI scores layers 0..L-2 only), or None."""
+    if not 0 < n_remove <= n_layers - 1:
+        return f"cannot remove {n_remove} of {n_layers} layers (1..{n_layers - 1}; the last layer stays)"
+    return None
 
 
 def n_for_sparsity(sparsity: float, n_layers: int) -> int:
