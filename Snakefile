@@ -7,7 +7,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded demo's config, unless a config is given with --configfile: that one then stands alone (filled with the
+# schema's defaults) instead of being merged into the demo's, whose model, benchmark and CPU settings would leak in.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

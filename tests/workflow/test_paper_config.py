@@ -63,3 +63,16 @@ def test_paper_config_dry_run_job_counts(tmp_path):
         one_pass = job["wc"]["variant"].startswith("wanda-layerif-")
         assert ("linear_stats.parquet" in job["input"]) == one_pass, job
         assert ("results/calibration/" in job["input"]) != one_pass, job
+
+
+def test_configfile_replaces_the_demo_config(tmp_path):
+    """From a checkout (config/config.yaml, the demo's, in the working directory), --configfile runs that config
+    alone: Snakemake's default would merge it into the demo's, adding the demo model and benchmark to the grid and
+    the demo's CPU / float32 settings to every stage the user's file leaves out."""
+    import shutil
+
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    proc = snakemake(tmp_path, "-n", configfile=PAPER)
+    assert job_counts(proc)["generate"] == 360 and "extended by additional config" not in proc.stdout + proc.stderr
+    assert not [job for job in jobs_of(proc, "generate") if job["wc"]["model"] == "demo"]
