@@ -9,7 +9,7 @@ with jobs.job_logging(sm.log[0], sm.threads):
         sm.input.calibration,
         sm.output.linear,
         sm.output.layers,
-        model=sm.wildcards.model,
+        model=sm.params.model,
         trust_remote_code=sm.params.trust_remote_code,
         threads=sm.threads,
         **sm.params.capture,

@@ -7,7 +7,7 @@ with jobs.job_logging(sm.log[0], sm.threads):
     jobs.influence(
         sm.params.model_path,
         sm.output[0],
-        model=sm.wildcards.model,
+        model=sm.params.model,
         influence=sm.params.influence,
         calibration=sm.params.calibration,
         trust_remote_code=sm.params.trust_remote_code,

@@ -8,8 +8,8 @@ with jobs.job_logging(sm.log[0], sm.threads):
         sm.params.model_path,
         sm.input.scores_input,
         sm.output[0],
-        model=sm.wildcards.model,
-        scorer=sm.wildcards.scorer,
+        model=sm.params.model,
+        scorer=sm.params.scorer,
         owl_m=sm.params.owl_m,
         threads=sm.threads,
     )

@@ -4,4 +4,4 @@ from prunetts import jobs
 
 sm = snakemake  # noqa: F821
 with jobs.job_logging(sm.log[0]):
-    jobs.prepare_benchmark(sm.output[0], bench=sm.wildcards.bench, options=sm.params.options)
+    jobs.prepare_benchmark(sm.output[0], bench=sm.params.bench, options=sm.params.options)

@@ -7,7 +7,7 @@ with jobs.job_logging(sm.log[0]):
     jobs.prepare_calibration(
         sm.params.model_path,
         sm.output[0],
-        model=sm.wildcards.model,
+        model=sm.params.model,
         calibration=sm.params.calibration,
         trust_remote_code=sm.params.trust_remote_code,
     )

@@ -16,5 +16,6 @@ with jobs.job_logging(sm.log[0], sm.threads):
         wanda=sm.params.wanda,
         trust_remote_code=sm.params.trust_remote_code,
         threads=sm.threads,
-        **sm.params.capture,
+        # run settings from the config; as params (a rerun trigger) only where they change the result
+        **{k: sm.config["capture"][k] for k in ("batch_size", "device", "dtype")},
     )

@@ -69,3 +69,31 @@ def test_second_workflow_takes_capture_from_the_cache(runs):
     assert (second / ALLOCATION).read_bytes() == (first / ALLOCATION).read_bytes()
     # one entry per output of the three cached jobs, named by the job's provenance hash (+ the multiext suffixes)
     assert len(os.listdir(cache)) == 1 + len(CAPTURE) + 1
+
+
+def test_each_model_name_gets_its_own_cache_entry(tmp_path):
+    """Snakemake's cache key covers a job's params and inputs, not its wildcards; the cached rules pass theirs as
+    params. Two model names for one checkpoint must not share an entry (the second would get rows labelled with the
+    first's name), nor, likewise, two benchmarks with the same options."""
+    from prunetts import artifacts
+
+    cache, work = tmp_path / "cache", tmp_path / "work"
+    cache.mkdir()
+    work.mkdir()
+    cfg = micro_config()
+    cfg["models"]["demo_b"] = dict(cfg["models"]["demo"])
+    targets = [f"results/calibration/model~{m}.parquet" for m in ("demo", "demo_b")]
+    proc = snakemake(
+        work,
+        "--cores",
+        "1",
+        *targets,
+        "--cache",
+        configfile=write_config(work, cfg),
+        extra_env={"SNAKEMAKE_OUTPUT_CACHE": str(cache)},
+    )
+    out = proc.stdout + proc.stderr
+    assert all(f"Moving output file {target} to cache" in out for target in targets)  # both computed
+    for model, target in zip(("demo", "demo_b"), targets, strict=True):
+        assert {r["model"] for r in artifacts.read("calibration", work / target).to_pylist()} == {model}
+    assert len(os.listdir(cache)) == 2

@@ -67,3 +67,28 @@ def test_wanda_by_allocation_override_picks_the_inputs_of_each_variant(tmp_path)
     assert "linear_stats.parquet" not in inputs["wanda-uniform-s0.50"]
     assert "linear_stats.parquet" in inputs["wanda-layerif-s0.50"]
     assert "results/calibration/" not in inputs["wanda-layerif-s0.50"]
+
+
+def test_local_data_files_are_inputs(tmp_path):
+    """A local benchmark, calibration or influence file is an input of the jobs that read it (so editing it reruns
+    them, and --cache hashes its content); demo / c4 / hub sources are not files."""
+    from tests.conftest import bench_file
+
+    texts, val = tmp_path / "texts.jsonl", tmp_path / "val.jsonl"
+    shutil.copy(bench_file("c4_demo.jsonl"), texts)
+    shutil.copy(bench_file("c4_demo.jsonl"), val)
+    problems = tmp_path / "math500.jsonl"
+    shutil.copy(bench_file("math500.jsonl"), problems)
+    cfg = micro_config(pruning={"methods": ["wanda"], "allocations": ["layerif"]})
+    cfg["benchmarks"] = {"math500": {"source": str(problems), "limit": 3}}
+    cfg["calibration"].update(source=str(texts), text_field="text")
+    cfg["influence"]["val_source"] = str(val)
+    proc = snakemake(tmp_path, "-n", configfile=write_config(tmp_path, cfg))
+    assert str(problems) in jobs_of(proc, "prepare_benchmark")[0]["input"]
+    assert str(texts) in jobs_of(proc, "prepare_calibration")[0]["input"]
+    influence = jobs_of(proc, "influence")[0]["input"]
+    assert str(texts) in influence and str(val) in influence  # training texts from the calibration file
+    demo = snakemake(tmp_path, "-n", configfile=write_config(tmp_path, micro_config()))
+    from tests.workflow.helpers import DEMO_MODEL
+
+    assert all(f.startswith(str(DEMO_MODEL)) for f in jobs_of(demo, "prepare_calibration")[0]["input"].split(", "))

@@ -131,3 +131,14 @@ def test_unrelated_config_edits_rerun_nothing(run):
     cfg["grading"]["workers"] = 2
     counts, proc = dry_run(run, "unrelated", cfg)
     assert counts == {}, proc.stdout
+
+
+def test_capture_settings_rerun_only_what_reads_them(run):
+    """The capture batch size changes the capture (hence the OWL scores and variant) and sequential Wanda's passes,
+    not a magnitude prune, which only reads the stored weights."""
+    cfg = micro_config(**GRID)
+    cfg["capture"]["batch_size"] = 4
+    counts, proc = dry_run(run, "capture-batch", cfg)
+    expected = {"capture": 1, "layer_scores": 1, "allocate": 1, "prune": 1, "generate": 1, "grade": 1}
+    assert counts == expected | {"plot_layers": 1} | PLOTS, proc.stdout
+    assert variants_scheduled(proc.stdout) == {"magnitude-owl-s0.50"}

@@ -1,7 +1,8 @@
 """Implementation version of each stage.
 
-Every rule passes its stage's version as a param and every artifact row stores it, so bumping a number here reruns
-that stage and everything downstream (Snakemake's params trigger) and old artifacts stay self-describing.
+Every rule passes its stage's version as a param and every artifact row stores it (figures: the four plot rules share
+"plot" and store nothing), so bumping a number here reruns that stage and everything downstream (Snakemake's params
+trigger) and old artifacts stay self-describing.
 """
 
 IMPL_VERSION = {
@@ -15,4 +16,5 @@ IMPL_VERSION = {
     "generate": 2,
     "grade": 2,
     "aggregate": 2,
+    "plot": 1,  # the four figure rules (prunetts.plots)
 }

@@ -1,4 +1,6 @@
 rule prepare_benchmark:
+    input:
+        benchmark_source_input,
     output:
         "results/benchmarks/bench~{bench}.parquet",
     log:
@@ -9,6 +11,8 @@ rule prepare_benchmark:
     resources:
         **rule_resources("prepare_benchmark"),
     params:
+        # cached rule: Snakemake's cache key covers params and inputs, not wildcards, so the script reads them here
+        bench=lambda w: w.bench,
         options=lambda w: config["benchmarks"][w.bench],
         impl=IMPL_VERSION["prepare_benchmark"],
     script:

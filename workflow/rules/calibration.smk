@@ -1,6 +1,7 @@
 rule prepare_calibration:
     input:
         base_model_input,
+        texts=calibration_source_input,
     output:
         "results/calibration/model~{model}.parquet",
     log:
@@ -11,6 +12,7 @@ rule prepare_calibration:
     resources:
         **rule_resources("prepare_calibration"),
     params:
+        model=lambda w: w.model,  # the cache key ignores wildcards (see prepare_benchmark)
         model_path=base_model_path,
         calibration=config["calibration"],
         trust_remote_code=trust_remote_code,
@@ -39,6 +41,7 @@ rule capture:
     resources:
         **rule_resources("capture"),
     params:
+        model=lambda w: w.model,  # the cache key ignores wildcards (see prepare_benchmark)
         model_path=base_model_path,
         capture=config["capture"],
         trust_remote_code=trust_remote_code,
@@ -50,6 +53,7 @@ rule capture:
 rule influence:
     input:
         base_model_input,
+        texts=influence_source_input,
     output:
         "results/influence/model~{model}.parquet",
     log:
@@ -61,6 +65,7 @@ rule influence:
     resources:
         **rule_resources("influence"),
     params:
+        model=lambda w: w.model,  # the cache key ignores wildcards (see prepare_benchmark)
         model_path=base_model_path,
         influence=config["influence"],
         calibration=config["calibration"],
@@ -85,7 +90,9 @@ rule layer_scores:
     resources:
         **rule_resources("layer_scores"),
     params:
+        model=lambda w: w.model,  # the cache key ignores wildcards (see prepare_benchmark)
         model_path=base_model_path,
+        scorer=lambda w: w.scorer,
         owl_m=lambda w: config["pruning"]["owl"]["m"] if w.scorer == "owl" else None,
         impl=IMPL_VERSION["layer_scores"],
     script:

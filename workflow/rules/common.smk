@@ -78,6 +78,29 @@ def base_model_input(wildcards):
     )
 
 
+def local_files(*sources):
+    """Config values naming local data files (benchmark sources, calibration and influence texts) as inputs: editing
+    such a file reruns its readers, and the between-workflow cache hashes its content. demo, c4 and hub ids are not
+    files."""
+    return sorted({str(s) for s in sources if s and Path(s).is_file()})
+
+
+def benchmark_source_input(wildcards):
+    return local_files(config["benchmarks"][wildcards.bench].get("source"))
+
+
+def calibration_source_input(wildcards):
+    return local_files(config["calibration"]["source"])
+
+
+def influence_source_input(wildcards):
+    """LayerIF reads its training source (the calibration texts when none is given) and its validation source."""
+    i = config["influence"]
+    return local_files(
+        i.get("train_source") or config["calibration"]["source"], i.get("val_source")
+    )
+
+
 def variant_model_path(wildcards):
     if wildcards.variant == "dense":
         return base_model_path(wildcards)
@@ -141,6 +164,16 @@ def prune_inputs(wildcards):
             "capture": f"results/capture/model~{wildcards.model}/linear_stats.parquet"
         }
     return {}
+
+
+def prune_capture_params(wildcards):
+    """The capture settings as a rerun trigger of prune: only sequential Wanda's result depends on them (its
+    calibration passes); the other methods score and write the stored values, so editing the batch size, device or
+    dtype reruns only sequential Wanda. The script reads the run settings from config["capture"].
+    """
+    v = parse_variant(wildcards.variant)
+    mode = wanda_setting(config["pruning"]["wanda"], v.allocation)["mode"]
+    return config["capture"] if needs_calibration(v.method, mode) else {}
 
 
 def generation_params(wildcards):

@@ -36,7 +36,7 @@ rule prune:
     params:
         model_path=base_model_path,
         wanda=wanda_params,
-        capture=config["capture"],
+        capture=prune_capture_params,
         trust_remote_code=trust_remote_code,
         impl=IMPL_VERSION["prune"],
     script:

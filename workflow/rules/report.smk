@@ -59,6 +59,8 @@ rule plot_accuracy:
         "results/logs/plot_accuracy/model~{model}_bench~{bench}.log",
     conda:
         ENV
+    params:
+        impl=IMPL_VERSION["plot"],
     script:
         "../../scripts/plot.py"
 
@@ -78,6 +80,8 @@ rule plot_diff:
         "results/logs/plot_diff/model~{model}_bench~{bench}.log",
     conda:
         ENV
+    params:
+        impl=IMPL_VERSION["plot"],
     script:
         "../../scripts/plot_diff.py"
 
@@ -97,6 +101,8 @@ rule plot_thinking:
         "results/logs/plot_thinking/model~{model}_bench~{bench}.log",
     conda:
         ENV
+    params:
+        impl=IMPL_VERSION["plot"],
     script:
         "../../scripts/plot_thinking.py"
 
@@ -121,5 +127,7 @@ rule plot_layers:
         "results/logs/plot_layers/model~{model}.log",
     conda:
         ENV
+    params:
+        impl=IMPL_VERSION["plot"],
     script:
         "../../scripts/plot_layers.py"
