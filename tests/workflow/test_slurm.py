@@ -52,6 +52,9 @@ def slurm_run(cluster, tmp_path_factory):
         "5",
         "--latency-wait",
         "5",
+        # the node has 2 CPUs: the profile's set-threads (4 and 8 cores for the GPU rules) could not be scheduled
+        "--set-threads",
+        *(f"{rule}=2" for rule in GPU_RULES),
         configfile=write_config(work, cfg),
         timeout=1200,
     )
@@ -95,4 +98,6 @@ def test_gpu_rules_asked_for_a_gpu_and_resources_come_from_the_profile(slurm_run
         asks_gpu = "gres/gpu:1" in job or "gres:gpu:1" in job
         assert asks_gpu == (rule in GPU_RULES), job
         assert "TimeLimit=01:00:00" in job and "MinMemoryNode=8000M" in job, job
+        if rule in GPU_RULES:  # set-threads reaches sbatch as --cpus-per-task
+            assert "CPUs/Task=2" in job, job
     assert {"prune", "generate", "grade"} <= seen, seen

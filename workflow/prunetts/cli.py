@@ -407,12 +407,17 @@ def main(argv=None) -> int:
     out = Path(a.out).expanduser()
     a.out = str(out)
     existed = out.exists()  # and then empty (_check)
+    created = [p for p in [out, *out.parents] if not p.exists()][-1:]  # the topmost directory this run creates
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # now, not after hours of work (a read-only or special file system)
+    except OSError as e:
+        prune.error(f"--out {a.out}: cannot be created ({e.strerror or e})")
     try:
         run_prune(a)
     except BaseException as e:
         # a failed run leaves --out as it found it (absent or empty), so the same command can simply be rerun
         if not existed:
-            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(created[0], ignore_errors=True)
         elif out.is_dir():
             for child in out.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
