@@ -238,3 +238,24 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"prunetts {__version__}"
+
+
+def test_hub_model_from_the_cache_records_its_commit(tiny_qwen3_dir, tmp_path, monkeypatch):
+    """A hub id is pruned from its cached snapshot (offline), and the summary names the snapshot's commit."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--org--tiny"
+    shutil.copytree(tiny_qwen3_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    out = tmp_path / "o"
+    assert _prune("org/tiny", out, "--method", "magnitude", "--sparsity", "0.2") == 0
+    assert json.loads((out / "prunetts_prune.json").read_text())["resolved"]["hub_commit"] == commit
+    local = tmp_path / "local-out"
+    assert _prune(tiny_qwen3_dir, local, "--method", "magnitude", "--sparsity", "0.2") == 0
+    assert json.loads((local / "prunetts_prune.json").read_text())["resolved"]["hub_commit"] is None

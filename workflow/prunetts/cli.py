@@ -359,6 +359,8 @@ def run_prune(a) -> dict:
         "arguments": {k: val for k, val in vars(a).items() if k != "command"},
         "resolved": {  # what ran, where it differs from or adds to the arguments
             "model_dir": str(reader.dir.resolve()),
+            # a hub id resolves to a snapshot named by its commit: the exact weights, reproducible with revision=
+            "hub_commit": None if Path(a.model).expanduser().is_dir() else reader.dir.name,
             "out": str(Path(a.out).resolve()),
             "calibration_windows": len(windows) if windows else 0,
             "influence_texts": influence_sizes,
