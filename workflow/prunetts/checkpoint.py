@@ -47,10 +47,26 @@ class CheckpointError(ValueError):
 
 
 def looks_local(path: str) -> bool:
-    """Whether a missing ``path`` was meant as a local directory rather than a hub id (``org/name``): it starts with
-    ``.``, ``/`` or ``~``, has more than two parts, or its first part is a directory here (``models/lama``, a typo)."""
-    parts = Path(path).parts
-    return path.startswith((".", "/", "~")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
+    """Whether a missing ``path`` was meant as a local path rather than a hub id (``name`` or ``org/name``): anything
+    absolute, relative to '.'/'~', deeper, or whose first part is an existing local directory (``models/lama``, a
+    typo). The config check uses it for models and data sources alike."""
+    if path.startswith(("/", ".", "~")) or path.count("/") > 1 or "\\" in path:
+        return True
+    head = path.split("/", 1)[0]
+    return "/" in path and Path(head).is_dir()
+
+
+def local_path_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be a model: a file, or a local directory that does not exist; None for a directory or a
+    hub id."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return None
+    if p.exists():
+        return "a file, not a checkpoint directory"
+    if looks_local(str(path)):
+        return "no such directory; give an HF checkpoint directory or a hub id (org/name)"
+    return None
 
 
 def resolve(path: str | os.PathLike) -> Path:
@@ -58,10 +74,9 @@ def resolve(path: str | os.PathLike) -> Path:
     p = Path(path).expanduser()
     if p.is_dir():
         return p
-    if p.exists():
-        raise CheckpointError(f"{path}: a file, not a checkpoint directory")
-    if looks_local(str(path)):
-        raise CheckpointError(f"{path}: no such directory; give an HF checkpoint directory or a hub id (org/name)")
+    problem = local_path_problem(path)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
 

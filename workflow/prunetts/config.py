@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from prunetts.checkpoint import looks_local
+
 UNSTRUCTURED_METHODS = ("magnitude", "wanda")
 STRUCTURED_METHODS = ("shortgpt",)
 ALLOCATIONS = ("uniform", "owl", "layerif")
@@ -176,17 +178,6 @@ SLUG_HINT = "letters, digits, '_', '.', '-', starting with a letter or digit"
 _FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 
-def _looks_like_local_path(path: str) -> bool:
-    """A hub id is ``name`` or ``org/name``; anything absolute, relative to '.'/'~', deeper, or whose first part is
-    an existing local directory is meant as a local path."""
-    if path.startswith(("/", ".", "~")) or path.count("/") > 1 or "\\" in path:
-        return True
-    from pathlib import Path
-
-    head = path.split("/", 1)[0]
-    return "/" in path and Path(head).is_dir()
-
-
 def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
     """A data source: 'demo', 'c4', a dataset id (``hub_ok``) or an existing file."""
     from pathlib import Path
@@ -204,7 +195,7 @@ def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
         if hub_ok:
             return []  # a local dataset folder, read by datasets.load_dataset
         return [f"{key}: {source} is a directory; point it at a {'/'.join(_FILE_SUFFIXES)} file"]
-    if hub_ok and p.suffix not in _FILE_SUFFIXES and not _looks_like_local_path(source):
+    if hub_ok and p.suffix not in _FILE_SUFFIXES and not looks_local(source):
         return []  # a Hugging Face dataset id
     files = "/".join(_FILE_SUFFIXES)
     allowed = f"an existing {files} file or a dataset id like org/name" if hub_ok else f"'demo', 'c4' or a {files} file"
@@ -222,7 +213,7 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
         return [f"{key}: {path}: '~' is not expanded here; write the full path"]
     p = Path(path)
     if not p.exists():
-        if _looks_like_local_path(path):
+        if looks_local(path):
             return [f"{key}: {path} does not exist; give a local checkpoint directory or a hub id like org/name"]
         return []  # a hub id: resolved (and checked) by the first job that loads it
     if not p.is_dir():
