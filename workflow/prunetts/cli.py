@@ -163,7 +163,7 @@ def _check(a) -> str | None:
     """The first user mistake visible in the arguments alone (one line), before anything expensive runs."""
     import os
 
-    from prunetts.checkpoint import looks_local
+    from prunetts.checkpoint import local_path_problem
 
     if a.method == "shortgpt":
         if (a.sparsity is None) == (a.shortgpt_layers is None):
@@ -189,9 +189,9 @@ def _check(a) -> str | None:
     model = Path(a.model).expanduser()
     if model.is_dir() and not (model / "config.json").is_file():
         return f"--model {a.model}: no config.json there; give an HF checkpoint directory or a hub id"
-    if not model.is_dir() and (model.exists() or looks_local(a.model)):
-        what = "is a file" if model.exists() else "no such directory"
-        return f"--model {a.model}: {what}; give an HF checkpoint directory or a hub id (org/name)"
+    problem = local_path_problem(a.model)
+    if problem:
+        return f"--model {a.model}: {problem}"
     for flag in ("calibration", "influence_train", "influence_val"):
         value = getattr(a, flag)
         if value and value not in ("c4", "demo") and not Path(value).is_file():
@@ -237,7 +237,7 @@ def _ignored(a, prune: argparse.ArgumentParser) -> list[str]:
     ]
 
 
-def _preflight(a, v) -> tuple:
+def _preflight(a, v, needs_tokenizer: bool) -> tuple:
     """Checks that need the checkpoint's config (and a hub download), still before any calibration or model
     loading: ``(reader, tokenizer or None)``."""
     from prunetts.checkpoint import Reader
@@ -258,8 +258,7 @@ def _preflight(a, v) -> tuple:
         problem = removal_problem(n, n_layers)
         if problem:
             raise ValueError(f"--shortgpt-layers/--sparsity: {problem}")
-    needs_text = a.method in ("wanda", "shortgpt") or v.allocation in ("owl", "layerif")
-    tok = load_tokenizer(str(reader.dir), trust_remote_code=a.trust_remote_code) if needs_text else None
+    tok = load_tokenizer(str(reader.dir), trust_remote_code=a.trust_remote_code) if needs_tokenizer else None
     return reader, tok
 
 
@@ -278,15 +277,15 @@ def run_prune(a) -> dict:
         v = Variant("shortgpt", "shortgpt", a.sparsity or 0.0, a.shortgpt_layers)
     else:
         v = Variant(a.method, a.allocation, a.sparsity)
-    reader, tok = _preflight(a, v)
+    need_capture = v.allocation in ("owl", "shortgpt") or (a.method == "wanda" and a.wanda_mode == "one_pass")
+    need_windows = need_capture or needs_calibration(a.method, a.wanda_mode)
+    reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif")
     modules = prunable_modules_from_shapes(tensor_shapes(reader.dir))
     n_layers = reader.config["num_hidden_layers"]
 
-    need_capture = v.allocation in ("owl", "shortgpt") or (a.method == "wanda" and a.wanda_mode == "one_pass")
-    windows, stats, layer_stats, texts = None, None, None, None
-    if need_capture or needs_calibration(a.method, a.wanda_mode):
+    windows, stats, layer_stats = None, None, None
+    if need_windows:
         texts = load_texts(a.calibration, a.text_field)
-    if need_capture or needs_calibration(a.method, a.wanda_mode):
         make = paper_windows if a.calibration_mode == "paper" else packed_windows
         windows = make(texts, tok, a.n_samples, a.seqlen, a.seed)
         log.info("calibration: %d windows x %d tokens from %s", len(windows), a.seqlen, a.calibration)

@@ -153,13 +153,18 @@ def wanda_params(wildcards):
     return wanda_setting(config["pruning"]["wanda"], v.allocation)
 
 
+def prune_method_mode(wildcards):
+    """The variant's method and its Wanda mode (the config's setting for its allocation)."""
+    v = parse_variant(wildcards.variant)
+    return v.method, wanda_setting(config["pruning"]["wanda"], v.allocation)["mode"]
+
+
 def prune_inputs(wildcards):
     """Sequential Wanda reads calibration windows; one-pass Wanda the dense capture; magnitude/ShortGPT neither."""
-    v = parse_variant(wildcards.variant)
-    mode = wanda_setting(config["pruning"]["wanda"], v.allocation)["mode"]
-    if needs_calibration(v.method, mode):
+    method, mode = prune_method_mode(wildcards)
+    if needs_calibration(method, mode):
         return {"calibration": f"results/calibration/model~{wildcards.model}.parquet"}
-    if needs_capture(v.method, mode):
+    if needs_capture(method, mode):
         return {
             "capture": f"results/capture/model~{wildcards.model}/linear_stats.parquet"
         }
@@ -171,9 +176,7 @@ def prune_capture_params(wildcards):
     calibration passes); the other methods score and write the stored values, so editing the batch size, device or
     dtype reruns only sequential Wanda. The script reads the run settings from config["capture"].
     """
-    v = parse_variant(wildcards.variant)
-    mode = wanda_setting(config["pruning"]["wanda"], v.allocation)["mode"]
-    return config["capture"] if needs_calibration(v.method, mode) else {}
+    return config["capture"] if needs_calibration(*prune_method_mode(wildcards)) else {}
 
 
 def generation_params(wildcards):
