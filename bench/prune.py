@@ -131,7 +131,7 @@ def grid(model: Path, work: Path, a, label: str) -> None:
     def independent(out: Path) -> float:
         t0 = time.perf_counter()
         for v in variants:
-            ns = dict(model=str(model), method=v.method, allocation=v.allocation, sparsity=v.sparsity)
+            ns = dict(model=str(model), revision=None, method=v.method, allocation=v.allocation, sparsity=v.sparsity)
             run_prune(Namespace(**ns, out=str(out / v.id), **setting(v), **common))
         return time.perf_counter() - t0
 

@@ -122,3 +122,35 @@ def demo_model_dir() -> Path:
     if not (DEMO_MODEL / "config.json").is_file():
         raise FileNotFoundError(f"{DEMO_MODEL} is missing: it ships with the repo (see README, demo model)")
     return DEMO_MODEL
+
+
+def fake_hub(cache: Path, repo_id: str, snapshots: dict[str, Path], main: str) -> Path:
+    """A Hugging Face hub cache (the HF_HUB_CACHE layout) holding ``repo_id`` at each commit of ``snapshots`` (commit ->
+    checkpoint directory to copy), with the default branch at ``main``: hub ids resolve from it offline."""
+    import shutil
+
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    for commit, src in snapshots.items():
+        shutil.copytree(src, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(main)
+    return cache
+
+
+def perturbed_copy(src: Path, dst: Path, seed: int = 1) -> Path:
+    """A copy of checkpoint ``src`` with noise on every weight matrix: same shapes and files, different magnitudes (a
+    later revision of the same model)."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    gen = torch.Generator().manual_seed(seed)
+    for f in dst.glob("*.safetensors"):
+        tensors = load_file(f)
+        for name, t in tensors.items():
+            if t.ndim == 2 and t.is_floating_point():
+                tensors[name] = t + t.std() * torch.randn(t.shape, generator=gen, dtype=torch.float32).to(t.dtype)
+        save_file(tensors, f, metadata={"format": "pt"})
+    return dst

@@ -166,7 +166,7 @@ def test_gpqa_prompt_layout():
 
 def test_unknown_options_are_rejected_with_one_line():
     with pytest.raises(
-        ValueError, match=r"^benchmark 'math500' takes no option shuffle_seed \(its options: source, limit\)$"
+        ValueError, match=r"^benchmark 'math500' takes no option shuffle_seed \(its options: source, limit, revision\)$"
     ):
         benchmarks.load("math500", str(bench_file("math500.jsonl")), shuffle_seed=1)
 
@@ -200,3 +200,64 @@ def test_config_accepts_shuffle_seed_for_gpqa_only():
     cfg["benchmarks"]["math500"] = {"shuffle_seed": 3}
     with pytest.raises(ConfigError, match=r"benchmarks\.math500: shuffle_seed is not an option of math500"):
         check(cfg)
+
+
+class _HubDataset(list):
+    """What ``datasets.load_dataset`` returns for a hub dataset: the records, and the arrow files of the cache folder
+    named by the commit they came from."""
+
+    def __init__(self, records, commit):
+        super().__init__(records)
+        self.cache_files = [{"filename": f"/hf/datasets/org___name/default/0.0.0/{commit}/data-train.arrow"}]
+
+
+def _fake_hub_datasets(monkeypatch, served_commit: str) -> list[dict]:
+    """``datasets.load_dataset`` answering every default source with that benchmark's real records, as cached at
+    ``served_commit``; returns the calls it got."""
+    import datasets
+
+    from prunetts.benchmarks import aime24, amc23, math500
+
+    by_id = {m.HF_ID: name for name, m in zip(EXPECTED, (math500, aime24, amc23, gpqa_diamond), strict=True)}
+    calls = []
+
+    def load_dataset(path, name=None, split=None, revision=None):
+        calls.append(dict(path=path, name=name, split=split, revision=revision))
+        return _HubDataset(raw(by_id[path]), served_commit)
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    return calls
+
+
+def test_each_hub_loader_passes_the_revision_and_checks_the_commit_it_got(monkeypatch):
+    pinned, other = "a" * 40, "b" * 40
+    calls = _fake_hub_datasets(monkeypatch, served_commit=pinned)
+    for name, n in EXPECTED.items():
+        assert len(benchmarks.load(name, None, revision=pinned)) == n
+    assert [c["revision"] for c in calls] == [pinned] * 4
+    assert benchmarks.load("math500", None) and calls[-1]["revision"] is None  # unpinned: the default branch
+    # offline, datasets hands back whichever copy it cached last, whatever the revision: caught, in one line
+    _fake_hub_datasets(monkeypatch, served_commit=other)
+    for name in EXPECTED:
+        with pytest.raises(benchmarks.local.InputFileError) as e:
+            benchmarks.load(name, None, revision=pinned)
+        assert "\n" not in str(e.value) and "another commit's cached copy" in str(e.value) and other in str(e.value)
+    # a branch cannot be checked against the folder name: taken as served
+    assert len(benchmarks.load("amc23", None, revision="main")) == 40
+
+
+def test_a_hub_dataset_that_cannot_be_loaded_is_one_line(monkeypatch):
+    import datasets
+    from datasets.exceptions import DatasetNotFoundError
+
+    def missing(*args, **kwargs):
+        raise DatasetNotFoundError("Revision 'v9' doesn't exist for dataset 'HuggingFaceH4/MATH-500' on the Hub.\nmore")
+
+    monkeypatch.setattr(datasets, "load_dataset", missing)
+    with pytest.raises(benchmarks.local.InputFileError) as e:
+        benchmarks.load("math500", None, revision="v9")
+    message = str(e.value)
+    assert "\n" not in message and message.startswith("HuggingFaceH4/MATH-500@v9: cannot load the dataset")
+    assert "check the id, the revision" in message
+    with pytest.raises(benchmarks.local.InputFileError, match="pins hub datasets only"):
+        benchmarks.load("math500", str(bench_file("math500.jsonl")), revision="a" * 40)

@@ -241,21 +241,57 @@ def test_version(capsys):
 
 
 def test_hub_model_from_the_cache_records_its_commit(tiny_qwen3_dir, tmp_path, monkeypatch):
-    """A hub id is pruned from its cached snapshot (offline), and the summary names the snapshot's commit."""
-    import shutil
-
+    """A hub id is pruned from its cached snapshot (offline): the default branch's commit, or the one --revision
+    pins, and the summary names the commit it used."""
     from huggingface_hub import constants
 
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hub" / "models--org--tiny"
-    shutil.copytree(tiny_qwen3_dir, repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
+    from tests.conftest import fake_hub, perturbed_copy
+
+    main_commit, pinned = "0123456789abcdef0123456789abcdef01234567", "fedcba9876543210fedcba9876543210fedcba98"
+    later = perturbed_copy(tiny_qwen3_dir, tmp_path / "later")
+    cache = fake_hub(tmp_path / "hub", "org/tiny", {main_commit: tiny_qwen3_dir, pinned: later}, main=main_commit)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    out = tmp_path / "o"
-    assert _prune("org/tiny", out, "--method", "magnitude", "--sparsity", "0.2") == 0
-    assert json.loads((out / "prunetts_prune.json").read_text())["resolved"]["hub_commit"] == commit
-    local = tmp_path / "local-out"
-    assert _prune(tiny_qwen3_dir, local, "--method", "magnitude", "--sparsity", "0.2") == 0
-    assert json.loads((local / "prunetts_prune.json").read_text())["resolved"]["hub_commit"] is None
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    runs = {}
+    for name, model, extra in (
+        ("hub-main", "org/tiny", ()),
+        ("hub-pinned", "org/tiny", ("--revision", pinned)),
+        ("local-main", tiny_qwen3_dir, ()),
+        ("local-later", later, ()),
+    ):
+        assert _prune(model, tmp_path / name, "--method", "magnitude", "--sparsity", "0.2", *extra) == 0
+        summary = json.loads((tmp_path / name / "prunetts_prune.json").read_text())
+        runs[name] = summary["resolved"]["hub_commit"], (tmp_path / name / "model.safetensors").read_bytes()
+    assert runs["hub-main"][0] == main_commit and runs["hub-pinned"][0] == pinned
+    assert runs["local-main"][0] is None and runs["local-later"][0] is None
+    # the weights each revision names, not the default branch's
+    assert runs["hub-main"][1] == runs["local-main"][1] and runs["hub-pinned"][1] == runs["local-later"][1]
+    assert runs["hub-main"][1] != runs["hub-pinned"][1]
+
+
+def test_revision_mistakes_are_one_line(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
+    """--revision on a local directory, and a revision the cache does not hold (offline), each stop with one line
+    and leave no output."""
+    from huggingface_hub import constants
+
+    from tests.conftest import fake_hub
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    cache = fake_hub(tmp_path / "hub", "org/tiny", {commit: tiny_qwen3_dir}, main=commit)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    base = ["--method", "magnitude", "--sparsity", "0.2", "--revision"]
+    cases = (  # an argument mistake exits 2 (argparse's convention), a failed run 1
+        (tiny_qwen3_dir, commit, 2, "pins a hub id, but --model"),
+        ("org/tiny", "1111111111111111111111111111111111111111", 1, "that revision is not in the local cache"),
+        ("org/tiny", "v2.0", 1, "that revision is not in the local cache"),
+    )
+    for i, (model, revision, code, expected) in enumerate(cases):
+        try:
+            rc = _prune(model, tmp_path / f"o{i}", *base, revision)
+        except SystemExit as e:
+            rc = e.code
+        assert rc == code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0] and "Traceback" not in err[0], err
+        assert not (tmp_path / f"o{i}").exists()

@@ -93,3 +93,32 @@ def test_check_rejects_an_even_savitzky_golay_window():
     cfg["pruning"]["layerif"] = {"window": 4, "polyorder": 2}
     with pytest.raises(ConfigError, match=r"pruning.layerif.window: 4 is even"):
         check(cfg)
+
+
+def test_unpinned_hub_sources_are_named_in_one_warning(tmp_path):
+    """The paper config reads two models and four benchmarks from the hub unpinned: one line names all six; a branch
+    or a short sha does not count as pinned; full commit shas (or local paths and files, as in the demo) silence it."""
+    from prunetts.config import unpinned_sources
+
+    assert unpinned_sources(demo_config()) is None
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    validate(paper, SCHEMA)
+    check(paper)
+    line = unpinned_sources(paper)
+    assert "\n" not in line and "models s1.1-7B, Qwen3-8B; benchmarks math500, aime24, amc23, gpqa_diamond" in line
+    assert "revision: <commit sha>" in line
+    paper["models"]["s1.1-7B"]["revision"] = "0" * 40
+    paper["models"]["Qwen3-8B"]["revision"] = "main"
+    paper["benchmarks"]["aime24"]["revision"] = "abc1234"
+    line = unpinned_sources(paper)
+    expected = "models Qwen3-8B (revision 'main' is not a 40-character commit sha); benchmarks math500, aime24 ("
+    assert expected in line
+    assert "s1.1-7B" not in line and "'abc1234' is not" in line
+    paper["models"]["Qwen3-8B"]["revision"] = "f" * 40
+    local = tmp_path / "math500.jsonl"
+    local.write_text('{"problem": "1+1?", "answer": "2"}\n')
+    paper["benchmarks"]["math500"]["source"] = str(local)  # a local file: nothing to pin
+    for name in ("aime24", "amc23", "gpqa_diamond"):
+        paper["benchmarks"][name]["revision"] = "0" * 40
+    check(paper)
+    assert unpinned_sources(paper) is None

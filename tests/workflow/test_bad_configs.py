@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.conftest import BENCH_DATA
 from tests.workflow.helpers import DEMO_MODEL, REPO, micro_config, slurm_stub_env, snakemake, write_config
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -131,6 +132,14 @@ CASES = [
     ),
     ("bench-limit-zero", _set("benchmarks.demo.limit", 0), ["benchmarks.demo.limit", ">= 1"]),
     ("bench-option-of-other", _set("benchmarks.demo.shuffle_seed", 3), ["benchmarks.demo", "shuffle_seed"]),
+    ("bench-revision-demo", _set("benchmarks.demo.revision", "abc"), ["benchmarks.demo", "revision", "options"]),
+    (
+        "bench-revision-local-file",
+        _replace("benchmarks", {"math500": {"source": str(BENCH_DATA / "math500.jsonl"), "revision": "abc"}}),
+        ["benchmarks.math500.revision", "is local", "drop revision"],
+    ),
+    ("model-revision-local", _set("models.demo.revision", "abc"), ["models.demo.revision", "is local", "drop"]),
+    ("model-revision-blank", _set("models.demo.revision", "a b"), ["models.demo.revision"]),
     (
         "bench-source-absent",
         _replace("benchmarks", {"math500": {"source": "/nonexistent/math500.jsonl"}}),

@@ -69,34 +69,75 @@ def local_path_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
-def resolve(path: str | os.PathLike) -> Path:
-    """A local checkpoint directory, or the local snapshot of a hub id (downloaded if allowed)."""
+def is_commit(revision: str | None) -> bool:
+    """A full 40-character commit sha: the only revision that pins (a branch or tag moves; a short sha resolves only
+    online)."""
+    return bool(revision) and re.fullmatch(r"[0-9a-f]{40}", revision) is not None
+
+
+def model_ref(path: str, revision: str | None) -> str:
+    """One string for a model: its path or hub id, ``hub-id@revision`` when pinned (hub ids cannot contain '@')."""
+    return f"{path}@{revision}" if revision else str(path)
+
+
+def split_ref(ref: str | os.PathLike) -> tuple[str, str | None]:
+    """``model_ref``'s inverse: ``(path or hub id, revision or None)``; an existing path is never split."""
+    ref = str(ref)
+    if "@" not in ref or Path(ref).expanduser().exists():
+        return ref, None
+    path, revision = ref.rsplit("@", 1)
+    return path, revision or None
+
+
+def resolve(path: str | os.PathLike, revision: str | None = None, weights: bool = True) -> Path:
+    """A local checkpoint directory, or the local snapshot of a hub id at ``revision`` (a commit sha, tag or branch;
+    None = the hub's default branch), downloaded if allowed; ``weights=False`` fetches all but the safetensors (what
+    a tokenizer needs). A snapshot's folder is named by its commit (``hub_commit``)."""
     p = Path(path).expanduser()
     if p.is_dir():
+        if revision:
+            raise CheckpointError(
+                f"{path}: revision {revision!r} given for a local directory; a revision pins a hub id, drop it"
+            )
         return p
     problem = local_path_problem(path)
     if problem:
         raise CheckpointError(f"{path}: {problem}")
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
-    patterns = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.py", "LICENSE*", "NOTICE*", "USE_POLICY*"]
+    patterns = ["*.json", "*.jinja", "*.txt", "*.model", "*.py", "LICENSE*", "NOTICE*", "USE_POLICY*"]
+    patterns += ["*.safetensors"] if weights else []
+    at = f"{path}@{revision}" if revision else str(path)
     try:
-        return Path(snapshot_download(str(path), allow_patterns=patterns))
+        return Path(snapshot_download(str(path), revision=revision, allow_patterns=patterns))
     except (OSError, ValueError) as e:  # every hub error is one of these; the library's messages span many lines
         if isinstance(e, GatedRepoError):
             fix = "accept the model's terms on huggingface.co and log in (hf auth login), or set HF_TOKEN"
         elif isinstance(e, RepositoryNotFoundError):
             fix = "check the id (org/name), or log in if it is private"
+        elif isinstance(e, RevisionNotFoundError):
+            fix = "check the revision: a commit sha, tag or branch of that repository"
         elif isinstance(e, LocalEntryNotFoundError):
-            fix = "the hub is unreachable and the model is not in the local cache (HF_HOME); download it first"
+            what = "that revision is" if revision else "the model is"
+            fix = f"the hub is unreachable and {what} not in the local cache (HF_HOME); download it first"
         else:
             fix = "check the id and the network"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
-            f"{path}: cannot get the checkpoint from the Hugging Face hub ({type(e).__name__}: {first}); {fix}, "
+            f"{at}: cannot get the checkpoint from the Hugging Face hub ({type(e).__name__}: {first}); {fix}, "
             "or give a local checkpoint directory"
         ) from None
+
+
+def hub_commit(path: str | os.PathLike, resolved: Path) -> str | None:
+    """The commit a hub id resolved to (its snapshot folder's name); None for a local directory."""
+    return None if Path(path).expanduser().is_dir() else resolved.name
 
 
 def weight_files(ckpt: Path) -> dict[str, Path]:
@@ -158,8 +199,8 @@ def num_layers(config: dict) -> int:
 class Reader:
     """Tensors of a checkpoint by name, loaded lazily from the safetensors files."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.dir = resolve(path)
+    def __init__(self, path: str | os.PathLike, revision: str | None = None):
+        self.dir = resolve(path, revision)
         self.files = weight_files(self.dir)
         try:
             self.config = json.loads((self.dir / "config.json").read_text())

@@ -81,6 +81,11 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     p.add_argument("--model", required=True, help="local HF checkpoint directory (safetensors) or hub id")
     p.add_argument(
+        "--revision",
+        help="hub ids only: the commit sha (or tag, branch) to load; default: the hub's default branch (the summary "
+        "records the commit it resolved to)",
+    )
+    p.add_argument(
         "--method",
         required=True,
         choices=["magnitude", "wanda", "shortgpt"],
@@ -163,7 +168,7 @@ def _check(a) -> str | None:
     """The first user mistake visible in the arguments alone (one line), before anything expensive runs."""
     import os
 
-    from prunetts.checkpoint import local_path_problem
+    from prunetts.checkpoint import local_path_problem, looks_local
 
     if a.method == "shortgpt":
         if (a.sparsity is None) == (a.shortgpt_layers is None):
@@ -192,6 +197,8 @@ def _check(a) -> str | None:
     problem = local_path_problem(a.model)
     if problem:
         return f"--model {a.model}: {problem}"
+    if a.revision and (model.exists() or looks_local(a.model)):
+        return f"--revision {a.revision}: pins a hub id, but --model {a.model} is local; drop --revision"
     for flag in ("calibration", "influence_train", "influence_val"):
         value = getattr(a, flag)
         if value and value not in ("c4", "demo") and not Path(value).is_file():
@@ -219,7 +226,7 @@ _LAYERIF = (
 
 def _ignored(a, prune: argparse.ArgumentParser) -> list[str]:
     """The flags given a non-default value that the chosen method and allocation do not read."""
-    used = {"command", "model", "method", "out", "device", "dtype", "trust_remote_code", "sparsity"}
+    used = {"command", "model", "revision", "method", "out", "device", "dtype", "trust_remote_code", "sparsity"}
     if a.method == "shortgpt":
         used |= {"shortgpt_layers", *_WINDOWS}
     else:
@@ -245,7 +252,7 @@ def _preflight(a, v, needs_tokenizer: bool) -> tuple:
     from prunetts.pruning.shortgpt import n_for_sparsity, removal_problem
 
     resolve_device(a.device)  # e.g. cuda on a machine without one: one line now, not a kernel error later
-    reader = Reader(a.model)
+    reader = Reader(a.model, a.revision)
     model_type = reader.config.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise ModelError(
@@ -267,7 +274,7 @@ def run_prune(a) -> dict:
     from prunetts import capture as cap
     from prunetts import scores as sc
     from prunetts.calibration import load_texts, packed_windows, paper_windows
-    from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
+    from prunetts.checkpoint import hub_commit, prunable_modules_from_shapes, tensor_shapes
     from prunetts.config import Variant
     from prunetts.pruning.allocation import for_variant
     from prunetts.pruning.pruner import needs_calibration, prune_checkpoint
@@ -358,8 +365,8 @@ def run_prune(a) -> dict:
         "arguments": {k: val for k, val in vars(a).items() if k != "command"},
         "resolved": {  # what ran, where it differs from or adds to the arguments
             "model_dir": str(reader.dir.resolve()),
-            # a hub id resolves to a snapshot named by its commit: the exact weights, reproducible with revision=
-            "hub_commit": None if Path(a.model).expanduser().is_dir() else reader.dir.name,
+            # the exact weights: run again with --revision set to it
+            "hub_commit": hub_commit(a.model, reader.dir),
             "out": str(Path(a.out).resolve()),
             "calibration_windows": len(windows) if windows else 0,
             "influence_texts": influence_sizes,

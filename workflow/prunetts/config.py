@@ -8,10 +8,11 @@ layers), ``shortgpt-n3`` (exactly 3 layers).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
-from prunetts.checkpoint import looks_local
+from prunetts.checkpoint import is_commit, looks_local
 
 UNSTRUCTURED_METHODS = ("magnitude", "wanda")
 STRUCTURED_METHODS = ("shortgpt",)
@@ -150,10 +151,14 @@ def config_problems(config: dict) -> list[str]:
         extra = sorted(set(opts or {}) - {"source", "limit", *options_of(name)})
         if extra:
             out.append(
-                f"benchmarks.{name}: {', '.join(extra)} is not an option of {name} (only gpqa_diamond takes "
-                "shuffle_seed); remove it"
+                f"benchmarks.{name}: {', '.join(extra)} is not an option of {name} (its options: "
+                f"{', '.join(('source', 'limit', *options_of(name)))}); remove it"
             )
-        out += _source_problems(f"benchmarks.{name}.source", (opts or {}).get("source"), hub_ok=True)
+        source = (opts or {}).get("source")
+        out += _source_problems(f"benchmarks.{name}.source", source, hub_ok=True)
+        local = source and (source.endswith(_FILE_SUFFIXES) or looks_local(source) or os.path.exists(source))
+        if "revision" not in extra and (opts or {}).get("revision") and local:
+            out.append(f"benchmarks.{name}.revision: pins a hub dataset, but source {source} is local; drop revision")
     cal = config["calibration"]
     out += _source_problems("calibration.source", cal.get("source", "c4"), hub_ok=False)
     for key in ("train_source", "val_source"):
@@ -161,6 +166,38 @@ def config_problems(config: dict) -> list[str]:
     for name, m in config["models"].items():
         out += _model_problems(name, m, p)
     return out
+
+
+def unpinned_sources(config: dict) -> str | None:
+    """One warning line naming the models and benchmarks read from the hub without a full commit sha (a branch, tag
+    or short sha moves or resolves only online), or None."""
+    from prunetts.benchmarks import options_of
+
+    def name(key: str, opts: dict) -> str | None:
+        revision = opts.get("revision")
+        if is_commit(revision):
+            return None
+        return f"{key} (revision {revision!r} is not a 40-character commit sha)" if revision else key
+
+    local = [key for key, m in config["models"].items() if os.path.exists(m["path"]) or looks_local(m["path"])]
+    models = [name(key, m) for key, m in config["models"].items() if key not in local]
+    benches = [
+        name(key, opts or {})
+        for key, opts in config["benchmarks"].items()
+        if "revision" in options_of(key)  # the loaders that read a hub dataset by default
+        and not ((opts or {}).get("source") and os.path.exists(opts["source"]))
+    ]
+    models, benches = [m for m in models if m], [b for b in benches if b]
+    if not models and not benches:
+        return None
+    what = "; ".join(
+        f"{kind} {', '.join(names)}" for kind, names in (("models", models), ("benchmarks", benches)) if names
+    )
+    return (
+        f"prunetts warning: read from the Hugging Face hub without a pinned commit: {what}. Each job loads what the "
+        "hub serves when it downloads (job logs name the commit), and --cache keys do not change when the hub does; "
+        "for reproducible runs set revision: <commit sha> on each (config/README.md)"
+    )
 
 
 def layerif_range_problem(e1: float, e2: float) -> str | None:
@@ -212,6 +249,11 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
     if path.startswith("~"):
         return [f"{key}: {path}: '~' is not expanded here; write the full path"]
     p = Path(path)
+    if m.get("revision") and (p.exists() or looks_local(path)):
+        return [
+            f"models.{name}.revision: {m['revision']} pins a hub id, but path {path} is local (its files are what "
+            "gets loaded); drop revision, or give the hub id as path"
+        ]
     if not p.exists():
         if looks_local(path):
             return [f"{key}: {path} does not exist; give a local checkpoint directory or a hub id like org/name"]
@@ -352,6 +394,8 @@ def _schema_message(error, schema_root: dict) -> str | None:
         return f"{key}: {inst} has duplicates (each would be the same variant or job); list each value once"
     if kind == "minProperties":
         return f"{key}: is empty; add at least one entry (see config/README.md)"
+    if kind == "pattern":
+        return f"{key}: {inst!r} does not have the expected form{_describe(sch)}; correct it"
     if kind == "minLength":
         return f"{key}: is empty; give a value{_describe(sch)}"
     return f"{key}: {error.message}"

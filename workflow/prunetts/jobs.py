@@ -74,6 +74,20 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def local_model(ref: str, weights: bool = True) -> str:
+    """The checkpoint a job reads: a local directory as given, a hub id (``hub-id@revision`` when pinned) as its
+    cached snapshot, without the weights for ``weights=False``. The log names the commit, so even an unpinned run
+    records which weights it used."""
+    from prunetts.checkpoint import hub_commit, resolve, split_ref
+
+    path, revision = split_ref(ref)
+    local = resolve(path, revision, weights)
+    commit = hub_commit(path, local)
+    if commit:
+        log.info("%s%s: hub commit %s (%s)", path, f" at revision {revision}" if revision else "", commit, local)
+    return str(local)
+
+
 def prepare_benchmark(out: str, *, bench: str, options: dict) -> None:
     from prunetts import benchmarks
 
@@ -87,7 +101,8 @@ def prepare_calibration(model_path: str, out: str, *, model: str, calibration: d
     from prunetts.calibration import build_rows
     from prunetts.models import load_tokenizer
 
-    tok = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
+    # the tokenizer alone: a hub id's weights are not fetched for this
+    tok = load_tokenizer(local_model(model_path, weights=False), trust_remote_code=trust_remote_code)
     rows = build_rows(
         model,
         tok,
@@ -119,6 +134,7 @@ def capture(
     from prunetts import capture as cap
 
     set_threads(threads)
+    model_path = local_model(model_path)
     windows = artifacts.read("calibration", calibration_path).column("input_ids").to_pylist()
     linear, layers = cap.capture(model_path, windows, batch_size, device, dtype, trust_remote_code)
     artifacts.write("capture", cap.linear_rows(model, linear, IMPL_VERSION["capture"]), linear_out)
@@ -139,6 +155,7 @@ def influence(
     from prunetts.models import load_model, load_tokenizer
 
     set_threads(threads)
+    model_path = local_model(model_path)
     cfg = influence
     train, val = influence_texts(
         calibration["source"],
@@ -165,7 +182,8 @@ def layer_scores(
         from prunetts.capture import stats_from_table
 
         set_threads(threads)
-        values = scores.owl_outlier_ratios(model_path, stats_from_table(artifacts.read("capture", inputs)), owl_m)
+        stats = stats_from_table(artifacts.read("capture", inputs))
+        values = scores.owl_outlier_ratios(local_model(model_path), stats, owl_m)
     elif scorer == "bi":
         values = scores.bi_scores(artifacts.read("capture_layers", inputs).to_pylist())
     elif scorer == "layerif":
@@ -181,15 +199,16 @@ def allocate(model_path: str, scores_path: str | None, out: str, *, model: str, 
     """``options``: the allocation's own config slice (``pruning.owl`` / ``pruning.layerif``), else empty."""
     import json
 
-    from prunetts.checkpoint import num_layers, prunable_modules_from_shapes, resolve, tensor_shapes
+    from prunetts.checkpoint import num_layers, prunable_modules_from_shapes, tensor_shapes
     from prunetts.config import parse_variant
     from prunetts.pruning.allocation import for_variant
     from prunetts.scores import from_rows
 
     v = parse_variant(variant)
+    model_path = local_model(model_path)
     modules = prunable_modules_from_shapes(tensor_shapes(model_path))
     layer_scores = from_rows(artifacts.read("layer_scores", scores_path).to_pylist()) if scores_path else None
-    n_layers = num_layers(json.loads((resolve(model_path) / "config.json").read_text()))
+    n_layers = num_layers(json.loads((Path(model_path) / "config.json").read_text()))
     targets = for_variant(v, modules, layer_scores, options, n_layers)
     rows = [
         dict(
@@ -227,6 +246,7 @@ def prune(
     from prunetts.pruning.pruner import prune_checkpoint
 
     set_threads(threads)
+    model_path = local_model(model_path)
     v = parse_variant(variant)
     alloc = artifacts.read("allocation", allocation_path).to_pylist()
     allocation = {(r["layer"], r["module"]): r["sparsity"] for r in alloc}
@@ -267,7 +287,7 @@ def generate(model_path: str, bench_path: str, out: str, *, threads: int | None 
     from prunetts.generation.run import generate as run
 
     set_threads(threads)
-    run(model_path, bench_path, out, impl_version=IMPL_VERSION["generate"], **kwargs)
+    run(local_model(model_path), bench_path, out, impl_version=IMPL_VERSION["generate"], **kwargs)
 
 
 def grade(

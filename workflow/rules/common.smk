@@ -4,8 +4,9 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from prunetts.checkpoint import model_ref
 from prunetts.config import ConfigError, check, error_lines, parse_variant, schema_check
-from prunetts.config import scorers, variants, wanda_setting
+from prunetts.config import scorers, unpinned_sources, variants, wanda_setting
 from prunetts.pruning.pruner import needs_calibration, needs_capture
 from prunetts.versions import IMPL_VERSION
 
@@ -17,6 +18,9 @@ try:
     check(config)
 except ConfigError as e:
     sys.exit(error_lines(e))
+# once, in the invocation the user runs (not again in each job's own parse of the workflow)
+if not (workflow.remote_exec or workflow.subprocess_exec) and unpinned_sources(config):
+    print(unpinned_sources(config), file=sys.stderr)
 
 MODELS = list(config["models"])
 BENCHES = list(config["benchmarks"])
@@ -61,7 +65,11 @@ def model_cfg(wildcards):
 
 
 def base_model_path(wildcards):
-    return model_cfg(wildcards)["path"]
+    """The dense model as jobs receive it: a local directory, a hub id, or ``hub-id@revision`` when pinned. As the
+    model_path param, a new revision reruns the model's jobs and keys new between-workflow cache entries, while an
+    unpinned model's params stay what they were."""
+    m = model_cfg(wildcards)
+    return model_ref(m["path"], m.get("revision"))
 
 
 def base_model_input(wildcards):

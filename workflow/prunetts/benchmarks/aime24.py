@@ -14,9 +14,9 @@ HF_ID = "simplescaling/aime24_nofigures"
 KIND = "math"
 
 
-def load(source: str | None = None) -> list[dict]:
+def load(source: str | None = None, revision: str | None = None) -> list[dict]:
     out = []
-    for i, r in enumerate(read_records(source or HF_ID, hf_split="train")):
+    for i, r in enumerate(read_records(source or HF_ID, hf_split="train", revision=revision)):
         pid = r.get("id")
         if pid is None or str(pid) == "":
             pid = r.get("problem_label") or i

@@ -14,9 +14,9 @@ HF_ID = "math-ai/amc23"
 KIND = "math"
 
 
-def load(source: str | None = None) -> list[dict]:
+def load(source: str | None = None, revision: str | None = None) -> list[dict]:
     out = []
-    for i, r in enumerate(read_records(source or HF_ID, hf_split="test")):
+    for i, r in enumerate(read_records(source or HF_ID, hf_split="test", revision=revision)):
         pid = r.get("id")
         out.append(
             dict(

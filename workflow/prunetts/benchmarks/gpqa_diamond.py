@@ -41,9 +41,9 @@ def format_prompt(question: str, options: list[str]) -> str:
     return question + "\n\n" + "\n".join(f"{letter}) {text}" for letter, text in zip(LETTERS, options, strict=True))
 
 
-def load(source: str | None = None, shuffle_seed: int = 0) -> list[dict]:
+def load(source: str | None = None, revision: str | None = None, shuffle_seed: int = 0) -> list[dict]:
     out = []
-    for i, r in enumerate(read_records(source or HF_ID, hf_split="train", hf_config=HF_CONFIG)):
+    for i, r in enumerate(read_records(source or HF_ID, hf_split="train", revision=revision, hf_config=HF_CONFIG)):
         qid = str(r.get("Record ID") or i)
         perm = permutation(shuffle_seed, qid)
         options = [str(r[FIELDS[j]]).strip() for j in perm]

@@ -9,9 +9,9 @@ HF_ID = "HuggingFaceH4/MATH-500"
 KIND = "math"
 
 
-def load(source: str | None = None) -> list[dict]:
+def load(source: str | None = None, revision: str | None = None) -> list[dict]:
     out = []
-    for i, r in enumerate(read_records(source or HF_ID, hf_split="test")):
+    for i, r in enumerate(read_records(source or HF_ID, hf_split="test", revision=revision)):
         out.append(
             dict(
                 problem_id=r.get("unique_id") or str(i),
