@@ -221,7 +221,7 @@ def _fake_hub_datasets(monkeypatch, served_commit: str) -> list[dict]:
     by_id = {m.HF_ID: name for name, m in zip(EXPECTED, (math500, aime24, amc23, gpqa_diamond), strict=True)}
     calls = []
 
-    def load_dataset(path, name=None, split=None, revision=None):
+    def load_dataset(path, name=None, split=None, revision=None, data_files=None):
         calls.append(dict(path=path, name=name, split=split, revision=revision))
         return _HubDataset(raw(by_id[path]), served_commit)
 

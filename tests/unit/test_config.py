@@ -105,8 +105,9 @@ def test_unpinned_hub_sources_are_named_in_one_warning(tmp_path):
     validate(paper, SCHEMA)
     check(paper)
     line = unpinned_sources(paper)
-    assert "\n" not in line and "models s1.1-7B, Qwen3-8B; benchmarks math500, aime24, amc23, gpqa_diamond" in line
-    assert "revision: <commit sha>" in line
+    expected = "models s1.1-7B, Qwen3-8B; benchmarks math500, aime24, amc23, gpqa_diamond; c4 in calibration."
+    assert "\n" not in line and expected in line
+    assert "revision: <commit sha>" in line and "c4@<commit sha>" in line
     paper["models"]["s1.1-7B"]["revision"] = "0" * 40
     paper["models"]["Qwen3-8B"]["revision"] = "main"
     paper["benchmarks"]["aime24"]["revision"] = "abc1234"
@@ -115,6 +116,14 @@ def test_unpinned_hub_sources_are_named_in_one_warning(tmp_path):
     assert expected in line
     assert "s1.1-7B" not in line and "'abc1234' is not" in line
     paper["models"]["Qwen3-8B"]["revision"] = "f" * 40
+    paper["calibration"]["source"] = "c4@" + "c" * 40
+    paper["influence"]["val_source"] = "c4@main"
+    assert unpinned_sources(paper).endswith(
+        "c4 in influence.val_source (revision 'main' is not a 40-character commit sha). Each job loads what the hub "
+        "serves when it downloads (job logs name the commit), and --cache keys do not change when the hub does; for "
+        "reproducible runs set revision: <commit sha> on each, and source: c4@<commit sha> (config/README.md)"
+    )
+    paper["influence"]["val_source"] = None
     local = tmp_path / "math500.jsonl"
     local.write_text('{"problem": "1+1?", "answer": "2"}\n')
     paper["benchmarks"]["math500"]["source"] = str(local)  # a local file: nothing to pin

@@ -11,8 +11,8 @@ window that starts at 0; Qwen tokenizers add none.
 into consecutive windows.
 
 Sources: ``demo`` (the demo task's calibration split), ``c4`` (``allenai/c4`` file
-``en/c4-train.00000-of-01024.json.gz`` through ``datasets``), or a local ``.jsonl``/``.json``/``.parquet``/``.csv`` file
-with a text column.
+``en/c4-train.00000-of-01024.json.gz`` through ``datasets``; ``c4@<commit sha>`` pins the dataset's commit), or a
+local ``.jsonl``/``.json``/``.parquet``/``.csv`` file with a text column.
 """
 
 from __future__ import annotations
@@ -29,19 +29,28 @@ class CalibrationError(ValueError):
     pass
 
 
+def is_c4(source: str | None) -> bool:
+    """``c4`` (the allenai/c4 default branch) or ``c4@<revision>``."""
+    return bool(source) and (source == "c4" or source.startswith("c4@"))
+
+
 def load_texts(source: str, text_field: str = "text", limit: int | None = None) -> list[str]:
     if source == "demo":
         from prunetts.demo.render import calibration_texts
 
         return calibration_texts(limit or 2000)
-    if source == "c4":
-        from datasets import load_dataset
+    if is_c4(source):
+        from prunetts.records import hub_dataset
 
-        ds = load_dataset("allenai/c4", data_files={"train": C4_FILE}, split="train")
+        revision = source.partition("@")[2] or None  # c4@<commit sha> pins the allenai/c4 commit
+        ds = hub_dataset("allenai/c4", split="train", revision=revision, data_files={"train": C4_FILE})
+        if text_field not in ds.column_names:
+            found = ", ".join(ds.column_names)
+            raise CalibrationError(f"{source}: no '{text_field}' field (fields: {found}); set the text field")
         return list(ds[text_field][: limit or len(ds)])
     path = Path(source)
     if not path.is_file():
-        raise CalibrationError(f"calibration.source: {source} is not 'demo', 'c4' or an existing file")
+        raise CalibrationError(f"calibration.source: {source} is not 'demo', 'c4', 'c4@<commit>' or an existing file")
     if path.suffix not in SUFFIXES:
         raise CalibrationError(f"{path}: unsupported calibration file type (use .jsonl, .json, .parquet or .csv)")
     rows = read_records(path)  # errors name the file (and the line of a JSON Lines file) in one line

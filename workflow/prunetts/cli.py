@@ -101,7 +101,11 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "--sparsity", type=float, help="target sparsity in (0, 1); shortgpt removes max(1, round(S*L)) of the L layers"
     )
     p.add_argument("--shortgpt-layers", type=_whole(1), help="shortgpt: remove exactly this many layers instead")
-    p.add_argument("--calibration", default="c4", help="'c4', 'demo', or a .jsonl/.json/.parquet/.csv file of texts")
+    p.add_argument(
+        "--calibration",
+        default="c4",
+        help="'c4' (c4@COMMIT_SHA pins the dataset), 'demo', or a .jsonl/.json/.parquet/.csv file of texts",
+    )
     p.add_argument("--out", required=True, help="output checkpoint directory (must not exist or be empty)")
     g = p.add_argument_group("calibration")
     g.add_argument("--text-field", default="text", help="field of the texts in a JSON Lines / Parquet / CSV file")
@@ -168,6 +172,7 @@ def _check(a) -> str | None:
     """The first user mistake visible in the arguments alone (one line), before anything expensive runs."""
     import os
 
+    from prunetts.calibration import is_c4
     from prunetts.checkpoint import local_path_problem, looks_local
 
     if a.method == "shortgpt":
@@ -201,8 +206,8 @@ def _check(a) -> str | None:
         return f"--revision {a.revision}: pins a hub id, but --model {a.model} is local; drop --revision"
     for flag in ("calibration", "influence_train", "influence_val"):
         value = getattr(a, flag)
-        if value and value not in ("c4", "demo") and not Path(value).is_file():
-            return f"--{flag.replace('_', '-')} {value}: not 'c4', 'demo' or an existing file"
+        if value and value != "demo" and not is_c4(value) and not Path(value).is_file():
+            return f"--{flag.replace('_', '-')} {value}: not 'c4', 'c4@<commit sha>', 'demo' or an existing file"
     return None
 
 

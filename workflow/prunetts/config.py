@@ -172,6 +172,7 @@ def unpinned_sources(config: dict) -> str | None:
     """One warning line naming the models and benchmarks read from the hub without a full commit sha (a branch, tag
     or short sha moves or resolves only online), or None."""
     from prunetts.benchmarks import options_of
+    from prunetts.calibration import is_c4
 
     def name(key: str, opts: dict) -> str | None:
         revision = opts.get("revision")
@@ -187,16 +188,24 @@ def unpinned_sources(config: dict) -> str | None:
         if "revision" in options_of(key)  # the loaders that read a hub dataset by default
         and not ((opts or {}).get("source") and os.path.exists(opts["source"]))
     ]
-    models, benches = [m for m in models if m], [b for b in benches if b]
-    if not models and not benches:
+    c4 = [
+        name(key, {"revision": source.partition("@")[2]})
+        for key, source in (
+            ("calibration", config["calibration"].get("source", "c4")),
+            ("influence.train_source", config.get("influence", {}).get("train_source")),
+            ("influence.val_source", config.get("influence", {}).get("val_source")),
+        )
+        if is_c4(source)
+    ]
+    named = (("models", models), ("benchmarks", benches), ("c4 in", c4))
+    groups = [(kind, [n for n in names if n]) for kind, names in named]
+    if not any(names for _, names in groups):
         return None
-    what = "; ".join(
-        f"{kind} {', '.join(names)}" for kind, names in (("models", models), ("benchmarks", benches)) if names
-    )
+    what = "; ".join(f"{kind} {', '.join(names)}" for kind, names in groups if names)
     return (
         f"prunetts warning: read from the Hugging Face hub without a pinned commit: {what}. Each job loads what the "
         "hub serves when it downloads (job logs name the commit), and --cache keys do not change when the hub does; "
-        "for reproducible runs set revision: <commit sha> on each (config/README.md)"
+        "for reproducible runs set revision: <commit sha> on each, and source: c4@<commit sha> (config/README.md)"
     )
 
 
@@ -219,8 +228,10 @@ def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
     """A data source: 'demo', 'c4', a dataset id (``hub_ok``) or an existing file."""
     from pathlib import Path
 
-    if source is None or source in ("demo", "c4"):
+    if source is None or source == "demo":
         return []
+    if source == "c4" or source.startswith("c4@"):
+        return [] if source != "c4@" else [f"{key}: c4@ names no revision; write c4@<commit sha>, or c4"]
     if source.startswith("~"):
         return [f"{key}: {source}: '~' is not expanded here; write the full path"]
     p = Path(source)

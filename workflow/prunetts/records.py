@@ -1,4 +1,5 @@
-"""Reading a user's data files (benchmark sources, calibration and influence texts): JSON Lines, JSON, Parquet, CSV.
+"""Reading a user's data files (benchmark sources, calibration and influence texts): JSON Lines, JSON, Parquet, CSV;
+and hub datasets at a revision (``hub_dataset``).
 
 Every failure is an ``InputFileError`` whose one line names the file, what is wrong with it (for JSON Lines the line
 number) and the fix, instead of a decoder's traceback.
@@ -7,13 +8,51 @@ number) and the fix, instead of a decoder's traceback.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+log = logging.getLogger("prunetts")
 
 SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 
 class InputFileError(ValueError):
     """A user's data file is missing, truncated or garbled: the message is one line naming the file and the fix."""
+
+
+def hub_dataset(
+    source: str,
+    hf_config: str | None = None,
+    split: str = "train",
+    revision: str | None = None,
+    data_files: dict | None = None,
+):
+    """The ``datasets.Dataset`` of a Hugging Face dataset split at ``revision`` (a commit sha, tag or branch; None = the
+    default branch), through ``datasets.load_dataset``. A full-sha revision is checked against the cache folder
+    actually read: offline, ``datasets`` falls back to the newest cached copy whatever the revision asked for."""
+    from datasets import load_dataset
+    from datasets.exceptions import DatasetsError
+
+    from prunetts.checkpoint import is_commit
+
+    at = f"{source}@{revision}" if revision else source
+    try:
+        ds = load_dataset(source, hf_config, split=split, revision=revision, data_files=data_files)
+    except (OSError, ValueError, ConnectionError, DatasetsError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputFileError(
+            f"{at}: cannot load the dataset ({type(e).__name__}: {first[:300]}); check the id, the revision, the "
+            "network (or HF_HOME's cache when offline), or give a local file"
+        ) from None
+    # the cache folder of a hub dataset is named by its commit: the record of an unpinned run, the check of a pinned one
+    folders = sorted({str(Path(f["filename"]).parent) for f in ds.cache_files})
+    if is_commit(revision) and folders and not any(revision in f for f in folders):
+        raise InputFileError(
+            f"{at}: datasets returned another commit's cached copy ({folders[0]}), not revision {revision}; with "
+            "HF_HUB_OFFLINE set, download that revision first (online), or unpin"
+        )
+    log.info("%s: %d records from %s", at, len(ds), folders)
+    return ds
 
 
 def read_records(path: str | Path) -> list[dict]:

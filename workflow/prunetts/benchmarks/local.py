@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from prunetts.checkpoint import is_commit
-from prunetts.records import SUFFIXES, InputFileError
+from prunetts.records import SUFFIXES, InputFileError, hub_dataset
 from prunetts.records import read_records as read_file
-
-log = logging.getLogger("prunetts")
 
 
 def read_records(
@@ -22,28 +18,7 @@ def read_records(
         if revision:
             raise InputFileError(f"{source}: revision {revision!r} pins hub datasets only, not a local file")
         return read_file(path)  # errors name the file (and the line of a JSON Lines file) in one line
-    from datasets import load_dataset
-    from datasets.exceptions import DatasetsError
-
-    at = f"{source}@{revision}" if revision else source
-    try:
-        ds = load_dataset(source, hf_config, split=hf_split, revision=revision)
-    except (OSError, ValueError, ConnectionError, DatasetsError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputFileError(
-            f"{at}: cannot load the dataset ({type(e).__name__}: {first[:300]}); check the id, the revision, the "
-            "network (or HF_HOME's cache when offline), or give a local file"
-        ) from None
-    # a hub dataset's cache folder is named by its commit: the record of an unpinned run, and the check of a pinned
-    # one (offline, datasets falls back to the newest cached copy whatever the revision asked for)
-    folders = sorted({str(Path(f["filename"]).parent) for f in ds.cache_files})
-    if revision and is_commit(revision) and folders and not any(revision in f for f in folders):
-        raise InputFileError(
-            f"{at}: datasets returned another commit's cached copy ({folders[0]}), not revision {revision}; with "
-            "HF_HUB_OFFLINE set, download that revision first (online), or unpin"
-        )
-    log.info("%s: %d records from %s", at, len(ds), folders)
-    return list(ds)
+    return list(hub_dataset(source, hf_config, hf_split, revision))
 
 
 def gold_string(value) -> str:
