@@ -33,7 +33,11 @@ def test_extraction():
     assert last_boxed(r"\boxed{1} then \boxed{\frac{1}{2}}") == r"\frac{1}{2}"
     assert last_boxed(r"\fbox{x+1}") == "x+1"
     assert last_boxed(r"\boxed 5$") == "5"
-    assert last_boxed(r"\boxed{2} \boxed{unclosed") == "2"
+    # the last box only (the harness): an open one (cut off) extracts nothing, so "Answer:" gets its turn
+    assert last_boxed(r"\boxed{2} \boxed{unclosed") is None
+    assert extract_answer(r"\boxed{2} Answer: 3 \boxed{unclosed") == r"3 \boxed{unclosed"
+    assert last_boxed(r"\boxed{\left\{ x \right.}") == r"\left\{ x \right."  # \{ is a literal brace
+    assert last_boxed(r"\boxed {5} and") == "5" and last_boxed(r"\boxed{\{1, 2\}}") == r"\{1, 2\}"
     assert extract_answer("so the Answer: 42") == "42"
     assert extract_answer("nothing here") is None
 
@@ -233,3 +237,35 @@ def test_jobs_grade_uses_the_benchmark_kind(tmp_path):
             workers=1,
             timeout_s=5,
         )
+
+
+# an unboxed "Answer:" tail (what follows the forced "Final Answer:" when the model writes no box): graded on its first
+# line, parsed as written when it is prose, boxed when it is a bare expression (METHODS 7.4: math-verify on the answer)
+ANSWER_LINES = [
+    ("**42**", "42", "correct"),
+    ("The final answer is 42", "42", "correct"),
+    ("42\n\nBecause the sum is 42.", "42", "correct"),
+    ("42\n\nBecause 2+3=5.", "42", "correct"),
+    ("42\n\nBecause 2+3=5.", "5", "wrong"),
+    ("3\\sqrt{2}", "3\\sqrt{2}", "correct"),
+    ("The final answer is 3\\sqrt{2}.", "3\\sqrt{2}", "correct"),
+    ("\n$$\n\\frac{1}{2}\n$$\nsince the halves", "\\frac{1}{2}", "correct"),
+    ("\\[ \\dfrac{3}{4} \\]", "\\frac{3}{4}", "correct"),
+    ("(1, 2)", "(1,2)", "correct"),
+    ("The answer is $\\frac{1}{2}$ because", "\\frac12", "correct"),
+    ("x^2 + 1", "x^2+1", "correct"),
+    ("2\\pi", "2\\pi", "correct"),
+    ("2\\pi", "\\pi", "wrong"),
+    ("**", "1", "no_answer"),
+]
+
+
+def test_unboxed_answer_line_is_graded_like_an_answer():
+    items = [(f"{S1_MARKER}Final Answer: {text}", gold) for text, gold, _ in ANSWER_LINES]
+    got = [verdict for _, verdict in grade(items, workers=1)]
+    assert got == [verdict for *_, verdict in ANSWER_LINES]
+
+
+def test_choice_answer_hedging_between_options_is_unparsable():
+    assert choice_letter("(A) and (C)") is None and choice_letter("B) or D)") is None
+    assert choice_letter("(C) 4.2 eV (the lower bound)") == "C" and choice_letter("C) which is (C)") == "C"

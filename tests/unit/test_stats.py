@@ -138,6 +138,19 @@ def test_maj_at_k_tie_goes_to_the_lowest_seed_number_and_answers_are_normalised(
     assert stats.compute_stats(three, 1)[0]["maj_at_k"][-1] == 1.0
     assert stats.answer_key(" 0 25") == "25" and stats.answer_key(None) is None and stats.answer_key("  ") is None
     assert stats.answer_key("\\frac{1}{2}") == "\\frac{1}{2}"
+    # correct answers written differently vote together: 104 (seed 2) and "104." (seed 3) beat the wrong 3 (seed 1)
+    four = grades(
+        {"dense": {1: [False], 2: [True], 3: [True]}},
+        answers={"dense": {1: ["3"], 2: ["104"], 3: ["104."]}},
+    )
+    assert stats.compute_stats(four, 1)[0]["maj_at_k"] == pytest.approx([2 / 3, 1 / 3, 1.0])
+    # wrong answers by the grader's integer rule: 27.0 and 27 (both wrong) outvote the correct 5
+    five = grades(
+        {"dense": {1: [True], 2: [False], 3: [False]}},
+        answers={"dense": {1: ["5"], 2: ["27.0"], 3: ["27"]}},
+    )
+    assert stats.compute_stats(five, 1)[0]["maj_at_k"][-1] == 0.0
+    assert stats.answer_key("25.0") == "25" and stats.answer_key("\\frac12", correct=True) == stats.CORRECT_KEY
 
 
 def test_identical_variant_has_zero_difference_and_p_one():

@@ -2,8 +2,12 @@
 
 1. Answer segment: the text after the last ``<|im_start|>answer\\n`` (qwen3 delimiters: ``</think>``); else after the
    last ``<|im_start|>`` minus its first line; else the whole text (the s1 harness rule).
-2. Extraction: the last ``\\boxed{...}`` / ``\\fbox{...}`` (brace-matched; also ``\\boxed 5``), else what follows the
-   last ``Answer:``.
+2. Extraction: the last ``\\boxed{...}`` / ``\\fbox{...}`` (brace-matched, ``\\{`` ``\\}`` literal; also ``\\boxed 5``;
+   an open last box extracts nothing, as in the harness), else what follows the last ``Answer:``. For ``math`` only
+   that tail's first line counts (a display-math block opened on it runs to its end), without markdown emphasis or
+   a lead-in such as "The final answer is": the harness kept the whole tail for its LLM judge, and math-verify on a
+   tail with a justification picks the last number in it. math-verify reads a box's content or a bare expression
+   as ``$\\boxed{...}$``, and a line with ``$``/``\\[``/``\\(`` or prose as written.
 3. Verdict, by the benchmark's grading kind (``KIND`` in its ``prunetts.benchmarks`` module):
 
    - ``math`` (MATH500, AIME24, AMC23, demo): integers on both sides compare as integers - digit strings (the
@@ -45,11 +49,14 @@ VERDICTS = ("correct", "wrong", "no_answer", "unparsable", "timeout", "error")
 KINDS = ("math", "choice")
 LETTERS = "ABCD"
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)")
-_BRACE_RE = re.compile(r"[{}]")
+_BRACE_RE = re.compile(r"(?<!\\)[{}]")  # \{ and \} are literal braces (set notation), not groups
 _BOX_TOKEN_RE = re.compile(r"\s*([^\s$]+)")
+_SPACES_RE = re.compile(r"[ \t]*")
 _BRACKET_RE = re.compile(r"[{}()\[\]]")
 _ANSWER_RE = re.compile(r"(?i)answer\s*:\s*")
-_UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")  # an escaped \$ (MATH's "\$36") is not math mode
+_LATEX_COMMAND_RE = re.compile(r"\\[A-Za-z]+")
+# $...$, \[...\], \(...\): math environments math-verify extracts as written; an escaped \$ (MATH's "\$36") is not one
+_MATH_ENV_RE = re.compile(r"(?<!\\)\$|\\\[|\\\(")
 # Answers longer than this are graded "unparsable" without math-verify: the longest gold of MATH500, AIME24, AMC23 has
 # 53 characters, and sympy can spend minutes (or run out of memory) on a long or deeply nested LaTeX string.
 MAX_ANSWER_CHARS = 1000
@@ -84,32 +91,71 @@ def _closing_braces(text: str, start: int) -> dict[int, int]:
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (brace-matched) or ``\\boxed x``; None if there is none or it is open."""
+    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (brace-matched; ``\\boxed {...}`` too) or ``\\boxed x``;
+    None if there is none or the last one is open (cut off): the harness then falls back to ``Answer:``, not to an
+    earlier box."""
     boxes = list(_BOX_RE.finditer(text))
-    closing = _closing_braces(text, boxes[0].end()) if boxes else {}
-    for m in reversed(boxes):
-        pos = m.end()
-        if text.startswith("{", pos):
-            end = closing.get(pos)
-            if end is not None:
-                return text[pos + 1 : end]
-            continue  # unbalanced: try an earlier box
-        if text.startswith(" ", pos):
-            token = _BOX_TOKEN_RE.match(text, pos + 1)  # the first word, not past a "$"
-            if token:
-                return token.group(1)
+    if not boxes:
+        return None
+    m = boxes[-1]
+    brace = _SPACES_RE.match(text, m.end()).end()
+    if text.startswith("{", brace):
+        end = _closing_braces(text, brace).get(brace)
+        return None if end is None else text[brace + 1 : end]
+    if brace > m.end():
+        token = _BOX_TOKEN_RE.match(text, brace)  # the first word, not past a "$"
+        if token:
+            return token.group(1)
     return None
 
 
 def extract_answer(segment: str) -> str | None:
+    """The harness's extraction: the last box's content, else everything after the last ``Answer:``."""
+    return _extract(segment)[0]
+
+
+def _extract(segment: str) -> tuple[str | None, bool]:
+    """``(extract_answer, whether it came from a box)``."""
     boxed = last_boxed(segment)
     if boxed is not None:
-        return boxed.strip()
+        return boxed.strip(), True
     matches = list(_ANSWER_RE.finditer(segment))
     if matches:
         tail = segment[matches[-1].end() :].strip()
-        return tail or None
-    return None
+        return tail or None, False
+    return None, False
+
+
+_EMPHASIS_RE = re.compile(r"\*\*|__")
+_LEAD_IN_RE = re.compile(r"(?i)^(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:final\s+)?answer\s+is\s*:?\s*")
+_PROSE_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}(?![A-Za-z])")
+
+
+def answer_line(tail: str) -> str | None:
+    """What an unboxed ``Answer:`` tail answers, for math: its first non-empty line (the harness keeps the whole rest
+    of the text, which its LLM judge then read; a second line is usually the justification), without markdown
+    emphasis or a lead-in ("The final answer is"). None if nothing is left."""
+    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    line = lines[0]
+    for opener, closer in (("$$", "$$"), ("\\[", "\\]")):  # display math opened on that line: through its end
+        if line.startswith(opener) and closer not in line[len(opener) :]:
+            end = next((k for k, ln in enumerate(lines[1:], 1) if closer in ln), 0)
+            line = " ".join(lines[: end + 1])
+    line = _LEAD_IN_RE.sub("", _EMPHASIS_RE.sub("", line).strip()).strip()
+    return line or None
+
+
+def _math_input(extracted: str, boxed: bool) -> str:
+    """The text math-verify parses. A box's content or a bare expression is wrapped as ``$\\boxed{...}$`` (LaTeX
+    outside a math environment is not extracted: "3\\sqrt{2}" would read as 3); text that opens a math environment
+    (``$``, ``\\[``, ``\\(``), and an ``Answer:`` line that reads as prose ("the sum is 42"), are parsed as written,
+    so math-verify picks the expression out of the words instead of reading the sentence as a product of letters."""
+    prose = not boxed and _PROSE_RE.search(_LATEX_COMMAND_RE.sub(" ", extracted))
+    if _MATH_ENV_RE.search(extracted) or prose:
+        return extracted
+    return f"$\\boxed{{{extracted}}}$"
 
 
 _INTEGER_RE = re.compile(r"-?[0-9]+(?:\.0+)?")
@@ -178,6 +224,7 @@ _WRAPPERS = (
     re.compile(r"_+(.*?)_+", re.S),
 )
 _MARKDOWN_CLOSE = re.compile(r"^[*_]+(?=\s)")
+_OPTION_REF_RE = re.compile(r"\(([A-D])\)|(?<![A-Za-z])([A-D])\)", re.I)  # "(C)" or "C)" anywhere in the line
 _LETTER_RE = re.compile(r"\(?([A-D])\)?[.:]?|\(([A-D])\)\s*\S.*|([A-D])[).:]\s+\S.*", re.I | re.S)
 
 
@@ -197,7 +244,9 @@ def choice_letter(extracted: str) -> str | None:
     m = _LETTER_RE.fullmatch(text)
     if m is None:
         return None
-    return next(g for g in m.groups() if g).upper()
+    letter = next(g for g in m.groups() if g).upper()
+    named = {a.upper() for pair in _OPTION_REF_RE.findall(text) for a in pair if a}
+    return None if named - {letter} else letter  # "(A) and (C)" hedges between options: no answer
 
 
 def _choice_verdict(gold: str, extracted: str) -> tuple[str, str]:
@@ -236,15 +285,16 @@ def _init_worker(memory_bytes: int | None) -> None:
 
 
 def _verify(gold: str, extracted: str, timeout: float) -> str:
-    """Runs in a worker process. One timer bounds the whole item (both parses and the comparison) to ``timeout``
-    seconds; math-verify's own alarms (one per call, whole seconds) are off."""
+    """Runs in a worker process; ``extracted`` as math-verify should parse it (``_math_input``). One timer bounds the
+    whole item (both parses and the comparison) to ``timeout`` seconds; math-verify's own alarms (one per call, whole
+    seconds) are off."""
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
         g = parse(f"${gold}$", [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None)
         p = parse(
-            extracted if _UNESCAPED_DOLLAR.search(extracted) else f"$\\boxed{{{extracted}}}$",
+            extracted,
             [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
             parsing_timeout=None,
         )
@@ -310,7 +360,9 @@ def grade(
     out: list[tuple[str | None, str] | None] = [None] * len(items)
     todo = []
     for i, (text, gold) in enumerate(items):
-        extracted = extract_answer(answer_segment(text, marker))
+        extracted, boxed = _extract(answer_segment(text, marker))
+        if extracted is not None and kind == "math" and not boxed:
+            extracted = answer_line(extracted)
         if extracted is None:
             out[i] = (None, "no_answer")
         elif kind == "choice":
@@ -322,7 +374,7 @@ def grade(
             out[i] = (_shorten(extracted), "unparsable")
         else:
             out[i] = (extracted, "")
-            todo.append((i, (gold, _strip_period(extracted), timeout)))
+            todo.append((i, (gold, _math_input(_strip_period(extracted), boxed), timeout)))
     # backstop for a worker stuck in C code (the item timer fires only between Python bytecodes); the slack covers the
     # start of a fresh pool (spawn + import of math-verify) on a loaded machine
     guard = 2 * timeout + 10

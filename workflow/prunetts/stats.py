@@ -21,11 +21,12 @@ of outcomes of that cell:
   1 − C(n − c, k) / C(n, k) with c correct of its n seeds, averaged over problems. pass@1 = accuracy_mean.
 - ``maj_at_k`` (list, k = 1..n_seeds): majority vote of the extracted answers of k seeds, averaged exactly over all
   C(n, k) subsets of the n seeds (the same "expected over a random draw of k samples" reading as pass@k; maj@n is the
-  vote of all seeds) and over problems. Answers are compared after removing whitespace, digit strings as integers
-  ("025" = "25", the grader's rule); a trace without an extracted answer abstains; a problem where every trace
-  abstains counts as wrong. **Ties**: among the answers with the most votes, the one given by the lowest seed number
-  in the subset wins. The vote is correct when that trace (the lowest seed giving the winning answer) was graded
-  correct. maj@1 = pass@1.
+  vote of all seeds) and over problems. Correct answers all vote together (each equals the gold, so they equal each
+  other however written: "104." and "104", "\\frac12" and "0.5"); other answers are compared by the grader's integer
+  rule ("025" = "25.0" = 25), else after removing whitespace; a trace without an extracted answer abstains; a
+  problem where every trace abstains counts as wrong. **Ties**: among the answers with the most votes, the one given
+  by the lowest seed number in the subset wins. The vote is correct when that trace (the lowest seed giving the
+  winning answer) was graded correct. maj@1 = pass@1.
 - ``diff_vs_dense``, ``diff_ci_low``, ``diff_ci_high``, ``diff_p_value``, ``diff_significant`` (null for the dense
   rows and where the grid has no dense model): accuracy of the variant minus the dense model's, same model, bench
   and budget, over the (problem, seed) pairs both have (``n_paired``). Interval: 95 % paired percentile bootstrap
@@ -58,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from prunetts.config import ALLOCATIONS, ConfigError, parse_variant
+from prunetts.grading import as_integer
 
 KEYS = ["model", "variant", "bench", "seed", "budget"]
 CELL = ["model", "variant", "bench", "budget"]
@@ -112,16 +114,22 @@ def variant_order(variants) -> list[str]:
 # ---------------------------------------------------------------------------------------------------- primitives
 
 
-def answer_key(extracted) -> str | None:
-    """The vote key of an extracted answer: whitespace removed, digit strings as integers; None abstains."""
+CORRECT_KEY = "\x00correct"  # the vote key every correct trace of a problem shares
+
+
+def answer_key(extracted, correct: bool = False) -> str | None:
+    """The vote key of an extracted answer. Every correct trace of a problem gives ``CORRECT_KEY``: each equals the
+    gold, so all equal each other, however written ("104." and "104", "\\frac12" and "0.5"); other answers are
+    compared by the grader's integer rule ("025" = "25.0" = 25), else with whitespace removed. None abstains."""
     if extracted is None or (isinstance(extracted, float) and math.isnan(extracted)):
         return None
     s = "".join(str(extracted).split())
     if not s:
         return None
-    if s.isascii() and s.isdigit():
-        return str(int(s))
-    return s
+    if correct:
+        return CORRECT_KEY
+    n = as_integer(s)
+    return str(n) if n is not None else s
 
 
 @functools.lru_cache(maxsize=64)
@@ -247,6 +255,7 @@ def _cube(block: pd.DataFrame) -> tuple[list, list, list, np.ndarray, np.ndarray
     correct[vcode, pcode, scode] = block["correct"].to_numpy(dtype=np.float64)
     extracted = block["extracted"]
     keys = extracted.map({x: answer_key(x) for x in extracted.dropna().unique()})
+    keys = keys.mask(block["correct"].astype(bool) & keys.notna(), CORRECT_KEY)
     acode, _ = pd.factorize(keys, use_na_sentinel=True)
     answers = np.full(shape, -1, dtype=np.int64)
     answers[vcode, pcode, scode] = acode
