@@ -91,6 +91,43 @@ def test_wait_sweep_equals_independent_runs_and_two_phase(eager, temperature):
             assert r["thinking_tokens"] <= b
 
 
+# ---- the model's context ends every answer ------------------------------------------------------------------------
+def test_answers_stop_where_the_context_ends_in_both_sweeps(demo):
+    """With a context limit (vLLM's max_model_len; the config's max_position_embeddings on transformers) each answer
+    stops where prompt + thinking + closing + answer reach it, identically in the forking and the two-phase sweep."""
+    tok, _ = demo
+    budgets = [8, 32, 64]
+    free = _sweep(demo, budgets, 1.0, n=8, method="fork")
+    prompt = {p.problem_id: len(p.prompt_ids) for p in _problems(tok, 8)}
+    used = [prompt[r["problem_id"]] + len(tok(r["full_text"], add_special_tokens=False)["input_ids"]) for r in free]
+    limit = sorted(used)[len(used) // 2]  # half of the answers run into it
+    capped = _sweep(demo, budgets, 1.0, n=8, method="fork", context_limit=limit)
+    assert capped == _sweep(demo, budgets, 1.0, n=8, method="two_phase", context_limit=limit)
+    shorter = 0
+    for r, f, n in zip(capped, free, used, strict=True):
+        total = prompt[r["problem_id"]] + len(tok(r["full_text"], add_special_tokens=False)["input_ids"])
+        assert total <= max(limit, n - f["answer_tokens"] + 1)  # at least one answer token, as vLLM needs
+        assert f["answer_text"].startswith(r["answer_text"])  # the same answer, cut
+        shorter += r["answer_tokens"] < f["answer_tokens"]
+    assert shorter >= len(capped) // 3
+
+
+def test_generation_config_end_ids_stop_generation(tmp_path, demo_model_dir):
+    """generation_config.json's end ids (Qwen lists <|im_end|> and <|endoftext|>) stop a trace, as in vLLM."""
+    import json
+    import shutil
+
+    from prunetts.generation.run import generation_eos
+
+    assert generation_eos(str(demo_model_dir)) == [258]
+    ckpt = shutil.copytree(demo_model_dir, tmp_path / "m")
+    config = json.loads((ckpt / "generation_config.json").read_text())
+    (ckpt / "generation_config.json").write_text(json.dumps({**config, "eos_token_id": [258, 257]}))
+    assert generation_eos(str(ckpt)) == [258, 257]
+    (ckpt / "generation_config.json").unlink()
+    assert generation_eos(str(ckpt)) == []
+
+
 # ---- qwen3 delimiters ----------------------------------------------------------------------------------------------
 class ScriptedBackend:
     """``generate`` that thinks ``lengths[i]`` tokens then emits the stop token, and answers "\\boxed{7}"."""
@@ -237,6 +274,27 @@ def test_vllm_requests_stay_inside_the_context(fake_vllm):
     backend = VLLMBackend(engine, Sampling(1.0), max_model_len=10)
     res = backend.generate([Request([1] * 7, 100, frozenset({999}), Stream(1, 100))])
     assert engine.calls[0][0].max_tokens == 3 and len(res[0].tokens) == 3 and not res[0].stopped
+
+
+def test_vllm_stop_token_at_the_length_limit_is_a_stop(fake_vllm):
+    """vLLM checks the length limit before stop tokens: a stop id sampled as the last allowed token ends as "length".
+    The adapter counts it as a stop and drops it, as the harness (stop strings) and the transformers backend do."""
+    from prunetts.generation.backends import Request
+    from prunetts.generation.sampling import Stream
+    from prunetts.generation.vllm_backend import VLLMBackend
+
+    class Scripted:
+        def generate(self, prompts, sampling_params, use_tqdm=True):
+            ends = {1: ([5, 6, 99], "length"), 2: ([5, 6, 7], "length"), 3: ([5, 99], "stop")}
+            return [
+                SimpleNamespace(outputs=[SimpleNamespace(token_ids=ends[p["prompt_token_ids"][0]][0], finish_reason=r)])
+                for p in prompts
+                for r in [ends[p["prompt_token_ids"][0]][1]]
+            ]
+
+    reqs = [Request([k], 3, frozenset({99}), Stream(k, 3)) for k in (1, 2, 3)]
+    got = [(r.tokens, r.stopped) for r in VLLMBackend(Scripted(), Sampling(1.0)).generate(reqs)]
+    assert got == [([5, 6], True), ([5, 6, 7], False), ([5], True)]
 
 
 def test_vllm_missing_gives_one_clear_line(monkeypatch):

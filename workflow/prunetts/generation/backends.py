@@ -64,6 +64,7 @@ class _Row:
     feed: int = 0
     done: bool = False
     t0: float = 0.0  # when the row's current phase began
+    cap: int = 0  # answer rows: answer tokens allowed (SweepPlan.answer_cap)
 
 
 _GROW = 256  # KV capacity is added in steps of this many positions
@@ -338,12 +339,18 @@ class TransformersBackend:
             row.feed = tok
             n = len(out.thinking)
             if n in cut_points:
-                fork = _Row(row.item, "answer", Cut(n, True), plan.closing(out.thinking, True), feed=tok, t0=now)
+                closing = plan.closing(out.thinking, True)
+                cap = answer_cap(row, n, closing)
+                fork = _Row(row.item, "answer", Cut(n, True), closing, feed=tok, t0=now, cap=cap)
                 forks.append((k, fork))
                 pending[row.item] += 1
             elif n == b_max:
                 row.mode, row.cut, row.forced = "answer", Cut(n, True), plan.closing(out.thinking, True)
+                row.cap = answer_cap(row, n, row.forced)
                 out.think_seconds, row.t0 = now - row.t0, now
+
+        def answer_cap(row, n_thinking, closing):
+            return plan.answer_cap(len(plan.items[row.item].context) + n_thinking + len(closing))
 
         while rows or queue:
             if queue and (batch is None or (len(rows) <= self.batch_size // 2 and batch.can_merge())):
@@ -377,6 +384,7 @@ class TransformersBackend:
                         out.stopped = True
                         row.mode, row.cut = "answer", Cut(len(out.thinking), False)
                         row.forced = plan.closing(out.thinking, False)
+                        row.cap = answer_cap(row, len(out.thinking), row.forced)
                         row.feed = row.forced.pop(0)
                         out.think_seconds, row.t0 = now - row.t0, now
                     else:
@@ -390,7 +398,7 @@ class TransformersBackend:
                     row.tokens.append(tok)
                     n_tokens += 1
                     row.feed = tok
-                    row.done = len(row.tokens) >= plan.max_gen_toks
+                    row.done = len(row.tokens) >= row.cap
                 if row.done:
                     out.answers[row.cut] = row.tokens
                     out.answer_seconds[row.cut] = now - row.t0

@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 
 
 def make_backend(model_path: str, tokenizer, generation: dict, model_cfg: dict, progress: bool = True):
-    """The configured backend and the model config (for EOS ids)."""
+    """The configured backend, the model config (for EOS ids) and the context length answers stop at: vLLM's
+    ``max_model_len`` (the option, else what the engine derived from the config, as in the paper's harness), else
+    the config's ``max_position_embeddings``."""
     trust = model_cfg.get("trust_remote_code", False)
     sampling = Sampling(generation["temperature"], generation.get("top_p", 1.0), generation.get("top_k", 0))
     if generation.get("backend", "transformers") == "vllm":
@@ -24,24 +26,40 @@ def make_backend(model_path: str, tokenizer, generation: dict, model_cfg: dict, 
 
         config = load_config(model_path, trust)  # before the engine: a bad config is one line, not a vLLM traceback
         engine = load_engine(model_path, generation.get("dtype", "auto"), trust, generation.get("vllm", {}))
+        limit = generation.get("vllm", {}).get("max_model_len") or engine_max_model_len(engine)
+        limit = limit or getattr(config, "max_position_embeddings", None)
         backend = VLLMBackend(
-            engine,
-            sampling,
-            len(tokenizer),
-            config.vocab_size,
-            progress=progress,
-            max_model_len=generation.get("vllm", {}).get("max_model_len"),
+            engine, sampling, len(tokenizer), config.vocab_size, progress=progress, max_model_len=limit
         )
-        return backend, config
+        return backend, config, limit
     lm = load_model(
         model_path,
         dtype=generation.get("dtype", "auto"),
         device=generation.get("device", "auto"),
         trust_remote_code=trust,
     )
-    return TransformersBackend(
-        lm, tokenizer, sampling, batch_size=generation.get("batch_size", 32), progress=progress
-    ), lm.config
+    batch_size = generation.get("batch_size", 32)
+    backend = TransformersBackend(lm, tokenizer, sampling, batch_size=batch_size, progress=progress)
+    return backend, lm.config, getattr(lm.config, "max_position_embeddings", None)
+
+
+def engine_max_model_len(engine) -> int | None:
+    """The context length a ``vllm.LLM`` runs with (None where this vLLM does not expose it)."""
+    config = getattr(getattr(engine, "llm_engine", None), "model_config", None)
+    return getattr(config, "max_model_len", None)
+
+
+def generation_eos(model_path: str) -> list[int]:
+    """The end-of-sequence ids of the checkpoint's ``generation_config.json`` (Qwen: ``<|im_end|>`` and
+    ``<|endoftext|>``); vLLM and ``model.generate`` stop on every one of them, and so does the sweep."""
+    import json
+    from pathlib import Path
+
+    f = Path(model_path) / "generation_config.json"
+    if not f.is_file():
+        return []
+    value = json.loads(f.read_text()).get("eos_token_id")
+    return [value] if isinstance(value, int) else list(value or [])
 
 
 def fingerprint(model_path: str, bench_path: str, **inputs) -> dict:
@@ -96,10 +114,10 @@ def generate(
         Problem(r["problem_id"], prompt_ids(tokenizer, r["prompt"], model_cfg.get("system_prompt"))) for r in bench_tbl
     ]
     if journal is None or len(journal.outcomes) < len(bench_tbl):
-        backend, config = make_backend(model_path, tokenizer, generation, model_cfg, progress)
-        eos = eos_ids(tokenizer, config)
+        backend, config, context_limit = make_backend(model_path, tokenizer, generation, model_cfg, progress)
+        eos = eos_ids(tokenizer, config) | set(generation_eos(model_path))
     else:
-        eos = set()  # nothing to generate
+        eos, context_limit = set(), None  # nothing to generate
     rows = budget_sweep(
         backend,
         tokenizer,
@@ -112,6 +130,7 @@ def generate(
         num_ignore=num_ignore,
         ignore_str=ignore_str,
         journal=journal,
+        context_limit=context_limit,
     )
     if backend is not None:
         log.info(

@@ -45,6 +45,14 @@ class SweepPlan:
     closing: Callable[[list[int], bool], list[int]]  # (thinking ids, hit budget) -> delimiter ids to append
     num_ignore: int = 0  # "Wait" extension: stop attempts to override
     ignore_ids: list[int] = field(default_factory=list)  # appended to the thinking instead of stopping
+    context_limit: int | None = None  # the model's context: an answer stops there (the harness: vLLM's max_model_len)
+
+    def answer_cap(self, context_len: int) -> int:
+        """Answer tokens allowed after a context of ``context_len`` tokens: ``max_gen_toks``, cut where the context
+        ends (at least 1, as a request vLLM accepts)."""
+        if self.context_limit is None:
+            return self.max_gen_toks
+        return max(1, min(self.max_gen_toks, self.context_limit - context_len))
 
 
 @dataclass
@@ -65,8 +73,9 @@ def single_token_id(tokenizer, text: str) -> int:
 
 
 def eos_ids(tokenizer, model_config) -> set[int]:
+    """The tokenizer's and the model config's end ids (``run.generation_eos`` adds generation_config.json's)."""
     ids = {tokenizer.eos_token_id}
-    extra = getattr(getattr(model_config, "generation_config", None), "eos_token_id", None) or model_config.eos_token_id
+    extra = model_config.eos_token_id
     if isinstance(extra, int):
         ids.add(extra)
     elif extra:
@@ -118,14 +127,8 @@ def two_phase(backend, plan: SweepPlan) -> list[Outcome]:
         for cut in dict.fromkeys(cut_for_budget(len(o.thinking), o.stopped, b) for b in plan.budgets):
             thinking = o.thinking[: cut.n_tokens]
             keys.append((i, cut))
-            requests.append(
-                Request(
-                    it.context + thinking + plan.closing(thinking, cut.hit_budget),
-                    plan.max_gen_toks,
-                    plan.answer_stop,
-                    it.answer_stream,
-                )
-            )
+            context = it.context + thinking + plan.closing(thinking, cut.hit_budget)
+            requests.append(Request(context, plan.answer_cap(len(context)), plan.answer_stop, it.answer_stream))
     for (i, cut), res in zip(keys, backend.generate(requests, desc="answer"), strict=True):
         outcomes[i].answers[cut] = res.tokens
         outcomes[i].answer_seconds[cut] = res.seconds
@@ -146,11 +149,13 @@ def budget_sweep(
     ignore_str: str = "Wait",
     journal=None,
     chunk: int = 256,
+    context_limit: int | None = None,
 ) -> list[dict]:
     """Returns one dict per (problem, budget), problems in input order, budgets ascending. ``method``: ``fork``
     (the backend's ``run_sweep``), ``two_phase``, or ``auto`` (fork when the backend has it). ``journal``
     (``journal.Journal``): problems it already holds are not generated again, new ones are recorded as they finish;
-    ``two_phase`` runs ``chunk`` problems at a time so that a crash loses at most one chunk."""
+    ``two_phase`` runs ``chunk`` problems at a time so that a crash loses at most one chunk. ``context_limit``: the
+    model's context length; an answer phase stops where it ends."""
     budgets = sorted(budgets)
     if not budgets or budgets[0] < 1:
         raise ValueError(f"budgets must be positive token counts, got {budgets}")
@@ -182,6 +187,7 @@ def budget_sweep(
         closing=closing,
         num_ignore=num_ignore,
         ignore_ids=ignore_ids,
+        context_limit=context_limit,
     )
 
     def finished(i: int, o: Outcome) -> None:

@@ -103,10 +103,13 @@ class VLLMBackend:
         for i, out in zip(live, outs, strict=True):
             c = out.outputs[0]
             tokens = list(c.token_ids)
-            stopped = c.finish_reason == "stop"
-            # vLLM keeps a matched stop token id in token_ids (the text drops it); our results never hold it
-            if stopped and tokens and tokens[-1] in requests[i].stop_ids:
+            # vLLM keeps a matched stop token id in token_ids (the text drops it); our results never hold it. It also
+            # checks the length limit first: a stop token sampled as the last allowed token ends as "length"; the
+            # harness (stop strings) and the transformers backend count that as a stop
+            stopped = bool(tokens) and tokens[-1] in requests[i].stop_ids
+            if stopped:
                 tokens.pop()
+            stopped = stopped or c.finish_reason == "stop"
             results[i] = Result(tokens, stopped, seconds)
             n += len(tokens)
         self.generated_tokens += n
