@@ -257,6 +257,21 @@ ANSWER_LINES = [
     ("2\\pi", "2\\pi", "correct"),
     ("2\\pi", "\\pi", "wrong"),
     ("**", "1", "no_answer"),
+    # the answer on a later line: emphasis- or lead-in-only lines, an open math environment, a colon
+    ("\n**\n\n42", "42", "correct"),
+    ("The final answer is\n\n$\\frac{1}{2}$", "\\frac12", "correct"),
+    ("The answer is $$\n\\frac12\n$$", "\\frac12", "correct"),
+    ("$\n\\frac12\n$", "\\frac12", "correct"),
+    ("The smallest possible value is:\n$$\n5\n$$", "5", "correct"),
+    (
+        "\\begin{pmatrix} -1/3 \\\\\n 2/3 \\\\\n 5/3 \\end{pmatrix}",
+        "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}",
+        "correct",
+    ),
+    # units after LaTeX are not prose
+    ("3\\sqrt{2} square units", "3\\sqrt{2}", "correct"),
+    ("2\\pi square inches", "2\\pi", "correct"),
+    ("Evelyn", "\\text{Evelyn}", "correct"),
 ]
 
 
@@ -269,3 +284,11 @@ def test_unboxed_answer_line_is_graded_like_an_answer():
 def test_choice_answer_hedging_between_options_is_unparsable():
     assert choice_letter("(A) and (C)") is None and choice_letter("B) or D)") is None
     assert choice_letter("(C) 4.2 eV (the lower bound)") == "C" and choice_letter("C) which is (C)") == "C"
+    # lower-case letters, letters inside words or math are not other options
+    for text in (
+        "B) v = 0.5c (in units of c)",
+        "C) $\\frac{1}{(a+b)}$",
+        "A) compound (b) is the product",
+        "C) 2 (d) orbitals",
+    ):
+        assert choice_letter(text) == text[0]

@@ -151,6 +151,12 @@ def test_maj_at_k_tie_goes_to_the_lowest_seed_number_and_answers_are_normalised(
     )
     assert stats.compute_stats(five, 1)[0]["maj_at_k"][-1] == 0.0
     assert stats.answer_key("25.0") == "25" and stats.answer_key("\\frac12", correct=True) == stats.CORRECT_KEY
+    # an answer graded correct once is correct in every trace: a grader timeout on the same string does not split it
+    six = grades(
+        {"dense": {1: [True], 2: [False], 3: [False], 4: [False]}},
+        answers={"dense": {1: ["\\frac{1}{2}"], 2: ["\\frac{1}{2}"], 3: ["3"], 4: ["3"]}},
+    )
+    assert stats.compute_stats(six, 1)[0]["maj_at_k"][-1] == 1.0
 
 
 def test_identical_variant_has_zero_difference_and_p_one():

@@ -4,10 +4,11 @@
    last ``<|im_start|>`` minus its first line; else the whole text (the s1 harness rule).
 2. Extraction: the last ``\\boxed{...}`` / ``\\fbox{...}`` (brace-matched, ``\\{`` ``\\}`` literal; also ``\\boxed 5``;
    an open last box extracts nothing, as in the harness), else what follows the last ``Answer:``. For ``math`` only
-   that tail's first line counts (a display-math block opened on it runs to its end), without markdown emphasis or
-   a lead-in such as "The final answer is": the harness kept the whole tail for its LLM judge, and math-verify on a
-   tail with a justification picks the last number in it. math-verify reads a box's content or a bare expression
-   as ``$\\boxed{...}$``, and a line with ``$``/``\\[``/``\\(`` or prose as written.
+   that tail's first line with content counts once markdown emphasis and a lead-in such as "The final answer is"
+   are gone, continued while a math environment it opens is open or it ends in ":" (``answer_line``): the harness
+   kept the whole tail for its LLM judge, and math-verify on a tail with a justification picks the last number in
+   it. math-verify reads a box's content or a bare expression as ``$\\boxed{...}$`` (units after LaTeX dropped),
+   and a line with ``$``/``\\[``/``\\(`` or prose as written.
 3. Verdict, by the benchmark's grading kind (``KIND`` in its ``prunetts.benchmarks`` module):
 
    - ``math`` (MATH500, AIME24, AMC23, demo): integers on both sides compare as integers - digit strings (the
@@ -57,6 +58,8 @@ _ANSWER_RE = re.compile(r"(?i)answer\s*:\s*")
 _LATEX_COMMAND_RE = re.compile(r"\\[A-Za-z]+")
 # $...$, \[...\], \(...\): math environments math-verify extracts as written; an escaped \$ (MATH's "\$36") is not one
 _MATH_ENV_RE = re.compile(r"(?<!\\)\$|\\\[|\\\(")
+_DOLLAR_RE = re.compile(r"(?<!\\)\$")
+_DISPLAY_RE = re.compile(r"(?<!\\)\$\$")
 # Answers longer than this are graded "unparsable" without math-verify: the longest gold of MATH500, AIME24, AMC23 has
 # 53 characters, and sympy can spend minutes (or run out of memory) on a long or deeply nested LaTeX string.
 MAX_ANSWER_CHARS = 1000
@@ -129,32 +132,53 @@ def _extract(segment: str) -> tuple[str | None, bool]:
 _EMPHASIS_RE = re.compile(r"\*\*|__")
 _LEAD_IN_RE = re.compile(r"(?i)^(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:final\s+)?answer\s+is\s*:?\s*")
 _PROSE_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}(?![A-Za-z])")
+_TRAILING_WORDS_RE = re.compile(r"(?:\s+[A-Za-z]+\.?)+\s*$")  # "3\sqrt{2} square units" -> "3\sqrt{2}"
+
+
+def _open_math(text: str) -> bool:
+    """Whether ``text`` leaves a math environment open: an odd number of unescaped ``$$``, or of single ``$``, or more
+    ``\\[`` / ``\\(`` / ``\\begin{`` than their closers."""
+    return (
+        len(_DISPLAY_RE.findall(text)) % 2 == 1
+        or len(_DOLLAR_RE.findall(_DISPLAY_RE.sub(" ", text))) % 2 == 1
+        or text.count("\\[") > text.count("\\]")
+        or text.count("\\(") > text.count("\\)")
+        or text.count("\\begin{") > text.count("\\end{")
+    )
 
 
 def answer_line(tail: str) -> str | None:
-    """What an unboxed ``Answer:`` tail answers, for math: its first non-empty line (the harness keeps the whole rest
-    of the text, which its LLM judge then read; a second line is usually the justification), without markdown
-    emphasis or a lead-in ("The final answer is"). None if nothing is left."""
-    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+    """What an unboxed ``Answer:`` tail answers, for math: its first line with content once markdown emphasis and a
+    lead-in ("The final answer is") are gone, continued over the next lines while a math environment it opens is
+    open (``$$``, ``\\[``, ``\\begin{pmatrix}`` ...) or while it ends in ":". The harness kept the whole rest of the
+    text, which its LLM judge then read; math-verify on a tail with a justification takes its last number. None if
+    nothing is left."""
+    lines = [ln.strip() for ln in tail.splitlines()]
+    lines = [ln for ln in (_LEAD_IN_RE.sub("", _EMPHASIS_RE.sub("", ln).strip()).strip() for ln in lines) if ln]
     if not lines:
         return None
-    line = lines[0]
-    for opener, closer in (("$$", "$$"), ("\\[", "\\]")):  # display math opened on that line: through its end
-        if line.startswith(opener) and closer not in line[len(opener) :]:
-            end = next((k for k, ln in enumerate(lines[1:], 1) if closer in ln), 0)
-            line = " ".join(lines[: end + 1])
-    line = _LEAD_IN_RE.sub("", _EMPHASIS_RE.sub("", line).strip()).strip()
-    return line or None
+    parts = [lines[0]]
+    for ln in lines[1:]:
+        text = " ".join(parts)
+        if not (_open_math(text) or text.endswith(":")):
+            break
+        parts.append(ln)
+    return " ".join(parts)
 
 
 def _math_input(extracted: str, boxed: bool) -> str:
     """The text math-verify parses. A box's content or a bare expression is wrapped as ``$\\boxed{...}$`` (LaTeX
     outside a math environment is not extracted: "3\\sqrt{2}" would read as 3); text that opens a math environment
     (``$``, ``\\[``, ``\\(``), and an ``Answer:`` line that reads as prose ("the sum is 42"), are parsed as written,
-    so math-verify picks the expression out of the words instead of reading the sentence as a product of letters."""
-    prose = not boxed and _PROSE_RE.search(_LATEX_COMMAND_RE.sub(" ", extracted))
-    if _MATH_ENV_RE.search(extracted) or prose:
+    so math-verify picks the expression out of the words instead of reading the sentence as a product of letters.
+    Trailing words after LaTeX are units ("2\\pi square inches"): dropped before the prose test."""
+    if _MATH_ENV_RE.search(extracted):
         return extracted
+    if not boxed:
+        if _LATEX_COMMAND_RE.search(extracted):
+            extracted = _TRAILING_WORDS_RE.sub("", extracted) or extracted
+        if _PROSE_RE.search(_LATEX_COMMAND_RE.sub(" ", extracted)):
+            return extracted
     return f"$\\boxed{{{extracted}}}$"
 
 
@@ -224,7 +248,9 @@ _WRAPPERS = (
     re.compile(r"_+(.*?)_+", re.S),
 )
 _MARKDOWN_CLOSE = re.compile(r"^[*_]+(?=\s)")
-_OPTION_REF_RE = re.compile(r"\(([A-D])\)|(?<![A-Za-z])([A-D])\)", re.I)  # "(C)" or "C)" anywhere in the line
+# "(C)" or "C)" standing alone (upper case, after a space or at the start), outside $...$: another option named
+_OPTION_REF_RE = re.compile(r"(?:^|(?<=\s))\(?([A-D])\)")
+_INLINE_MATH_RE = re.compile(r"\$[^$]*\$")
 _LETTER_RE = re.compile(r"\(?([A-D])\)?[.:]?|\(([A-D])\)\s*\S.*|([A-D])[).:]\s+\S.*", re.I | re.S)
 
 
@@ -245,7 +271,7 @@ def choice_letter(extracted: str) -> str | None:
     if m is None:
         return None
     letter = next(g for g in m.groups() if g).upper()
-    named = {a.upper() for pair in _OPTION_REF_RE.findall(text) for a in pair if a}
+    named = set(_OPTION_REF_RE.findall(_INLINE_MATH_RE.sub(" ", text)))
     return None if named - {letter} else letter  # "(A) and (C)" hedges between options: no answer
 
 

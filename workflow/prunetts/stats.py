@@ -23,10 +23,12 @@ of outcomes of that cell:
   C(n, k) subsets of the n seeds (the same "expected over a random draw of k samples" reading as pass@k; maj@n is the
   vote of all seeds) and over problems. Correct answers all vote together (each equals the gold, so they equal each
   other however written: "104." and "104", "\\frac12" and "0.5"); other answers are compared by the grader's integer
-  rule ("025" = "25.0" = 25), else after removing whitespace; a trace without an extracted answer abstains; a
-  problem where every trace abstains counts as wrong. **Ties**: among the answers with the most votes, the one given
-  by the lowest seed number in the subset wins. The vote is correct when that trace (the lowest seed giving the
-  winning answer) was graded correct. maj@1 = pass@1.
+  rule ("025" = "25.0" = 25), else after removing whitespace (so equivalent wrong answers written differently,
+  "\\frac32" and "1.5", split their votes: a bias towards the correct answer, which math-verify merges); an answer
+  graded correct once is correct in every trace of the problem (another may have timed out in the grader); a trace
+  without an extracted answer abstains; a problem where every trace abstains counts as wrong. **Ties**: among the
+  answers with the most votes, the one given by the lowest seed number in the subset wins. The vote is correct when
+  the winning answer is one graded correct. maj@1 = pass@1 (up to such grader timeouts).
 - ``diff_vs_dense``, ``diff_ci_low``, ``diff_ci_high``, ``diff_p_value``, ``diff_significant`` (null for the dense
   rows and where the grid has no dense model): accuracy of the variant minus the dense model's, same model, bench
   and budget, over the (problem, seed) pairs both have (``n_paired``). Interval: 95 % paired percentile bootstrap
@@ -115,6 +117,7 @@ def variant_order(variants) -> list[str]:
 
 
 CORRECT_KEY = "\x00correct"  # the vote key every correct trace of a problem shares
+CORRECT_CODE = np.iinfo(np.int64).max  # its code in the answer cube (factorized codes are small; -1 abstains)
 
 
 def answer_key(extracted, correct: bool = False) -> str | None:
@@ -238,7 +241,8 @@ def paired_difference(variant: np.ndarray, dense: np.ndarray, n_boot: int = N_BO
 
 def _cube(block: pd.DataFrame) -> tuple[list, list, list, np.ndarray, np.ndarray]:
     """One (model, bench, budget) block as (variants, problems, seeds) arrays: float outcomes (NaN = missing) and
-    int answer codes (-1 = abstain or missing). Built once per block with integer indexing (no per-cell pivots)."""
+    int answer codes (-1 = abstain or missing; ``CORRECT_CODE`` = an answer graded correct). Built once per block
+    with integer indexing (no per-cell pivots)."""
     vcode, variants = pd.factorize(block["variant"], sort=True)
     pcode, problems = pd.factorize(block["problem_id"], sort=True)
     scode, seeds = pd.factorize(block["seed"], sort=True)
@@ -255,8 +259,12 @@ def _cube(block: pd.DataFrame) -> tuple[list, list, list, np.ndarray, np.ndarray
     correct[vcode, pcode, scode] = block["correct"].to_numpy(dtype=np.float64)
     extracted = block["extracted"]
     keys = extracted.map({x: answer_key(x) for x in extracted.dropna().unique()})
-    keys = keys.mask(block["correct"].astype(bool) & keys.notna(), CORRECT_KEY)
-    acode, _ = pd.factorize(keys, use_na_sentinel=True)
+    # an answer graded correct in one trace of a problem is correct in all of them (another trace of it may have
+    # timed out in the grader): every one votes as CORRECT_KEY
+    cells = pd.MultiIndex.from_arrays([vcode, pcode, keys])
+    graded_correct = block["correct"].astype(bool).to_numpy() & keys.notna().to_numpy()
+    keys = keys.mask(cells.isin(cells[graded_correct]) & keys.notna().to_numpy(), CORRECT_KEY)
+    acode = np.where(keys.to_numpy() == CORRECT_KEY, CORRECT_CODE, pd.factorize(keys, use_na_sentinel=True)[0])
     answers = np.full(shape, -1, dtype=np.int64)
     answers[vcode, pcode, scode] = acode
     return list(variants), list(problems), [int(x) for x in seeds], correct, answers
@@ -291,7 +299,8 @@ def compute_stats(grades: pd.DataFrame, impl_version: int, n_boot: int = N_BOOT,
                 accuracy_ci_low=lo,
                 accuracy_ci_high=hi,
                 pass_at_k=pass_at_k(correct[complete] > 0.5).tolist(),
-                maj_at_k=maj_at_k(codes[complete], correct[complete] > 0.5).tolist(),
+                # the vote is right when the winning answer is one graded correct
+                maj_at_k=maj_at_k(codes[complete], codes[complete] == CORRECT_CODE).tolist(),
                 diff_vs_dense=None,
                 diff_ci_low=None,
                 diff_ci_high=None,
