@@ -15,10 +15,10 @@ PROFILES = REPO / "workflow" / "profiles"
 
 
 def resources_by_rule(stdout: str) -> dict[str, dict[str, str]]:
-    """The `resources:` line of the first job of each rule in a dry run's job list."""
+    """The `resources:` line of the first job of each rule in a dry run's job list (group jobs list theirs indented)."""
     out = {}
-    for block in re.split(r"\n(?=\[.*\]\n(?:local)?rule )", stdout):
-        m = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+    for block in re.split(r"\n(?=\s*\[.*\]\n\s*(?:local)?rule )", stdout):
+        m = re.search(r"^\s*(?:local)?rule (\w+):", block, re.M)
         res = re.search(r"^\s+resources: (.*)$", block, re.M)
         if m and res and m[1] not in out:
             out[m[1]] = dict(kv.split("=", 1) for kv in res[1].split(", "))
@@ -30,6 +30,8 @@ def test_slurm_profile_on_the_paper_grid(tmp_path):
         tmp_path, "-n", "--workflow-profile", str(PROFILES / "slurm"), configfile=REPO / "config" / "paper.yaml"
     )
     res = resources_by_rule(proc.stdout)
+    # each generation and its grading are one Slurm job (the profile's group "eval")
+    assert proc.stdout.count("Group job eval (") == 360
     # GPU rules: one GPU from the profile; memory and time from config/paper.yaml (over the profile's defaults)
     assert (
         res["generate"]["gpu"] == "1" and res["generate"]["runtime"] == "1440" and res["generate"]["mem_mb"] == "64000"

@@ -21,6 +21,7 @@ START = REPO / ".ci" / "slurm" / "start.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 LOCAL_RULES = {"aggregate", "plot_accuracy", "plot_diff", "plot_thinking", "plot_layers", "all"}
 GPU_RULES = {"capture", "influence", "prune", "generate"}
+EVAL = "eval_generate_grade"  # the profile's group "eval" as Snakemake names its jobs: the group, then its rules
 
 
 @pytest.fixture(scope="module")
@@ -72,17 +73,24 @@ def test_outputs_are_complete(slurm_run):
 
 
 def test_every_non_local_job_ran_as_a_slurm_job(slurm_run):
+    """Each generation and its grading run as one Slurm job (the profile's group "eval"), every other rule's job as a
+    job of its own."""
     work, proc, run_id, jobcomp = slurm_run
     counts = job_counts(proc)
     remote = {rule: n for rule, n in counts.items() if rule not in LOCAL_RULES}
     assert remote == {"prepare_benchmark": 1, "allocate": 1, "prune": 1, "generate": 2, "grade": 2}
     # Slurm's own record of finished jobs (jobcomp/filetxt): every job of this run, all completed
     records = [line for line in open(jobcomp) if f"Name={run_id} " in line]
-    assert len(records) == sum(remote.values()), records
+    assert len(records) == sum(remote.values()) - remote["grade"], records  # grade rides along with generate
     assert all("JobState=COMPLETED" in r and "ExitCode=0:0" in r for r in records), records
     # the plugin's per-job Slurm logs (kept by the profile's slurm-keep-successful-logs)
-    for rule in remote:
+    for rule in ("prepare_benchmark", "allocate", "prune"):
         assert list((work / ".snakemake/slurm_logs" / f"rule_{rule}").rglob("*.log")), rule
+    group_logs = list((work / ".snakemake/slurm_logs" / f"group_{EVAL}").rglob("*.log"))
+    assert len(group_logs) == 2, group_logs
+    for log in group_logs:  # each group job ran one generate and then its grade
+        text = log.read_text()
+        assert "rule generate:" in text and "rule grade:" in text, text[-2000:]
 
 
 def test_gpu_rules_asked_for_a_gpu_and_resources_come_from_the_profile(slurm_run):
@@ -93,11 +101,14 @@ def test_gpu_rules_asked_for_a_gpu_and_resources_come_from_the_profile(slurm_run
     jobs = [line for line in out.splitlines() if f"JobName={run_id} " in line]
     seen = set()
     for job in jobs:
-        rule = re.search(r"Comment=rule_([a-z_]+?)_wildcards", job)[1]
+        rule = re.search(r"Comment=rule_([a-z_]+?)(?:_wildcards|\s)", job)[1]  # a group job: the group's name
         seen.add(rule)
         asks_gpu = "gres/gpu:1" in job or "gres:gpu:1" in job
-        assert asks_gpu == (rule in GPU_RULES), job
-        assert "TimeLimit=01:00:00" in job and "MinMemoryNode=8000M" in job, job
-        if rule in GPU_RULES:  # set-threads reaches sbatch as --cpus-per-task
+        assert asks_gpu == (rule in GPU_RULES | {EVAL}), job
+        if rule == EVAL:  # generate then grade in series: the runtimes add up, the memory is the larger one's
+            assert "TimeLimit=02:00:00" in job and "MinMemoryNode=8000M" in job, job
+        else:
+            assert "TimeLimit=01:00:00" in job and "MinMemoryNode=8000M" in job, job
+        if rule in GPU_RULES | {EVAL}:  # set-threads reaches sbatch as --cpus-per-task
             assert "CPUs/Task=2" in job, job
-    assert {"prune", "generate", "grade"} <= seen, seen
+    assert {"prune", EVAL} <= seen and not {"generate", "grade"} & seen, seen
