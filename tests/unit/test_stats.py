@@ -150,7 +150,7 @@ def test_maj_at_k_tie_goes_to_the_lowest_seed_number_and_answers_are_normalised(
         answers={"dense": {1: ["5"], 2: ["27.0"], 3: ["27"]}},
     )
     assert stats.compute_stats(five, 1)[0]["maj_at_k"][-1] == 0.0
-    assert stats.answer_key("25.0") == "25" and stats.answer_key("\\frac12", correct=True) == stats.CORRECT_KEY
+    assert stats.answer_key("25.0") == "25"
     # an answer graded correct once is correct in every trace: a grader timeout on the same string does not split it
     six = grades(
         {"dense": {1: [True], 2: [False], 3: [False], 4: [False]}},

@@ -40,9 +40,10 @@ def load_texts(source: str, text_field: str = "text", limit: int | None = None) 
 
         return calibration_texts(limit or 2000)
     if is_c4(source):
+        from prunetts.checkpoint import split_ref
         from prunetts.records import hub_dataset
 
-        revision = source.partition("@")[2] or None  # c4@<commit sha> pins the allenai/c4 commit
+        revision = split_ref(source)[1]  # c4@<commit sha> pins the allenai/c4 commit
         ds = hub_dataset("allenai/c4", split="train", revision=revision, data_files={"train": C4_FILE})
         if text_field not in ds.column_names:
             found = ", ".join(ds.column_names)

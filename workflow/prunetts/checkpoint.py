@@ -76,7 +76,8 @@ def is_commit(revision: str | None) -> bool:
 
 
 def model_ref(path: str, revision: str | None) -> str:
-    """One string for a model: its path or hub id, ``hub-id@revision`` when pinned (hub ids cannot contain '@')."""
+    """One string for a model (or dataset): its path or hub id, ``hub-id@revision`` when pinned (hub ids cannot contain
+    '@')."""
     return f"{path}@{revision}" if revision else str(path)
 
 
@@ -113,7 +114,7 @@ def resolve(path: str | os.PathLike, revision: str | None = None, weights: bool 
 
     patterns = ["*.json", "*.jinja", "*.txt", "*.model", "*.py", "LICENSE*", "NOTICE*", "USE_POLICY*"]
     patterns += ["*.safetensors"] if weights else []
-    at = f"{path}@{revision}" if revision else str(path)
+    at = model_ref(str(path), revision)
     try:
         return Path(snapshot_download(str(path), revision=revision, allow_patterns=patterns))
     except (OSError, ValueError) as e:  # every hub error is one of these; the library's messages span many lines

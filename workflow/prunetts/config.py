@@ -12,7 +12,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from prunetts.checkpoint import is_commit, looks_local
+from prunetts.calibration import is_c4
+from prunetts.checkpoint import is_commit, looks_local, split_ref
 
 UNSTRUCTURED_METHODS = ("magnitude", "wanda")
 STRUCTURED_METHODS = ("shortgpt",)
@@ -156,8 +157,7 @@ def config_problems(config: dict) -> list[str]:
             )
         source = (opts or {}).get("source")
         out += _source_problems(f"benchmarks.{name}.source", source, hub_ok=True)
-        local = source and (source.endswith(_FILE_SUFFIXES) or looks_local(source) or os.path.exists(source))
-        if "revision" not in extra and (opts or {}).get("revision") and local:
+        if "revision" not in extra and (opts or {}).get("revision") and _local_source(source):
             out.append(f"benchmarks.{name}.revision: pins a hub dataset, but source {source} is local; drop revision")
     cal = config["calibration"]
     out += _source_problems("calibration.source", cal.get("source", "c4"), hub_ok=False)
@@ -172,7 +172,6 @@ def unpinned_sources(config: dict) -> str | None:
     """One warning line naming the models and benchmarks read from the hub without a full commit sha (a branch, tag
     or short sha moves or resolves only online), or None."""
     from prunetts.benchmarks import options_of
-    from prunetts.calibration import is_c4
 
     def name(key: str, opts: dict) -> str | None:
         revision = opts.get("revision")
@@ -180,16 +179,15 @@ def unpinned_sources(config: dict) -> str | None:
             return None
         return f"{key} (revision {revision!r} is not a 40-character commit sha)" if revision else key
 
-    local = [key for key, m in config["models"].items() if os.path.exists(m["path"]) or looks_local(m["path"])]
-    models = [name(key, m) for key, m in config["models"].items() if key not in local]
+    models = [name(key, m) for key, m in config["models"].items() if not _is_local(m["path"])]
     benches = [
         name(key, opts or {})
         for key, opts in config["benchmarks"].items()
         if "revision" in options_of(key)  # the loaders that read a hub dataset by default
-        and not ((opts or {}).get("source") and os.path.exists(opts["source"]))
+        and not _local_source((opts or {}).get("source"))
     ]
     c4 = [
-        name(key, {"revision": source.partition("@")[2]})
+        name(key, {"revision": split_ref(source)[1]})
         for key, source in (
             ("calibration", config["calibration"].get("source", "c4")),
             ("influence.train_source", config.get("influence", {}).get("train_source")),
@@ -224,13 +222,23 @@ SLUG_HINT = "letters, digits, '_', '.', '-', starting with a letter or digit"
 _FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 
+def _is_local(path: str) -> bool:
+    """A path that exists here or is meant as one (not a hub id)."""
+    return os.path.exists(path) or looks_local(path)
+
+
+def _local_source(source: str | None) -> bool:
+    """A benchmark source that is a local file or folder (None: the benchmark's default hub dataset)."""
+    return bool(source) and (_is_local(source) or source.endswith(_FILE_SUFFIXES))
+
+
 def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
     """A data source: 'demo', 'c4', a dataset id (``hub_ok``) or an existing file."""
     from pathlib import Path
 
     if source is None or source == "demo":
         return []
-    if source == "c4" or source.startswith("c4@"):
+    if is_c4(source):
         return [] if source != "c4@" else [f"{key}: c4@ names no revision; write c4@<commit sha>, or c4"]
     if source.startswith("~"):
         return [f"{key}: {source}: '~' is not expanded here; write the full path"]
@@ -260,7 +268,7 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
     if path.startswith("~"):
         return [f"{key}: {path}: '~' is not expanded here; write the full path"]
     p = Path(path)
-    if m.get("revision") and (p.exists() or looks_local(path)):
+    if m.get("revision") and _is_local(path):
         return [
             f"models.{name}.revision: {m['revision']} pins a hub id, but path {path} is local (its files are what "
             "gets loaded); drop revision, or give the hub id as path"

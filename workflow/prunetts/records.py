@@ -33,9 +33,9 @@ def hub_dataset(
     from datasets import load_dataset
     from datasets.exceptions import DatasetsError
 
-    from prunetts.checkpoint import is_commit
+    from prunetts.checkpoint import is_commit, model_ref
 
-    at = f"{source}@{revision}" if revision else source
+    at = model_ref(source, revision)
     try:
         ds = load_dataset(source, hf_config, split=split, revision=revision, data_files=data_files)
     except (OSError, ValueError, ConnectionError, DatasetsError) as e:

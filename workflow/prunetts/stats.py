@@ -120,17 +120,14 @@ CORRECT_KEY = "\x00correct"  # the vote key every correct trace of a problem sha
 CORRECT_CODE = np.iinfo(np.int64).max  # its code in the answer cube (factorized codes are small; -1 abstains)
 
 
-def answer_key(extracted, correct: bool = False) -> str | None:
-    """The vote key of an extracted answer. Every correct trace of a problem gives ``CORRECT_KEY``: each equals the
-    gold, so all equal each other, however written ("104." and "104", "\\frac12" and "0.5"); other answers are
-    compared by the grader's integer rule ("025" = "25.0" = 25), else with whitespace removed. None abstains."""
+def answer_key(extracted) -> str | None:
+    """The vote key of an extracted answer: the grader's integer rule ("025" = "25.0" = 25), else the text with
+    whitespace removed; None abstains. ``_cube`` then replaces the keys of answers graded correct by ``CORRECT_KEY``."""
     if extracted is None or (isinstance(extracted, float) and math.isnan(extracted)):
         return None
     s = "".join(str(extracted).split())
     if not s:
         return None
-    if correct:
-        return CORRECT_KEY
     n = as_integer(s)
     return str(n) if n is not None else s
 

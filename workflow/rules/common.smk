@@ -19,8 +19,10 @@ try:
 except ConfigError as e:
     sys.exit(error_lines(e))
 # once, in the invocation the user runs (not again in each job's own parse of the workflow)
-if not (workflow.remote_exec or workflow.subprocess_exec) and unpinned_sources(config):
-    print(unpinned_sources(config), file=sys.stderr)
+if not (workflow.remote_exec or workflow.subprocess_exec) and (
+    warning := unpinned_sources(config)
+):
+    print(warning, file=sys.stderr)
 
 MODELS = list(config["models"])
 BENCHES = list(config["benchmarks"])
