@@ -69,6 +69,12 @@ def local_path_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (hub and datasets errors span many), else its type's name."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def is_commit(revision: str | None) -> bool:
     """A full 40-character commit sha: the only revision that pins (a branch or tag moves; a short sha resolves only
     online)."""
@@ -129,9 +135,8 @@ def resolve(path: str | os.PathLike, revision: str | None = None, weights: bool 
             fix = f"the hub is unreachable and {what} not in the local cache (HF_HOME); download it first"
         else:
             fix = "check the id and the network"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
-            f"{at}: cannot get the checkpoint from the Hugging Face hub ({type(e).__name__}: {first}); {fix}, "
+            f"{at}: cannot get the checkpoint from the Hugging Face hub ({type(e).__name__}: {first_line(e)}); {fix}, "
             "or give a local checkpoint directory"
         ) from None
 

@@ -33,16 +33,15 @@ def hub_dataset(
     from datasets import load_dataset
     from datasets.exceptions import DatasetsError
 
-    from prunetts.checkpoint import is_commit, model_ref
+    from prunetts.checkpoint import first_line, is_commit, model_ref
 
     at = model_ref(source, revision)
     try:
         ds = load_dataset(source, hf_config, split=split, revision=revision, data_files=data_files)
     except (OSError, ValueError, ConnectionError, DatasetsError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputFileError(
-            f"{at}: cannot load the dataset ({type(e).__name__}: {first[:300]}); check the id, the revision, the "
-            "network (or HF_HOME's cache when offline), or give a local file"
+            f"{at}: cannot load the dataset ({type(e).__name__}: {first_line(e)[:300]}); check the id, the revision, "
+            "the network (or HF_HOME's cache when offline), or give a local file"
         ) from None
     # the cache folder of a hub dataset is named by its commit: the record of an unpinned run, the check of a pinned one
     folders = sorted({str(Path(f["filename"]).parent) for f in ds.cache_files})
