@@ -21,6 +21,7 @@ START = REPO / ".ci" / "slurm" / "start.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 LOCAL_RULES = {"aggregate", "plot_accuracy", "plot_diff", "plot_thinking", "plot_layers", "all"}
 GPU_RULES = {"capture", "influence", "prune", "generate"}
+MICRO = micro_config(pruning={"methods": ["magnitude"], "allocations": ["uniform"]})
 EVAL = "eval_generate_grade"  # the profile's group "eval" as Snakemake names its jobs: the group, then its rules
 
 
@@ -37,11 +38,8 @@ def cluster():
     return re.search(r"^JobCompLoc\s*=\s*(\S+)", config, re.M)[1]
 
 
-@pytest.fixture(scope="module")
-def slurm_run(cluster, tmp_path_factory):
-    work = tmp_path_factory.mktemp("slurm")
-    # dense + one pruned variant: a CPU rule (allocate, grade), GPU rules (prune, generate) and the localrules
-    cfg = micro_config(pruning={"methods": ["magnitude"], "allocations": ["uniform"]})
+def run_on_slurm(work, cfg: dict):
+    """The workflow through the repo's Slurm profile; returns the completed process and the plugin's run ID."""
     proc = snakemake(
         work,
         "--workflow-profile",
@@ -59,7 +57,29 @@ def slurm_run(cluster, tmp_path_factory):
         configfile=write_config(work, cfg),
         timeout=1200,
     )
-    run_id = re.search(r"SLURM run ID: (\S+)", proc.stdout + proc.stderr)[1]
+    return proc, re.search(r"SLURM run ID: (\S+)", proc.stdout + proc.stderr)[1]
+
+
+def slurm_jobs(run_id: str) -> list[str]:
+    """``scontrol -o show job`` lines of the run's jobs (finished jobs stay in slurmctld for MinJobAge)."""
+    out = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if f"JobName={run_id} " in line]
+
+
+def job_rule(job: str) -> str:
+    """The rule of a Slurm job line (for a group job: the group's name, e.g. ``eval_generate_grade``)."""
+    return re.search(r"Comment=rule_([a-z_]+?)(?:_wildcards|\s)", job)[1]
+
+
+def asks_gpu(job: str) -> bool:
+    return "gres/gpu:1" in job or "gres:gpu:1" in job
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    work = tmp_path_factory.mktemp("slurm")
+    # dense + one pruned variant: a CPU rule (allocate, grade), GPU rules (prune, generate) and the localrules
+    proc, run_id = run_on_slurm(work, MICRO)
     return work, proc, run_id, cluster
 
 
@@ -97,14 +117,11 @@ def test_gpu_rules_asked_for_a_gpu_and_resources_come_from_the_profile(slurm_run
     """GPU rules request one GPU (profile set-resources), CPU rules none; memory and time limit are the profile's
     default-resources at attempt 1 (8000 MB, 60 min). Finished jobs stay in slurmctld for MinJobAge (an hour)."""
     _, _, run_id, _ = slurm_run
-    out = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True, check=True).stdout
-    jobs = [line for line in out.splitlines() if f"JobName={run_id} " in line]
     seen = set()
-    for job in jobs:
-        rule = re.search(r"Comment=rule_([a-z_]+?)(?:_wildcards|\s)", job)[1]  # a group job: the group's name
+    for job in slurm_jobs(run_id):
+        rule = job_rule(job)
         seen.add(rule)
-        asks_gpu = "gres/gpu:1" in job or "gres:gpu:1" in job
-        assert asks_gpu == (rule in GPU_RULES | {EVAL}), job
+        assert asks_gpu(job) == (rule in GPU_RULES | {EVAL}), job
         if rule == EVAL:  # generate then grade in series: the runtimes add up, the memory is the larger one's
             assert "TimeLimit=02:00:00" in job and "MinMemoryNode=8000M" in job, job
         else:
@@ -112,3 +129,20 @@ def test_gpu_rules_asked_for_a_gpu_and_resources_come_from_the_profile(slurm_run
         if rule in GPU_RULES | {EVAL}:  # set-threads reaches sbatch as --cpus-per-task
             assert "CPUs/Task=2" in job, job
     assert {"prune", EVAL} <= seen and not {"generate", "grade"} & seen, seen
+
+
+def test_a_grading_rerun_asks_for_no_gpu(slurm_run):
+    """A change that reruns grade alone (here a grading parameter; likewise a grading code change, through its
+    IMPL_VERSION) submits grade-only group jobs: no GPU, grade's own time limit, and generate does not rerun."""
+    work, *_ = slurm_run
+    cfg = {**MICRO, "grading": {**MICRO["grading"], "timeout_s": MICRO["grading"]["timeout_s"] + 1}}
+    dry = snakemake(work, "-n", configfile=write_config(work, cfg))
+    assert {r: n for r, n in job_counts(dry).items() if r not in LOCAL_RULES} == {"grade": 2}, dry.stdout
+    proc, run_id = run_on_slurm(work, cfg)
+    assert "generate" not in job_counts(proc)
+    jobs = slurm_jobs(run_id)
+    assert len(jobs) == 2, jobs
+    for job in jobs:
+        assert job_rule(job) == "eval_grade", job  # the group "eval", holding only grade
+        assert not asks_gpu(job), job
+        assert "TimeLimit=01:00:00" in job and "JobState=COMPLETED" in job, job
