@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build (ENVIRONMENT.md)
+# torch first, pinned, from the index pip is configured with (a local CPU wheel on the development machines; PyPI's
+# Linux x86_64 wheel is the multi-GB CUDA build). TORCH_INDEX=https://download.pytorch.org/whl/cpu picks the CPU wheel
 TORCH := torch==2.13.0
+TORCH_INDEX ?=
 
 .PHONY: demo test install install-dev lint clean
 
@@ -12,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e .
 	touch $@
 

@@ -141,7 +141,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("diff_vs_dense", pa.float64()),  # variant - dense accuracy on the same (problem, seed) pairs
             ("diff_ci_low", pa.float64()),  # 95 % paired bootstrap interval over problems
             ("diff_ci_high", pa.float64()),
-            ("diff_p_value", pa.float64()),  # two-sided, from the paired bootstrap
+            ("diff_p_value", pa.float64()),  # two-sided exact sign-flip test over problems (stats.py)
             ("diff_significant", pa.bool_()),  # p < 0.05
             ("n_paired", pa.int32()),
             ("mean_thinking_tokens", pa.float64()),

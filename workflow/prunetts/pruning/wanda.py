@@ -7,7 +7,7 @@ whole matrix (METHODS §4.4).
 
 ``||X_j||_2`` comes from the sum of squared activations of input channel j over the calibration tokens, either from
 the dense capture (one-pass mode) or re-measured on the partly pruned model (sequential mode, ``pruner.py``); the
-reference divides by the number of windows first, a per-column constant that changes no ranking.
+reference divides by the number of windows first, one constant for every column, which changes no ranking.
 """
 
 from __future__ import annotations
