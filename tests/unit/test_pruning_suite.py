@@ -355,22 +355,52 @@ def test_shortgpt_checkpoint_reloads_and_generates(tiny_model_dir, tmp_path):
     assert out.shape == (1, 8)
 
 
-def test_sharded_writer_round_trip(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("max_pending", [1, 512 * 1024**2])
+def test_sharded_writer_round_trip(tiny_model_dir, tmp_path, max_pending):
+    """Tensors streamed into planned shards, one add at a time (with at most one tensor waiting for the writer thread,
+    or many): the files are byte for byte what writing each shard whole gives, and transformers loads them."""
+    import json
+
     from transformers import AutoModelForCausalLM
 
-    from prunetts.checkpoint import INDEX, Reader, Writer
+    from prunetts.checkpoint import INDEX, Reader, Writer, write_safetensors
 
     reader = Reader(tiny_model_dir)
-    writer = Writer(tmp_path / "sharded", max_shard_bytes=20_000)
     names = reader.other_names() + [n for i in range(3) for n in reader.layer_names(i)]
+    out = tmp_path / "sharded"
+    writer = Writer(out, reader.layout(names), max_shard_bytes=20_000, max_pending_bytes=max_pending)
     for n in names:
         writer.add(reader.load([n]))
     writer.finish(reader.config, reader.dir)
-    assert (tmp_path / "sharded" / INDEX).is_file() and len(list((tmp_path / "sharded").glob("model-*"))) > 2
-    again = Reader(tmp_path / "sharded")
+    weight_map = json.loads((out / INDEX).read_text())["weight_map"]
+    assert sorted(weight_map) == sorted(names) and len(set(weight_map.values())) > 2
+    for shard in sorted(set(weight_map.values())):
+        whole = tmp_path / "whole.safetensors"
+        write_safetensors(whole, reader.load([n for n, f in weight_map.items() if f == shard]), {"format": "pt"})
+        assert (out / shard).read_bytes() == whole.read_bytes(), shard
+    again = Reader(out)
     for n in names:
         assert torch.equal(again.load([n])[n], reader.load([n])[n])
-    AutoModelForCausalLM.from_pretrained(tmp_path / "sharded")
+    AutoModelForCausalLM.from_pretrained(out)
+
+
+def test_writer_refuses_what_its_plan_does_not_hold(tiny_model_dir, tmp_path):
+    from prunetts.checkpoint import Reader, Writer
+
+    reader = Reader(tiny_model_dir)
+    names = reader.other_names()
+    writer = Writer(tmp_path / "a", reader.layout(names))
+    t = reader.load(names[:1])
+    writer.add(t)
+    with pytest.raises(ValueError, match="added twice"):
+        writer.add(t)
+    with pytest.raises(ValueError, match="not in the planned layout"):
+        writer.add(reader.load(reader.layer_names(0)[:1]))
+    with pytest.raises(ValueError, match="differs from the planned"):
+        writer.add({names[1]: reader.load(names[1:2])[names[1]].double()})
+    with pytest.raises(ValueError, match="never added"):
+        writer.finish(reader.config)
+    assert not (tmp_path / "a" / "config.json").exists()  # an incomplete checkpoint is never named as one
 
 
 def test_write_safetensors_is_read_back_by_safetensors_itself(tmp_path):

@@ -1,8 +1,9 @@
 """Streaming access to HF safetensors checkpoints, one decoder layer at a time.
 
 Pruning an 8B model must not hold the dense and the pruned model together: the reader loads the tensors of one layer
-(``model.layers.{i}.*``) on demand, the writer appends processed tensors to output shards and writes the index at the
-end. ``tensor_shapes`` reads only the JSON headers (no torch import), which is all the allocation step needs.
+(``model.layers.{i}.*``) on demand, the writer streams processed tensors into output shards planned from the source's
+layout (a background thread writes while the next layer is computed) and writes the index at the end.
+``tensor_shapes`` reads only the JSON headers (no torch import), which is all the allocation step needs.
 
 Only safetensors are read (pickled ``.bin`` checkpoints are refused); hub ids are resolved through the local HF cache
 / ``snapshot_download``.
@@ -11,10 +12,12 @@ Only safetensors are read (pickled ``.bin`` checkpoints are refused); hub ids ar
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import struct
+from collections import deque
 from pathlib import Path
 
 LAYER_RE = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
@@ -208,6 +211,7 @@ class Reader:
     def __init__(self, path: str | os.PathLike, revision: str | None = None):
         self.dir = resolve(path, revision)
         self.files = weight_files(self.dir)
+        self._headers: dict[Path, dict] = {}
         try:
             self.config = json.loads((self.dir / "config.json").read_text())
         except (OSError, ValueError) as e:
@@ -220,6 +224,12 @@ class Reader:
 
     def other_names(self) -> list[str]:
         return sorted(n for n in self.files if not LAYER_RE.match(n))
+
+    def layout(self, names: list[str]) -> list[tuple[str, str, list[int]]]:
+        """``(name, dtype code, shape)`` of each of ``names`` as stored (from the files' headers): a Writer's plan."""
+        for file in {self.files[n] for n in names} - self._headers.keys():
+            self._headers[file] = read_header(file)
+        return [(n, self._headers[self.files[n]][n]["dtype"], self._headers[self.files[n]][n]["shape"]) for n in names]
 
     def load(self, names: list[str]) -> dict:
         from safetensors import safe_open
@@ -257,66 +267,158 @@ SAFETENSORS_DTYPES = {
 }
 
 
-def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
-    """Write contiguous CPU tensors as one safetensors file (the format of huggingface/safetensors: little-endian u64
-    header length, JSON header padded with spaces to 8 bytes, then the raw bytes in header order). Each tensor's
-    memory is written as it is: ``safetensors.torch.save_file`` first copies every tensor into a bytes object, which
-    doubles the memory of a 512 MiB shard while it is written (the write itself takes the same time)."""
-    import torch
+DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U64": 8,
+    "U32": 4,
+    "U16": 2,
+    "U8": 1,
+    "BOOL": 1,
+}
 
+
+def safetensors_header(entries: dict[str, tuple[str, list[int]]], metadata: dict | None = None):
+    """The first bytes of a safetensors file holding ``entries`` (name -> (dtype code, shape)), and each tensor's
+    byte offset in the file. The format of huggingface/safetensors: little-endian u64 header length, the JSON header
+    padded with spaces to 8 bytes, then the raw bytes in the header's (sorted) order."""
     header: dict = {"__metadata__": dict(metadata)} if metadata else {}
-    names = sorted(tensors)
     offset = 0
-    for name in names:
-        t = tensors[name]
-        dtype = SAFETENSORS_DTYPES.get(str(t.dtype).removeprefix("torch."))
-        if dtype is None or t.device.type != "cpu" or not t.is_contiguous():
-            raise ValueError(f"{name}: cannot write a {t.dtype} tensor on {t.device} (contiguous CPU tensors only)")
-        nbytes = t.numel() * t.element_size()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + nbytes]}
+    for name in sorted(entries):
+        dtype, shape = entries[name]
+        nbytes = math.prod(shape) * DTYPE_BYTES[dtype]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
+    start = 8 + len(raw)
+    offsets = {name: start + header[name]["data_offsets"][0] for name in entries}
+    return struct.pack("<Q", len(raw)) + raw, offsets
+
+
+def _entry(name: str, t) -> tuple[str, list[int]]:
+    dtype = SAFETENSORS_DTYPES.get(str(t.dtype).removeprefix("torch."))
+    if dtype is None or t.device.type != "cpu" or not t.is_contiguous():
+        raise ValueError(f"{name}: cannot write a {t.dtype} tensor on {t.device} (contiguous CPU tensors only)")
+    return dtype, list(t.shape)
+
+
+def _raw(t):
+    """The tensor's memory as bytes, without a copy."""
+    import torch
+
+    return memoryview(t.detach().reshape(-1).view(torch.uint8).numpy())
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Write contiguous CPU tensors as one safetensors file. Each tensor's memory is written as it is:
+    ``safetensors.torch.save_file`` first copies every tensor into a bytes object, which doubles the memory."""
+    head, _ = safetensors_header({name: _entry(name, t) for name, t in tensors.items()}, metadata)
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        for name in names:
-            t = tensors[name]
-            if t.numel():
-                f.write(memoryview(t.detach().reshape(-1).view(torch.uint8).numpy()))
+        f.write(head)
+        for name in sorted(tensors):
+            if tensors[name].numel():
+                f.write(_raw(tensors[name]))
 
 
 class Writer:
-    """Appends tensors to shards of at most ``max_shard_bytes`` (512 MiB: the pending shard is all the writer holds
-    in memory); ``finish`` names the shards and writes the index."""
+    """Writes a checkpoint's tensors, given one at a time, into safetensors shards of at most ``max_shard_bytes``.
 
-    def __init__(self, out_dir: str | os.PathLike, max_shard_bytes: int = 512 * 1024**2):
+    The shards are planned up front from ``layout`` (name, dtype code, shape of every tensor, in the order they will be
+    added: a pruned checkpoint has the source's), so each shard's header is known before its first tensor arrives and
+    every tensor is written at its final offset as soon as it is added, by a background thread while the caller
+    computes the next layer. The writer holds only tensors not yet written, at most ``max_pending_bytes`` (and any
+    single larger tensor); ``add`` waits for the thread beyond that. The files equal what writing each shard whole
+    would give, byte for byte. ``finish`` checks that every planned tensor was written, then names the shards and
+    writes the index."""
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        layout: list[tuple[str, str, list[int]]],
+        max_shard_bytes: int = 512 * 1024**2,
+        max_pending_bytes: int = 512 * 1024**2,
+    ):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.max = max_shard_bytes
-        self.pending: dict = {}
+        groups: list[dict[str, tuple[str, list[int]]]] = [{}]
+        size = 0
+        for name, dtype, shape in layout:  # the rule of a buffer flushed before the tensor that would overflow it
+            nbytes = math.prod(shape) * DTYPE_BYTES[dtype]
+            if groups[-1] and size + nbytes > max_shard_bytes:
+                groups.append({})
+                size = 0
+            groups[-1][name] = (dtype, list(shape))
+            size += nbytes
+        self.shards = [(self.dir / f".shard-{i:05d}.safetensors", sorted(g)) for i, g in enumerate(groups) if g]
+        self.plan: dict[str, tuple[int, int, tuple[str, list[int]]]] = {}
+        self.heads = []
+        for i, group in enumerate(g for g in groups if g):
+            head, offsets = safetensors_header(group, {"format": "pt"})
+            self.heads.append(head)
+            self.plan.update({name: (i, offsets[name], group[name]) for name in group})
+        self.total = sum(math.prod(shape) * DTYPE_BYTES[dtype] for _, dtype, shape in layout)
+        self.left = [len(names) for _, names in self.shards]  # tensors each shard still waits for
+        self.written: set[str] = set()
+        self.max_pending = max_pending_bytes
+        self.pending: deque = deque()  # (future, nbytes) in submission order
         self.pending_bytes = 0
-        self.shards: list[tuple[Path, list[str]]] = []
-        self.total = 0
+        self.files: dict[int, object] = {}  # open shard files, used by the writer thread only
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="prunetts-writer")
 
     def add(self, tensors: dict) -> None:
         for name, t in tensors.items():
+            t = t.detach().contiguous().cpu()
+            planned = self.plan.get(name)
+            if planned is None or name in self.written:
+                raise ValueError(f"{name}: {'added twice' if planned else 'not in the planned layout'}")
+            if _entry(name, t) != planned[2]:
+                raise ValueError(f"{name}: {_entry(name, t)} differs from the planned {planned[2]}")
+            self.written.add(name)
             nbytes = t.numel() * t.element_size()
-            if self.pending and self.pending_bytes + nbytes > self.max:
-                self._flush()
-            self.pending[name] = t.detach().contiguous().cpu()
+            while self.pending and self.pending_bytes + nbytes > self.max_pending:
+                self._wait_oldest()
+            self.pending.append((self.pool.submit(self._write, name, t), nbytes))
             self.pending_bytes += nbytes
-            self.total += nbytes
 
-    def _flush(self) -> None:
-        tmp = self.dir / f".shard-{len(self.shards):05d}.safetensors"
-        write_safetensors(tmp, self.pending, metadata={"format": "pt"})
-        self.shards.append((tmp, sorted(self.pending)))
-        self.pending, self.pending_bytes = {}, 0
+    def _wait_oldest(self) -> None:
+        future, nbytes = self.pending.popleft()
+        future.result()  # re-raises the thread's error, if any
+        self.pending_bytes -= nbytes
+
+    def _write(self, name: str, t) -> None:
+        shard, offset, _ = self.plan[name]
+        f = self.files.get(shard)
+        if f is None:
+            f = self.files[shard] = open(self.shards[shard][0], "wb")  # noqa: SIM115 - closed with its last tensor
+            f.write(self.heads[shard])
+        if t.numel():
+            f.seek(offset)
+            f.write(_raw(t))
+        self.left[shard] -= 1
+        if not self.left[shard]:
+            self.files.pop(shard).close()
+
+    def _drain(self) -> None:
+        while self.pending:
+            self._wait_oldest()
+        self.pool.shutdown()
 
     def finish(self, config: dict, side_files_from: Path | None = None) -> None:
-        if self.pending:
-            self._flush()
+        self._drain()
+        missing = [name for name in self.plan if name not in self.written]
+        if missing:
+            raise ValueError(f"{len(missing)} planned tensors were never added, e.g. {missing[0]}")
         if len(self.shards) == 1:
             os.replace(self.shards[0][0], self.dir / SINGLE)
         else:

@@ -77,7 +77,8 @@ def prune_checkpoint(
         raise ValueError("one-pass Wanda needs the dense capture statistics")
 
     runner = LayerRunner(reader, device, dtype, trust_remote_code)
-    writer = Writer(out_dir)
+    order = reader.other_names() + [n for i in range(runner.n_layers) for n in reader.layer_names(i)]
+    writer = Writer(out_dir, reader.layout(order))  # the order of the adds below
     writer.add(reader.load(reader.other_names()))
     hidden = runner.embed(windows, batch_size) if sequential else None
     records = []

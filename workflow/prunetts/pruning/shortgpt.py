@@ -13,7 +13,7 @@ The pruned checkpoint is written by copying the kept layers' tensors under new c
 
 from __future__ import annotations
 
-from prunetts.checkpoint import Reader, Writer, prunable_modules_from_shapes, tensor_shapes
+from prunetts.checkpoint import LAYER_RE, Reader, Writer, prunable_modules_from_shapes, tensor_shapes
 
 
 def layers_to_remove(bi: dict[int, float], n_layers: int, n_remove: int) -> list[int]:
@@ -59,13 +59,23 @@ def remove_layers(reader: Reader, out_dir: str, allocation: dict) -> list[dict]:
         by_layer.setdefault(layer, []).append(s)
     removed = {i for i, ss in by_layer.items() if all(s == 1.0 for s in ss)}
     keep = [i for i in range(n_layers) if i not in removed]
-    writer = Writer(out_dir)
+
+    def renumbered(name: str, new: int) -> str:
+        return LAYER_RE.sub(lambda m: f"model.layers.{new}.{m[2]}", name)
+
+    layout = reader.layout(reader.other_names())
+    layout += [
+        (renumbered(n, new), *meta)
+        for new, old in enumerate(keep)
+        for n, *meta in reader.layout(reader.layer_names(old))
+    ]
+    writer = Writer(out_dir, layout)
     writer.add(reader.load(reader.other_names()))
     zeros = {}
     for new, old in enumerate(keep):
         tensors = reader.load(reader.layer_names(old))
         zeros.update({n: int((t == 0).sum()) for n, t in tensors.items()})
-        writer.add({n.replace(f"model.layers.{old}.", f"model.layers.{new}.", 1): t for n, t in tensors.items()})
+        writer.add({renumbered(n, new): t for n, t in tensors.items()})
     writer.finish(pruned_config(reader.config, keep), reader.dir)
     records = []
     for layer, module, numel in prunable_modules_from_shapes(tensor_shapes(reader.dir)):
