@@ -413,6 +413,8 @@ class Writer:
         while self.pending:
             self._wait_oldest()
         self.pool.shutdown()
+        for f in self.files.values():  # shards some planned tensor never reached (finish then refuses to name them)
+            f.close()
 
     def finish(self, config: dict, side_files_from: Path | None = None) -> None:
         self._drain()
