@@ -403,6 +403,29 @@ def test_writer_refuses_what_its_plan_does_not_hold(tiny_model_dir, tmp_path):
     assert not (tmp_path / "a" / "config.json").exists()  # an incomplete checkpoint is never named as one
 
 
+def test_a_write_error_in_the_writer_thread_reaches_the_caller(tiny_model_dir, tmp_path, monkeypatch):
+    """A failed write (disk full) in the background thread is raised in the pruning process, and the checkpoint is
+    never named as complete."""
+    from prunetts.checkpoint import Reader, Writer
+
+    reader = Reader(tiny_model_dir)
+    names = reader.other_names() + reader.layer_names(0)
+    real = Writer._write
+
+    def failing(self, name, t):
+        if name == names[-1]:
+            raise OSError(28, "No space left on device")
+        real(self, name, t)
+
+    monkeypatch.setattr(Writer, "_write", failing)
+    writer = Writer(tmp_path / "out", reader.layout(names))
+    for n in names:
+        writer.add(reader.load([n]))
+    with pytest.raises(OSError, match="No space left"):
+        writer.finish(reader.config)
+    assert not (tmp_path / "out" / "config.json").exists() and not list((tmp_path / "out").glob("model*"))
+
+
 def test_write_safetensors_is_read_back_by_safetensors_itself(tmp_path):
     """Our writer against the reference reader: every dtype a checkpoint may hold, 0-d and empty tensors, metadata,
     the 8-byte aligned header; non-contiguous tensors are refused rather than written wrong."""
