@@ -423,7 +423,43 @@ def test_a_write_error_in_the_writer_thread_reaches_the_caller(tiny_model_dir, t
         writer.add(reader.load([n]))
     with pytest.raises(OSError, match="No space left"):
         writer.finish(reader.config)
+    with pytest.raises(RuntimeError, match="earlier checkpoint write failed"):  # a retry cannot name it complete
+        writer.finish(reader.config)
     assert not (tmp_path / "out" / "config.json").exists() and not list((tmp_path / "out").glob("model*"))
+
+
+def test_a_failed_prune_stops_the_writer_thread_before_the_error_propagates(tiny_model_dir, tmp_path, monkeypatch):
+    """An error mid-prune (a CUDA OOM, Ctrl-C) must not leave the writer thread writing into --out while the caller
+    cleans it up: when the error reaches the caller, the thread has ended and no file appears afterwards."""
+    import threading
+    import time
+
+    from prunetts.checkpoint import Writer, prunable_modules_from_shapes, tensor_shapes
+    from prunetts.layerwise import LayerRunner
+    from prunetts.pruning.pruner import prune_checkpoint
+
+    real_write, real_unload = Writer._write, LayerRunner.unload_layer
+
+    def slow_write(self, name, t):
+        time.sleep(0.05)
+        real_write(self, name, t)
+
+    def failing_unload(self, i):
+        if i == 1:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        real_unload(self, i)
+
+    monkeypatch.setattr(Writer, "_write", slow_write)
+    monkeypatch.setattr(LayerRunner, "unload_layer", failing_unload)
+    out = tmp_path / "out"
+    allocation = {(li, name): 0.5 for li, name, _ in prunable_modules_from_shapes(tensor_shapes(tiny_model_dir))}
+    with pytest.raises(RuntimeError, match="simulated"):
+        prune_checkpoint(str(tiny_model_dir), str(out), "magnitude", allocation, device="cpu", progress=False)
+    assert not [t for t in threading.enumerate() if t.name.startswith("prunetts-writer")]
+    before = sorted((p.name, p.stat().st_size) for p in out.iterdir())
+    time.sleep(0.3)
+    assert sorted((p.name, p.stat().st_size) for p in out.iterdir()) == before
+    assert not (out / "config.json").exists()
 
 
 def test_write_safetensors_is_read_back_by_safetensors_itself(tmp_path):

@@ -229,7 +229,13 @@ class Reader:
         """``(name, dtype code, shape)`` of each of ``names`` as stored (from the files' headers): a Writer's plan."""
         for file in {self.files[n] for n in names} - self._headers.keys():
             self._headers[file] = read_header(file)
-        return [(n, self._headers[self.files[n]][n]["dtype"], self._headers[self.files[n]][n]["shape"]) for n in names]
+        out = []
+        for n in names:
+            meta = self._headers[self.files[n]].get(n)
+            if meta is None:
+                raise CheckpointError(f"{self.files[n]}: has no tensor {n}, which {INDEX} places there; re-download it")
+            out.append((n, meta["dtype"], meta["shape"]))
+        return out
 
     def load(self, names: list[str]) -> dict:
         from safetensors import safe_open
@@ -338,7 +344,9 @@ class Writer:
     computes the next layer. The writer holds only tensors not yet written, at most ``max_pending_bytes`` (and any
     single larger tensor); ``add`` waits for the thread beyond that. The files equal what writing each shard whole
     would give, byte for byte. ``finish`` checks that every planned tensor was written, then names the shards and
-    writes the index."""
+    writes the index. Use it as a context manager: when the caller fails, ``__exit__`` drops the queued writes and
+    waits for the one in progress, so no file appears after the error (a CLI cleaning up ``--out``). A failed write
+    fails every later ``add`` and ``finish``."""
 
     def __init__(
         self,
@@ -374,9 +382,22 @@ class Writer:
         self.pending: deque = deque()  # (future, nbytes) in submission order
         self.pending_bytes = 0
         self.files: dict[int, object] = {}  # open shard files, used by the writer thread only
+        self.failed: BaseException | None = None
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="prunetts-writer")
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is not None:
+            self._stop()
+
+    def _check(self) -> None:
+        if self.failed is not None:
+            raise RuntimeError(f"an earlier checkpoint write failed ({self.failed!r}); the shards are incomplete")
+
     def add(self, tensors: dict) -> None:
+        self._check()
         for name, t in tensors.items():
             t = t.detach().contiguous().cpu()
             planned = self.plan.get(name)
@@ -393,8 +414,12 @@ class Writer:
 
     def _wait_oldest(self) -> None:
         future, nbytes = self.pending.popleft()
-        future.result()  # re-raises the thread's error, if any
         self.pending_bytes -= nbytes
+        try:
+            future.result()  # re-raises the thread's error, if any
+        except BaseException as e:
+            self.failed = e
+            raise
 
     def _write(self, name: str, t) -> None:
         shard, offset, _ = self.plan[name]
@@ -410,13 +435,24 @@ class Writer:
             self.files.pop(shard).close()
 
     def _drain(self) -> None:
-        while self.pending:
-            self._wait_oldest()
-        self.pool.shutdown()
-        for f in self.files.values():  # shards some planned tensor never reached (finish then refuses to name them)
+        try:
+            while self.pending:
+                self._wait_oldest()
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        """Drop the queued writes, wait for the one in progress, close the shard files (shards some planned tensor
+        never reached stay unnamed ``.shard-*`` files)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pending.clear()
+        self.pending_bytes = 0
+        for f in self.files.values():
             f.close()
+        self.files.clear()
 
     def finish(self, config: dict, side_files_from: Path | None = None) -> None:
+        self._check()
         self._drain()
         missing = [name for name in self.plan if name not in self.written]
         if missing:

@@ -78,41 +78,44 @@ def prune_checkpoint(
 
     runner = LayerRunner(reader, device, dtype, trust_remote_code)
     order = reader.other_names() + [n for i in range(runner.n_layers) for n in reader.layer_names(i)]
-    writer = Writer(out_dir, reader.layout(order))  # the order of the adds below
-    writer.add(reader.load(reader.other_names()))
-    hidden = runner.embed(windows, batch_size) if sequential else None
-    records = []
-    for i in tqdm(range(runner.n_layers), desc=f"prune ({method})", disable=not progress):
-        layer = runner.load_layer(i)
-        linears = runner.arch.prunable_linears(layer)
-        if sequential:
-            # statistics only: the outputs are discarded, so the output projection need not run
-            with input_sq_norms(linears) as (layer_stats, _), output_skipped(linears[runner.arch.output_projection]):
-                runner.forward(i, layer, hidden, out=False)
-        with torch.no_grad():
-            for name, lin in linears.items():
-                s = allocation[(i, name)]
-                weight = runner.scoring_weight(name, lin)
-                if method == "magnitude":
-                    mask = magnitude_mask(weight, s)
-                else:
-                    sq = layer_stats[name] if sequential else stats[(i, name)]
-                    mask = wanda_mask(weight, sq, s, wanda_group)
-                del weight
-                n_zero = runner.prune(name, lin, mask)
-                records.append(
-                    dict(
-                        layer=i,
-                        module=name,
-                        numel=lin.weight.numel(),
-                        target_sparsity=float(s),
-                        n_pruned=int(torch.count_nonzero(mask)),
-                        n_zero=n_zero,
+    with Writer(out_dir, reader.layout(order)) as writer:  # adds in this order; on an error its thread stops first
+        writer.add(reader.load(reader.other_names()))
+        hidden = runner.embed(windows, batch_size) if sequential else None
+        records = []
+        for i in tqdm(range(runner.n_layers), desc=f"prune ({method})", disable=not progress):
+            layer = runner.load_layer(i)
+            linears = runner.arch.prunable_linears(layer)
+            if sequential:
+                # statistics only: the outputs are discarded, so the output projection need not run
+                with (
+                    input_sq_norms(linears) as (layer_stats, _),
+                    output_skipped(linears[runner.arch.output_projection]),
+                ):
+                    runner.forward(i, layer, hidden, out=False)
+            with torch.no_grad():
+                for name, lin in linears.items():
+                    s = allocation[(i, name)]
+                    weight = runner.scoring_weight(name, lin)
+                    if method == "magnitude":
+                        mask = magnitude_mask(weight, s)
+                    else:
+                        sq = layer_stats[name] if sequential else stats[(i, name)]
+                        mask = wanda_mask(weight, sq, s, wanda_group)
+                    del weight
+                    n_zero = runner.prune(name, lin, mask)
+                    records.append(
+                        dict(
+                            layer=i,
+                            module=name,
+                            numel=lin.weight.numel(),
+                            target_sparsity=float(s),
+                            n_pruned=int(torch.count_nonzero(mask)),
+                            n_zero=n_zero,
+                        )
                     )
-                )
-        if sequential and i < runner.n_layers - 1:  # nothing reads the last layer's outputs
-            hidden = runner.forward(i, layer, hidden, out=hidden)  # in place: batch b is read before it is written
-        writer.add(runner.layer_tensors(i, layer))
-        runner.unload_layer(i)
-    writer.finish(reader.config, reader.dir)
+            if sequential and i < runner.n_layers - 1:  # nothing reads the last layer's outputs
+                hidden = runner.forward(i, layer, hidden, out=hidden)  # in place: batch b is read before it is written
+            writer.add(runner.layer_tensors(i, layer))
+            runner.unload_layer(i)
+        writer.finish(reader.config, reader.dir)
     return records

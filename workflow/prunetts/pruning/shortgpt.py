@@ -69,14 +69,14 @@ def remove_layers(reader: Reader, out_dir: str, allocation: dict) -> list[dict]:
         for new, old in enumerate(keep)
         for n, *meta in reader.layout(reader.layer_names(old))
     ]
-    writer = Writer(out_dir, layout)
-    writer.add(reader.load(reader.other_names()))
-    zeros = {}
-    for new, old in enumerate(keep):
-        tensors = reader.load(reader.layer_names(old))
-        zeros.update({n: int((t == 0).sum()) for n, t in tensors.items()})
-        writer.add({renumbered(n, new): t for n, t in tensors.items()})
-    writer.finish(pruned_config(reader.config, keep), reader.dir)
+    with Writer(out_dir, layout) as writer:  # on an error its thread stops before the error propagates
+        writer.add(reader.load(reader.other_names()))
+        zeros = {}
+        for new, old in enumerate(keep):
+            tensors = reader.load(reader.layer_names(old))
+            zeros.update({n: int((t == 0).sum()) for n, t in tensors.items()})
+            writer.add({renumbered(n, new): t for n, t in tensors.items()})
+        writer.finish(pruned_config(reader.config, keep), reader.dir)
     records = []
     for layer, module, numel in prunable_modules_from_shapes(tensor_shapes(reader.dir)):
         gone = layer in removed
