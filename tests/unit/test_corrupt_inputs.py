@@ -105,6 +105,25 @@ def test_truncated_safetensors(demo_copy):
     _one_line(err.value, weights, "truncated")
 
 
+def test_an_index_placing_a_tensor_in_the_wrong_shard_is_named(tmp_path):
+    """A sharded checkpoint whose index names a shard that does not hold the tensor (a shard from another download)."""
+    import json
+
+    from tests.conftest import build_tiny
+
+    build_tiny("qwen3", tmp_path / "m", max_shard_size="40KB")
+    index_file = tmp_path / "m" / "model.safetensors.index.json"
+    index = json.loads(index_file.read_text())
+    files = sorted(set(index["weight_map"].values()))
+    name = next(n for n, f in index["weight_map"].items() if f == files[0])
+    index["weight_map"][name] = files[1]
+    index_file.write_text(json.dumps(index))
+    reader = Reader(tmp_path / "m")
+    with pytest.raises(CheckpointError) as err:
+        reader.layout([name])
+    _one_line(err.value, tmp_path / "m" / files[1], f"has no tensor {name}", "re-download it")
+
+
 @pytest.mark.parametrize("damage", ["header-length", "header-json", "empty"])
 def test_garbled_safetensors_header(demo_copy, damage):
     weights = demo_copy / "model.safetensors"
