@@ -44,6 +44,16 @@ def _generate(model_dir, bench, out):
 
 
 def _child(model_dir, bench, out):
+    # tqdm's write lock holds a multiprocessing semaphore shared with the parent across the fork: a child killed inside
+    # a progress bar (transformers' "Loading weights") would leave it taken and hang the parent's next bar. The child
+    # gets a lock of its own (on every tqdm class that may already hold one).
+    import threading
+
+    import tqdm.auto
+    import tqdm.std
+
+    for cls in {tqdm.std.tqdm, tqdm.auto.tqdm}:
+        cls.set_lock(threading.RLock())
     _generate(model_dir, bench, out)
     os._exit(0)
 
