@@ -254,42 +254,31 @@ class Reader:
         return out
 
 
-SAFETENSORS_DTYPES = {
-    "float64": "F64",
-    "float32": "F32",
-    "float16": "F16",
-    "bfloat16": "BF16",
-    "float8_e4m3fn": "F8_E4M3",
-    "float8_e5m2": "F8_E5M2",
-    "int64": "I64",
-    "int32": "I32",
-    "int16": "I16",
-    "int8": "I8",
-    "uint64": "U64",
-    "uint32": "U32",
-    "uint16": "U16",
-    "uint8": "U8",
-    "bool": "BOOL",
+# torch dtype name -> (safetensors dtype code, bytes per element)
+_DTYPES = {
+    "float64": ("F64", 8),
+    "float32": ("F32", 4),
+    "float16": ("F16", 2),
+    "bfloat16": ("BF16", 2),
+    "float8_e4m3fn": ("F8_E4M3", 1),
+    "float8_e5m2": ("F8_E5M2", 1),
+    "int64": ("I64", 8),
+    "int32": ("I32", 4),
+    "int16": ("I16", 2),
+    "int8": ("I8", 1),
+    "uint64": ("U64", 8),
+    "uint32": ("U32", 4),
+    "uint16": ("U16", 2),
+    "uint8": ("U8", 1),
+    "bool": ("BOOL", 1),
 }
+SAFETENSORS_DTYPES = {name: code for name, (code, _) in _DTYPES.items()}
+DTYPE_BYTES = dict(_DTYPES.values())
 
 
-DTYPE_BYTES = {
-    "F64": 8,
-    "F32": 4,
-    "F16": 2,
-    "BF16": 2,
-    "F8_E4M3": 1,
-    "F8_E5M2": 1,
-    "I64": 8,
-    "I32": 4,
-    "I16": 2,
-    "I8": 1,
-    "U64": 8,
-    "U32": 4,
-    "U16": 2,
-    "U8": 1,
-    "BOOL": 1,
-}
+def _nbytes(dtype: str, shape: list[int]) -> int:
+    """Bytes of a tensor of safetensors ``dtype`` code and ``shape``."""
+    return math.prod(shape) * DTYPE_BYTES[dtype]
 
 
 def safetensors_header(entries: dict[str, tuple[str, list[int]]], metadata: dict | None = None):
@@ -300,7 +289,7 @@ def safetensors_header(entries: dict[str, tuple[str, list[int]]], metadata: dict
     offset = 0
     for name in sorted(entries):
         dtype, shape = entries[name]
-        nbytes = math.prod(shape) * DTYPE_BYTES[dtype]
+        nbytes = _nbytes(dtype, shape)
         header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     raw = json.dumps(header, separators=(",", ":")).encode()
@@ -359,23 +348,23 @@ class Writer:
 
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        groups: list[dict[str, tuple[str, list[int]]]] = [{}]
-        size = 0
+        groups: list[dict[str, tuple[str, list[int]]]] = []
+        size = self.total = 0
         for name, dtype, shape in layout:  # the rule of a buffer flushed before the tensor that would overflow it
-            nbytes = math.prod(shape) * DTYPE_BYTES[dtype]
-            if groups[-1] and size + nbytes > max_shard_bytes:
+            nbytes = _nbytes(dtype, shape)
+            if not groups or size + nbytes > max_shard_bytes:
                 groups.append({})
                 size = 0
             groups[-1][name] = (dtype, list(shape))
             size += nbytes
-        self.shards = [(self.dir / f".shard-{i:05d}.safetensors", sorted(g)) for i, g in enumerate(groups) if g]
+            self.total += nbytes
+        self.shards = [(self.dir / f".shard-{i:05d}.safetensors", sorted(g)) for i, g in enumerate(groups)]
         self.plan: dict[str, tuple[int, int, tuple[str, list[int]]]] = {}
         self.heads = []
-        for i, group in enumerate(g for g in groups if g):
+        for i, group in enumerate(groups):
             head, offsets = safetensors_header(group, {"format": "pt"})
             self.heads.append(head)
             self.plan.update({name: (i, offsets[name], group[name]) for name in group})
-        self.total = sum(math.prod(shape) * DTYPE_BYTES[dtype] for _, dtype, shape in layout)
         self.left = [len(names) for _, names in self.shards]  # tensors each shard still waits for
         self.written: set[str] = set()
         self.max_pending = max_pending_bytes

@@ -58,7 +58,6 @@ def prune_checkpoint(
 ) -> list[dict]:
     """Prune and save; returns one record per prunable linear (layer, module, numel, target_sparsity, n_pruned,
     n_zero)."""
-    import torch
     from tqdm import tqdm
 
     from prunetts.layerwise import LayerRunner, input_sq_norms, output_skipped
@@ -92,30 +91,45 @@ def prune_checkpoint(
                     output_skipped(linears[runner.arch.output_projection]),
                 ):
                     runner.forward(i, layer, hidden, out=False)
-            with torch.no_grad():
-                for name, lin in linears.items():
-                    s = allocation[(i, name)]
-                    weight = runner.scoring_weight(name, lin)
-                    if method == "magnitude":
-                        mask = magnitude_mask(weight, s)
-                    else:
-                        sq = layer_stats[name] if sequential else stats[(i, name)]
-                        mask = wanda_mask(weight, sq, s, wanda_group)
-                    del weight
-                    n_zero = runner.prune(name, lin, mask)
-                    records.append(
-                        dict(
-                            layer=i,
-                            module=name,
-                            numel=lin.weight.numel(),
-                            target_sparsity=float(s),
-                            n_pruned=int(torch.count_nonzero(mask)),
-                            n_zero=n_zero,
-                        )
-                    )
+            if method == "magnitude":
+                sq_norms = None
+            elif sequential:
+                sq_norms = layer_stats
+            else:
+                sq_norms = {name: stats[(i, name)] for name in linears}
+            records += _prune_linears(runner, i, linears, method, allocation, sq_norms, wanda_group)
             if sequential and i < runner.n_layers - 1:  # nothing reads the last layer's outputs
                 hidden = runner.forward(i, layer, hidden, out=hidden)  # in place: batch b is read before it is written
             writer.add(runner.layer_tensors(i, layer))
             runner.unload_layer(i)
         writer.finish(reader.config, reader.dir)
+    return records
+
+
+def _prune_linears(runner, i: int, linears: dict, method: str, allocation: dict, sq_norms, wanda_group: str):
+    """Mask and zero each prunable linear of loaded layer ``i`` (``sq_norms``: name -> Wanda's input statistic);
+    one record per linear."""
+    import torch
+
+    records = []
+    with torch.no_grad():
+        for name, lin in linears.items():
+            s = allocation[(i, name)]
+            weight = runner.scoring_weight(name, lin)
+            if method == "magnitude":
+                mask = magnitude_mask(weight, s)
+            else:
+                mask = wanda_mask(weight, sq_norms[name], s, wanda_group)
+            del weight
+            n_zero = runner.prune(name, lin, mask)
+            records.append(
+                dict(
+                    layer=i,
+                    module=name,
+                    numel=lin.weight.numel(),
+                    target_sparsity=float(s),
+                    n_pruned=int(torch.count_nonzero(mask)),
+                    n_zero=n_zero,
+                )
+            )
     return records
