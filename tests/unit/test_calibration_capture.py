@@ -3,7 +3,7 @@ import torch
 
 from prunetts.calibration import load_texts, packed_windows, paper_windows
 from prunetts.demo.tokenizer import build_tokenizer
-from tests.conftest import bench_file
+from tests.conftest import bench_file, modules_of
 
 
 def test_paper_windows_are_seeded_and_inside_long_documents():
@@ -196,3 +196,60 @@ def test_c4_at_a_commit_reads_that_commit_and_checks_the_copy_it_got(monkeypatch
     serve("d" * 40)
     with pytest.raises(InputFileError, match=f"^allenai/c4@{pinned}: datasets returned another commit's cached copy"):
         load_texts(f"c4@{pinned}")
+
+
+def reference_outlier_ratios(model_dir, windows, m):
+    """OWL's layerwise outlier distribution as written in ``luuyin/OWL lib/prune_all.py``: Wanda metric
+    ``|W| * sqrt(scaler_row)`` (``scaler_row``: the mean over calibration samples of ||X_j||^2) of every linear of the
+    layer, flattened and concatenated; ``check_outlier_mean``: 100 x share above ``m`` x the mean."""
+    from prunetts.models import Arch, load_model
+
+    sq, _, _ = reference_capture(model_dir, windows)
+    arch = Arch.of(load_model(str(model_dir), dtype="float32", device="cpu"))
+    model = load_model(str(model_dir), dtype="float32", device="cpu")
+    ratios, weight_only = {}, {}
+    for li, layer in enumerate(arch.layers(model)):
+        metric, plain = [], []
+        for name, lin in arch.prunable_linears(layer).items():
+            scaler_row = (sq[(li, name)] / len(windows)).float()
+            metric.append((lin.weight.data.abs() * torch.sqrt(scaler_row.reshape(1, -1))).flatten())
+            plain.append(lin.weight.data.abs().flatten())
+        for out, parts in ((ratios, metric), (weight_only, plain)):
+            w = torch.cat(parts)
+            out[li] = float((w > torch.mean(w) * m).sum().item()) / w.numel() * 100
+    return ratios, weight_only
+
+
+@pytest.mark.parametrize("m", [2.0, 3.0])
+def test_owl_outlier_ratios_equal_the_reference(tiny_model_dir, m):
+    """The OWL scores the workflow computes from the cached capture (streamed weights, plain sums instead of means)
+    are OWL's own outlier ratios; the weight-only ratios differ, so a lost activation factor would fail here."""
+    from prunetts.capture import capture
+    from prunetts.scores import owl_outlier_ratios
+
+    windows = [[(7 * i + 3 * j) % 200 for j in range(16)] for i in range(6)]
+    linear, _ = capture(str(tiny_model_dir), windows, batch_size=4, device="cpu", dtype="float32", progress=False)
+    ours = owl_outlier_ratios(str(tiny_model_dir), {k: s for k, (s, _) in linear.items()}, m)
+    expected, weight_only = reference_outlier_ratios(tiny_model_dir, windows, m)
+    numel = {}
+    for li, _, n in modules_of(tiny_model_dir):
+        numel[li] = numel.get(li, 0) + n
+    assert set(ours) == set(expected)
+    for li in expected:  # a score within float rounding of the threshold may fall either side: one weight at most
+        assert ours[li] == pytest.approx(expected[li], abs=100 / numel[li] + 1e-9), li
+    assert any(v > 0 for v in expected.values())
+    assert max(abs(weight_only[li] - expected[li]) for li in expected) > 2 * 100 / min(numel.values())
+
+
+def test_block_influence_counts_a_nan_token_as_one_half(tiny_qwen3_dir):
+    """ShortGPT's block_influence replaces a token's NaN cosine (a non-finite hidden state) by 0.5; without it one
+    overflowing token makes the layer's BI NaN and the removal order arbitrary."""
+    from prunetts.capture import _CaptureRunner
+    from prunetts.checkpoint import Reader
+
+    runner = _CaptureRunner(Reader(tiny_qwen3_dir), "cpu", "float32")
+    h = torch.ones(1, 3, 4)
+    o = torch.ones(1, 3, 4)
+    o[0, 1] = float("inf")
+    runner._after_batch(0, h, o)
+    assert runner.cos_n[0] == 3 and runner.cos_sum[0] == pytest.approx(2.5)

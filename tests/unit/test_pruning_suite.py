@@ -225,7 +225,7 @@ def test_realized_sparsity_owl_and_layerif_within_one_weight_per_matrix(tiny_mod
         assert abs(sum(r["n_zero"] for r in records) - 0.3 * total) <= len(records)
 
 
-def test_owl_allocation_properties():
+def test_owl_allocation_properties(caplog):
     ratios = {0: 1.5, 1: 4.0, 2: 0.5, 3: 2.2, 4: 3.1}
     s = alloc.owl_layer_sparsity(ratios, 0.2, 0.08)
     assert sum(s.values()) / len(s) == pytest.approx(0.2, abs=1e-12)
@@ -239,6 +239,21 @@ def test_owl_allocation_properties():
     # magnitude-OWL (TTS-Pruning's prune_mag_outlier) has no clamp: int(numel * s) <= 0 prunes nothing
     mag = alloc.owl([(0, "mlp.up_proj", 10), (1, "mlp.up_proj", 10)], 0.05, {0: 0.0, 1: 1.0}, 0.08, "magnitude")
     assert mag[(0, "mlp.up_proj")] == pytest.approx(0.13) and mag[(1, "mlp.up_proj")] == 0.0
+    # one layer far above the rest at the paper's S = 0.1, lam = 0.08 (not only lam > S): clamped, the mean leaves S
+    ratios36 = {0: 10.0, **{i: 1.0 for i in range(1, 36)}}
+    mods36 = [(i, "mlp.up_proj", 10) for i in range(36)]
+    for method, floor, mean in (("wanda", 0.01, 0.10182), ("magnitude", 0.0, 0.10154)):
+        with caplog.at_level("WARNING", logger="prunetts.pruning.allocation"):
+            t = alloc.owl(mods36, 0.1, ratios36, 0.08, method)
+        assert t[(0, "mlp.up_proj")] == floor and sum(t.values()) / 36 == pytest.approx(mean, abs=1e-5)
+        assert f"OWL: layer(s) 0 would get sparsity <= 0 (outlier ratios far above the rest); set to {floor}" in (
+            caplog.text
+        )
+        assert f"the mean over layers is {mean:.4f}, not 0.1" in caplog.text
+        caplog.clear()
+    with caplog.at_level("WARNING", logger="prunetts.pruning.allocation"):
+        alloc.owl(mods36, 0.2, ratios36, 0.08)
+    assert not caplog.text
     with pytest.raises(ValueError, match="would get sparsity 1.2"):  # S + mean(D') > 1: an error, not a full prune
         alloc.owl([(i, "mlp.up_proj", 10) for i in range(4)], 0.9, {0: 0.0, 1: 1.0, 2: 1.0, 3: 1.0}, 0.2)
     with pytest.raises(ValueError, match="ratio of layer 1 is not finite"):
@@ -267,6 +282,28 @@ def test_layerif_min_max_after_smoothing_spans_e1_to_e2():
     np.testing.assert_allclose(
         alloc.layerif_component(scores.tolist(), [100] * 36, 0.2, 0.05, 0.40, "paper_code"), expected, rtol=1e-12
     )
+
+
+def test_layerif_equals_the_paper_code_with_unequal_layers_and_overshoot():
+    """Literal transcription of TTS-Pruning's ``allocate_layer_sparsity`` on a step profile, whose Savitzky-Golay
+    smoothing overshoots [0, 1] (so the clip matters), with parameter counts that differ between layers (so eta must
+    weight by them: an unweighted mean would miss S)."""
+    import numpy as np
+    from scipy.signal import savgol_filter
+
+    scores = np.array([0.0] * 10 + [10.0] * 6 + [2.0, 0.5] * 4)
+    numels = np.array([400.0] * 10 + [100.0] * (len(scores) - 10))
+    a = (scores - scores.min()) / (scores.max() - scores.min())
+    smoothed = savgol_filter(a, 5, 2)
+    assert smoothed.min() < 0 and smoothed.max() > 1  # the clip below changes the result
+    s_hat = np.clip(smoothed, 0, 1)
+    s_hat = (s_hat - s_hat.min()) / (s_hat.max() - s_hat.min() + 1e-8)
+    p_hat = (1 - s_hat) * 0.35 + 0.05
+    expected = np.clip(0.2 * numels.sum() / ((p_hat * numels).sum() + 1e-8) * p_hat, 0, 1)
+    p = np.array(alloc.layerif_component(scores.tolist(), numels.tolist(), 0.2, 0.05, 0.40, "paper_code"))
+    np.testing.assert_allclose(p, expected, rtol=1e-12)
+    assert (p * numels).sum() / numels.sum() == pytest.approx(0.2, abs=1e-9)
+    assert p.mean() != pytest.approx(0.2, abs=1e-3)  # the plain mean differs: the weighting is exercised
 
 
 def test_layerif_normalisation_and_rescaling():
@@ -322,6 +359,10 @@ def test_shortgpt_choice():
     assert n_for_sparsity(0.2, 36) == 7 and n_for_sparsity(0.1, 28) == 3
     with pytest.raises(ValueError, match="cannot remove 6 of 6"):
         layers_to_remove(bi, 6, 6)
+    with pytest.raises(ValueError, match="ShortGPT needs at least 2"):
+        layers_to_remove({0: 0.1}, 1, 1)
+    with pytest.raises(ValueError, match="Block Influence of layer 1 is nan; recompute the capture"):
+        layers_to_remove({**bi, 1: float("nan")}, 6, 2)  # sorted() with a NaN key would return [0, 1]
     old = {"num_hidden_layers": 4, "layer_types": ["a", "b", "c", "d"], "max_window_layers": 2}
     cfg = pruned_config(old, [0, 2, 3])
     assert cfg == {"num_hidden_layers": 3, "layer_types": ["a", "c", "d"], "max_window_layers": 1}

@@ -7,7 +7,8 @@ and the token count are stored.
 
 Per decoder layer it accumulates the cosine between the layer's input and output hidden state per token, the
 ShortGPT Block Influence statistic (BI_i = 1 - mean cos, Men et al. 2024, METHODS §5.1; the output of layer i is the
-input of layer i+1). Deviation: ShortGPT's code calibrates on PG19 chunks; we reuse the calibration windows.
+input of layer i+1); a token whose cosine is NaN counts as 0.5, as in the reference. Deviation: ShortGPT's code
+calibrates on PG19 chunks; we reuse the calibration windows.
 
 The pass streams one decoder layer at a time from the safetensors checkpoint (``layerwise.LayerRunner``), so capture
 of an 8B model never holds the whole model.
@@ -32,7 +33,8 @@ class _CaptureRunner(LayerRunner):
     def _after_batch(self, i, h, o) -> None:
         import torch.nn.functional as F
 
-        cos = F.cosine_similarity(h.float(), o.float(), dim=-1)
+        # a non-finite hidden state (fp16 overflow) gives NaN: 0.5 as ShortGPT's block_influence (METHODS §5.2)
+        cos = F.cosine_similarity(h.float(), o.float(), dim=-1).nan_to_num(nan=0.5)
         self.cos_sum[i] += float(cos.double().sum())
         self.cos_n[i] += cos.numel()
 

@@ -4,8 +4,10 @@
 - **owl** (Yin et al. 2024, "Outlier Weighed Layerwise Sparsity", METHODS §3): from the layer outlier ratios D_l,
   ``D' = minmax(D) * 2*lam``, ``s_l = S - (D'_l - mean(D'))`` (mean exactly S, spread 2*lam, more outliers -> less
   pruning). Values <= 0 as TTS-Pruning's code: Wanda-OWL sets them to 0.01 (``prune_wanda_outlier``),
-  magnitude-OWL prunes nothing there (``prune_mag_outlier``: ``int(numel * s) <= 0``). Every linear of layer l gets
-  s_l. A value above 1 (S + mean(D') > 1, only with a large S and lam) is an error, not a silent full prune.
+  magnitude-OWL prunes nothing there (``prune_mag_outlier``: ``int(numel * s) <= 0``), with a warning: the mean then
+  exceeds S. This happens whenever mean(D') < 2*lam - S (one layer with far more outliers than the rest at S = 0.1,
+  lam = 0.08), not only when lam > S as METHODS §3.2 says. Every linear of layer l gets s_l. A value above 1
+  (S + mean(D') > 1, only with a large S and lam) is an error, not a silent full prune.
 - **layerif** (Askari et al. 2025, LayerIF, as TTS-Pruning's ``influence_helper``; METHODS §4.4): per component
   (attention = q,k,v,o; mlp = gate,up,down) separately: a = |S_{l,c}| (positive influence sums), min-max to [0, 1],
   Savitzky-Golay smoothing (window 5, order 2; skipped below ``window`` layers), clip to [0, 1], min-max again
@@ -68,6 +70,16 @@ def owl(
         )
     floor = 0.01 if method == "wanda" else 0.0  # TTS-Pruning: Wanda-OWL clamps to 0.01, magnitude-OWL prunes none
     per_layer = {i: (s if s > 0 else floor) for i, s in raw.items()}
+    clamped = sorted(i for i, s in raw.items() if s <= 0)
+    if clamped:  # the paper's code clamps silently; the layer mean (the global sparsity) then leaves S
+        log.warning(
+            "OWL: layer(s) %s would get sparsity <= 0 (outlier ratios far above the rest); set to %s as the paper's "
+            "code does, so the mean over layers is %.4f, not %s. Lower pruning.owl.lambda to keep S",
+            ", ".join(map(str, clamped)),
+            floor,
+            sum(per_layer.values()) / len(per_layer),
+            sparsity,
+        )
     return {(layer, name): per_layer[layer] for layer, name, _ in modules}
 
 

@@ -18,15 +18,25 @@ from prunetts.checkpoint import LAYER_RE, Reader, Writer, prunable_modules_from_
 
 def layers_to_remove(bi: dict[int, float], n_layers: int, n_remove: int) -> list[int]:
     """The ``n_remove`` lowest-BI layers among 0..L-2 (ties: lower index first)."""
+    import math
+
     candidates = [i for i in range(n_layers - 1)]
     problem = removal_problem(n_remove, n_layers)
     if problem:
         raise ValueError(f"ShortGPT: {problem}")
+    nonfinite = [i for i in candidates if not math.isfinite(bi[i])]
+    if nonfinite:  # a NaN would make the sort below order the layers arbitrarily
+        raise ValueError(
+            f"ShortGPT: the Block Influence of layer {nonfinite[0]} is {bi[nonfinite[0]]}; recompute the capture "
+            "(in the workflow: snakemake --forcerun capture)"
+        )
     return sorted(sorted(candidates, key=lambda i: (bi[i], i))[:n_remove])
 
 
 def removal_problem(n_remove: int, n_layers: int) -> str | None:
     """Why ``n_remove`` of ``n_layers`` layers cannot be removed (BI scores layers 0..L-2 only), or None."""
+    if n_layers < 2:
+        return f"the model has {n_layers} decoder layer; ShortGPT needs at least 2 (the last layer is never removed)"
     if not 0 < n_remove <= n_layers - 1:
         return f"cannot remove {n_remove} of {n_layers} layers (1..{n_layers - 1}; the last layer stays)"
     return None
