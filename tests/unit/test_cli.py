@@ -295,3 +295,25 @@ def test_revision_mistakes_are_one_line(tiny_qwen3_dir, tmp_path, capsys, monkey
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and expected in err[0] and "Traceback" not in err[0], err
         assert not (tmp_path / f"o{i}").exists()
+
+
+def test_influence_files_with_their_own_text_field(tiny_qwen3_dir, tmp_path, caplog):
+    """LayerIF traces whose column is not the calibration's: ``--influence-text-field`` names it; without influence
+    files that flag is read by nothing and reported."""
+    traces = tmp_path / "traces.jsonl"
+    traces.write_text("".join(json.dumps({"trajectory": f"step {i} then {i + 1}"}) + "\n" for i in range(8)))
+    args = ["--method", "magnitude", "--allocation", "layerif", "--sparsity", "0.2", "--projection-dim", "0"]
+    args += ["--n-train", "4", "--n-val", "2", "--influence-max-len", "16"]
+    with caplog.at_level("WARNING"):
+        assert _prune(tiny_qwen3_dir, tmp_path / "a", *args, "--influence-train", str(traces), "--influence-text-field",
+                      "trajectory") == 0  # fmt: skip
+    assert "ignored" not in caplog.text
+    assert json.loads((tmp_path / "a" / "prunetts_prune.json").read_text())["resolved"]["influence_texts"] == {
+        "train": 4,
+        "val": 2,
+    }
+    with caplog.at_level("WARNING"):
+        assert (
+            _prune(tiny_qwen3_dir, tmp_path / "b", *args, "--calibration", "demo", "--influence-text-field", "x") == 0
+        )
+    assert "ignored (not read by magnitude with layerif allocation): --influence-text-field" in caplog.text

@@ -190,13 +190,54 @@ def test_influence_texts_never_share_a_text(tmp_path, caplog):
     texts = [f"text number {i}" for i in range(40)]
     f = tmp_path / "texts.jsonl"
     f.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-    train, val = influence_texts(str(f), "text", str(f), None, 12, 6, seed=0)
+    cal = (str(f), "text")
+    train, val = influence_texts(str(f), None, "text", 12, 6, seed=0, calibration=cal)
     assert (len(train), len(val)) == (12, 6) and not set(train) & set(val)
     for train_source in (str(f), None):  # an explicit training file, or the calibration texts
         with caplog.at_level("WARNING"):
-            train, val = influence_texts(str(f), "text", train_source, str(f), 10, 4, seed=0)
+            train, val = influence_texts(train_source, str(f), "text", 10, 4, seed=0, calibration=cal)
         assert val == texts[:4] and train == texts[4:14]
         assert "skipped 4 training texts that are also validation texts" in caplog.text
         caplog.clear()
     with pytest.raises(ValueError, match="every training text is also a validation text"):
-        influence_texts(str(f), "text", str(f), str(f), 10, 40, seed=0)
+        influence_texts(str(f), str(f), "text", 10, 40, seed=0, calibration=cal)
+
+
+def test_influence_files_have_their_own_text_field(tmp_path):
+    """Reasoning traces in a file whose column is not the calibration's (C4's ``text``): ``influence.text_field``
+    reads them, ``calibration.text_field`` the calibration pool."""
+    import json
+
+    from prunetts.influence import influence_texts
+
+    traces = tmp_path / "traces.jsonl"
+    traces.write_text("".join(json.dumps({"trajectory": f"trace {i}"}) + "\n" for i in range(12)))
+    cal = tmp_path / "c4.jsonl"
+    cal.write_text("".join(json.dumps({"text": f"web page {i}"}) + "\n" for i in range(12)))
+    train, val = influence_texts(str(traces), None, "trajectory", 6, 3, seed=0, calibration=(str(cal), "text"))
+    assert all(t.startswith("trace ") for t in train + val)
+    train, val = influence_texts(None, str(traces), "trajectory", 6, 3, seed=0, calibration=(str(cal), "text"))
+    assert val == ["trace 0", "trace 1", "trace 2"] and train == [f"web page {i}" for i in range(6)]
+    with pytest.raises(ValueError, match="no training texts"):
+        influence_texts(None, None, "text", 6, 3, seed=0)
+
+
+def test_influence_job_reads_its_files_with_influence_text_field(tiny_qwen3_dir, tmp_path):
+    """The workflow's influence job: ``influence.text_field`` names the training file's column (here not the
+    calibration's ``text``), and no calibration texts are needed when a training source is given."""
+    import json
+
+    from prunetts import artifacts, jobs
+
+    traces = tmp_path / "traces.jsonl"
+    traces.write_text("".join(json.dumps({"trajectory": f"step {i} then {i + 1}"}) + "\n" for i in range(6)))
+    cfg = dict(
+        train_source=str(traces), val_source=None, text_field="trajectory", n_train=4, n_val=2, max_len=16,
+        projection_dim=0, seed=0, device="cpu", dtype="float32",
+    )  # fmt: skip
+    out = tmp_path / "influence.parquet"
+    jobs.influence(
+        str(tiny_qwen3_dir), str(out), model="tiny", influence=cfg, calibration=None, trust_remote_code=False
+    )
+    rows = artifacts.read("influence", out).to_pylist()
+    assert sorted({r["example"] for r in rows}) == [0, 1, 2, 3] and {r["model"] for r in rows} == {"tiny"}

@@ -22,8 +22,9 @@ from tests.workflow.helpers import REPO, job_counts, jobs_of, micro_config, snak
 
 pytestmark = pytest.mark.workflow
 
-# dense + magnitude with uniform (needs no calibration) and OWL allocation (calibration -> capture -> OWL scores)
-GRID = {"pruning": {"methods": ["magnitude"], "allocations": ["uniform", "owl"]}}
+# dense + magnitude with uniform (needs no calibration), OWL (calibration -> capture -> OWL scores) and LayerIF
+# allocation (the influence job, which reads the calibration texts but not the windows)
+GRID = {"pruning": {"methods": ["magnitude"], "allocations": ["uniform", "owl", "layerif"]}}
 PLOTS = {"aggregate": 1, "plot_accuracy": 1, "plot_diff": 1, "plot_thinking": 1, "all": 1}
 
 
@@ -91,10 +92,10 @@ def test_new_sparsity_adds_only_the_new_variants_jobs(run):
     cfg = micro_config(**GRID)
     cfg["pruning"]["sparsities"] = [0.3, 0.5]
     counts, proc = dry_run(run, "sparsity", cfg)
-    new = {"magnitude-uniform-s0.30", "magnitude-owl-s0.30"}
+    new = {"magnitude-uniform-s0.30", "magnitude-owl-s0.30", "magnitude-layerif-s0.30"}
     assert variants_scheduled(proc.stdout) == new
     # plot_layers shows every variant's per-layer sparsity: it is redrawn too
-    assert counts == {"allocate": 2, "prune": 2, "generate": 2, "grade": 2, "plot_layers": 1, **PLOTS}
+    assert counts == {"allocate": 3, "prune": 3, "generate": 3, "grade": 3, "plot_layers": 1, **PLOTS}
 
 
 @pytest.mark.parametrize(
@@ -107,10 +108,16 @@ def test_new_sparsity_adds_only_the_new_variants_jobs(run):
             | PLOTS,
             {"magnitude-owl-s0.50"},
         ),
-        ("allocate", {"allocate": 2, "prune": 2, "generate": 2, "grade": 2, "plot_layers": 1} | PLOTS, None),
-        ("generate", {"generate": 3, "grade": 3} | PLOTS, None),
-        ("prepare_benchmark", {"prepare_benchmark": 1, "generate": 3, "grade": 3} | PLOTS, None),
-        ("grade", {"grade": 3} | PLOTS, None),
+        (
+            "influence",
+            {"influence": 1, "layer_scores": 1, "allocate": 1, "prune": 1, "generate": 1, "grade": 1, "plot_layers": 1}
+            | PLOTS,
+            {"magnitude-layerif-s0.50"},
+        ),
+        ("allocate", {"allocate": 3, "prune": 3, "generate": 3, "grade": 3, "plot_layers": 1} | PLOTS, None),
+        ("generate", {"generate": 4, "grade": 4} | PLOTS, None),
+        ("prepare_benchmark", {"prepare_benchmark": 1, "generate": 4, "grade": 4} | PLOTS, None),
+        ("grade", {"grade": 4} | PLOTS, None),
     ],
 )
 def test_impl_version_bump_reruns_the_stage_and_downstream_only(run, stage, expected, variants):
@@ -141,4 +148,16 @@ def test_capture_settings_rerun_only_what_reads_them(run):
     counts, proc = dry_run(run, "capture-batch", cfg)
     expected = {"capture": 1, "layer_scores": 1, "allocate": 1, "prune": 1, "generate": 1, "grade": 1}
     assert counts == expected | {"plot_layers": 1} | PLOTS, proc.stdout
+    assert variants_scheduled(proc.stdout) == {"magnitude-owl-s0.50"}
+
+
+def test_calibration_windows_do_not_rerun_the_influence(run):
+    """LayerIF reads the calibration texts (source and field), not the windows cut from them: more windows rerun the
+    calibration, the capture and the OWL variant, never the influence job (hours on an 8B model) or LayerIF's
+    variant."""
+    cfg = micro_config(**GRID)
+    cfg["calibration"]["n_samples"] = 6
+    counts, proc = dry_run(run, "calibration-windows", cfg)
+    expected = {"prepare_calibration": 1, "capture": 1, "layer_scores": 1, "allocate": 1, "prune": 1, "generate": 1}
+    assert counts == expected | {"grade": 1, "plot_layers": 1} | PLOTS, proc.stdout
     assert variants_scheduled(proc.stdout) == {"magnitude-owl-s0.50"}

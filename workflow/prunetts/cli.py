@@ -150,6 +150,10 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "--influence-val",
         help="LayerIF validation texts; none = held out from the training texts (a disjoint random split)",
     )
+    g.add_argument(
+        "--influence-text-field",
+        help="field of the texts in --influence-train / --influence-val files (default: --text-field)",
+    )
     g.add_argument("--n-train", type=_whole(1), default=300, help="LayerIF training texts")
     g.add_argument("--n-val", type=_whole(1), default=96, help="LayerIF validation texts")
     g.add_argument("--influence-max-len", type=_whole(8), default=512, help="tokens per LayerIF text (truncated)")
@@ -224,7 +228,7 @@ _LAYERIF = (
     "n_val",
     "influence_max_len",
     "projection_dim",
-    "text_field",
+    "influence_text_field",
     "seed",
 )
 
@@ -241,7 +245,14 @@ def _ignored(a, prune: argparse.ArgumentParser) -> list[str]:
         if a.allocation == "owl":
             used |= {*_OWL, *_WINDOWS}
         if a.allocation == "layerif":
-            used |= set(_LAYERIF) | ({"calibration"} if a.influence_train is None else set())
+            used |= set(_LAYERIF)
+            if a.influence_train is None:  # the calibration texts are the training pool
+                used |= {"calibration", "text_field"}
+            files = a.influence_train is not None or a.influence_val is not None
+            if files and a.influence_text_field is None:  # the files' field defaults to --text-field
+                used.add("text_field")
+            if not files:
+                used.discard("influence_text_field")
     return [
         "--" + dest.replace("_", "-")
         for dest, value in vars(a).items()
@@ -317,7 +328,13 @@ def run_prune(a) -> dict:
         from prunetts.models import load_model
 
         train, val = influence_texts(
-            a.calibration, a.text_field, a.influence_train, a.influence_val, a.n_train, a.n_val, a.seed
+            a.influence_train,
+            a.influence_val,
+            a.influence_text_field or a.text_field,
+            a.n_train,
+            a.n_val,
+            a.seed,
+            calibration=(a.calibration, a.text_field),
         )
         lm = load_model(str(reader.dir), a.dtype, a.device, a.trust_remote_code)
         influence_sizes = {"train": len(train), "val": len(val)}  # fewer than asked for a small corpus

@@ -72,15 +72,17 @@ def split_calibration_texts(texts: list[str], n_train: int, n_val: int, seed: in
 
 
 def influence_texts(
-    calibration_source: str,
-    text_field: str,
     train_source: str | None,
     val_source: str | None,
+    text_field: str,
     n_train: int,
     n_val: int,
     seed: int,
+    calibration: tuple[str, str] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Training and validation texts for LayerIF, never the same text on both sides:
+    """Training and validation texts for LayerIF, never the same text on both sides. ``text_field`` is the column
+    of the ``train_source`` / ``val_source`` files; ``calibration`` = (source, its text field), the pool used when
+    there is no ``train_source`` (a C4 calibration and a reasoning file with another column name can go together):
 
     - no validation source: disjoint random splits of the training source (the calibration texts when that is not
       given either), so a training file alone also yields its own held-out validation texts;
@@ -89,11 +91,14 @@ def influence_texts(
     """
     from prunetts.calibration import load_texts
 
+    if train_source is None and calibration is None:
+        raise ValueError("LayerIF: no training texts (neither a training source nor the calibration texts)")
+    pool = (train_source, text_field) if train_source is not None else calibration
     if val_source is None:
-        return split_calibration_texts(load_texts(train_source or calibration_source, text_field), n_train, n_val, seed)
+        return split_calibration_texts(load_texts(*pool), n_train, n_val, seed)
     val = load_texts(val_source, text_field, n_val)
     held_out = set(val)
-    candidates = load_texts(train_source or calibration_source, text_field)
+    candidates = load_texts(*pool)
     train, skipped = [], 0
     for t in candidates:
         if len(train) == n_train:

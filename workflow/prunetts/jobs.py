@@ -147,10 +147,12 @@ def influence(
     *,
     model: str,
     influence: dict,
-    calibration: dict,
+    calibration: dict | None,
     trust_remote_code: bool,
     threads: int | None = None,
 ) -> None:
+    """``calibration``: the calibration texts' ``source`` and ``text_field``, the training pool when
+    ``influence.train_source`` is null (else None)."""
     from prunetts.influence import compute_influence, influence_texts
     from prunetts.models import load_model, load_tokenizer
 
@@ -158,13 +160,13 @@ def influence(
     model_path = local_model(model_path)
     cfg = influence
     train, val = influence_texts(
-        calibration["source"],
-        calibration.get("text_field", "text"),
         cfg.get("train_source"),
         cfg.get("val_source"),
+        cfg.get("text_field", "text"),
         cfg["n_train"],
         cfg["n_val"],
         cfg["seed"],
+        calibration=(calibration["source"], calibration.get("text_field", "text")) if calibration else None,
     )
     tok = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
     lm = load_model(model_path, dtype=cfg["dtype"], device=cfg["device"], trust_remote_code=trust_remote_code)

@@ -68,7 +68,7 @@ rule influence:
         model=lambda w: w.model,  # the cache key ignores wildcards (see prepare_benchmark)
         model_path=base_model_path,
         influence=config["influence"],
-        calibration=config["calibration"],
+        calibration=influence_calibration,
         trust_remote_code=trust_remote_code,
         impl=IMPL_VERSION["influence"],
     script:

@@ -111,6 +111,15 @@ def influence_source_input(wildcards):
     )
 
 
+def influence_calibration(wildcards):
+    """The calibration texts LayerIF reads when it has no training source, else None: only these two keys, so that
+    editing the windows (n_samples, seqlen, mode, seed) neither reruns the influence job nor changes its cache key.
+    """
+    if config["influence"].get("train_source"):
+        return None
+    return {k: config["calibration"][k] for k in ("source", "text_field")}
+
+
 def variant_model_path(wildcards):
     if wildcards.variant == "dense":
         return base_model_path(wildcards)
