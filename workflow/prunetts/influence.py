@@ -21,12 +21,18 @@ Deviations from the papers (all deliberate; LayerIF's own IF code is not release
 - Loss of one example = mean next-token NLL over all tokens of its text (no prompt masking), tokenized without
   special tokens and cut to ``max_len`` tokens; gradients per example (batch size 1), model in eval mode (no dropout).
 - Optional random projection (``projection_dim`` p > 0) to bound memory on large models: each weight gradient
-  G (out x in) becomes P1 G P2^T with Gaussian P1 (a x out, N(0, 1/a)) and P2 (b x in, N(0, 1/b)),
-  a = b = ceil(sqrt(p)) capped by out / in, seeded per (seed, layer, module) so training and validation gradients
-  share one sketch. E[P^T P] = I, so K, u and sum_i ||g_i||^2 are unbiased estimates of the exact ones; lambda keeps
-  d = the unprojected group size, so it estimates the exact damping. (With d = the projected size lambda would grow by
-  d_full / d_proj, which rescales each group's scores by a different factor for attention and MLP; on the tiny test
-  models that dropped the Pearson correlation with exact scores from >= 0.9 to as low as 0.1.) p = 0 is exact.
+  G (out x in) becomes a CountSketch of p entries, entry (i, j) added with sign s1(i) s2(j) to bucket
+  (h1(i) + h2(j)) mod p (TensorSketch's hash, Pham & Pagh 2013; computed from G, not from the token factors),
+  seeded per (seed, layer, module) so training and validation gradients share one sketch; a matrix of at most p
+  entries stays exact. The signs make every sketched inner product, so K, u and sum_i ||g_i||^2, an unbiased
+  estimate of the exact one, with variance O(||g_i||^2 ||g_j||^2 / p); lambda keeps d = the unprojected group size,
+  so it estimates the exact damping. (With d = the projected size lambda would grow by d_full / d_proj, which
+  rescales each group's scores by a different factor for attention and MLP; on the tiny test models that dropped the
+  Pearson correlation with exact scores from >= 0.9 to as low as 0.1.) The sketch before impl_version 3, the
+  Kronecker product P1 G P2^T of two Gaussian maps of side sqrt(p), has variance O(1/sqrt(p)) instead for the
+  low-rank gradients of a text (sum of one outer product per token): at p = 4096 the per-example scores of
+  ``bench/layerif_sketch.py``'s models ranked clearly worse than with the CountSketch of the same size (README).
+  p = 0 is exact.
 - One DataInf group per (layer, component): the damping lambda and the rank-one inverse are taken over the
   concatenated gradients of q,k,v,o (or gate,up,down), LayerIF's H^(l) restricted to the block's component, where
   DataInf's own code would damp and invert each weight matrix separately and sum the per-matrix terms.
@@ -147,21 +153,58 @@ def _sketch_seed(seed: int, layer: int, module: str) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def _sketches(groups, projection_dim: int, seed: int, device) -> dict:
-    """``{(layer, module): (P1, P2)}`` Gaussian Kronecker sketches, generated on CPU (device-independent values)."""
+SKETCHES = ("countsketch", "kronecker")
+
+
+def _sketches(groups, projection_dim: int, seed: int, device, kind: str = "countsketch") -> dict:
+    """Per (layer, module) the random parts of its gradient's sketch, generated on CPU (device-independent values):
+    ``countsketch``: (h1, s1, h2, s2), row and column buckets in [0, p) and signs, or None when the matrix has at
+    most p entries (kept exact); ``kronecker``: (P1, P2), Gaussian, a = b = ceil(sqrt(p)) capped by the matrix."""
     import torch
 
+    if kind not in SKETCHES:
+        raise ValueError(f"unknown gradient sketch {kind!r} (expected one of {SKETCHES})")
     side = math.ceil(math.sqrt(projection_dim))
     out = {}
     for li, _comp, mods in groups:
         for name, w in mods:
             n_out, n_in = w.shape
-            a, b = min(side, n_out), min(side, n_in)
             g = torch.Generator().manual_seed(_sketch_seed(seed, li, name))
-            p1 = torch.randn(a, n_out, generator=g, dtype=torch.float32) / math.sqrt(a)
-            p2 = torch.randn(b, n_in, generator=g, dtype=torch.float32) / math.sqrt(b)
-            out[(li, name)] = (p1.to(device), p2.to(device))
+            if kind == "kronecker":
+                a, b = min(side, n_out), min(side, n_in)
+                p1 = torch.randn(a, n_out, generator=g, dtype=torch.float32) / math.sqrt(a)
+                p2 = torch.randn(b, n_in, generator=g, dtype=torch.float32) / math.sqrt(b)
+                out[(li, name)] = (p1.to(device), p2.to(device))
+            elif n_out * n_in <= projection_dim:
+                out[(li, name)] = None
+            else:
+                h1 = torch.randint(projection_dim, (n_out,), generator=g)
+                h2 = torch.randint(projection_dim, (n_in,), generator=g)
+                s1 = torch.randint(2, (n_out,), generator=g).float() * 2 - 1
+                s2 = torch.randint(2, (n_in,), generator=g).float() * 2 - 1
+                out[(li, name)] = tuple(t.to(device) for t in (h1, s1, h2, s2))
     return out
+
+
+def _count_sketch(grad, h1, s1, h2, s2, p: int):
+    """Entry (i, j) of ``grad`` added with sign s1(i) s2(j) to bucket (h1(i) + h2(j)) mod p, in two passes: the
+    longer side is hashed into p buckets (``index_add_``, deterministic on CUDA only in deterministic mode, switched
+    on around it), then each line of the other side is rotated by its bucket and the lines are summed (``gather``);
+    memory p x the shorter side, never an index of the matrix's size."""
+    import torch
+
+    if grad.shape[0] < grad.shape[1]:  # hash the longer side first: the intermediate is p x the shorter side
+        grad, h1, s1, h2, s2 = grad.T, h2, s2, h1, s1
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    if grad.is_cuda and not deterministic:
+        torch.use_deterministic_algorithms(True)
+    try:
+        rows = torch.zeros(p, grad.shape[1], device=grad.device).index_add_(0, h1, grad * s1[:, None])
+    finally:
+        if grad.is_cuda and not deterministic:
+            torch.use_deterministic_algorithms(False)
+    idx = (torch.arange(p, device=grad.device)[:, None] - h2[None, :]).remainder_(p)
+    return (rows.gather(0, idx) * s2).sum(1)
 
 
 def _token_ids(tokenizer, texts: list[str], max_len: int, what: str) -> list[list[int]]:
@@ -183,11 +226,16 @@ def compute_influence(
     projection_dim: int = 0,
     seed: int = 0,
     progress: bool = True,
+    layers: list[int] | None = None,
+    sketch: str = "countsketch",
 ) -> list[dict]:
     """LayerIF scores: one row ``{layer, component, example, influence}`` per (layer, component, training example).
 
     ``influence`` has the LayerIF sign (positive = the example lowers the validation loss); rows are sorted by
     (layer, component, example). ``projection_dim`` 0 = exact gradients, else the Kronecker sketch (module docstring).
+    ``layers``: score only these decoder layers (``bench/layerif_sketch.py``: exact gradients of a few layers of a
+    large model); a group's scores do not depend on which other groups are scored. ``sketch``: ``countsketch``, or
+    ``kronecker``, the sketch before influence impl_version 3, kept for ``bench/layerif_sketch.py``'s comparison.
     """
     import torch
     import torch.nn.functional as F
@@ -201,18 +249,25 @@ def compute_influence(
         raise ValueError(f"max_len must be >= 2, got {max_len}")
 
     groups = _groups(model)
+    if layers is not None:
+        unknown = sorted(set(layers) - {li for li, _c, _m in groups})
+        if unknown:
+            raise ValueError(f"LayerIF: no decoder layer {unknown[0]} (the model has {len(groups) // 2})")
+        groups = [g for g in groups if g[0] in set(layers)]
     device = next(model.parameters()).device
-    sketches = _sketches(groups, projection_dim, seed, device) if projection_dim else {}
+    sketches = _sketches(groups, projection_dim, seed, device, sketch) if projection_dim else {}
     weights = [w for _li, _c, mods in groups for _n, w in mods]
     train_ids = _token_ids(tokenizer, train_texts, max_len, "training")
     val_ids = _token_ids(tokenizer, val_texts, max_len, "validation")
 
     def project(li, name, grad):
         g = grad.float()
-        if sketches:
-            p1, p2 = sketches[(li, name)]
-            g = p1 @ g @ p2.T
-        return g.reshape(-1)
+        parts = sketches.get((li, name))
+        if parts is None:  # exact gradients, or a matrix no larger than the sketch
+            return g.reshape(-1)
+        if sketch == "kronecker":
+            return (parts[0] @ g @ parts[1].T).reshape(-1)
+        return _count_sketch(g, *parts, projection_dim)
 
     def group_grads(ids):
         """Per-group flattened (projected) gradient of one example's mean NLL, as float32 vectors on ``device``."""

@@ -1,0 +1,158 @@
+"""Fidelity of LayerIF's gradient sketch: how far the Kronecker sketch (``influence.projection_dim``) moves the
+DataInf scores, and the allocation's input, from the scores with exact gradients, for the CountSketch prunetts uses
+and the Kronecker Gaussian sketch it used before (influence impl_version 2), side by side at the same size p.
+Accuracy, not speed: nothing is timed.
+
+    python bench/layerif_sketch.py                                  # random Qwen3 built here, and the demo model
+    python bench/layerif_sketch.py --model Qwen/Qwen3-8B --layers 0 7 14 21 28 35 --n-train 32 --n-val 8 \\
+        --device cuda --dtype bfloat16                              # the check the README leaves to a GPU
+
+The exact run holds every scored (layer, component) gradient in CPU memory (n_train x group parameters, float32; the
+total is printed first), so on a large model score a few layers. Per sketch, size p (``projection_dim``) and sketch
+seed:
+
+- shrink: a group's parameters / its sketched size, the median over groups (Qwen3-8B's MLP group at the paper's
+  p = 4096 per matrix: 151M / 12,288 = 12,288x);
+- examples: Spearman of the per-example scores within a group, sketched against exact; median and minimum over the
+  groups;
+- sums: Spearman, over the scored layers, of each component's positive sums S(l, c) = sum_k max(score_k, 0), the
+  allocation's input;
+- max |d s_hat|: the largest change of a layer's min-max-normalised sum; the allocation maps s_hat to sparsity
+  through (e2 - e1) = 0.35 before rescaling to S, so 0.1 moves that layer's sparsity by about 0.035 x eta.
+
+The yardstick, last: the same two columns for exact gradients on other texts of the corpus (other split seeds), the
+sampling noise of the method itself; a sketch whose error stays well below it costs nothing that matters.
+
+A random model's gradients are not a trained model's (they mostly flatten the random logits, so examples agree more
+than a trained model's do): its numbers show how the error grows with the shrink, not what it is at 8B scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+from prune import C4, REPO, build_random  # bench/prune.py: this directory is on sys.path when run as a script
+
+DEMO = REPO / "resources" / "demo-qwen3"
+
+
+def _spearman(a, b) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic) if len(a) > 1 else float("nan")
+
+
+def _by_group(rows) -> dict:
+    out: dict = {}
+    for r in rows:
+        out.setdefault((r["layer"], r["component"]), []).append(r["influence"])
+    return out
+
+
+def _normalised(values: list[float]) -> list[float]:
+    lo, hi = min(values), max(values)
+    return [(v - lo) / (hi - lo) if hi > lo else 0.0 for v in values]
+
+
+def fidelity(model_path: str, a, label: str) -> None:
+    from prunetts.calibration import load_texts
+    from prunetts.influence import _groups, aggregate_positive, compute_influence, split_texts
+    from prunetts.models import load_model, load_tokenizer
+
+    tok = load_tokenizer(model_path)
+    model = load_model(model_path, a.dtype, a.device)
+    groups = [g for g in _groups(model) if a.layers is None or g[0] in a.layers]
+    sizes = {(li, c): sum(w.numel() for _n, w in mods) for li, c, mods in groups}
+    texts = load_texts(a.texts)
+    train, val = split_texts(texts, a.n_train, a.n_val, a.seed)
+    print(
+        f"\n{label}: {len(groups) // 2} layers scored, {a.n_train} training / {a.n_val} validation texts of <= "
+        f"{a.max_len} tokens, {a.dtype} on {a.device}; exact gradients held: "
+        f"{a.n_train * sum(sizes.values()) * 4 / 2**30:.2f} GiB"
+    )
+
+    def run(dim: int, seed: int = 0, split=(train, val), kind: str = "countsketch"):
+        rows = compute_influence(model, tok, *split, a.max_len, dim, seed, progress=False, layers=a.layers, sketch=kind)
+        return _by_group(rows), aggregate_positive(rows)
+
+    def sketched_size(w, dim: int, kind: str) -> int:  # as influence._sketches
+        if kind == "kronecker":
+            side = math.ceil(math.sqrt(dim))
+            return min(side, w.shape[0]) * min(side, w.shape[1])
+        return min(dim, w.numel())
+
+    def sums_agreement(sums) -> tuple[list[float], list[float]]:
+        rho, shift = [], []
+        for comp in ("attention", "mlp"):
+            e = [exact_sums[(li, comp)] for li in layers]
+            s = [sums[(li, comp)] for li in layers]
+            rho.append(_spearman(s, e))
+            shift.append(max(abs(x - y) for x, y in zip(_normalised(s), _normalised(e), strict=True)))
+        return rho, shift
+
+    exact, exact_sums = run(0)
+    layers = sorted({li for li, _c in exact})
+    print(f"    {'sketch':>11} {'p':>6} {'seed':>4} {'shrink':>7} {'examples (median, min)':>23} "
+          f"{'sums attn / mlp':>17} {'max |d s_hat| attn / mlp':>25}")  # fmt: skip
+    for dim in a.dims:
+        for kind in a.sketches:
+            for seed in range(a.seeds):
+                sk, sk_sums = run(dim, seed, kind=kind)
+                per_group = [_spearman(sk[k], exact[k]) for k in exact]
+                shrink = [sizes[(li, c)] / sum(sketched_size(w, dim, kind) for _n, w in mods) for li, c, mods in groups]
+                sums, shifts = sums_agreement(sk_sums)
+                print(
+                    f"    {kind:>11} {dim:>6} {seed:>4} {statistics.median(shrink):>6.0f}x "
+                    f"{statistics.median(per_group):>14.3f}, {min(per_group):6.3f} {sums[0]:>8.3f} / {sums[1]:5.3f} "
+                    f"{shifts[0]:>15.3f} / {shifts[1]:5.3f}"
+                )
+    # the yardstick: exact gradients on other texts of the same corpus (another split seed) move the sums this much
+    for k in range(1, a.seeds + 1):
+        _, other = run(0, split=split_texts(texts, a.n_train, a.n_val, a.seed + k))
+        sums, shifts = sums_agreement(other)
+        print(
+            f"    {'exact, other texts (split seed ' + str(a.seed + k) + ')':<62} {sums[0]:>8.3f} / {sums[1]:5.3f} "
+            f"{shifts[0]:>15.3f} / {shifts[1]:5.3f}"
+        )
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", help="HF path or hub id (default: a random Qwen3 built here, then the demo model)")
+    ap.add_argument("--layers", type=int, nargs="+", help="decoder layers to score (default: all)")
+    ap.add_argument("--texts", default=str(C4), help="JSON Lines / Parquet / CSV of texts (field 'text')")
+    ap.add_argument("--n-train", type=int, default=24)
+    ap.add_argument("--n-val", type=int, default=8)
+    ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument("--dims", type=int, nargs="+", default=[1024, 4096, 16384])
+    ap.add_argument("--seeds", type=int, default=2, help="sketch seeds per dim")
+    ap.add_argument("--sketches", nargs="+", default=["countsketch", "kronecker"], help="gradient sketches to compare")
+    ap.add_argument("--seed", type=int, default=0, help="text split seed")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(a.threads)
+    print(
+        f"machine: {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}, "
+        f"torch {torch.__version__}"
+    )
+    if a.model:
+        fidelity(a.model, a, a.model)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "random"
+        build_random(path, 1024, 2816, 6, 8, 2, "float32")
+        fidelity(str(path), a, "random Qwen3, hidden 1024, MLP 2816, 6 layers (1/4 of Qwen3-8B's width)")
+    fidelity(str(DEMO), a, "demo model (trained, hidden 96, 6 layers)")
+
+
+if __name__ == "__main__":
+    main()
