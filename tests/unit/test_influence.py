@@ -109,6 +109,25 @@ def dense_count_sketch(parts, shape, p):
     return S
 
 
+@pytest.mark.parametrize(("shape", "p"), [((64, 32), 16), ((32, 64), 40), ((7, 300), 50), ((64, 32), 100)])
+def test_count_sketch_equals_the_entrywise_definition(shape, p):
+    """Both ways of computing it (longer side hashed first, then rotations; or every entry at once when p exceeds
+    the shorter side) give bucket (h1(i) + h2(j)) mod p += s1(i) s2(j) G_ij, whichever side is longer."""
+    from prunetts.influence import _count_sketch
+
+    g = torch.Generator().manual_seed(sum(shape) + p)
+    n_out, n_in = shape
+    grad = torch.randn(shape, generator=g)
+    h1, h2 = torch.randint(p, (n_out,), generator=g), torch.randint(p, (n_in,), generator=g)
+    s1 = torch.randint(2, (n_out,), generator=g).float() * 2 - 1
+    s2 = torch.randint(2, (n_in,), generator=g).float() * 2 - 1
+    expected = torch.zeros(p, dtype=torch.float64)
+    for i in range(n_out):
+        for j in range(n_in):
+            expected[(h1[i] + h2[j]) % p] += float(s1[i] * s2[j] * grad[i, j])
+    torch.testing.assert_close(_count_sketch(grad, h1, s1, h2, s2, p).double(), expected, rtol=0, atol=1e-5)
+
+
 def test_projected_scores_match_literal_datainf_on_sketched_gradients(tiny_qwen3_dir):
     from prunetts.influence import _groups, _sketches
 

@@ -189,16 +189,22 @@ def _sketches(groups, projection_dim: int, seed: int, device, kind: str = "count
 def _count_sketch(grad, h1, s1, h2, s2, p: int):
     """Entry (i, j) of ``grad`` added with sign s1(i) s2(j) to bucket (h1(i) + h2(j)) mod p, in two passes: the
     longer side is hashed into p buckets (``index_add_``, deterministic on CUDA only in deterministic mode, switched
-    on around it), then each line of the other side is rotated by its bucket and the lines are summed (``gather``);
-    memory p x the shorter side, never an index of the matrix's size."""
+    on around it), then each line of the other side is rotated by its bucket and the lines are summed (``gather``):
+    memory p x the shorter side. When that would exceed the matrix (p above the shorter side), every entry is hashed
+    in one ``index_add_`` instead."""
     import torch
 
     if grad.shape[0] < grad.shape[1]:  # hash the longer side first: the intermediate is p x the shorter side
         grad, h1, s1, h2, s2 = grad.T, h2, s2, h1, s1
+    one_pass = p * grad.shape[1] > grad.numel()  # the intermediate would outgrow the matrix: hash every entry at once
     deterministic = torch.are_deterministic_algorithms_enabled()
     if grad.is_cuda and not deterministic:
         torch.use_deterministic_algorithms(True)
     try:
+        if one_pass:
+            idx = (h1[:, None] + h2[None, :]).remainder_(p).reshape(-1)
+            signed = (grad * s1[:, None] * s2[None, :]).reshape(-1)
+            return torch.zeros(p, device=grad.device).index_add_(0, idx, signed)
         rows = torch.zeros(p, grad.shape[1], device=grad.device).index_add_(0, h1, grad * s1[:, None])
     finally:
         if grad.is_cuda and not deterministic:
