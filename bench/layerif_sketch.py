@@ -1,11 +1,12 @@
-"""Fidelity of LayerIF's gradient sketch: how far the Kronecker sketch (``influence.projection_dim``) moves the
-DataInf scores, and the allocation's input, from the scores with exact gradients, for the CountSketch prunetts uses
-and the Kronecker Gaussian sketch it used before (influence impl_version 2), side by side at the same size p.
+"""Fidelity of LayerIF's gradient sketch: how far sketching each weight gradient to p entries
+(``influence.projection_dim``) moves the DataInf scores, and the allocation's input, from the scores with exact
+gradients, for the CountSketch prunetts uses and the Kronecker Gaussian sketch it used before (influence
+impl_version 2), side by side at the same size p.
 Accuracy, not speed: nothing is timed.
 
     python bench/layerif_sketch.py                                  # random Qwen3 built here, and the demo model
-    python bench/layerif_sketch.py --model Qwen/Qwen3-8B --layers 0 7 14 21 28 35 --n-train 32 --n-val 8 \\
-        --device cuda --dtype bfloat16                              # the check the README leaves to a GPU
+    python bench/layerif_sketch.py --model Qwen/Qwen3-8B --layers 0 17 35 --n-train 16 --n-val 4 \\
+        --device cuda --dtype bfloat16       # the check the README leaves to a GPU: 37 GB of exact gradients
 
 The exact run holds every scored (layer, component) gradient in CPU memory (n_train x group parameters, float32; the
 total is printed first), so on a large model score a few layers. Per sketch, size p (``projection_dim``) and sketch

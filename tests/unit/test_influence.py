@@ -97,6 +97,33 @@ def test_rows_cover_every_layer_component_example(tiny_qwen3_dir):
     assert set(agg) == {(li, c) for li in range(n_layers) for c in ("attention", "mlp")}
 
 
+def test_count_sketch_inner_products_are_unbiased():
+    """Over sketch seeds the sketched inner product of two low-rank matrices (a text's gradient is a sum of one outer
+    product per token) averages to the exact one, and so does a squared norm (DataInf's K, u and lambda); the random
+    signs are what make it so: the same hash without them is biased by the colliding entries."""
+    from prunetts.influence import _count_sketch, _sketches
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(48, 3, generator=g) @ torch.randn(3, 40, generator=g) + 1.0  # an offset: collisions bias
+    b = a + torch.randn(48, 3, generator=g) @ torch.randn(3, 40, generator=g)  # an unsigned hash by sum(a) sum(b) / p
+    p, n = 64, 400
+    dots, sq, unsigned = [], [], []
+    for seed in range(n):
+        parts = _sketches([(0, "mlp", [("mlp.up_proj", a)])], p, seed, "cpu")[(0, "mlp.up_proj")]
+        h1, s1, h2, s2 = parts
+        assert set(s1.tolist()) == set(s2.tolist()) == {-1.0, 1.0}
+        sa, sb = _count_sketch(a, *parts, p), _count_sketch(b, *parts, p)
+        dots.append(float(sa @ sb))
+        sq.append(float(sa @ sa))
+        ones1, ones2 = torch.ones_like(s1), torch.ones_like(s2)
+        unsigned.append(float(_count_sketch(a, h1, ones1, h2, ones2, p) @ _count_sketch(b, h1, ones1, h2, ones2, p)))
+    for est, exact in ((dots, float((a * b).sum())), (sq, float((a * a).sum()))):
+        est = torch.tensor(est, dtype=torch.float64)
+        assert abs(float(est.mean()) - exact) < 4 * float(est.std()) / n**0.5, (float(est.mean()), exact)
+    unsigned = torch.tensor(unsigned, dtype=torch.float64)
+    assert abs(float(unsigned.mean()) - float((a * b).sum())) > 4 * float(unsigned.std()) / n**0.5
+
+
 def dense_count_sketch(parts, shape, p):
     """The CountSketch as the explicit matrix S (p x out*in): S[(h1(i) + h2(j)) mod p, i*in + j] = s1(i) s2(j)."""
     if parts is None:
@@ -109,10 +136,12 @@ def dense_count_sketch(parts, shape, p):
     return S
 
 
-@pytest.mark.parametrize(("shape", "p"), [((64, 32), 16), ((32, 64), 40), ((7, 300), 50), ((64, 32), 100)])
+@pytest.mark.parametrize(
+    ("shape", "p"), [((64, 32), 16), ((32, 64), 40), ((7, 300), 50), ((64, 32), 100), ((7, 300), 400)]
+)
 def test_count_sketch_equals_the_entrywise_definition(shape, p):
     """Both ways of computing it (longer side hashed first, then rotations; or every entry at once when p exceeds
-    the shorter side) give bucket (h1(i) + h2(j)) mod p += s1(i) s2(j) G_ij, whichever side is longer."""
+    the longer side) give bucket (h1(i) + h2(j)) mod p += s1(i) s2(j) G_ij, whichever side is longer."""
     from prunetts.influence import _count_sketch
 
     g = torch.Generator().manual_seed(sum(shape) + p)

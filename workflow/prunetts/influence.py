@@ -190,7 +190,7 @@ def _count_sketch(grad, h1, s1, h2, s2, p: int):
     """Entry (i, j) of ``grad`` added with sign s1(i) s2(j) to bucket (h1(i) + h2(j)) mod p, in two passes: the
     longer side is hashed into p buckets (``index_add_``, deterministic on CUDA only in deterministic mode, switched
     on around it), then each line of the other side is rotated by its bucket and the lines are summed (``gather``):
-    memory p x the shorter side. When that would exceed the matrix (p above the shorter side), every entry is hashed
+    memory p x the shorter side. When that would exceed the matrix (p above the longer side), every entry is hashed
     in one ``index_add_`` instead."""
     import torch
 
@@ -238,7 +238,7 @@ def compute_influence(
     """LayerIF scores: one row ``{layer, component, example, influence}`` per (layer, component, training example).
 
     ``influence`` has the LayerIF sign (positive = the example lowers the validation loss); rows are sorted by
-    (layer, component, example). ``projection_dim`` 0 = exact gradients, else the Kronecker sketch (module docstring).
+    (layer, component, example). ``projection_dim`` 0 = exact gradients, else the CountSketch (module docstring).
     ``layers``: score only these decoder layers (``bench/layerif_sketch.py``: exact gradients of a few layers of a
     large model); a group's scores do not depend on which other groups are scored. ``sketch``: ``countsketch``, or
     ``kronecker``, the sketch before influence impl_version 3, kept for ``bench/layerif_sketch.py``'s comparison.
