@@ -31,7 +31,6 @@ than a trained model's do): its numbers show how the error grows with the shrink
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import subprocess
 import tempfile
@@ -62,7 +61,7 @@ def _normalised(values: list[float]) -> list[float]:
 
 def fidelity(model_path: str, a, label: str) -> None:
     from prunetts.calibration import load_texts
-    from prunetts.influence import _groups, aggregate_positive, compute_influence, split_texts
+    from prunetts.influence import _groups, _sketches, aggregate_positive, compute_influence, split_texts
     from prunetts.models import load_model, load_tokenizer
 
     tok = load_tokenizer(model_path)
@@ -81,11 +80,16 @@ def fidelity(model_path: str, a, label: str) -> None:
         rows = compute_influence(model, tok, *split, a.max_len, dim, seed, progress=False, layers=a.layers, sketch=kind)
         return _by_group(rows), aggregate_positive(rows)
 
-    def sketched_size(w, dim: int, kind: str) -> int:  # as influence._sketches
-        if kind == "kronecker":
-            side = math.ceil(math.sqrt(dim))
-            return min(side, w.shape[0]) * min(side, w.shape[1])
-        return min(dim, w.numel())
+    def shrink(dim: int, kind: str) -> float:
+        """Median over the groups of parameters / sketched size, read off the sketch the scores used."""
+        parts = _sketches(groups, dim, 0, "cpu", kind)
+
+        def size(li, name, w):
+            if parts[(li, name)] is None:  # kept exact
+                return w.numel()
+            return parts[(li, name)][0].shape[0] * parts[(li, name)][1].shape[0] if kind == "kronecker" else dim
+
+        return statistics.median(sizes[(li, c)] / sum(size(li, n, w) for n, w in mods) for li, c, mods in groups)
 
     def sums_agreement(sums) -> tuple[list[float], list[float]]:
         rho, shift = [], []
@@ -105,10 +109,9 @@ def fidelity(model_path: str, a, label: str) -> None:
             for seed in range(a.seeds):
                 sk, sk_sums = run(dim, seed, kind=kind)
                 per_group = [_spearman(sk[k], exact[k]) for k in exact]
-                shrink = [sizes[(li, c)] / sum(sketched_size(w, dim, kind) for _n, w in mods) for li, c, mods in groups]
                 sums, shifts = sums_agreement(sk_sums)
                 print(
-                    f"    {kind:>11} {dim:>6} {seed:>4} {statistics.median(shrink):>6.0f}x "
+                    f"    {kind:>11} {dim:>6} {seed:>4} {shrink(dim, kind):>6.0f}x "
                     f"{statistics.median(per_group):>14.3f}, {min(per_group):6.3f} {sums[0]:>8.3f} / {sums[1]:5.3f} "
                     f"{shifts[0]:>15.3f} / {shifts[1]:5.3f}"
                 )

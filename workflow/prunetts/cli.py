@@ -228,7 +228,6 @@ _LAYERIF = (
     "n_val",
     "influence_max_len",
     "projection_dim",
-    "influence_text_field",
     "seed",
 )
 
@@ -246,13 +245,12 @@ def _ignored(a, prune: argparse.ArgumentParser) -> list[str]:
             used |= {*_OWL, *_WINDOWS}
         if a.allocation == "layerif":
             used |= set(_LAYERIF)
+            if a.influence_train is not None or a.influence_val is not None:  # influence files: their own field
+                used.add("influence_text_field")
             if a.influence_train is None:  # the calibration texts are the training pool
                 used |= {"calibration", "text_field"}
-            files = a.influence_train is not None or a.influence_val is not None
-            if files and a.influence_text_field is None:  # the files' field defaults to --text-field
+            elif a.influence_text_field is None:  # the training file's field defaults to --text-field
                 used.add("text_field")
-            if not files:
-                used.discard("influence_text_field")
     return [
         "--" + dest.replace("_", "-")
         for dest, value in vars(a).items()

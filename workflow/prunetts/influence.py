@@ -197,8 +197,8 @@ def _count_sketch(grad, h1, s1, h2, s2, p: int):
     if grad.shape[0] < grad.shape[1]:  # hash the longer side first: the intermediate is p x the shorter side
         grad, h1, s1, h2, s2 = grad.T, h2, s2, h1, s1
     one_pass = p * grad.shape[1] > grad.numel()  # the intermediate would outgrow the matrix: hash every entry at once
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    if grad.is_cuda and not deterministic:
+    switch = grad.is_cuda and not torch.are_deterministic_algorithms_enabled()
+    if switch:
         torch.use_deterministic_algorithms(True)
     try:
         if one_pass:
@@ -207,7 +207,7 @@ def _count_sketch(grad, h1, s1, h2, s2, p: int):
             return torch.zeros(p, device=grad.device).index_add_(0, idx, signed)
         rows = torch.zeros(p, grad.shape[1], device=grad.device).index_add_(0, h1, grad * s1[:, None])
     finally:
-        if grad.is_cuda and not deterministic:
+        if switch:
             torch.use_deterministic_algorithms(False)
     idx = (torch.arange(p, device=grad.device)[:, None] - h2[None, :]).remainder_(p)
     return (rows.gather(0, idx) * s2).sum(1)
@@ -259,7 +259,8 @@ def compute_influence(
         unknown = sorted(set(layers) - {li for li, _c, _m in groups})
         if unknown:
             raise ValueError(f"LayerIF: no decoder layer {unknown[0]} (the model has {len(groups) // 2})")
-        groups = [g for g in groups if g[0] in set(layers)]
+        wanted = set(layers)
+        groups = [g for g in groups if g[0] in wanted]
     device = next(model.parameters()).device
     sketches = _sketches(groups, projection_dim, seed, device, sketch) if projection_dim else {}
     weights = [w for _li, _c, mods in groups for _n, w in mods]
