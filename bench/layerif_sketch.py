@@ -34,6 +34,7 @@ import argparse
 import statistics
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from prune import C4, REPO, build_random  # bench/prune.py: this directory is on sys.path when run as a script
@@ -61,23 +62,33 @@ def _normalised(values: list[float]) -> list[float]:
 
 def fidelity(model_path: str, a, label: str) -> None:
     from prunetts.calibration import load_texts
-    from prunetts.influence import _groups, _sketches, aggregate_positive, compute_influence, split_texts
+    from prunetts.influence import _scored_groups, _sketches, aggregate_positive, factored_influence, token_factors
+    from prunetts.influence import split_texts as split
     from prunetts.models import load_model, load_tokenizer
 
     tok = load_tokenizer(model_path)
     model = load_model(model_path, a.dtype, a.device)
-    groups = [g for g in _groups(model) if a.layers is None or g[0] in a.layers]
+    groups = _scored_groups(model, a.layers)
     sizes = {(li, c): sum(w.numel() for _n, w in mods) for li, c, mods in groups}
     texts = load_texts(a.texts)
-    train, val = split_texts(texts, a.n_train, a.n_val, a.seed)
+
+    def factors(split_seed: int) -> list:
+        """The token factors of one split's training and validation texts (a forward and a backward pass each)."""
+        return [token_factors(model, tok, part, a.max_len, a.layers, False) for part in split(texts, *n, split_seed)]
+
+    n = (a.n_train, a.n_val)
+    t0 = time.perf_counter()
+    main = factors(a.seed)  # every sketch is taken of these; dropped before the yardstick's splits
+    took = time.perf_counter() - t0
+    held = sum(t.numel() * 4 for f in main[0] + main[1] for t in {id(t): t for xd in f.values() for t in xd}.values())
     print(
         f"\n{label}: {len(groups) // 2} layers scored, {a.n_train} training / {a.n_val} validation texts of <= "
-        f"{a.max_len} tokens, {a.dtype} on {a.device}; exact gradients held: "
-        f"{a.n_train * sum(sizes.values()) * 4 / 2**30:.2f} GiB"
+        f"{a.max_len} tokens, {a.dtype} on {a.device}; token factors held: {held / 2**30:.2f} GiB (exact gradients "
+        f"would be {a.n_train * sum(sizes.values()) * 4 / 2**30:.2f} GiB); forward + backward {took:.0f} s"
     )
 
-    def run(dim: int, seed: int = 0, split=(train, val), kind: str = "countsketch"):
-        rows = compute_influence(model, tok, *split, a.max_len, dim, seed, progress=False, layers=a.layers, sketch=kind)
+    def run(dim: int, seed: int = 0, kind: str = "countsketch", of=main):
+        rows = factored_influence(groups, *of, dim, seed, kind)
         return _by_group(rows), aggregate_positive(rows)
 
     def shrink(dim: int, kind: str) -> float:
@@ -100,8 +111,10 @@ def fidelity(model_path: str, a, label: str) -> None:
             shift.append(max(abs(x - y) for x, y in zip(_normalised(s), _normalised(e), strict=True)))
         return rho, shift
 
+    t0 = time.perf_counter()
     exact, exact_sums = run(0)
     layers = sorted({li for li, _c in exact})
+    print(f"    exact scores from the factors: {time.perf_counter() - t0:.0f} s")
     print(f"    {'sketch':>11} {'p':>6} {'seed':>4} {'shrink':>7} {'examples (median, min)':>23} "
           f"{'sums attn / mlp':>17} {'max |d s_hat| attn / mlp':>25}")  # fmt: skip
     for dim in a.dims:
@@ -116,8 +129,9 @@ def fidelity(model_path: str, a, label: str) -> None:
                     f"{shifts[0]:>15.3f} / {shifts[1]:5.3f}"
                 )
     # the yardstick: exact gradients on other texts of the same corpus (another split seed) move the sums this much
+    main.clear()
     for k in range(1, a.seeds + 1):
-        _, other = run(0, split=split_texts(texts, a.n_train, a.n_val, a.seed + k))
+        _, other = run(0, of=factors(a.seed + k))
         sums, shifts = sums_agreement(other)
         print(
             f"    {'exact, other texts (split seed ' + str(a.seed + k) + ')':<62} {sums[0]:>8.3f} / {sums[1]:5.3f} "
@@ -128,6 +142,15 @@ def fidelity(model_path: str, a, label: str) -> None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="HF path or hub id (default: a random Qwen3 built here, then the demo model)")
+    ap.add_argument(
+        "--random",
+        type=int,
+        nargs=5,
+        action="append",
+        metavar=("HIDDEN", "MLP", "LAYERS", "HEADS", "KV_HEADS"),
+        help="a random Qwen3 of this shape to score (repeatable; default: Qwen3-8B's width with 4 layers, "
+        "4096 12288 4 32 8, and a quarter of it, 1024 2816 6 8 2)",
+    )
     ap.add_argument("--layers", type=int, nargs="+", help="decoder layers to score (default: all)")
     ap.add_argument("--texts", default=str(C4), help="JSON Lines / Parquet / CSV of texts (field 'text')")
     ap.add_argument("--n-train", type=int, default=24)
@@ -141,6 +164,7 @@ def main(argv=None) -> None:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
+    a.random = a.random or [[4096, 12288, 4, 32, 8], [1024, 2816, 6, 8, 2]]
     import torch
 
     torch.set_num_threads(a.threads)
@@ -151,10 +175,11 @@ def main(argv=None) -> None:
     if a.model:
         fidelity(a.model, a, a.model)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "random"
-        build_random(path, 1024, 2816, 6, 8, 2, "float32")
-        fidelity(str(path), a, "random Qwen3, hidden 1024, MLP 2816, 6 layers (1/4 of Qwen3-8B's width)")
+    for hidden, inter, n_layers, heads, kv in a.random:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "random"
+            build_random(path, hidden, inter, n_layers, heads, kv, "float32")
+            fidelity(str(path), a, f"random Qwen3, hidden {hidden}, MLP {inter}, {n_layers} layers, {heads}/{kv} heads")
     fidelity(str(DEMO), a, "demo model (trained, hidden 96, 6 layers)")
 
 

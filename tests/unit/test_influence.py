@@ -196,6 +196,29 @@ def test_scoring_some_layers_gives_those_rows_of_scoring_all(tiny_qwen3_dir):
         compute_influence(model, tok, train, val, MAX_LEN, layers=[7], progress=False)
 
 
+def test_scores_from_token_factors_equal_compute_influence(tiny_model_dir):
+    """bench/layerif_sketch.py scores from each text's token factors (X, dL/dy) instead of its weight gradients:
+    exact (Gram from the factors), CountSketch (convolution of the factors' count sketches; every matrix sketched at
+    p = 100, none at 4096) and Kronecker must give compute_influence's scores, to float32 rounding."""
+    from prunetts.influence import _scored_groups, factored_influence, token_factors
+
+    model, tok = _load(tiny_model_dir)
+    train, val = _texts()
+    for layers in (None, [2, 0]):
+        groups = _scored_groups(model, layers)
+        f_train = token_factors(model, tok, train, MAX_LEN, layers, progress=False)
+        f_val = token_factors(model, tok, val, MAX_LEN, layers, progress=False)
+        assert all(p.requires_grad for p in model.parameters()) and not model.training  # flags restored
+        for dim, kind in ((0, "countsketch"), (100, "countsketch"), (4096, "countsketch"), (100, "kronecker")):
+            ref = compute_influence(model, tok, train, val, MAX_LEN, dim, 3, progress=False, layers=layers, sketch=kind)
+            got = factored_influence(groups, f_train, f_val, dim, 3, kind)
+            assert [r | {"influence": 0} for r in got] == [r | {"influence": 0} for r in ref]
+            a = torch.tensor([r["influence"] for r in got], dtype=torch.float64)
+            b = torch.tensor([r["influence"] for r in ref], dtype=torch.float64)
+            assert b.abs().min() > 0
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=0, msg=f"{dim} {kind} {layers}")
+
+
 def _pearson(a, b):
     a, b = a - a.mean(), b - b.mean()
     return float(a @ b / (a.norm() * b.norm()))

@@ -41,6 +41,7 @@ Deviations from the papers (all deliberate; LayerIF's own IF code is not release
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -145,6 +146,17 @@ def _groups(model) -> list[tuple[int, str, list[tuple[str, object]]]]:
                 raise ValueError(f"layer {li} has no {comp} linears (expected names starting with {prefix!r})")
             groups.append((li, comp, mods))
     return groups
+
+
+def _scored_groups(model, layers: list[int] | None):
+    """``_groups`` of the decoder layers ``layers`` (all when None)."""
+    groups = _groups(model)
+    if layers is None:
+        return groups
+    unknown = sorted(set(layers) - {li for li, _c, _m in groups})
+    if unknown:
+        raise ValueError(f"LayerIF: no decoder layer {unknown[0]} (the model has {len(groups) // 2})")
+    return [g for g in groups if g[0] in set(layers)]
 
 
 def _sketch_seed(seed: int, layer: int, module: str) -> int:
@@ -254,13 +266,7 @@ def compute_influence(
     if max_len < 2:
         raise ValueError(f"max_len must be >= 2, got {max_len}")
 
-    groups = _groups(model)
-    if layers is not None:
-        unknown = sorted(set(layers) - {li for li, _c, _m in groups})
-        if unknown:
-            raise ValueError(f"LayerIF: no decoder layer {unknown[0]} (the model has {len(groups) // 2})")
-        wanted = set(layers)
-        groups = [g for g in groups if g[0] in wanted]
+    groups = _scored_groups(model, layers)
     device = next(model.parameters()).device
     sketches = _sketches(groups, projection_dim, seed, device, sketch) if projection_dim else {}
     weights = [w for _li, _c, mods in groups for _n, w in mods]
@@ -284,16 +290,7 @@ def compute_influence(
         grads = iter(torch.autograd.grad(loss, weights))
         return [torch.cat([project(li, name, next(grads)) for name, _w in mods]) for li, _c, mods in groups]
 
-    # Only the group weights need gradients: autograd then skips embeddings, norms, biases and lm_head.
-    flags = {p: p.requires_grad for p in model.parameters()}
-    was_training = model.training
-    try:
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for w in weights:
-            w.requires_grad_(True)
-        model.eval()
-
+    with _differentiating(model, weights):
         v = None  # sum of validation gradients per group, float64
         for ids in tqdm(val_ids, desc="LayerIF validation grads", disable=not progress):
             gs = group_grads(ids)
@@ -308,23 +305,196 @@ def compute_influence(
                 store = [torch.empty(n, g.numel(), dtype=torch.float32) for g in gs]
             for s, g in zip(store, gs, strict=True):
                 s[k] = g.detach().cpu()
+
+    scores = [
+        _datainf_scores(gmat, vg.cpu(), _size(mods)) for (*_, mods), gmat, vg in zip(groups, store, v, strict=True)
+    ]
+    return _rows(groups, scores)
+
+
+# ---- the same scores from token factors (bench/layerif_sketch.py) ------------------------------------------------
+# A text's gradient for a linear y = x W^T is G = D^T X, D = dL/dy [T, out], X the inputs [T, in]: a sum of T outer
+# products. From these factors, exact inner products need no G (<G_i, G_j> = sum((D_i D_j^T) * (X_i X_j^T))) and
+# neither does either sketch (CountSketch: the circular convolution of the factors' count sketches, as TensorSketch
+# computes it; Kronecker: (P1 D^T)(X P2^T)). Memory per text is T x (in + out) instead of out x in, 12x less for
+# Qwen3-8B at 512 tokens, and one backward pass serves every sketch size and seed: this is how the bench measures
+# sketches against exact gradients on models whose exact gradients do not fit. Production uses compute_influence;
+# tests pin the two to the same scores.
+
+
+def token_factors(
+    model, tokenizer, texts: list[str], max_len: int = 512, layers: list[int] | None = None, progress: bool = True
+) -> list[dict]:
+    """Per text, ``{(layer, module): (X, D)}`` for every prunable linear of the scored layers: X the linear's inputs
+    [T, in], D the gradient of the text's mean next-token NLL (the loss of ``compute_influence``) w.r.t. its outputs
+    [T, out], float32 on CPU. Linears fed the same tensor (q/k/v, gate/up) share one X object."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    from prunetts.models import Arch
+
+    groups = _scored_groups(model, layers)
+    wanted = {li for li, _c, _m in groups}
+    arch = Arch.of(model)
+    linears = {
+        (li, name): lin
+        for li, layer in enumerate(arch.layers(model))
+        if li in wanted
+        for name, lin in arch.prunable_linears(layer).items()
+    }
+    weights = [w for _li, _c, mods in groups for _n, w in mods]
+    device = next(model.parameters()).device
+    inputs: dict = {}  # this text's X and output per linear
+    outputs: dict = {}
+    seen: dict = {}  # id -> (input, its copy): one copy per distinct input; the input held, so its id stays unique
+
+    def make(key):
+        def hook(_m, args, y):
+            if key in outputs:
+                raise RuntimeError(f"linear {key} ran twice in one forward pass")
+            x = args[0]
+            if id(x) not in seen:
+                seen[id(x)] = (x, x.detach()[0].float().cpu())
+            inputs[key], outputs[key] = seen[id(x)][1], y
+
+        return hook
+
+    out = []
+    hooks = [lin.register_forward_hook(make(key)) for key, lin in linears.items()]
+    try:
+        with _differentiating(model, weights):
+            for ids in tqdm(
+                _token_ids(tokenizer, texts, max_len, "factor"), desc="LayerIF factors", disable=not progress
+            ):
+                x = torch.tensor([ids], device=device)
+                logits = model(input_ids=x, use_cache=False).logits
+                loss = F.cross_entropy(logits[0, :-1].float(), x[0, 1:])
+                keys = list(outputs)
+                # only the outputs are asked for: autograd skips the weight gradients (their matmuls) entirely
+                grads = torch.autograd.grad(loss, [outputs[k] for k in keys])
+                out.append({k: (inputs[k], g[0].float().cpu()) for k, g in zip(keys, grads, strict=True)})
+                for d in (inputs, outputs, seen):
+                    d.clear()
     finally:
-        for p, f in flags.items():
-            p.requires_grad_(f)
-        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return out
+
+
+def factored_influence(
+    groups, train: list[dict], val: list[dict], projection_dim: int = 0, seed: int = 0, sketch: str = "countsketch"
+) -> list[dict]:
+    """``compute_influence``'s rows from ``token_factors`` of the training and validation texts (``groups``:
+    ``_groups`` of the model, restricted to the scored layers)."""
+    import torch
+
+    if projection_dim == 0:
+        scores = []
+        for li, _c, mods in groups:
+            K = _exact_gram([(li, n) for n, _w in mods], train + val, len(train))
+            scores.append(_datainf_from_gram(K[:, : len(train)], K[:, len(train) :].mean(1), _size(mods)))
+        return _rows(groups, scores)
+    parts = _sketches(groups, projection_dim, seed, "cpu", sketch)
+
+    def vectors(factors) -> list:
+        """Per group, the (n, d') matrix of the texts' sketched gradients, as compute_influence's ``project``."""
+        return [
+            torch.stack(
+                [
+                    torch.cat([_sketch_factors(*f[(li, n)], parts[(li, n)], projection_dim) for n, _w in mods])
+                    for f in factors
+                ]
+            )
+            for li, _c, mods in groups
+        ]
+
+    v = [m.double().mean(0) for m in vectors(val)]
+    return _rows(
+        groups,
+        [_datainf_scores(g, vg, _size(mods)) for (*_, mods), g, vg in zip(groups, vectors(train), v, strict=True)],
+    )
+
+
+def _sketch_factors(X, D, parts, p: int):
+    """The sketch of G = D^T X that ``compute_influence`` takes of the autograd gradient, from the factors."""
+    import torch
+
+    if parts is None:  # a matrix no larger than the sketch stays exact
+        return (D.T @ X).reshape(-1)
+    if len(parts) == 2:  # Kronecker: P1 G P2^T
+        return ((parts[0] @ D.T) @ (X @ parts[1].T)).reshape(-1)
+    h1, s1, h2, s2 = parts
+
+    def count(F, h, s):  # [T, p]: each token's vector hashed into p buckets with signs
+        return torch.zeros(F.shape[0], p, dtype=torch.float64).index_add_(1, h, F.double() * s.double())
+
+    # bucket (h1(i) + h2(j)) mod p of sum_t D_t X_t^T = sum_t circular convolution of the two count sketches
+    spec = (torch.fft.rfft(count(D, h1, s1)) * torch.fft.rfft(count(X, h2, s2))).sum(0)
+    return torch.fft.irfft(spec, n=p).float()
+
+
+def _exact_gram(keys: list, factors: list[dict], n_rows: int):
+    """K[i, j] = sum over the linears ``keys`` of <G_i, G_j>, i over the first ``n_rows`` texts, j over all (float64):
+    per distinct input X, sum((X_i X_j^T) * (D_i D_j^T)) with the D of every linear reading that X side by side."""
+    import torch
+
+    by_input: dict[int, list] = {}
+    for k in keys:
+        by_input.setdefault(id(factors[0][k][0]), []).append(k)
+    lengths = [f[keys[0]][0].shape[0] for f in factors]
+    seg = torch.repeat_interleave(torch.arange(len(factors)), torch.tensor(lengths))
+    onehot = torch.nn.functional.one_hot(seg, len(factors)).double()  # [sum T, texts]
+    rows = sum(lengths[:n_rows])
+    K = torch.zeros(n_rows, len(factors), dtype=torch.float64)
+    for ks in by_input.values():
+        X = torch.cat([f[ks[0]][0] for f in factors])
+        D = torch.cat([torch.cat([f[k][1] for k in ks], dim=1) for f in factors])
+        prod = ((X[:rows] @ X.T) * (D[:rows] @ D.T)).double()  # token-pair terms; float32 products, float64 sums
+        K += onehot[:rows, :n_rows].T @ prod @ onehot
+        del X, D, prod
+    return K
+
+
+def _size(mods) -> int:
+    """A group's unprojected parameter count: lambda must estimate the exact damping whatever the sketch."""
+    return sum(w.numel() for _n, w in mods)
+
+
+def _rows(groups, scores) -> list[dict]:
+    """One row per (layer, component, example) from each group's score vector, sorted; non-finite scores are one
+    clear error now, not a silent uniform allocation later."""
+    import torch
 
     rows = []
-    for (li, comp, mods), gmat, vg in zip(groups, store, v, strict=True):
-        d_full = sum(w.numel() for _n, w in mods)  # unprojected size: lambda must estimate the exact damping
-        scores = _datainf_scores(gmat, vg.cpu(), d_full)
-        if not torch.isfinite(scores).all():  # one clear line now, not a silent uniform allocation later
+    for (li, comp, _mods), sc in zip(groups, scores, strict=True):
+        if not torch.isfinite(sc).all():
             raise ValueError(
                 f"LayerIF influence: non-finite scores for layer {li} {comp} (inf/NaN gradients); "
                 "compute in float32 (influence.dtype) or shorten influence.max_len"
             )
-        rows.extend(dict(layer=li, component=comp, example=k, influence=float(s)) for k, s in enumerate(scores))
+        rows.extend(dict(layer=li, component=comp, example=k, influence=float(s)) for k, s in enumerate(sc))
     rows.sort(key=lambda r: (r["layer"], r["component"], r["example"]))
     return rows
+
+
+@contextlib.contextmanager
+def _differentiating(model, weights):
+    """Only ``weights`` require gradients (autograd then skips embeddings, norms, biases and lm_head), the model in
+    eval mode (no dropout); the flags and mode are restored afterwards."""
+    flags = {p: p.requires_grad for p in model.parameters()}
+    was_training = model.training
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for w in weights:
+            w.requires_grad_(True)
+        model.eval()
+        yield
+    finally:
+        for p, f in flags.items():
+            p.requires_grad_(f)
+        model.train(was_training)
 
 
 def _datainf_scores(gmat, v, d: int, chunk_elems: int = 1 << 24):
@@ -340,6 +510,14 @@ def _datainf_scores(gmat, v, d: int, chunk_elems: int = 1 << 24):
         g = gmat[:, j : j + step].double()
         K += g @ g.T
         u += g @ v[j : j + step]
+    return _datainf_from_gram(K, u, d)
+
+
+def _datainf_from_gram(K, u, d: int):
+    """LayerIF scores from the Gram matrix K_ij = g_i.g_j of the n training gradients and u_i = v.g_i (float64)."""
+    import torch
+
+    n = K.shape[0]
     sq = K.diagonal()
     lam = sq.sum() / (n * d) / 10
     if lam <= 0:  # every gradient is zero: no example moves the validation loss
