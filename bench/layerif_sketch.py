@@ -88,7 +88,7 @@ def fidelity(model_path: str, a, label: str) -> None:
     )
 
     def run(dim: int, seed: int = 0, kind: str = "countsketch", of=main):
-        rows = factored_influence(groups, *of, dim, seed, kind)
+        rows = factored_influence(groups, *of, dim, seed, kind, a.device)
         return _by_group(rows), aggregate_positive(rows)
 
     def shrink(dim: int, kind: str) -> float:

@@ -9,8 +9,9 @@ What a GPU changes, and what each test pins:
   and in bf16 compute;
 - sequential Wanda's statistics come from GPU matmuls and attention kernels: masks agree with the CPU's except for
   scores within rounding of a row's threshold (float32), and less closely in bf16 (reported, loosely bounded);
-- capture statistics and LayerIF influence scores agree with the CPU's to float32 rounding, and the gradients'
-  CountSketch is bit-identical between runs (its index_add_ runs in deterministic mode);
+- capture statistics and LayerIF influence scores agree with the CPU's to float32 rounding (also the scores from
+  token factors that bench/layerif_sketch.py computes on the device), and the gradients' CountSketch is
+  bit-identical between runs (its index_add_ runs in deterministic mode);
 - the pruner holds one decoder layer at a time on the device: peak device memory far below the model's size;
 - the CLI runs end to end with ``--device cuda`` and the ShortGPT checkpoint generates on the device.
 """
@@ -104,6 +105,25 @@ def test_influence_scores_agree_with_the_cpu(tiny_qwen3_dir, projection_dim):
         del model
     a, b = scores["cpu"], scores[DEVICE]
     # float32 gradients differ in rounding between the devices; DataInf's n*u_k - sum_i c_i K_ik can cancel
+    assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.999
+    torch.testing.assert_close(b, a, rtol=1e-2, atol=1e-3 * float(a.abs().max()))
+
+
+@pytest.mark.parametrize("dim,kind", [(0, "countsketch"), (64, "countsketch"), (64, "kronecker")])
+def test_factored_influence_on_the_device_agrees_with_the_cpu(tiny_qwen3_dir, dim, kind):
+    """bench/layerif_sketch.py's path on a GPU: token factors from the device model, Gram and sketches computed on
+    the device, against compute_influence on the CPU."""
+    from prunetts.demo.render import calibration_texts
+    from prunetts.influence import _scored_groups, compute_influence, factored_influence, split_texts, token_factors
+
+    train, val = split_texts(calibration_texts(12), 6, 3, seed=0)
+    tok = load_tokenizer(str(tiny_qwen3_dir))
+    cpu = load_model(str(tiny_qwen3_dir), dtype="float32", device="cpu")
+    a = torch.tensor([r["influence"] for r in compute_influence(cpu, tok, train, val, 48, dim, 0, False, sketch=kind)])
+    model = load_model(str(tiny_qwen3_dir), dtype="float32", device=DEVICE)
+    f = [token_factors(model, tok, part, 48, progress=False) for part in (train, val)]
+    rows = factored_influence(_scored_groups(model, None), *f, dim, 0, kind, DEVICE)
+    b = torch.tensor([r["influence"] for r in rows])
     assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.999
     torch.testing.assert_close(b, a, rtol=1e-2, atol=1e-3 * float(a.abs().max()))
 

@@ -383,19 +383,26 @@ def token_factors(
 
 
 def factored_influence(
-    groups, train: list[dict], val: list[dict], projection_dim: int = 0, seed: int = 0, sketch: str = "countsketch"
+    groups,
+    train: list[dict],
+    val: list[dict],
+    projection_dim: int = 0,
+    seed: int = 0,
+    sketch: str = "countsketch",
+    device="cpu",
 ) -> list[dict]:
     """``compute_influence``'s rows from ``token_factors`` of the training and validation texts (``groups``:
-    ``_groups`` of the model, restricted to the scored layers)."""
+    ``_groups`` of the model, restricted to the scored layers); the products run on ``device``, the factors stay
+    where they are (CPU)."""
     import torch
 
     if projection_dim == 0:
         scores = []
         for li, _c, mods in groups:
-            K = _exact_gram([(li, n) for n, _w in mods], train + val, len(train))
+            K = _exact_gram([(li, n) for n, _w in mods], train + val, len(train), device)
             scores.append(_datainf_from_gram(K[:, : len(train)], K[:, len(train) :].mean(1), _size(mods)))
         return _rows(groups, scores)
-    parts = _sketches(groups, projection_dim, seed, "cpu", sketch)
+    parts = _sketches(groups, projection_dim, seed, device, sketch)
 
     def vectors(factors) -> list:
         """Per group, the (n, d') matrix of the texts' sketched gradients, as compute_influence's ``project``."""
@@ -417,24 +424,26 @@ def factored_influence(
 
 
 def _sketch_factors(X, D, parts, p: int):
-    """The sketch of G = D^T X that ``compute_influence`` takes of the autograd gradient, from the factors."""
+    """The sketch of G = D^T X that ``compute_influence`` takes of the autograd gradient, from the factors; computed
+    on the device of ``parts``, returned in float32 on CPU."""
     import torch
 
     if parts is None:  # a matrix no larger than the sketch stays exact
         return (D.T @ X).reshape(-1)
+    X, D = X.to(parts[0].device), D.to(parts[0].device)
     if len(parts) == 2:  # Kronecker: P1 G P2^T
-        return ((parts[0] @ D.T) @ (X @ parts[1].T)).reshape(-1)
+        return ((parts[0] @ D.T) @ (X @ parts[1].T)).reshape(-1).cpu()
     h1, s1, h2, s2 = parts
 
-    def count(F, h, s):  # [T, p]: each token's vector hashed into p buckets with signs
-        return torch.zeros(F.shape[0], p, dtype=torch.float64).index_add_(1, h, F.double() * s.double())
+    def count(F, h, s):  # [T, p]: each token's vector hashed into p buckets with signs (float64: sum order moot)
+        return torch.zeros(F.shape[0], p, dtype=torch.float64, device=F.device).index_add_(1, h, F.double() * s)
 
     # bucket (h1(i) + h2(j)) mod p of sum_t D_t X_t^T = sum_t circular convolution of the two count sketches
     spec = (torch.fft.rfft(count(D, h1, s1)) * torch.fft.rfft(count(X, h2, s2))).sum(0)
-    return torch.fft.irfft(spec, n=p).float()
+    return torch.fft.irfft(spec, n=p).float().cpu()
 
 
-def _exact_gram(keys: list, factors: list[dict], n_rows: int):
+def _exact_gram(keys: list, factors: list[dict], n_rows: int, device="cpu"):
     """K[i, j] = sum over the linears ``keys`` of <G_i, G_j>, i over the first ``n_rows`` texts, j over all (float64):
     per distinct input X, sum((X_i X_j^T) * (D_i D_j^T)) with the D of every linear reading that X side by side."""
     import torch
@@ -444,16 +453,16 @@ def _exact_gram(keys: list, factors: list[dict], n_rows: int):
         by_input.setdefault(id(factors[0][k][0]), []).append(k)
     lengths = [f[keys[0]][0].shape[0] for f in factors]
     seg = torch.repeat_interleave(torch.arange(len(factors)), torch.tensor(lengths))
-    onehot = torch.nn.functional.one_hot(seg, len(factors)).double()  # [sum T, texts]
+    onehot = torch.nn.functional.one_hot(seg, len(factors)).double().to(device)  # [sum T, texts]
     rows = sum(lengths[:n_rows])
-    K = torch.zeros(n_rows, len(factors), dtype=torch.float64)
+    K = torch.zeros(n_rows, len(factors), dtype=torch.float64, device=device)
     for ks in by_input.values():
-        X = torch.cat([f[ks[0]][0] for f in factors])
-        D = torch.cat([torch.cat([f[k][1] for k in ks], dim=1) for f in factors])
+        X = torch.cat([f[ks[0]][0] for f in factors]).to(device)
+        D = torch.cat([torch.cat([f[k][1] for k in ks], dim=1) for f in factors]).to(device)
         prod = ((X[:rows] @ X.T) * (D[:rows] @ D.T)).double()  # token-pair terms; float32 products, float64 sums
         K += onehot[:rows, :n_rows].T @ prod @ onehot
         del X, D, prod
-    return K
+    return K.cpu()
 
 
 def _size(mods) -> int:
