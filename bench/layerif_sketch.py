@@ -2,15 +2,19 @@
 (``influence.projection_dim``) moves the DataInf scores, and the allocation's input, from the scores with exact
 gradients, for the CountSketch prunetts uses and the Kronecker Gaussian sketch it used before (influence
 impl_version 2), side by side at the same size p.
-Accuracy, not speed: nothing is timed.
+Accuracy, not speed: the few times printed are for planning a run.
 
-    python bench/layerif_sketch.py                                  # random Qwen3 built here, and the demo model
-    python bench/layerif_sketch.py --model Qwen/Qwen3-8B --layers 0 17 35 --n-train 16 --n-val 4 \\
-        --device cuda --dtype bfloat16       # the check the README leaves to a GPU: 37 GB of exact gradients
+    python bench/layerif_sketch.py          # random Qwen3s at Qwen3-8B's width and 1/4 of it, then the demo model
+    python bench/layerif_sketch.py --model Qwen/Qwen3-8B --layers 0 4 8 12 16 20 24 28 32 \
+        --device cuda --dtype bfloat16       # the check the README leaves to a GPU: 18 GB of token factors
 
-The exact run holds every scored (layer, component) gradient in CPU memory (n_train x group parameters, float32; the
-total is printed first), so on a large model score a few layers. Per sketch, size p (``projection_dim``) and sketch
-seed:
+Scores, exact and sketched, come from each text's token factors (``influence.token_factors``): per prunable linear
+its inputs X and the loss gradient w.r.t. its outputs D, T x (in + out) numbers, whose product D^T X is the weight
+gradient (out x in), which is never formed: exact inner products and both sketches are computed from the factors,
+and tests pin the results to ``compute_influence``'s (the production path, which sketches autograd's gradients).
+One forward and backward pass per text serves every p and seed, and the memory is the factors (printed first: about
+60 MB per text and layer at Qwen3-8B's width and 256 tokens, where the exact gradients would be 770 MB), so a
+random model at Qwen3-8B's width fits this 24 GiB machine. Per sketch, size p (``projection_dim``) and sketch seed:
 
 - shrink: a group's parameters / its sketched size, the median over groups (Qwen3-8B's MLP group at the paper's
   p = 4096 per matrix: 151M / 12,288 = 12,288x);
@@ -25,7 +29,8 @@ The yardstick, last: the same two columns for exact gradients on other texts of 
 sampling noise of the method itself; a sketch whose error stays well below it costs nothing that matters.
 
 A random model's gradients are not a trained model's (they mostly flatten the random logits, so examples agree more
-than a trained model's do): its numbers show how the error grows with the shrink, not what it is at 8B scale.
+than a trained model's do): at Qwen3-8B's width its numbers show the error at the paper's shrink on random weights,
+not what it is on the trained model (the GPU command above).
 """
 
 from __future__ import annotations
