@@ -16,21 +16,23 @@ One forward and backward pass per text serves every p and seed, and the memory i
 60 MB per text and layer at Qwen3-8B's width and 256 tokens, where the exact gradients would be 770 MB), so a
 random model at Qwen3-8B's width fits this 24 GiB machine. Per sketch, size p (``projection_dim``) and sketch seed:
 
-- shrink: a group's parameters / its sketched size, the median over groups (Qwen3-8B's MLP group at the paper's
+- shrink: a group's parameters / its sketched size, the median over groups (Qwen3-8B's MLP group at config/paper.yaml's
   p = 4096 per matrix: 151M / 12,288 = 12,288x);
 - examples: Spearman of the per-example scores within a group, sketched against exact; median and minimum over the
   groups;
 - sums: Spearman, over the scored layers, of each component's positive sums S(l, c) = sum_k max(score_k, 0), the
   allocation's input;
 - max |d s_hat|: the largest change of a layer's min-max-normalised sum; the allocation maps s_hat to sparsity
-  through (e2 - e1) = 0.35 before rescaling to S, so 0.1 moves that layer's sparsity by about 0.035 x eta.
+  through (e2 - e1) = 0.35 before rescaling to S, so 0.1 moves that layer's sparsity by about 0.035 x eta;
+- max |d S|/S: the largest relative change of a layer's sum, which, unlike the min-max-normalised one, compares
+  across numbers of texts (a sum grows with them).
 
 The yardstick, last: the same two columns for exact gradients on other texts of the corpus (other split seeds), the
 sampling noise of the method itself; a sketch whose error stays well below it costs nothing that matters.
 
 A random model's gradients are not a trained model's (they mostly flatten the random logits, so examples agree more
-than a trained model's do): at Qwen3-8B's width its numbers show the error at the paper's shrink on random weights,
-not what it is on the trained model (the GPU command above).
+than a trained model's do): at Qwen3-8B's width its numbers show the error at config/paper.yaml's shrink on random
+weights, not what it is on the trained model (the GPU command above).
 """
 
 from __future__ import annotations
@@ -107,41 +109,38 @@ def fidelity(model_path: str, a, label: str) -> None:
 
         return statistics.median(sizes[(li, c)] / sum(size(li, n, w) for n, w in mods) for li, c, mods in groups)
 
-    def sums_agreement(sums) -> tuple[list[float], list[float]]:
-        rho, shift = [], []
+    def sums_agreement(sums) -> str:
+        """The sums columns against the exact sums: Spearman, max |d s_hat|, max relative change, per component."""
+        cols = [[], [], []]
         for comp in ("attention", "mlp"):
             e = [exact_sums[(li, comp)] for li in layers]
             s = [sums[(li, comp)] for li in layers]
-            rho.append(_spearman(s, e))
-            shift.append(max(abs(x - y) for x, y in zip(_normalised(s), _normalised(e), strict=True)))
-        return rho, shift
+            cols[0].append(_spearman(s, e))
+            cols[1].append(max(abs(x - y) for x, y in zip(_normalised(s), _normalised(e), strict=True)))
+            cols[2].append(max(abs(x - y) / y if y > 0 else float("inf") for x, y in zip(s, e, strict=True)))
+        (r_a, r_m), (d_a, d_m), (q_a, q_m) = cols
+        return f"{r_a:>8.3f} / {r_m:5.3f} {d_a:>15.3f} / {d_m:5.3f} {q_a:>14.3f} / {q_m:5.3f}"
 
     t0 = time.perf_counter()
     exact, exact_sums = run(0)
     layers = sorted({li for li, _c in exact})
     print(f"    exact scores from the factors: {time.perf_counter() - t0:.0f} s")
     print(f"    {'sketch':>11} {'p':>6} {'seed':>4} {'shrink':>7} {'examples (median, min)':>23} "
-          f"{'sums attn / mlp':>17} {'max |d s_hat| attn / mlp':>25}")  # fmt: skip
+          f"{'sums attn / mlp':>17} {'max |d s_hat| attn / mlp':>25} {'max |d S|/S attn / mlp':>22}")  # fmt: skip
     for dim in a.dims:
         for kind in a.sketches:
             for seed in range(a.seeds):
                 sk, sk_sums = run(dim, seed, kind=kind)
                 per_group = [_spearman(sk[k], exact[k]) for k in exact]
-                sums, shifts = sums_agreement(sk_sums)
                 print(
                     f"    {kind:>11} {dim:>6} {seed:>4} {shrink(dim, kind):>6.0f}x "
-                    f"{statistics.median(per_group):>14.3f}, {min(per_group):6.3f} {sums[0]:>8.3f} / {sums[1]:5.3f} "
-                    f"{shifts[0]:>15.3f} / {shifts[1]:5.3f}"
+                    f"{statistics.median(per_group):>14.3f}, {min(per_group):6.3f} {sums_agreement(sk_sums)}"
                 )
     # the yardstick: exact gradients on other texts of the same corpus (another split seed) move the sums this much
     main.clear()
     for k in range(1, a.seeds + 1):
         _, other = run(0, of=factors(a.seed + k))
-        sums, shifts = sums_agreement(other)
-        print(
-            f"    {'exact, other texts (split seed ' + str(a.seed + k) + ')':<62} {sums[0]:>8.3f} / {sums[1]:5.3f} "
-            f"{shifts[0]:>15.3f} / {shifts[1]:5.3f}"
-        )
+        print(f"    {'exact, other texts (split seed ' + str(a.seed + k) + ')':<62} {sums_agreement(other)}")
 
 
 def main(argv=None) -> None:

@@ -443,7 +443,7 @@ def _sketch_factors(X, D, parts, p: int):
     return torch.fft.irfft(spec, n=p).float().cpu()
 
 
-def _exact_gram(keys: list, factors: list[dict], n_rows: int, device="cpu"):
+def _exact_gram(keys: list, factors: list[dict], n_rows: int, device="cpu", chunk: int = 4096):
     """K[i, j] = sum over the linears ``keys`` of <G_i, G_j>, i over the first ``n_rows`` texts, j over all (float64):
     per distinct input X, sum((X_i X_j^T) * (D_i D_j^T)) with the D of every linear reading that X side by side."""
     import torch
@@ -459,9 +459,12 @@ def _exact_gram(keys: list, factors: list[dict], n_rows: int, device="cpu"):
     for ks in by_input.values():
         X = torch.cat([f[ks[0]][0] for f in factors]).to(device)
         D = torch.cat([torch.cat([f[k][1] for k in ks], dim=1) for f in factors]).to(device)
-        prod = ((X[:rows] @ X.T) * (D[:rows] @ D.T)).double()  # token-pair terms; float32 products, float64 sums
-        K += onehot[:rows, :n_rows].T @ prod @ onehot
-        del X, D, prod
+        for r0 in range(0, rows, chunk):  # row blocks bound the token-pair matrices to chunk x sum T
+            r1 = min(rows, r0 + chunk)
+            prod = ((X[r0:r1] @ X.T) * (D[r0:r1] @ D.T)).double()  # token-pair terms: float32 products, float64 sums
+            K += onehot[r0:r1, :n_rows].T @ prod @ onehot
+            del prod
+        del X, D
     return K.cpu()
 
 
