@@ -145,15 +145,15 @@ def fidelity(model_path: str, a, label: str) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", help="HF path or hub id (default: a random Qwen3 built here, then the demo model)")
+    ap.add_argument("--model", help="HF path or hub id (default: random Qwen3s built here, then the demo model)")
     ap.add_argument(
         "--random",
         type=int,
         nargs=5,
         action="append",
         metavar=("HIDDEN", "MLP", "LAYERS", "HEADS", "KV_HEADS"),
-        help="a random Qwen3 of this shape to score (repeatable; default: Qwen3-8B's width with 4 layers, "
-        "4096 12288 4 32 8, and a quarter of it, 1024 2816 6 8 2)",
+        help="score a random Qwen3 of this shape, and no other model (repeatable; without --model or --random: "
+        "Qwen3-8B's width with 4 layers, 4096 12288 4 32 8, a quarter of it, 1024 2816 6 8 2, and the demo model)",
     )
     ap.add_argument("--layers", type=int, nargs="+", help="decoder layers to score (default: all)")
     ap.add_argument("--texts", default=str(C4), help="JSON Lines / Parquet / CSV of texts (field 'text')")
@@ -168,6 +168,7 @@ def main(argv=None) -> None:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
+    with_demo = not a.random
     a.random = a.random or [[4096, 12288, 4, 32, 8], [1024, 2816, 6, 8, 2]]
     import torch
 
@@ -184,7 +185,8 @@ def main(argv=None) -> None:
             path = Path(tmp) / "random"
             build_random(path, hidden, inter, n_layers, heads, kv, "float32")
             fidelity(str(path), a, f"random Qwen3, hidden {hidden}, MLP {inter}, {n_layers} layers, {heads}/{kv} heads")
-    fidelity(str(DEMO), a, "demo model (trained, hidden 96, 6 layers)")
+    if with_demo:
+        fidelity(str(DEMO), a, "demo model (trained, hidden 96, 6 layers)")
 
 
 if __name__ == "__main__":
