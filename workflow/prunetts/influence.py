@@ -316,10 +316,10 @@ def compute_influence(
 # A text's gradient for a linear y = x W^T is G = D^T X, D = dL/dy [T, out], X the inputs [T, in]: a sum of T outer
 # products. From these factors, exact inner products need no G (<G_i, G_j> = sum((D_i D_j^T) * (X_i X_j^T))) and
 # neither does either sketch (CountSketch: the circular convolution of the factors' count sketches, as TensorSketch
-# computes it; Kronecker: (P1 D^T)(X P2^T)). Memory per text is T x (in + out) instead of out x in, 12x less for
-# Qwen3-8B at 512 tokens, and one backward pass serves every sketch size and seed: this is how the bench measures
-# sketches against exact gradients on models whose exact gradients do not fit. Production uses compute_influence;
-# tests pin the two to the same scores.
+# computes it; Kronecker: (P1 D^T)(X P2^T)). Memory per text is T x (in + out) instead of out x in (Qwen3-8B: 6x less
+# at 512 tokens, 12x at 256), and one backward pass serves every sketch size and seed: this is how the bench
+# measures sketches against exact gradients on models whose exact gradients do not fit. Production uses
+# compute_influence; tests pin the two to the same scores.
 
 
 def token_factors(
