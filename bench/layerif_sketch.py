@@ -24,8 +24,9 @@ random model at Qwen3-8B's width fits this 24 GiB machine. Per sketch, size p (`
   allocation's input;
 - max |d s_hat|: the largest change of a layer's min-max-normalised sum; the allocation maps s_hat to sparsity
   through (e2 - e1) = 0.35 before rescaling to S, so 0.1 moves that layer's sparsity by about 0.035 x eta;
-- max |d S|/S: the largest relative change of a layer's sum, which, unlike the min-max-normalised one, compares
-  across numbers of texts (a sum grows with them).
+- max |d q|/q: the largest relative change of a layer's share q(l) = S(l) / sum over layers of S, a measure that,
+  unlike d s_hat, does not hinge on which layers are the extremes, and, unlike the sums, ignores a common scale
+  (drawing other texts scales every layer's sum alike, which no allocation sees).
 
 The yardstick, last: the same two columns for exact gradients on other texts of the corpus (other split seeds), the
 sampling noise of the method itself; a sketch whose error stays well below it costs nothing that matters.
@@ -60,6 +61,11 @@ def _by_group(rows) -> dict:
     for r in rows:
         out.setdefault((r["layer"], r["component"]), []).append(r["influence"])
     return out
+
+
+def _shares(values: list[float]) -> list[float]:
+    total = sum(values)
+    return [v / total if total > 0 else 0.0 for v in values]
 
 
 def _normalised(values: list[float]) -> list[float]:
@@ -117,7 +123,8 @@ def fidelity(model_path: str, a, label: str) -> None:
             s = [sums[(li, comp)] for li in layers]
             cols[0].append(_spearman(s, e))
             cols[1].append(max(abs(x - y) for x, y in zip(_normalised(s), _normalised(e), strict=True)))
-            cols[2].append(max(abs(x - y) / y if y > 0 else float("inf") for x, y in zip(s, e, strict=True)))
+            q = zip(_shares(s), _shares(e), strict=True)
+            cols[2].append(max(abs(x - y) / y if y > 0 else float("inf") for x, y in q))
         (r_a, r_m), (d_a, d_m), (q_a, q_m) = cols
         return f"{r_a:>8.3f} / {r_m:5.3f} {d_a:>15.3f} / {d_m:5.3f} {q_a:>14.3f} / {q_m:5.3f}"
 
@@ -126,7 +133,7 @@ def fidelity(model_path: str, a, label: str) -> None:
     layers = sorted({li for li, _c in exact})
     print(f"    exact scores from the factors: {time.perf_counter() - t0:.0f} s")
     print(f"    {'sketch':>11} {'p':>6} {'seed':>4} {'shrink':>7} {'examples (median, min)':>23} "
-          f"{'sums attn / mlp':>17} {'max |d s_hat| attn / mlp':>25} {'max |d S|/S attn / mlp':>22}")  # fmt: skip
+          f"{'sums attn / mlp':>17} {'max |d s_hat| attn / mlp':>25} {'max |d q|/q attn / mlp':>22}")  # fmt: skip
     for dim in a.dims:
         for kind in a.sketches:
             for seed in range(a.seeds):
