@@ -235,6 +235,16 @@ def _token_ids(tokenizer, texts: list[str], max_len: int, what: str) -> list[lis
     return out
 
 
+def _text_loss(model, ids: list[int], device):
+    """One example's loss: mean next-token NLL over all tokens of its text (batch of one, logits in float32)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.tensor([ids], device=device)
+    logits = model(input_ids=x, use_cache=False).logits
+    return F.cross_entropy(logits[0, :-1].float(), x[0, 1:])
+
+
 def compute_influence(
     model,
     tokenizer,
@@ -256,7 +266,6 @@ def compute_influence(
     ``kronecker``, the sketch before influence impl_version 3, kept for ``bench/layerif_sketch.py``'s comparison.
     """
     import torch
-    import torch.nn.functional as F
     from tqdm import tqdm
 
     if not train_texts or not val_texts:
@@ -284,9 +293,7 @@ def compute_influence(
 
     def group_grads(ids):
         """Per-group flattened (projected) gradient of one example's mean NLL, as float32 vectors on ``device``."""
-        x = torch.tensor([ids], device=device)
-        logits = model(input_ids=x, use_cache=False).logits
-        loss = F.cross_entropy(logits[0, :-1].float(), x[0, 1:])
+        loss = _text_loss(model, ids, device)
         grads = iter(torch.autograd.grad(loss, weights))
         return [torch.cat([project(li, name, next(grads)) for name, _w in mods]) for li, _c, mods in groups]
 
@@ -326,10 +333,9 @@ def token_factors(
     model, tokenizer, texts: list[str], max_len: int = 512, layers: list[int] | None = None, progress: bool = True
 ) -> list[dict]:
     """Per text, ``{(layer, module): (X, D)}`` for every prunable linear of the scored layers: X the linear's inputs
-    [T, in], D the gradient of the text's mean next-token NLL (the loss of ``compute_influence``) w.r.t. its outputs
+    [T, in], D the gradient of the text's loss (``_text_loss``, as in ``compute_influence``) w.r.t. its outputs
     [T, out], float32 on CPU. Linears fed the same tensor (q/k/v, gate/up) share one X object."""
     import torch
-    import torch.nn.functional as F
     from tqdm import tqdm
 
     from prunetts.models import Arch
@@ -367,9 +373,7 @@ def token_factors(
             for ids in tqdm(
                 _token_ids(tokenizer, texts, max_len, "factor"), desc="LayerIF factors", disable=not progress
             ):
-                x = torch.tensor([ids], device=device)
-                logits = model(input_ids=x, use_cache=False).logits
-                loss = F.cross_entropy(logits[0, :-1].float(), x[0, 1:])
+                loss = _text_loss(model, ids, device)
                 keys = list(outputs)
                 # only the outputs are asked for: autograd skips the weight gradients (their matmuls) entirely
                 grads = torch.autograd.grad(loss, [outputs[k] for k in keys])
