@@ -75,14 +75,21 @@ def _normalised(values: list[float]) -> list[float]:
 
 def fidelity(model_path: str, a, label: str) -> None:
     from prunetts.calibration import load_texts
-    from prunetts.influence import _scored_groups, _sketches, aggregate_positive, factored_influence, token_factors
+    from prunetts.influence import (
+        _scored_groups,
+        _size,
+        _sketches,
+        aggregate_positive,
+        factored_influence,
+        token_factors,
+    )
     from prunetts.influence import split_texts as split
     from prunetts.models import load_model, load_tokenizer
 
     tok = load_tokenizer(model_path)
     model = load_model(model_path, a.dtype, a.device)
     groups = _scored_groups(model, a.layers)
-    sizes = {(li, c): sum(w.numel() for _n, w in mods) for li, c, mods in groups}
+    sizes = {(li, c): _size(mods) for li, c, mods in groups}
     texts = load_texts(a.texts)
 
     def factors(split_seed: int) -> list:
