@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pyarrow.parquet as pq
@@ -381,6 +382,60 @@ def test_journal_ignores_a_torn_line_and_sets_aside_other_inputs(tmp_path):
     assert list(Journal(path, {"seed": 1}).outcomes) == ["p1", "p3"]
     other = Journal(path, {"seed": 2})
     assert other.outcomes == {} and path.with_name(path.name + ".stale").exists()
+
+
+def test_a_new_system_prompt_does_not_resume_the_old_prompts_samples(
+    demo_model_dir, bench_parquet, tmp_path, monkeypatch
+):
+    """The journal's fingerprint holds the prompts' token ids: a job killed under one system prompt (or chat template,
+    or tokenizer) and rerun under another starts over instead of mixing the two prompts' samples."""
+    from prunetts import jobs
+    from prunetts.generation import run
+    from prunetts.generation.journal import Journal
+
+    class Killed(Exception):
+        pass
+
+    class DiesAfterTwo(Journal):  # a job killed after two more problems reached the journal
+        written = 0
+
+        def record(self, problem_id, outcome):
+            super().record(problem_id, outcome)
+            self.written += 1
+            if self.written == 2:
+                self.close()
+                raise Killed
+
+    out = tmp_path / "g.parquet"
+    journal = Path(run.journal_path(str(out)))
+    stale = journal.with_name(journal.name + ".stale")
+
+    def job(system_prompt):
+        jobs.generate(
+            str(demo_model_dir),
+            str(bench_parquet),
+            str(out),
+            model="demo",
+            variant="dense",
+            bench="demo",
+            seed=11,
+            budgets=[16],
+            generation=GEN,
+            threads=1,
+            progress=False,
+            model_cfg={"delimiters": "s1", "system_prompt": system_prompt},
+        )
+
+    monkeypatch.setattr(run, "Journal", DiesAfterTwo)
+    with pytest.raises(Killed):
+        job("You are a careful calculator.")
+    assert len(journal.read_text().splitlines()) == 1 + 2
+    with pytest.raises(Killed):
+        job("You are a careful calculator.")  # same inputs: resumes, so two more problems make four
+    assert len(journal.read_text().splitlines()) == 1 + 4 and not stale.exists()
+    with pytest.raises(Killed):
+        job("Think step by step.")  # another system prompt: the old samples are set aside
+    assert stale.exists() and len(journal.read_text().splitlines()) == 1 + 2
 
 
 # ---- against transformers' own generate ------------------------------------------------------------------------------

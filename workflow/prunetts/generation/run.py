@@ -74,6 +74,17 @@ def fingerprint(model_path: str, bench_path: str, **inputs) -> dict:
     }
 
 
+def prompts_digest(problems: list[Problem]) -> str:
+    """sha256 of every problem's id and prompt token ids, in order."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for p in problems:
+        h.update(json.dumps([p.problem_id, list(p.prompt_ids)]).encode())
+    return h.hexdigest()
+
+
 def generate(
     model_path: str,
     bench_path: str,
@@ -93,11 +104,16 @@ def generate(
     delims = DELIMITERS[model_cfg.get("delimiters", "s1")]
     num_ignore, ignore_str = model_cfg.get("num_ignore", 0), model_cfg.get("ignore_str", "Wait")
     tokenizer = load_tokenizer(model_path, trust_remote_code=model_cfg.get("trust_remote_code", False))
+    problems = [
+        Problem(r["problem_id"], prompt_ids(tokenizer, r["prompt"], model_cfg.get("system_prompt"))) for r in bench_tbl
+    ]
     journal = None
     if generation.get("journal", True):
         fp = fingerprint(
             model_path,
             bench_path,
+            # the token ids themselves: a new system prompt, chat template or tokenizer must not resume old samples
+            prompts=prompts_digest(problems),
             generation=generation,
             seed=seed,
             budgets=sorted(budgets),
@@ -110,9 +126,6 @@ def generate(
         if len(journal.outcomes) == len(bench_tbl):
             log.info("every problem is in the journal; writing the Parquet without loading the model")
     backend = None
-    problems = [
-        Problem(r["problem_id"], prompt_ids(tokenizer, r["prompt"], model_cfg.get("system_prompt"))) for r in bench_tbl
-    ]
     if journal is None or len(journal.outcomes) < len(bench_tbl):
         backend, config, context_limit = make_backend(model_path, tokenizer, generation, model_cfg, progress)
         eos = eos_ids(tokenizer, config) | set(generation_eos(model_path))
