@@ -96,3 +96,27 @@ def test_sampling_is_seeded_per_sequence():
     b = sample_next(logits[[2, 0, 1]], u[[2, 0, 1]], 1.0)
     assert a[[2, 0, 1]].tolist() == b.tolist()
     assert not torch.equal(uniforms(7, "p0", "think", 4), uniforms(11, "p0", "think", 4))
+
+
+@pytest.mark.parametrize("top_k, top_p", [(20, 0.9), (0, 0.9), (20, 1.0), (5, 0.5)])
+def test_top_k_then_top_p_keeps_what_transformers_keeps_with_its_probabilities(top_k, top_p):
+    """Top-p is measured on the renormalised top-k distribution (transformers' and vLLM's order): the tokens a fine
+    grid of uniforms reaches, and how often, are transformers' warped distribution."""
+    from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+
+    from prunetts.generation.sampling import sample_next
+
+    logits = torch.randn(3, 30, generator=torch.Generator().manual_seed(1)) * 2
+    warped = logits.clone()
+    if top_k:
+        warped = TopKLogitsWarper(top_k)(None, warped)
+    if top_p < 1.0:
+        warped = TopPLogitsWarper(top_p)(None, warped)
+    expected = torch.softmax(warped, -1)
+    n = 20000
+    u = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    for row in range(3):
+        tokens = sample_next(logits[row].expand(n, -1), u, 1.0, top_p=top_p, top_k=top_k)
+        freq = torch.bincount(tokens, minlength=30).double() / n
+        assert set(freq.nonzero().flatten().tolist()) == set(expected[row].nonzero().flatten().tolist())
+        assert torch.allclose(freq, expected[row].double(), atol=2 / n)

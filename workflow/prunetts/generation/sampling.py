@@ -63,6 +63,7 @@ def sample_next(logits, u, temperature: float, top_p: float = 1.0, top_k: int = 
     sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
     if top_k > 0:
         sorted_p[:, top_k:] = 0
+        sorted_p /= sorted_p.sum(-1, keepdim=True)  # top-p then measures the top-k mass, as in vLLM and transformers
     if top_p < 1.0:
         # keep the smallest prefix whose mass reaches top_p (the first token always stays)
         before = sorted_p.cumsum(-1) - sorted_p
