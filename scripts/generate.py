@@ -1,6 +1,7 @@
 """Adapter: rule generate -> prunetts.jobs.generate."""
 
 from prunetts import jobs
+from prunetts.config import GENERATION_RUN_SETTINGS
 
 sm = snakemake  # noqa: F821
 with jobs.job_logging(sm.log[0], sm.threads):
@@ -13,7 +14,8 @@ with jobs.job_logging(sm.log[0], sm.threads):
         bench=sm.wildcards.bench,
         seed=int(sm.wildcards.seed),
         budgets=sm.params.budgets,
-        generation=sm.params.generation,
+        # run settings from the config: not params, since the samples do not depend on them
+        generation={**sm.params.generation, **{k: sm.config["generation"][k] for k in GENERATION_RUN_SETTINGS}},
         model_cfg=sm.params.model_cfg,
         threads=sm.threads,
     )

@@ -132,10 +132,13 @@ def test_impl_version_bump_reruns_the_stage_and_downstream_only(run, stage, expe
 
 
 def test_unrelated_config_edits_rerun_nothing(run):
-    """Cluster resources and the number of grading workers change how jobs run, not what they compute."""
+    """Cluster resources, the number of grading workers and the generation batch size (the usual answer to an
+    out-of-memory error) change how jobs run, not what they compute."""
     cfg = micro_config(**GRID)
     cfg["resources"] = {"generate": {"mem_mb": 1000, "runtime": 30}, "capture": {"gpu": 1}}
     cfg["grading"]["workers"] = 2
+    cfg["generation"]["batch_size"] = 3
+    cfg["generation"]["journal"] = False
     counts, proc = dry_run(run, "unrelated", cfg)
     assert counts == {}, proc.stdout
 

@@ -19,6 +19,9 @@ UNSTRUCTURED_METHODS = ("magnitude", "wanda")
 STRUCTURED_METHODS = ("shortgpt",)
 ALLOCATIONS = ("uniform", "owl", "layerif")
 DENSE = "dense"
+# generation settings the samples do not depend on (every sequence draws from its own seeded stream): neither a
+# rerun trigger of the generate rule nor part of a generation journal's fingerprint
+GENERATION_RUN_SETTINGS = ("batch_size", "journal")
 
 _VARIANT_RE = re.compile(r"^(?P<method>[a-z]+)-(?P<allocation>[a-z]+)-s(?P<sparsity>0\.\d{2,4})$")
 _SHORTGPT_RE = re.compile(r"^shortgpt-(?:s(?P<sparsity>0\.\d{2,4})|n(?P<n>[1-9]\d*))$")

@@ -5,7 +5,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from prunetts.checkpoint import model_ref
-from prunetts.config import ConfigError, check, error_lines, parse_variant, schema_check
+from prunetts.config import GENERATION_RUN_SETTINGS, ConfigError, check, error_lines, parse_variant, schema_check
 from prunetts.config import scorers, unpinned_sources, variants, wanda_setting
 from prunetts.pruning.pruner import needs_calibration, needs_capture
 from prunetts.versions import IMPL_VERSION
@@ -199,8 +199,12 @@ def prune_capture_params(wildcards):
 
 
 def generation_params(wildcards):
+    """The generation settings as a rerun trigger: not the budgets and seeds (the generate job's params and
+    wildcard), nor the run settings the samples do not depend on (a smaller batch after an out-of-memory error reruns
+    nothing; the script reads those from config["generation"])."""
     g = config["generation"]
-    return {k: g[k] for k in g if k not in ("budgets", "seeds")}
+    skip = ("budgets", "seeds", *GENERATION_RUN_SETTINGS)
+    return {k: g[k] for k in g if k not in skip}
 
 
 def grades_of(wildcards):

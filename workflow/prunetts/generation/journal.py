@@ -6,9 +6,12 @@ per cut, timings), flushed and fsynced as soon as the problem's last answer is d
 matches skips those problems; because every sequence samples from its own seeded stream, the remaining problems come
 out exactly as they would have in the uninterrupted run, so the final Parquet is the same (timings aside). A torn
 last line (a kill mid-write) is ignored. A side file with another fingerprint is set aside as ``*.stale`` and the
-job starts over. The file is removed once the Parquet is written.
+job starts over.
 
-The side file is not a Snakemake output, so Snakemake does not delete it when the job fails.
+The side file is not a Snakemake output, so Snakemake does not delete it when the job fails, and it stays after the
+Parquet is written: when a job of a group fails, Snakemake deletes the outputs of every job in the group (the Slurm
+profile groups generate with grade, so a failed grading would delete the finished generations), and the rerun then
+rewrites the Parquet from the journal without loading the model.
 """
 
 from __future__ import annotations
@@ -105,11 +108,6 @@ class Journal:
         self._f.flush()
         os.fsync(self._f.fileno())
         self.outcomes[problem_id] = outcome
-
-    def finish(self) -> None:
-        """Call after the Parquet is written."""
-        self._f.close()
-        self.path.unlink(missing_ok=True)
 
     def close(self) -> None:
         self._f.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from prunetts import artifacts
+from prunetts.config import GENERATION_RUN_SETTINGS
 from prunetts.generation.backends import Sampling, TransformersBackend
 from prunetts.generation.budget_forcing import DELIMITERS
 from prunetts.generation.journal import Journal, checkpoint_fingerprint, file_digest
@@ -65,7 +66,7 @@ def generation_eos(model_path: str) -> list[int]:
 def fingerprint(model_path: str, bench_path: str, **inputs) -> dict:
     """Everything the samples depend on (journal.py); batch size and backend progress settings are left out because
     results do not depend on them."""
-    g = {k: v for k, v in inputs.pop("generation").items() if k not in ("batch_size", "journal")}
+    g = {k: v for k, v in inputs.pop("generation").items() if k not in GENERATION_RUN_SETTINGS}
     return {
         "checkpoint": checkpoint_fingerprint(model_path),
         "bench": file_digest(bench_path),
@@ -155,7 +156,7 @@ def generate(
     prov = dict(model=model, variant=variant, bench=bench, seed=seed, impl_version=impl_version)
     artifacts.write("generations", [{**prov, **r} for r in rows], out_path)
     if journal is not None:
-        journal.finish()
+        journal.close()  # kept: a lost Parquet is rewritten from it without generating (journal.py)
 
 
 def journal_path(out_path: str) -> str:
