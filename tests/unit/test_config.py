@@ -131,3 +131,23 @@ def test_unpinned_hub_sources_are_named_in_one_warning(tmp_path):
         paper["benchmarks"][name]["revision"] = "0" * 40
     check(paper)
     assert unpinned_sources(paper) is None
+
+
+def test_retries_grow_memory_and_time_but_not_the_eval_groups_time():
+    """A retry gets attempt x the memory everywhere and attempt x the time except for generate (it resumes from its
+    journal) and grade: the Slurm profile runs the two as one job asking for the sum, which on the paper grid stays at
+    24 h on every attempt."""
+    from prunetts.config import rule_resources
+
+    cfg = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    at = {  # the third attempt
+        rule: {k: v(None, 3) if callable(v) else v for k, v in rule_resources(cfg, rule).items()}
+        for rule in ("capture", "generate", "grade")
+    }
+    assert at["capture"] == {"gpu": 1, "mem_mb": 3 * 64000, "runtime": 3 * 120}
+    assert at["generate"] == {"gpu": 1, "mem_mb": 3 * 64000, "runtime": 1380}
+    assert at["grade"] == {"mem_mb": 3 * 16000, "runtime": 60}
+    for attempt in (1, 2, 3):
+        group = [rule_resources(cfg, r)["runtime"] for r in ("generate", "grade")]
+        assert sum(v(None, attempt) if callable(v) else v for v in group) == 24 * 60
+    assert rule_resources({}, "generate") == {}

@@ -53,7 +53,7 @@ def test_paper_config_dry_run_job_counts(tmp_path):
     assert {k: counts.get(k) for k in expected} == expected
     # the GPU rules carry the config's resources
     generate = jobs_of(proc, "generate")[0]["resources"]
-    assert re.search(r"\bgpu=1\b", generate) and "runtime=1440" in generate
+    assert re.search(r"\bgpu=1\b", generate) and "runtime=1380" in generate
     prunes = jobs_of(proc, "prune")
     assert len(prunes) == pruned * models and all(re.search(r"\bgpu=1\b", job["resources"]) for job in prunes)
     # Wanda reads the calibration windows (sequential) except under LayerIF, where it reads the dense capture

@@ -34,7 +34,7 @@ def test_slurm_profile_on_the_paper_grid(tmp_path):
     assert proc.stdout.count("Group job eval (") == 360
     # GPU rules: one GPU from the profile; memory and time from config/paper.yaml (over the profile's defaults)
     assert (
-        res["generate"]["gpu"] == "1" and res["generate"]["runtime"] == "1440" and res["generate"]["mem_mb"] == "64000"
+        res["generate"]["gpu"] == "1" and res["generate"]["runtime"] == "1380" and res["generate"]["mem_mb"] == "64000"
     )
     assert res["capture"]["gpu"] == "1" and res["capture"]["mem_mb"] == "64000"
     assert res["prune"]["gpu"] == "1" and res["influence"]["gpu"] == "1"

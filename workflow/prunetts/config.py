@@ -19,6 +19,27 @@ UNSTRUCTURED_METHODS = ("magnitude", "wanda")
 STRUCTURED_METHODS = ("shortgpt",)
 ALLOCATIONS = ("uniform", "owl", "layerif")
 DENSE = "dense"
+# rules whose Slurm time limit stays the first attempt's on a retry: generate resumes from its journal (it needs only
+# the time left), grade is bounded by its per-answer timeouts, and the Slurm profile runs the two as one job whose
+# limit is the sum, which must stay within the partition's maximum (a larger request is refused or pends forever)
+FIXED_RUNTIME_RULES = ("generate", "grade")
+
+
+def rule_resources(config: dict, rule: str) -> dict:
+    """Snakemake resources of one rule, from config["resources"] (on clusters gpu, mem_mb, runtime, ...).
+
+    Numeric mem_mb and mem_mib are the first attempt's: a retry (--retries) gets attempt x as much, as the profiles'
+    default-resources do; so does runtime, except for FIXED_RUNTIME_RULES. A profile's set-resources overrides these
+    (README, Running on a cluster).
+    """
+    resources = dict(config.get("resources", {}).get(rule, {}))
+    scaled = ("mem_mb", "mem_mib") if rule in FIXED_RUNTIME_RULES else ("mem_mb", "mem_mib", "runtime")
+    for key in scaled:
+        if isinstance(resources.get(key), (int, float)):
+            resources[key] = lambda wildcards, attempt, v=resources[key]: int(v * attempt)
+    return resources
+
+
 # generation settings the samples do not depend on (every sequence draws from its own seeded stream): neither a
 # rerun trigger of the generate rule nor part of a generation journal's fingerprint
 GENERATION_RUN_SETTINGS = ("batch_size", "journal")

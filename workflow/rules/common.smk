@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 from prunetts.checkpoint import model_ref
 from prunetts.config import GENERATION_RUN_SETTINGS, ConfigError, check, error_lines, parse_variant, schema_check
+from prunetts.config import rule_resources as config_rule_resources
 from prunetts.config import scorers, unpinned_sources, variants, wanda_setting
 from prunetts.pruning.pruner import needs_calibration, needs_capture
 from prunetts.versions import IMPL_VERSION
@@ -48,18 +49,7 @@ wildcard_constraints:
 
 
 def rule_resources(rule):
-    """Snakemake resources of one rule, from config["resources"] (on clusters gpu, mem_mb, runtime, ...).
-
-    Numeric mem_mb, mem_mib and runtime are the first attempt's: a retry (--retries) gets attempt x as much, as the
-    profiles' default-resources do. A profile's set-resources overrides these (README, Running on a cluster).
-    """
-    resources = dict(config.get("resources", {}).get(rule, {}))
-    for key in ("mem_mb", "mem_mib", "runtime"):
-        if isinstance(resources.get(key), (int, float)):
-            resources[key] = lambda wildcards, attempt, v=resources[key]: int(
-                v * attempt
-            )
-    return resources
+    return config_rule_resources(config, rule)
 
 
 def model_cfg(wildcards):
