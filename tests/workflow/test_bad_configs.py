@@ -126,6 +126,26 @@ CASES = [
         ["pruning.shortgpt_layers", "add it"],
     ),
     (
+        "methods-without-sparsities",
+        _replace("pruning", {"methods": ["magnitude", "wanda"], "allocations": ["owl"]}),
+        ["pruning.sparsities", "magnitude, wanda give no variant", "list sparsities"],
+    ),
+    (
+        "methods-without-allocations",
+        _replace("pruning", {"methods": ["wanda"], "allocations": [], "sparsities": [0.5]}),
+        ["pruning.allocations", "wanda give no variant"],
+    ),
+    (
+        "shortgpt-without-sizes",
+        _replace("pruning", {"methods": ["shortgpt"]}),
+        ["pruning.methods", "shortgpt gives no variant", "shortgpt_layers"],
+    ),
+    (
+        "sparsities-without-methods",
+        _replace("pruning", {"sparsities": [0.5]}),
+        ["pruning.sparsities", "pruning.methods is empty"],
+    ),
+    (
         "empty-grid",
         _replace("pruning", {"include_dense": False, "methods": []}),
         ["pruning", "grid is empty"],

@@ -151,6 +151,7 @@ def config_problems(config: dict) -> list[str]:
     for s in sparsities:
         if abs(round(s, 4) - s) > 1e-12 or not 0.0001 <= round(s, 4) <= 0.9999:
             out.append(f"pruning.sparsities: {s} has more than 4 decimals (variant ids keep 4); round it, e.g. 0.125")
+    out += _silent_method_problems(p)
     if not out and not variants(config):
         out.append("pruning: the grid is empty; set include_dense: true or list methods and sparsities")
     if p.get("shortgpt_layers") and "shortgpt" not in p.get("methods", []):
@@ -189,6 +190,22 @@ def config_problems(config: dict) -> list[str]:
         out += _source_problems(f"influence.{key}", config.get("influence", {}).get(key), hub_ok=False)
     for name, m in config["models"].items():
         out += _model_problems(name, m, p)
+    return out
+
+
+def _silent_method_problems(p: dict) -> list[str]:
+    """A listed method that yields no variant, and sparsities no method uses: the grid would silently lack them."""
+    methods, sparsities = p.get("methods", []), p.get("sparsities", [])
+    unstructured = ", ".join(m for m in methods if m in UNSTRUCTURED_METHODS)
+    out = []
+    if unstructured and not sparsities:
+        out.append(f"pruning.sparsities: empty, so {unstructured} give no variant; list sparsities, e.g. [0.1, 0.2]")
+    if unstructured and not p.get("allocations", ["uniform"]):
+        out.append(f"pruning.allocations: empty, so {unstructured} give no variant; list e.g. [uniform, owl, layerif]")
+    if "shortgpt" in methods and not sparsities and not p.get("shortgpt_layers"):
+        out.append("pruning.methods: shortgpt gives no variant; list pruning.sparsities or pruning.shortgpt_layers")
+    if sparsities and not methods:
+        out.append("pruning.sparsities: set, but pruning.methods is empty; list methods (e.g. [wanda]) or drop them")
     return out
 
 
