@@ -299,11 +299,26 @@ def test_vllm_stop_token_at_the_length_limit_is_a_stop(fake_vllm):
 
 
 def test_vllm_missing_gives_one_clear_line(monkeypatch):
+    from prunetts.config import ConfigError
     from prunetts.generation.vllm_backend import load_engine
 
     monkeypatch.setitem(sys.modules, "vllm", None)
-    with pytest.raises(ImportError, match=r"pip install -e '\.\[gpu\]'"):
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[gpu\]'"):
         load_engine("x", "auto", False, {})
+
+
+def test_a_misspelt_vllm_option_gives_one_line_naming_generation_vllm(monkeypatch):
+    """vllm.LLM hands the keywords it does not know to EngineArgs, which rejects them with a TypeError."""
+    from prunetts.config import ConfigError
+    from prunetts.generation.vllm_backend import load_engine
+
+    def LLM(model, dtype, trust_remote_code, enable_prefix_caching, seed, gpu_memory_utilization=0.9):  # noqa: N802
+        return "engine"
+
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=LLM))
+    assert load_engine("x", "auto", False, {"gpu_memory_utilization": 0.8}) == "engine"
+    with pytest.raises(ConfigError, match=r"^generation\.vllm: .*gpu_memory_utilisation.*; use vllm\.EngineArgs"):
+        load_engine("x", "auto", False, {"gpu_memory_utilisation": 0.8})
 
 
 # ---- journal: kill -9 and resume -------------------------------------------------------------------------------------

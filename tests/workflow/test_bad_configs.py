@@ -146,6 +146,11 @@ CASES = [
         ["pruning.sparsities", "pruning.methods is empty"],
     ),
     (
+        "vllm-option-prunetts-sets",
+        _set("generation.vllm", {"dtype": "bfloat16", "gpu_memory_utilization": 0.9}),
+        ["generation.vllm", "dtype is set by prunetts", "remove it"],
+    ),
+    (
         "empty-grid",
         _replace("pruning", {"include_dense": False, "methods": []}),
         ["pruning", "grid is empty"],

@@ -40,6 +40,8 @@ def rule_resources(config: dict, rule: str) -> dict:
     return resources
 
 
+# vllm.LLM arguments prunetts passes itself (generation/vllm_backend.py)
+VLLM_SET_BY_PRUNETTS = ("model", "dtype", "trust_remote_code")
 # generation settings the samples do not depend on (every sequence draws from its own seeded stream): neither a
 # rerun trigger of the generate rule nor part of a generation journal's fingerprint
 GENERATION_RUN_SETTINGS = ("batch_size", "journal")
@@ -152,6 +154,12 @@ def config_problems(config: dict) -> list[str]:
         if abs(round(s, 4) - s) > 1e-12 or not 0.0001 <= round(s, 4) <= 0.9999:
             out.append(f"pruning.sparsities: {s} has more than 4 decimals (variant ids keep 4); round it, e.g. 0.125")
     out += _silent_method_problems(p)
+    taken = sorted(set(config["generation"].get("vllm") or {}) & set(VLLM_SET_BY_PRUNETTS))
+    if taken:
+        out.append(
+            f"generation.vllm: {', '.join(taken)} is set by prunetts (the model's path and trust_remote_code, "
+            "generation.dtype); remove it"
+        )
     if not out and not variants(config):
         out.append("pruning: the grid is empty; set include_dense: true or list methods and sparsities")
     if p.get("shortgpt_layers") and "shortgpt" not in p.get("methods", []):

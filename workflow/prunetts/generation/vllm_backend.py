@@ -30,20 +30,28 @@ log = logging.getLogger(__name__)
 
 
 def load_engine(model_path: str, dtype: str, trust_remote_code: bool, options: dict):
+    from prunetts.config import ConfigError
+
     try:
         from vllm import LLM
     except ImportError as e:
-        raise ImportError(
+        raise ConfigError(
             "generation.backend is 'vllm' but vllm is not installed: pip install -e '.[gpu]' (GPU machines only), "
             "or set generation.backend: transformers"
         ) from e
     kwargs = {"enable_prefix_caching": True, "seed": 0, **options}
-    return LLM(
-        model=model_path,
-        dtype="auto" if dtype == "auto" else dtype,
-        trust_remote_code=trust_remote_code,
-        **kwargs,
-    )
+    try:
+        return LLM(
+            model=model_path,
+            dtype="auto" if dtype == "auto" else dtype,
+            trust_remote_code=trust_remote_code,
+            **kwargs,
+        )
+    except TypeError as e:
+        if "keyword argument" not in str(e):
+            raise
+        # a misspelt option (LLM passes what it does not know on to EngineArgs, which rejects it): one line
+        raise ConfigError(f"generation.vllm: {e}; use vllm.EngineArgs' option names") from e
 
 
 class VLLMBackend:
