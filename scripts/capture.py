@@ -3,7 +3,7 @@
 from prunetts import jobs
 
 sm = snakemake  # noqa: F821
-with jobs.job_logging(sm.log[0], sm.threads):
+with jobs.job_logging(sm.log[0], sm.threads, sm.resources):
     jobs.capture(
         sm.params.model_path,
         sm.input.calibration,

@@ -4,7 +4,7 @@ from prunetts import jobs
 from prunetts.config import GENERATION_RUN_SETTINGS
 
 sm = snakemake  # noqa: F821
-with jobs.job_logging(sm.log[0], sm.threads):
+with jobs.job_logging(sm.log[0], sm.threads, sm.resources):
     jobs.generate(
         sm.params.model_path,
         sm.input.bench,

@@ -64,13 +64,28 @@ def resolve_dtype(name: str, device: str):
     return getattr(torch, DTYPES[name])
 
 
+# set by a workflow job that was given a GPU (jobs.job_logging): there, ``auto`` must not quietly mean the CPU
+REQUIRE_GPU_ENV = "PRUNETTS_REQUIRE_GPU"
+
+
 def resolve_device(name: str = "auto") -> str:
-    """``auto`` = cuda if torch sees one, else cpu; any other name must be a device this process can use (checked
+    """``auto`` = cuda if torch sees one, else cpu (an error instead in a job that was given a GPU: an 8B model in
+    fp32 on the CPU would run until the time limit); any other name must be a device this process can use (checked
     here, in one line, rather than by a kernel failing after the model is loaded)."""
+    import os
+
     import torch
 
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        if os.environ.get(REQUIRE_GPU_ENV) == "1":
+            raise ModelError(
+                f"device auto: this job was given a GPU but torch {torch.__version__} sees none (built with CUDA "
+                f"{torch.version.cuda}, CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); fix the "
+                "node's driver or the environment's torch build, or set the stage's device: cpu"
+            )
+        return "cpu"
     try:
         dev = torch.device(name)
     except (RuntimeError, TypeError):

@@ -1,0 +1,28 @@
+"""Job plumbing: a workflow job given a GPU never quietly runs ``device: auto`` on the CPU."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_a_job_given_a_gpu_refuses_to_run_auto_on_the_cpu(monkeypatch, tmp_path):
+    import torch
+
+    from prunetts import jobs
+    from prunetts.models import ModelError, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a node whose driver or torch build sees no GPU
+    assert resolve_device("auto") == "cpu"
+    log = tmp_path / "job.log"
+    with pytest.raises(SystemExit), jobs.job_logging(str(log), 1, {"gpu": 1, "mem_mb": 64000}):
+        resolve_device("auto")
+    (line,) = [x for x in log.read_text().splitlines() if "ERROR" in x]
+    assert "device auto: this job was given a GPU but torch" in line and "device: cpu" in line
+    with jobs.job_logging(None, 1, {"gres": "gpu:a100:1", "gpu": 0}):
+        with pytest.raises(ModelError, match="given a GPU"):
+            resolve_device("auto")
+        assert resolve_device("cpu") == "cpu"  # asked for by name: the user's choice
+    for resources in (None, {}, {"gpu": 0}, {"gres": "", "mem_mb": 8000}):
+        with jobs.job_logging(None, 1, resources):
+            assert resolve_device("auto") == "cpu"
+    assert resolve_device("auto") == "cpu"  # the job's setting does not outlive it
