@@ -171,6 +171,19 @@ def test_unknown_options_are_rejected_with_one_line():
         benchmarks.load("math500", str(bench_file("math500.jsonl")), shuffle_seed=1)
 
 
+def test_a_repeated_problem_id_is_one_line_before_anything_runs(tmp_path):
+    """A local AMC file numbering problems within each contest (12A and 12B both have 1-25) would let one problem's
+    generations and grades overwrite the other's."""
+    from prunetts.records import InputFileError
+
+    rows = [{"id": n, "question": f"q{k}", "answer": k} for k, n in enumerate([1, 2, 3, 1, 2])]
+    path = tmp_path / "amc.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InputFileError, match=r"^benchmarks\.amc23: problem id '1' appears twice in .*amc\.jsonl "):
+        jobs.prepare_benchmark(str(tmp_path / "b.parquet"), bench="amc23", options={"source": str(path)})
+    assert not (tmp_path / "b.parquet").exists()
+
+
 def test_prepare_benchmark_passes_options(tmp_path):
     from prunetts import artifacts
 
