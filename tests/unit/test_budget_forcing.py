@@ -120,3 +120,11 @@ def test_top_k_then_top_p_keeps_what_transformers_keeps_with_its_probabilities(t
         freq = torch.bincount(tokens, minlength=30).double() / n
         assert set(freq.nonzero().flatten().tolist()) == set(expected[row].nonzero().flatten().tolist())
         assert torch.allclose(freq, expected[row].double(), atol=2 / n)
+
+
+def test_an_empty_system_prompt_is_an_empty_system_turn_not_the_templates_default(demo_model_dir):
+    tok = load_tokenizer(str(demo_model_dir))
+    text = {sp: tok.decode(prompt_ids(tok, "2+2", sp)) for sp in (None, "", "Be brief.")}
+    assert "system" not in text[None]  # the template's default (this template has none; Qwen2.5's is "You are Qwen")
+    assert text[""].startswith("<|im_start|>system\n<|im_end|>\n<|im_start|>user\n2+2")
+    assert text["Be brief."].startswith("<|im_start|>system\nBe brief.<|im_end|>\n")

@@ -14,9 +14,10 @@ based on the thinking directly now.\n</think>\n\n`` (Qwen3 technical report / do
 stop thinking the stop token is dropped and ``ignore_str`` ("Wait") is appended to the thinking instead; those tokens
 are thinking tokens and count towards the budget.
 
-Deviation: the harness re-tokenizes the concatenated text before phase 2; we keep the generated token ids and append
-the tokenized delimiter, so phase 2 sees exactly the tokens phase 1 produced (identical for byte-level tokenizers;
-BPE re-tokenization can merge across the boundary).
+As in the harness, phase 2 continues from token ids: the generated ids (the stop token removed), then the tokens of
+``\n`` if needed and of the delimiter; the text is never re-tokenized. Deviation, "Wait" only: with ``num_ignore``
+the harness also sets vLLM's ``min_tokens=1``, so no round (the first included) can stop on its first token; here a
+stop right after "Wait" uses up one more ignore.
 
 Prefix sharing (DESIGN §4): with a per-sequence random stream, the first ``B`` thinking tokens of a run capped at
 ``B_max`` are exactly the run capped at ``B``. So phase 1 runs once at the largest budget, each smaller budget cuts

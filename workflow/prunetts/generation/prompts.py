@@ -5,7 +5,8 @@ from __future__ import annotations
 
 
 def prompt_ids(tokenizer, user_text: str, system_prompt: str | None = None) -> list[int]:
-    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
+    # None: the template's default (Qwen2.5's "You are Qwen, ..."); "" is an empty system turn, which suppresses it
+    messages = ([{"role": "system", "content": system_prompt}] if system_prompt is not None else []) + [
         {"role": "user", "content": user_text}
     ]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
