@@ -164,3 +164,21 @@ def test_calibration_windows_do_not_rerun_the_influence(run):
     expected = {"prepare_calibration": 1, "capture": 1, "layer_scores": 1, "allocate": 1, "prune": 1, "generate": 1}
     assert counts == expected | {"grade": 1, "plot_layers": 1} | PLOTS, proc.stdout
     assert variants_scheduled(proc.stdout) == {"magnitude-owl-s0.50"}
+
+
+def test_temporary_checkpoints_go_once_generated_and_nothing_reruns(tmp_path):
+    """pruning.keep_checkpoints: false marks the pruned checkpoints temp(): gone after the run, the sparsity table and
+    the grades stay, and a second run has nothing to do."""
+    cfg = micro_config(
+        pruning={"methods": ["magnitude"], "allocations": ["uniform"], "keep_checkpoints": False},
+        benchmarks={"demo": {"limit": 4}},
+        generation={"budgets": [16], "seeds": [7]},
+    )
+    config = write_config(tmp_path, cfg)
+    snakemake(tmp_path, "--cores", "2", configfile=config)
+    variant = "model~demo/variant~magnitude-uniform-s0.50"
+    assert not (tmp_path / "results" / "models" / variant).exists()
+    assert (tmp_path / "results" / "sparsity" / f"{variant}.parquet").exists()
+    assert (tmp_path / "results" / "grades" / variant / "bench~demo" / "seed~7.parquet").exists()
+    counts = job_counts(snakemake(tmp_path, "-n", configfile=config))
+    assert counts == {}, counts

@@ -110,6 +110,13 @@ def influence_calibration(wildcards):
     return {k: config["calibration"][k] for k in ("source", "text_field")}
 
 
+def checkpoint_output(path):
+    """A pruned checkpoint directory as an output: temp() unless pruning.keep_checkpoints (then Snakemake deletes it
+    once every job that reads it has finished)."""
+    out = directory(path)
+    return out if config["pruning"].get("keep_checkpoints", True) else temp(out)
+
+
 def variant_model_path(wildcards):
     if wildcards.variant == "dense":
         return base_model_path(wildcards)

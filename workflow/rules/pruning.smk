@@ -24,7 +24,7 @@ rule prune:
         base_model_input,
         allocation="results/allocation/model~{model}/variant~{variant}.parquet",
     output:
-        checkpoint=directory("results/models/model~{model}/variant~{variant}"),
+        checkpoint=checkpoint_output("results/models/model~{model}/variant~{variant}"),
         sparsity="results/sparsity/model~{model}/variant~{variant}.parquet",
     log:
         "results/logs/prune/model~{model}_variant~{variant}.log",
