@@ -153,11 +153,69 @@ def test_choice_letter_forms(form):
 
 
 @pytest.mark.parametrize(
-    "text", ["The answer is C", "C or D", "E", "AB", "option C", "\\frac{1}{2}", "42", "CD)", "(C or D)", "none"]
+    "text",
+    [
+        "C or D",
+        "E",
+        "AB",
+        "\\frac{1}{2}",
+        "42",
+        "CD)",
+        "(C or D)",
+        "none",
+        # free text that opens with a capital letter names no option
+        "A possible approach is to compare the energies",
+        "The answer is",
+        "Answers: C",
+        # a lead-in, a verdict or a justification does not hide a second option
+        "The answer is C or D",
+        "The answer is (A) and (C)",
+        "Option C or D",
+        "C, or D",
+        "C; D",
+        "c, d",
+        "C is correct, D is not",
+        "C, since D is wrong",
+        "C because (D) fails",
+    ],
 )
 def test_choice_rejects_other_answers(text):
     assert choice_letter(text) is None
     assert grade([(S1_MARKER + f"Answer: {text}", "C")], kind="choice") == [(text, "unparsable")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is C",
+        "The answer is: C",
+        "the final answer is (C)",
+        "The correct answer is **C**",
+        "The answer is $C$",
+        "The correct answer is (C) 4.2 eV",
+        "So the answer is \\text{C}",
+        "Option C",
+        "option (c)",
+        "Choice C.",
+        "Correct option: C",
+        "C is correct",
+        "C is the correct answer",
+        "(C) is the answer",
+        "C, since the other options violate energy conservation",
+        "C; the others are too small",
+        "C because $A = 2$ only in the limit",  # a letter inside math is not an option
+        "**C**",
+        "**The answer is C**",
+    ],
+)
+def test_choice_lead_ins_and_justifications(text):
+    """Like the math path's lead-in (``_LEAD_IN_RE``): "The answer is C", "Option C", "C is correct", "C, since ..."
+    name C; before, they were ``unparsable``."""
+    assert choice_letter(text) == "C", text
+    assert grade([(S1_MARKER + f"Reasoning.\n\nAnswer: {text}\n\nBecause ...", "C")], kind="choice") == [
+        ("C", "correct")
+    ]
+    assert grade([(S1_MARKER + f"Answer: {text}", "B")], kind="choice") == [("C", "wrong")]
 
 
 def test_choice_markdown_answer_lines():
@@ -272,6 +330,38 @@ ANSWER_LINES = [
     ("3\\sqrt{2} square units", "3\\sqrt{2}", "correct"),
     ("2\\pi square inches", "2\\pi", "correct"),
     ("Evelyn", "\\text{Evelyn}", "correct"),
+    # a single letter after LaTeX is a variable, not a unit (MATH500 test/precalculus/24313.json: gold "\\cot x")
+    ("\\cot x", "\\cot x", "correct"),
+    ("2\\sin x", "2\\sin x", "correct"),
+    ("\\log_2 x", "\\log_2 x", "correct"),
+    ("\\sqrt{2} a", "\\sqrt{2} a", "correct"),
+    ("\\sin xy", "\\sin xy", "correct"),  # a function's argument
+    ("\\cot x", "\\tan x", "wrong"),
+    ("2\\sin x", "2\\cos x", "wrong"),
+    ("\\sqrt{2} a", "\\sqrt{2}", "wrong"),  # was "correct": the variable was cut as a unit
+    ("x", "2x", "wrong"),
+    ("5\\sqrt{3} cm", "5\\sqrt{3}", "correct"),
+    # units, a worded parenthetical or a justification after a plain number
+    ("10 dollars", "10", "correct"),
+    ("10 dollars", "12", "wrong"),
+    ("10 dollars", "\\$10", "correct"),
+    ("12 square units.", "12", "correct"),
+    ("1,000 dollars", "1000", "correct"),
+    ("3/4 cups", "\\frac34", "correct"),
+    ("42 (since 2+3=5)", "42", "correct"),
+    ("42 (since 2+3=5)", "5", "wrong"),  # was "correct": math-verify read the parenthetical's equation
+    ("42 (since 6 \\cdot 7 = 42)", "42", "correct"),
+    ("42, since 2+3=5", "42", "correct"),
+    ("42 because 2+3=5", "5", "wrong"),
+    ("The answer is 5 (rounded)", "5", "correct"),
+    # a hedge or a variable after the number keeps the whole line
+    ("2 or 3", "2", "wrong"),
+    ("2 (or 3)", "2", "wrong"),
+    ("2 pi", "2", "wrong"),
+    ("5 x", "5", "wrong"),
+    ("3 thousand", "3", "wrong"),
+    ("5 squared", "5", "wrong"),
+    ("2 (plus 3)", "2", "wrong"),
 ]
 
 
@@ -279,6 +369,20 @@ def test_unboxed_answer_line_is_graded_like_an_answer():
     items = [(f"{S1_MARKER}Final Answer: {text}", gold) for text, gold, _ in ANSWER_LINES]
     got = [verdict for _, verdict in grade(items, workers=1)]
     assert got == [verdict for *_, verdict in ANSWER_LINES]
+
+
+def test_answer_line_keeps_variables_and_drops_units():
+    """``extracted`` stores what was graded: the number without its units, the LaTeX expression with its variable."""
+    items = [
+        (f"{S1_MARKER}Final Answer: {text}", gold)
+        for text, gold in [("10 dollars", "10"), ("\\cot x", "\\cot x"), ("42 (since 2+3=5)", "42"), ("2 or 3", "2")]
+    ]
+    assert grade(items, workers=1) == [
+        ("10", "correct"),
+        ("\\cot x", "correct"),
+        ("42", "correct"),
+        ("2 or 3", "wrong"),
+    ]
 
 
 def test_choice_answer_hedging_between_options_is_unparsable():

@@ -7,8 +7,11 @@
    that tail's first line with content counts once markdown emphasis and a lead-in such as "The final answer is"
    are gone, continued while a math environment it opens is open or it ends in ":" (``answer_line``): the harness
    kept the whole tail for its LLM judge, and math-verify on a tail with a justification picks the last number in
-   it. math-verify reads a box's content or a bare expression as ``$\\boxed{...}$`` (units after LaTeX dropped),
-   and a line with ``$``/``\\[``/``\\(`` or prose as written.
+   it. A plain number followed by unit words, a parenthetical that opens with a word, or a justification ("10
+   dollars", "42 (since ...)", "42, because ...") is that number; "2 or 3" stays whole. math-verify reads a box's
+   content or a bare expression as ``$\\boxed{...}$`` (trailing words of two or more letters after LaTeX are units
+   and dropped; a single letter is a variable, "\\cot x", and a word after a function such as ``\\sin`` its
+   argument), and a line with ``$``/``\\[``/``\\(`` or prose as written.
 3. Verdict, by the benchmark's grading kind (``KIND`` in its ``prunetts.benchmarks`` module):
 
    - ``math`` (MATH500, AIME24, AMC23, demo): integers on both sides compare as integers - digit strings (the
@@ -22,8 +25,11 @@
      math-verify's plain-expression parser (``sympy.parse_expr``) only sees digits and arithmetic operators.
    - ``choice`` (GPQA-Diamond): the extracted answer must be one letter A-D, in any of the forms ``C``, ``c``,
      ``(C)``, ``C)``, ``C.``, ``(C) option text``, ``\\text{C}``, ``**C**``, ``$C$`` (for an ``Answer:`` tail only its
-     first line counts); it is then compared with the gold letter. Anything else is ``unparsable`` (the harness's
-     "INVALID"), and no extraction at all is ``no_answer``; both are wrong.
+     first line counts), also after a lead-in ("The answer is C", "Option C", "The correct answer is: (C)") and
+     followed by a verdict or a justification ("C is correct", "C, since ...", "C because ..."); it is then compared
+     with the gold letter. An answer that names a second option ("C or D", "(A) and (C)", "C, since D ...") and
+     anything else is ``unparsable`` (the harness's "INVALID"), and no extraction at all is ``no_answer``; both are
+     wrong. Free text that merely opens with a capital letter ("A possible approach ...") names no option.
 
 Verdicts (``VERDICTS``): ``correct``; ``wrong``; ``no_answer`` (nothing extracted); ``unparsable`` (extracted but
 not a parsable answer / not a letter / beyond the limits above); ``timeout``; ``error`` (grader crash). Only
@@ -132,7 +138,27 @@ def _extract(segment: str) -> tuple[str | None, bool]:
 _EMPHASIS_RE = re.compile(r"\*\*|__")
 _LEAD_IN_RE = re.compile(r"(?i)^(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:final\s+)?answer\s+is\s*:?\s*")
 _PROSE_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}(?![A-Za-z])")
-_TRAILING_WORDS_RE = re.compile(r"(?:\s+[A-Za-z]+\.?)+\s*$")  # "3\sqrt{2} square units" -> "3\sqrt{2}"
+# units after LaTeX: trailing words of 2+ letters ("3\sqrt{2} square units" -> "3\sqrt{2}"); a single letter is a
+# variable ("\cot x", "\sqrt{2} a"), and a word right after a function ("\log_2 xy") is its argument, so neither is cut
+_TRAILING_WORDS_RE = re.compile(r"(?:\s+[A-Za-z]{2,}\.?)+\s*$")
+_FUNCTION_END_RE = re.compile(
+    r"\\(?:(?:arc)?(?:sin|cos|tan|cot|sec|csc)h?|log|ln|lg|exp|det|gcd|lcm|max|min|arg)"
+    r"(?:[_^](?:\{[^{}]*\}|[^\s{}\\]))*\s*$"
+)
+# a plain number ("10", "-3", "1,000", "2.5", "3/4") followed by what is not part of it: unit words ("10 dollars"), a
+# parenthetical that opens with a word ("42 (since ...)"), or a justification clause ("42, since ..."). Not "2 or 3",
+# "2 (or 3)", "5 x", "2 pi": a hedge or a variable after the number keeps the whole line.
+_NOT_MATH_WORD = (  # words that change the number: "2 pi", "3 thousand", "5 squared", "2 or 3"
+    r"(?!(?:pi|sqrt|sin|cos|tan|cot|sec|csc|log|ln|exp|or|and|nor|plus|minus|times|over|divided|to|choose|mod|"
+    r"factorial|squared|cubed|hundreds?|thousands?|millions?|billions?|trillions?|dozens?)\b)"
+)
+_NUMBER_TAIL_RE = re.compile(
+    r"(-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?(?:/[0-9]+)?)"
+    rf"(?:(?:\s+{_NOT_MATH_WORD}[A-Za-z]{{2,}}\.?)+\s*"
+    r"|\s*\(\s*(?!(?:or|and|nor|plus|minus|times)\b)(?:[A-Za-z]{2,}[\s.,:;]|[A-Za-z]{4,}\)).*"
+    r"|\s*[,;:.]?\s+(?:since|because|as|which|where|given|from|thus|hence|therefore)\b.*)",
+    re.I | re.S,
+)
 
 
 def _open_math(text: str) -> bool:
@@ -151,7 +177,8 @@ def answer_line(tail: str) -> str | None:
     """What an unboxed ``Answer:`` tail answers, for math: its first line with content once markdown emphasis and a
     lead-in ("The final answer is") are gone, continued over the next lines while a math environment it opens is
     open (``$$``, ``\\[``, ``\\begin{pmatrix}`` ...) or while it ends in ":". The harness kept the whole rest of the
-    text, which its LLM judge then read; math-verify on a tail with a justification takes its last number. None if
+    text, which its LLM judge then read; math-verify on a tail with a justification takes its last number. A plain
+    number keeps none of the units, worded parenthetical or justification after it (``_strip_number_tail``). None if
     nothing is left."""
     lines = [ln.strip() for ln in tail.splitlines()]
     lines = [ln for ln in (_LEAD_IN_RE.sub("", _EMPHASIS_RE.sub("", ln).strip()).strip() for ln in lines) if ln]
@@ -163,7 +190,27 @@ def answer_line(tail: str) -> str | None:
         if not (_open_math(text) or text.endswith(":")):
             break
         parts.append(ln)
-    return " ".join(parts)
+    return _strip_number_tail(" ".join(parts))
+
+
+def _strip_number_tail(line: str) -> str:
+    """A plain number without what follows it when that is units, a worded parenthetical or a justification ("10
+    dollars", "42 (since 6 * 7 = 42)", "42, because ..." -> the number); any other line as it is. Lines past
+    ``MAX_ANSWER_CHARS`` are left alone (graded ``unparsable`` as they are)."""
+    if len(line) <= MAX_ANSWER_CHARS:
+        m = _NUMBER_TAIL_RE.fullmatch(line)
+        if m:
+            return m.group(1)
+    return line
+
+
+def _strip_units(text: str) -> str:
+    """``text`` without trailing unit words (``_TRAILING_WORDS_RE``) unless they follow a function such as ``\\sin``
+    (its argument); never empty."""
+    m = _TRAILING_WORDS_RE.search(text)
+    if m is None or m.start() == 0 or _FUNCTION_END_RE.search(text, 0, m.start()):
+        return text
+    return text[: m.start()]
 
 
 def _math_input(extracted: str, boxed: bool) -> str:
@@ -171,12 +218,13 @@ def _math_input(extracted: str, boxed: bool) -> str:
     outside a math environment is not extracted: "3\\sqrt{2}" would read as 3); text that opens a math environment
     (``$``, ``\\[``, ``\\(``), and an ``Answer:`` line that reads as prose ("the sum is 42"), are parsed as written,
     so math-verify picks the expression out of the words instead of reading the sentence as a product of letters.
-    Trailing words after LaTeX are units ("2\\pi square inches"): dropped before the prose test."""
+    Trailing words of two or more letters after LaTeX are units ("2\\pi square inches"): dropped before the prose
+    test; a single letter ("\\cot x", "\\sqrt{2} a") or a function's argument ("\\sin xy") is kept."""
     if _MATH_ENV_RE.search(extracted):
         return extracted
     if not boxed:
         if _LATEX_COMMAND_RE.search(extracted):
-            extracted = _TRAILING_WORDS_RE.sub("", extracted) or extracted
+            extracted = _strip_units(extracted)
         if _PROSE_RE.search(_LATEX_COMMAND_RE.sub(" ", extracted)):
             return extracted
     return f"$\\boxed{{{extracted}}}$"
@@ -252,6 +300,19 @@ _MARKDOWN_CLOSE = re.compile(r"^[*_]+(?=\s)")
 _OPTION_REF_RE = re.compile(r"(?:^|(?<=\s))\(?([A-D])\)")
 _INLINE_MATH_RE = re.compile(r"\$[^$]*\$")
 _LETTER_RE = re.compile(r"\(?([A-D])\)?[.:]?|\(([A-D])\)\s*\S.*|([A-D])[).:]\s+\S.*", re.I | re.S)
+# a lead-in before the letter: "The answer is", "The correct option is:", "Option", "Choice", "Correct answer:"
+_CHOICE_LEAD_IN_RE = re.compile(
+    r"(?i)^(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:(?:final|correct|right|best)\s+)*"
+    r"(?:answer|option|choice)(?:\s+is\b)?\s*:?\s*"
+)
+# the letter followed by a verdict or a justification: "C is correct", "C is the answer", "C, since ...", "C because"
+_LETTER_CLAUSE_RE = re.compile(
+    r"\(?([A-D])\)?(?:\s+is\s+(?:the\s+)?(?:correct|right|best|answer|final)\b|\s*[,;]|\s+(?:since|because)\b)(.*)",
+    re.I | re.S,
+)
+# after the verdict or justification: a hedge word or another letter first ("C, or D", "a, b")
+_HEDGE_RE = re.compile(r"(?i)^\W*(?:(?:or|and|nor|maybe|possibly|perhaps|unless)\b|[A-D](?![A-Za-z]))")
+_STANDALONE_LETTER_RE = re.compile(r"(?<![A-Za-z\\])([A-D])(?![A-Za-z])")
 
 
 def choice_letter(extracted: str) -> str | None:
@@ -259,18 +320,28 @@ def choice_letter(extracted: str) -> str | None:
     text = _MARKDOWN_CLOSE.sub("", extracted.strip()).strip()  # "**Answer:** C" leaves "** C"
     if "\n" in text:
         text = text.split("\n", 1)[0].strip()  # "Answer: C\n\nbecause ..." - the answer line only
-    for _ in range(8):  # peel \text{...}, {...}, $...$, **...** in any nesting
+    text = _EMPHASIS_RE.sub("", text).strip()  # "The answer is **C**"
+    for _ in range(8):  # peel \text{...}, {...}, $...$, *...*, and a lead-in ("The answer is"), in any nesting
         for rx in _WRAPPERS:
             m = rx.fullmatch(text)
             if m:
                 text = m.group(1).strip()
                 break
         else:
-            break
+            stripped = _CHOICE_LEAD_IN_RE.sub("", text, count=1).strip()
+            if stripped == text:
+                break
+            text = stripped
     m = _LETTER_RE.fullmatch(text)
-    if m is None:
-        return None
-    letter = next(g for g in m.groups() if g).upper()
+    if m is not None:
+        letter = next(g for g in m.groups() if g).upper()
+    else:
+        m = _LETTER_CLAUSE_RE.fullmatch(text)
+        if m is None:
+            return None
+        letter, rest = m.group(1).upper(), _INLINE_MATH_RE.sub(" ", m.group(2))
+        if _HEDGE_RE.match(rest) or set(_STANDALONE_LETTER_RE.findall(rest)) - {letter}:
+            return None  # "C, or D", "C is correct, D too": another option named after the verdict
     named = set(_OPTION_REF_RE.findall(_INLINE_MATH_RE.sub(" ", text)))
     return None if named - {letter} else letter  # "(A) and (C)" hedges between options: no answer
 

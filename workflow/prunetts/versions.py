@@ -13,8 +13,8 @@ IMPL_VERSION = {
     "layer_scores": 1,
     "allocate": 3,  # 3: LayerIF min-max after smoothing (paper code), magnitude-OWL without the 0.01 clamp
     "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
-    "generate": 3,  # 3: answers stop at the model's context; generation_config.json's end ids stop generation
-    "grade": 3,  # 3: math Answer: fallback graded on its first line, unboxed when prose; the last box only; GPQA hedges
+    "generate": 4,  # 4: top-p measured on the renormalised top-k distribution (vLLM's and transformers' order)
+    "grade": 4,  # 4: variables after LaTeX kept, units after a number dropped; GPQA lead-ins ("The answer is C")
     "aggregate": 3,  # 3: maj@k votes: correct answers vote together, the grader's integer rule
     "plot": 1,  # the four figure rules (prunetts.plots)
 }
