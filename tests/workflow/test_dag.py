@@ -92,3 +92,14 @@ def test_local_data_files_are_inputs(tmp_path):
     from tests.workflow.helpers import DEMO_MODEL
 
     assert all(f.startswith(str(DEMO_MODEL)) for f in jobs_of(demo, "prepare_calibration")[0]["input"].split(", "))
+
+
+def test_the_calibration_job_reads_the_tokenizer_files_not_the_weights(tmp_path):
+    """New weights in a local checkpoint do not rerun the calibration windows (tokenizer only), and --cache does not
+    hash the weights to key them; the prune reads the weights."""
+    cfg = write_config(tmp_path, micro_config(pruning={"methods": ["wanda"], "allocations": ["uniform"]}))
+    proc = snakemake(tmp_path, "-n", configfile=cfg)
+    (calibration,) = jobs_of(proc, "prepare_calibration")
+    assert "tokenizer.json" in calibration["input"] and ".safetensors" not in calibration["input"]
+    prune = jobs_of(proc, "prune")
+    assert prune and all("model.safetensors" in job["input"] for job in prune)

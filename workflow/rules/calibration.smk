@@ -1,6 +1,6 @@
 rule prepare_calibration:
     input:
-        base_model_input,
+        base_model_tokenizer_input,
         texts=calibration_source_input,
     output:
         "results/calibration/model~{model}.parquet",

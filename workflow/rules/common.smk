@@ -78,6 +78,15 @@ def base_model_input(wildcards):
     )
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".gguf")
+
+
+def base_model_tokenizer_input(wildcards):
+    """The dense checkpoint's files without the weights, for the jobs that read only its tokenizer: new weights do
+    not rerun them, and --cache does not hash 16 GB of weights to key them."""
+    return [f for f in base_model_input(wildcards) if not f.endswith(WEIGHT_SUFFIXES)]
+
+
 def local_files(*sources):
     """Config values naming local data files (benchmark sources, calibration and influence texts) as inputs: editing
     such a file reruns its readers, and the between-workflow cache hashes its content. demo, c4 and hub ids are not
