@@ -103,3 +103,16 @@ def test_the_calibration_job_reads_the_tokenizer_files_not_the_weights(tmp_path)
     assert "tokenizer.json" in calibration["input"] and ".safetensors" not in calibration["input"]
     prune = jobs_of(proc, "prune")
     assert prune and all("model.safetensors" in job["input"] for job in prune)
+
+
+def test_a_target_outside_the_configured_grid_is_no_rule_not_a_traceback(tmp_path):
+    cfg = write_config(tmp_path, micro_config())
+    for target in (
+        "results/generations/model~demo/variant~dense/bench~math500/seed~7.parquet",  # a benchmark not configured
+        "results/models/model~demo/variant~wanda-owl-s0.3",  # not a variant slug of the grid
+        "results/grades/model~other/variant~dense/bench~demo/seed~7.parquet",  # a model not configured
+    ):
+        proc = snakemake(tmp_path, "-n", target, configfile=cfg, check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0 and f"No rule to produce {target}" in out, out
+        assert "Traceback" not in out and "KeyError" not in out, out

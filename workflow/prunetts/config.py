@@ -201,6 +201,11 @@ def config_problems(config: dict) -> list[str]:
     return out
 
 
+def one_of(names) -> str:
+    """A regular expression matching exactly one of ``names`` (a wildcard constraint)."""
+    return "|".join(re.escape(str(n)) for n in names)
+
+
 def _silent_method_problems(p: dict) -> list[str]:
     """A listed method that yields no variant, and sparsities no method uses: the grid would silently lack them."""
     methods, sparsities = p.get("methods", []), p.get("sparsities", [])

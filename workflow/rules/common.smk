@@ -5,9 +5,16 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from prunetts.checkpoint import model_ref
-from prunetts.config import GENERATION_RUN_SETTINGS, ConfigError, check, error_lines, parse_variant, schema_check
+from prunetts.config import (
+    GENERATION_RUN_SETTINGS,
+    ConfigError,
+    check,
+    error_lines,
+    parse_variant,
+    schema_check,
+)
 from prunetts.config import rule_resources as config_rule_resources
-from prunetts.config import scorers, unpinned_sources, variants, wanda_setting
+from prunetts.config import one_of, scorers, unpinned_sources, variants, wanda_setting
 from prunetts.pruning.pruner import needs_calibration, needs_capture
 from prunetts.versions import IMPL_VERSION
 
@@ -40,11 +47,13 @@ GEN_ENV = (
 )
 
 
+# only what the config names: a target outside the grid is Snakemake's "no rule to produce", not an input function's
+# KeyError traceback
 wildcard_constraints:
-    model=r"[A-Za-z0-9][A-Za-z0-9_.\-]*",
-    variant=r"[a-z0-9.\-]+",
-    bench=r"[a-z0-9_]+",
-    seed=r"\d+",
+    model=one_of(MODELS),
+    variant=one_of(VARIANTS),
+    bench=one_of(BENCHES),
+    seed=one_of(SEEDS),
     scorer="owl|bi|layerif",
 
 
