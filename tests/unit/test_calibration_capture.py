@@ -253,3 +253,45 @@ def test_block_influence_counts_a_nan_token_as_one_half(tiny_qwen3_dir):
     o[0, 1] = float("inf")
     runner._after_batch(0, h, o)
     assert runner.cos_n[0] == 3 and runner.cos_sum[0] == pytest.approx(2.5)
+
+
+def test_capture_stops_at_the_first_layer_with_overflowing_activations(tiny_qwen3_dir, tmp_path):
+    """float16 overflow (one layer's outputs scaled up) gives inf/NaN statistics from the next layer on: the capture
+    names that layer and the setting that fixes it instead of storing them (Wanda and OWL would prune by them)."""
+    from prunetts.capture import capture
+    from prunetts.models import ModelError
+    from tests.unit.test_pruning_suite import overflowing_copy
+
+    hot = overflowing_copy(tiny_qwen3_dir, tmp_path / "hot", layer=0)
+    windows = [[(3 * i + 5 * j) % 250 for j in range(12)] for i in range(4)]
+    expected = r"^capture: layer 1 self_attn\.q_proj: the input activations are inf/NaN \(float16 overflow\); compute"
+    with pytest.raises(ModelError, match=expected + r" in bfloat16 or float32 \(capture\.dtype, CLI --dtype\)"):
+        capture(str(hot), windows, batch_size=4, device="cpu", dtype="float16", progress=False)
+    linear, _ = capture(str(hot), windows, batch_size=4, device="cpu", dtype="float32", progress=False)
+    assert all(torch.isfinite(s).all() for s, _ in linear.values())
+
+
+def test_a_missing_text_field_names_the_callers_setting(tmp_path):
+    """The fix a field error names is the setting of the texts being read: the calibration's text field for the
+    calibration texts (also as LayerIF's pool), the influence text field for LayerIF's own files."""
+    import json
+
+    from prunetts.calibration import CalibrationError
+    from prunetts.influence import influence_texts
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"question {i}"}) + "\n" for i in range(8)))
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(json.dumps({"text": f"page {i}"}) + "\n" for i in range(8)))
+    influence = r"set the text field \(influence\.text_field, CLI --influence-text-field\)$"
+    calibration = r"set the text field \(calibration\.text_field, CLI --text-field\)$"
+    for train, val, pool, fix in (
+        (str(prompts), None, (str(texts), "text"), influence),
+        (str(texts), str(prompts), (str(texts), "text"), influence),
+        (None, None, (str(prompts), "text"), calibration),
+        (None, str(texts), (str(prompts), "text"), calibration),
+    ):
+        with pytest.raises(CalibrationError, match=rf"prompts\.jsonl: no 'text' field .*{fix}"):
+            influence_texts(train, val, "text", 4, 2, seed=0, calibration=pool)
+    with pytest.raises(CalibrationError, match=calibration):
+        load_texts(str(prompts))

@@ -317,3 +317,79 @@ def test_influence_files_with_their_own_text_field(tiny_qwen3_dir, tmp_path, cap
             _prune(tiny_qwen3_dir, tmp_path / "b", *args, "--calibration", "demo", "--influence-text-field", "x") == 0
         )
     assert "ignored (not read by magnitude with layerif allocation): --influence-text-field" in caplog.text
+
+
+def test_influence_text_problems_stop_before_the_expensive_work(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
+    """LayerIF's texts are read and tokenized before the calibration windows, the dense capture and the model load,
+    and a missing field names the flag that sets it: --influence-text-field for influence files."""
+    from prunetts import calibration, capture, models
+
+    def too_late(*_a, **_k):
+        raise AssertionError("expensive work before the influence texts were checked")
+
+    for module, name in [(calibration, "paper_windows"), (calibration, "packed_windows")]:
+        monkeypatch.setattr(module, name, too_late)
+    monkeypatch.setattr(capture, "capture", too_late)
+    monkeypatch.setattr(models, "load_model", too_late)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"question {i} is long enough"}) + "\n" for i in range(8)))
+    short = tmp_path / "short.jsonl"
+    short.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["a b c d", "e f g h", "x", "i j k l"]))
+    c4 = str(bench_file("c4_demo.jsonl"))
+    args = ["--method", "wanda", "--wanda-mode", "one_pass", "--allocation", "layerif", "--sparsity", "0.3"]
+    args += ["--calibration", c4, "--n-train", "3", "--n-val", "1"]
+    cases = [
+        (["--influence-train", prompts], "prompts.jsonl: no 'text' field in the records (fields: 'prompt')"),
+        (["--influence-train", c4, "--influence-val", prompts], "prompts.jsonl: no 'text' field"),
+        (["--influence-train", short], f"--influence-train {short}: the LayerIF "),
+    ]
+    for extra, message in cases:
+        assert _prune(tiny_qwen3_dir, tmp_path / "o", *args, *extra) == 1
+        line = _one_line_error(capsys)
+        assert message in line, line
+        if "LayerIF" in message:  # the split decides whether it is a training or validation text
+            assert "text 'x' has 1 token(s); the next-token loss needs at least 2" in line, line
+        if "field" in message:
+            assert line.endswith("(influence.text_field, CLI --influence-text-field)"), line
+        assert not (tmp_path / "o").exists()
+    # the calibration texts as LayerIF's pool: their own flag
+    assert _prune(tiny_qwen3_dir, tmp_path / "o", *args, "--calibration", prompts) == 1
+    assert _one_line_error(capsys).endswith("(calibration.text_field, CLI --text-field)")
+
+
+def test_fp16_overflow_stops_wanda_with_the_fix(tiny_qwen3_dir, tmp_path, capsys):
+    """float16 overflow made the statistics of the layers after it inf/NaN, which Wanda silently read as "prune
+    nothing" (exit 0, realized sparsity far below the target); now one line names the layer and --dtype."""
+    from tests.unit.test_pruning_suite import overflowing_copy
+
+    hot = overflowing_copy(tiny_qwen3_dir, tmp_path / "hot", layer=1)
+    args = ["--method", "wanda", "--sparsity", "0.3", "--calibration", bench_file("c4_demo.jsonl"), "--n-samples"]
+    args += ["4", "--seqlen", "64"]
+    for extra, stage in (
+        ([], "Wanda"),
+        (["--wanda-mode", "one_pass"], "capture"),
+        (["--allocation", "owl"], "capture"),
+    ):
+        assert _prune(hot, tmp_path / "o", *args, "--dtype", "float16", *extra) == 1
+        line = _one_line_error(capsys)
+        assert line.startswith(f"prunetts: error: {stage}: layer 2 self_attn.q_proj: the input activations are inf/NaN")
+        assert "(float16 overflow); compute in bfloat16 or float32 (capture.dtype, CLI --dtype)" in line
+        assert not (tmp_path / "o").exists()
+    assert _prune(hot, tmp_path / "o", *args, "--dtype", "float32") == 0
+
+
+def test_realized_sparsity_below_the_target_is_reported(tiny_qwen3_dir, tmp_path, caplog, monkeypatch):
+    """Masks that prune clearly less than allocated (beyond the per-row rounding) are reported, not only recorded."""
+    from prunetts.pruning import pruner
+    from prunetts.pruning.magnitude import magnitude_mask
+
+    args = ["--method", "magnitude", "--sparsity", "0.3"]
+    with caplog.at_level("WARNING"):
+        assert _prune(tiny_qwen3_dir, tmp_path / "ok", *args) == 0
+        wanda = ["--method", "wanda", "--sparsity", "0.3", "--calibration", bench_file("c4_demo.jsonl")]
+        assert _prune(tiny_qwen3_dir, tmp_path / "w", *wanda, "--n-samples", "4", "--seqlen", "64") == 0
+    assert "below the target" not in caplog.text  # row-wise rounding of a tiny model is no shortfall
+    monkeypatch.setattr(pruner, "magnitude_mask", lambda w, s: magnitude_mask(w, s / 2))
+    with caplog.at_level("WARNING"):
+        assert _prune(tiny_qwen3_dir, tmp_path / "half", *args) == 0
+    assert "over the prunable linears is below the target 0.3000: 21 linears pruned less" in caplog.text

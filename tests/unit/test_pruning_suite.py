@@ -657,3 +657,94 @@ def test_sequential_wanda_and_shortgpt_on_other_checkpoint_layouts(kind, tmp_pat
     for new, old_i in enumerate(kept):
         for n in before.layer_names(old_i):
             assert torch.equal(stored[n.replace(f"layers.{old_i}.", f"layers.{new}.", 1)], before.load([n])[n]), n
+
+
+def overflowing_copy(src, dst, layer: int = 0):
+    """A copy of ``src`` whose layer-``layer`` ``down_proj`` is scaled by 1e6: its outputs overflow float16 (inf, then
+    NaN downstream), while float32 still computes them (also used by the capture and CLI tests)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    tensors = load_file(dst / "model.safetensors")
+    tensors[f"model.layers.{layer}.mlp.down_proj.weight"] *= 1e6
+    save_file(tensors, dst / "model.safetensors", metadata={"format": "pt"})
+    return dst
+
+
+def test_nonfinite_activation_statistics_stop_wanda_and_owl(tiny_qwen3_dir, tmp_path):
+    """An inf/NaN statistic is never among the k smallest Wanda scores, and no score exceeds M x a NaN mean: without
+    a check, float16 overflow would silently make Wanda prune (almost) nothing and give OWL an outlier ratio of 0."""
+    from prunetts.checkpoint import tensor_shapes
+    from prunetts.models import ModelError
+    from prunetts.scores import owl_outlier_ratios
+
+    mods = modules_of(tiny_qwen3_dir)
+    allocation = alloc.uniform(mods, 0.5)
+    hot = overflowing_copy(tiny_qwen3_dir, tmp_path / "hot")
+    run = dict(device="cpu", progress=False)
+    with pytest.raises(ModelError, match=r"^Wanda: layer 1 self_attn\.q_proj: .*float16 overflow.*CLI --dtype"):
+        prune_checkpoint(str(hot), tmp_path / "seq", "wanda", allocation, windows=WINDOWS, dtype="float16", **run)
+    shapes = tensor_shapes(tiny_qwen3_dir)
+    stats = {(li, n): torch.ones(shapes[f"model.layers.{li}.{n}.weight"][1], dtype=torch.float64) for li, n, _ in mods}
+    stats[(1, "mlp.down_proj")][5] = float("nan")
+    with pytest.raises(ModelError, match=r"^Wanda: layer 1 mlp\.down_proj: .*recompute the capture .*capture\.dtype"):
+        prune_checkpoint(
+            str(tiny_qwen3_dir), tmp_path / "one", "wanda", allocation, stats=stats, wanda_mode="one_pass", **run
+        )
+    assert not (tmp_path / "one" / "model.safetensors").exists()
+    stats[(1, "mlp.down_proj")][5] = float("inf")
+    with pytest.raises(ModelError, match=r"^OWL: layer 1 mlp\.down_proj: the input activations are inf/NaN"):
+        owl_outlier_ratios(str(tiny_qwen3_dir), stats, 2.0)
+    # in float32 the same checkpoint computes, and Wanda prunes what it is asked to
+    records = prune_checkpoint(str(hot), tmp_path / "f32", "wanda", allocation, windows=WINDOWS, dtype="float32", **run)
+    assert all(r["n_pruned"] == r["numel"] // 2 for r in records)
+
+
+def _with_rotary_buffers(src, dst):
+    """A copy of checkpoint ``src`` that also stores each layer's ``self_attn.rotary_emb.inv_freq``, as old Llama
+    checkpoints do (a persistent buffer in older transformers)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    cfg = json.loads((src / "config.json").read_text())
+    head_dim = cfg["hidden_size"] // cfg["num_attention_heads"]
+    inv_freq = 1.0 / (cfg.get("rope_theta", 10000.0) ** (torch.arange(0, head_dim, 2).float() / head_dim))
+    tensors = load_file(dst / "model.safetensors")
+    for i in range(cfg["num_hidden_layers"]):
+        tensors[f"model.layers.{i}.self_attn.rotary_emb.inv_freq"] = inv_freq.clone()
+    save_file(tensors, dst / "model.safetensors", metadata={"format": "pt"})
+    return dst
+
+
+def test_stored_rotary_inv_freq_buffers_are_skipped(tmp_path):
+    """Old Llama checkpoints store ``rotary_emb.inv_freq`` per layer, which transformers recomputes from the config
+    and ignores on loading: pruning skips them too (a strict layer load would reject them) and writes exactly the
+    checkpoint it writes without them."""
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    from tests.conftest import build_tiny
+
+    clean = build_tiny("llama", tmp_path / "clean")
+    old = _with_rotary_buffers(clean, tmp_path / "old")
+    mods = modules_of(old)
+    assert mods == modules_of(clean)  # 1-D, not a .weight: never a prunable linear
+    for method, allocation, extra in (
+        ("magnitude", alloc.uniform(mods, 0.4), {}),
+        ("wanda", alloc.uniform(mods, 0.4), {"windows": WINDOWS}),
+        ("shortgpt", alloc.shortgpt(mods, [1]), {}),
+    ):
+        outs = {}
+        for name, src in (("clean", clean), ("old", old)):
+            outs[name] = tmp_path / f"{method}-{name}"
+            prune_checkpoint(str(src), outs[name], method, allocation, device="cpu", progress=False, **extra)
+        with safe_open(str(outs["old"] / "model.safetensors"), framework="pt") as f:
+            assert not [n for n in f.keys() if "inv_freq" in n], method
+        assert (outs["old"] / "model.safetensors").read_bytes() == (outs["clean"] / "model.safetensors").read_bytes()
+        model = AutoModelForCausalLM.from_pretrained(outs["old"], dtype=torch.float32)
+        assert len(model.model.layers) == (2 if method == "shortgpt" else 3)
+        assert model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=4, do_sample=False).shape == (1, 7)

@@ -34,7 +34,14 @@ def is_c4(source: str | None) -> bool:
     return bool(source) and (source == "c4" or source.startswith("c4@"))
 
 
-def load_texts(source: str, text_field: str = "text", limit: int | None = None) -> list[str]:
+# where a user sets the text field of each kind of source: the fix a field error names
+CALIBRATION_FIELD = "calibration.text_field, CLI --text-field"
+
+
+def load_texts(
+    source: str, text_field: str = "text", limit: int | None = None, field_setting: str = CALIBRATION_FIELD
+) -> list[str]:
+    """The texts of ``source``; ``field_setting``: where the caller's user sets ``text_field`` (named by errors)."""
     if source == "demo":
         from prunetts.demo.render import calibration_texts
 
@@ -47,7 +54,9 @@ def load_texts(source: str, text_field: str = "text", limit: int | None = None) 
         ds = hub_dataset("allenai/c4", split="train", revision=revision, data_files={"train": C4_FILE})
         if text_field not in ds.column_names:
             found = ", ".join(ds.column_names)
-            raise CalibrationError(f"{source}: no '{text_field}' field (fields: {found}); set the text field")
+            raise CalibrationError(
+                f"{source}: no '{text_field}' field (fields: {found}); set the text field ({field_setting})"
+            )
         return list(ds[text_field][: limit or len(ds)])
     path = Path(source)
     if not path.is_file():
@@ -57,7 +66,7 @@ def load_texts(source: str, text_field: str = "text", limit: int | None = None) 
     rows = read_records(path)  # errors name the file (and the line of a JSON Lines file) in one line
     if not rows:
         raise CalibrationError(f"{path}: no records in the file; give a file of texts")
-    fix = "set the text field (calibration.text_field / influence.text_field, CLI --text-field)"
+    fix = f"set the text field ({field_setting})"
     if text_field not in rows[0]:
         found = ", ".join(map(repr, rows[0])) or "none"
         raise CalibrationError(f"{path}: no '{text_field}' field in the records (fields: {found}); {fix}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from prunetts.checkpoint import Reader
-from prunetts.layerwise import LayerRunner, input_sq_norms
+from prunetts.layerwise import LayerRunner, check_finite_stats, input_sq_norms
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ def capture(
         layer = runner.load_layer(i)
         with input_sq_norms(runner.arch.prunable_linears(layer)) as (sums, counts):
             runner.forward(i, layer, hidden, out=hidden)
+        # now, not in a later job: Wanda and OWL would silently treat inf/NaN statistics as "prune nothing"
+        check_finite_stats(sums, i, runner.dtype, "capture")
         for name in sums:
             linear_stats[(i, name)] = (sums[name].cpu(), counts[name])
         runner.unload_layer(i)

@@ -21,6 +21,10 @@ from collections import deque
 from pathlib import Path
 
 LAYER_RE = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
+# rotary inverse frequencies that old Llama checkpoints store (model.layers.{i}.self_attn.rotary_emb.inv_freq):
+# transformers recomputes them from the config (a non-persistent buffer, no longer a module's state), so the reader
+# skips them: they are neither loaded into a layer nor written to a pruned checkpoint
+IGNORED_RE = re.compile(r"(^|\.)rotary_emb\.inv_freq$")
 INDEX = "model.safetensors.index.json"
 SINGLE = "model.safetensors"
 # files copied verbatim next to the weights (tokenizer, chat template, generation defaults)
@@ -210,7 +214,7 @@ class Reader:
 
     def __init__(self, path: str | os.PathLike, revision: str | None = None):
         self.dir = resolve(path, revision)
-        self.files = weight_files(self.dir)
+        self.files = {n: f for n, f in weight_files(self.dir).items() if not IGNORED_RE.search(n)}
         self._headers: dict[Path, dict] = {}
         try:
             self.config = json.loads((self.dir / "config.json").read_text())

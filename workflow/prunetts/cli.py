@@ -283,6 +283,33 @@ def _preflight(a, v, needs_tokenizer: bool) -> tuple:
     return reader, tok
 
 
+def _influence_texts(a, tok) -> tuple[list[str], list[str]]:
+    """LayerIF's training and validation texts, read and checked before the calibration windows, the capture and the
+    model load: a wrong field or a text too short for the next-token loss is one line now, not after that work."""
+    from prunetts.influence import influence_texts
+
+    train, val = influence_texts(
+        a.influence_train,
+        a.influence_val,
+        a.influence_text_field or a.text_field,
+        a.n_train,
+        a.n_val,
+        a.seed,
+        calibration=(a.calibration, a.text_field),
+    )
+    train_from = f"--influence-train {a.influence_train}" if a.influence_train else f"--calibration {a.calibration}"
+    val_from = f"--influence-val {a.influence_val}" if a.influence_val else train_from
+    for texts, what, source in ((train, "training", train_from), (val, "validation", val_from)):
+        # max_len >= 8 (the flag's bound): truncation cannot make a text too short, so the full length decides
+        for text, ids in zip(texts, tok(texts, add_special_tokens=False, verbose=False)["input_ids"], strict=True):
+            if len(ids) < 2:
+                raise ValueError(
+                    f"{source}: the LayerIF {what} text {text[:40]!r} has {len(ids)} token(s); the next-token loss "
+                    "needs at least 2: remove or lengthen it"
+                )
+    return train, val
+
+
 def run_prune(a) -> dict:
     from prunetts import artifacts
     from prunetts import capture as cap
@@ -301,7 +328,9 @@ def run_prune(a) -> dict:
     need_capture = v.allocation in ("owl", "shortgpt") or (a.method == "wanda" and a.wanda_mode == "one_pass")
     need_windows = need_capture or needs_calibration(a.method, a.wanda_mode)
     reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif")
-    modules = prunable_modules_from_shapes(tensor_shapes(reader.dir))
+    influence = _influence_texts(a, tok) if v.allocation == "layerif" else None
+    shapes = tensor_shapes(reader.dir)
+    modules = prunable_modules_from_shapes(shapes)
     n_layers = reader.config["num_hidden_layers"]
 
     windows, stats, layer_stats = None, None, None
@@ -322,18 +351,10 @@ def run_prune(a) -> dict:
     elif v.allocation == "shortgpt":
         layer_scores = sc.bi_scores([dict(layer=i, cos_mean=c) for i, c, _ in layer_stats])
     elif v.allocation == "layerif":
-        from prunetts.influence import aggregate_positive, compute_influence, influence_texts
+        from prunetts.influence import aggregate_positive, compute_influence
         from prunetts.models import load_model
 
-        train, val = influence_texts(
-            a.influence_train,
-            a.influence_val,
-            a.influence_text_field or a.text_field,
-            a.n_train,
-            a.n_val,
-            a.seed,
-            calibration=(a.calibration, a.text_field),
-        )
+        train, val = influence
         lm = load_model(str(reader.dir), a.dtype, a.device, a.trust_remote_code)
         influence_sizes = {"train": len(train), "val": len(val)}  # fewer than asked for a small corpus
         rows = compute_influence(lm, tok, train, val, a.influence_max_len, a.projection_dim, a.seed)
@@ -380,6 +401,8 @@ def run_prune(a) -> dict:
         log.warning(
             "the allocation's target over the prunable linears is %.4f, below --sparsity %s", target, a.sparsity
         )
+    if v.method != "shortgpt":
+        _warn_if_short(records, shapes, total, target)
     summary = {
         "variant": v.id,
         "arguments": {k: val for k, val in vars(a).items() if k != "command"},
@@ -402,6 +425,31 @@ def run_prune(a) -> dict:
     (Path(a.out) / "prunetts_prune.json").write_text(json.dumps(summary, indent=2) + "\n")
     log.info("%s: wrote %s (realized sparsity %.4f over the prunable linears)", v.id, a.out, total)
     return summary
+
+
+def _warn_if_short(records: list[dict], shapes: dict, total: float, target: float) -> None:
+    """Warn when the masks pruned clearly less than allocated (e.g. inf/NaN scores, never among the smallest): more
+    than 1% of the prunable weights short, beyond the per-row rounding (floor(d_in * s) in each row leaves up to one
+    weight per row)."""
+
+    def slack(r) -> float:  # the fraction of the linear that rounding may leave, plus the 1% margin
+        return shapes[f"model.layers.{r['layer']}.{r['module']}.weight"][0] / r["numel"] + 0.01
+
+    short = [r for r in records if r["n_zero"] / r["numel"] < r["target_sparsity"] - slack(r)]
+    numel = sum(r["numel"] for r in records)
+    if short and total < target - sum(slack(r) * r["numel"] for r in records) / numel:
+        r = short[0]
+        log.warning(
+            "realized sparsity %.4f over the prunable linears is below the target %.4f: %d linears pruned less than "
+            "allocated, e.g. layer %d %s at %.4f of %.4f (see prunetts_sparsity.parquet)",
+            total,
+            target,
+            len(short),
+            r["layer"],
+            r["module"],
+            r["n_zero"] / r["numel"],
+            r["target_sparsity"],
+        )
 
 
 def _versions() -> dict:

@@ -48,6 +48,7 @@ import math
 import random
 
 COMPONENTS = {"attention": "self_attn.", "mlp": "mlp."}
+INFLUENCE_FIELD = "influence.text_field, CLI --influence-text-field"
 
 
 def split_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[list[str], list[str]]:
@@ -96,16 +97,20 @@ def influence_texts(
     - a validation source: its first ``n_val`` texts, and the first ``n_train`` texts of the training source (or of
       the calibration texts) that are not among them (a warning says how many were skipped).
     """
-    from prunetts.calibration import load_texts
+    from prunetts.calibration import CALIBRATION_FIELD, load_texts
 
     if train_source is None and calibration is None:
         raise ValueError("LayerIF: no training texts (neither a training source nor the calibration texts)")
-    pool = (train_source, text_field) if train_source is not None else calibration
+    # a field error names the setting that fixes it: the influence files' own, or the calibration texts'
+    if train_source is not None:
+        pool, pool_field = (train_source, text_field), INFLUENCE_FIELD
+    else:
+        pool, pool_field = calibration, CALIBRATION_FIELD
     if val_source is None:
-        return split_calibration_texts(load_texts(*pool), n_train, n_val, seed)
-    val = load_texts(val_source, text_field, n_val)
+        return split_calibration_texts(load_texts(*pool, field_setting=pool_field), n_train, n_val, seed)
+    val = load_texts(val_source, text_field, n_val, field_setting=INFLUENCE_FIELD)
     held_out = set(val)
-    candidates = load_texts(*pool)
+    candidates = load_texts(*pool, field_setting=pool_field)
     train, skipped = [], 0
     for t in candidates:
         if len(train) == n_train:
@@ -230,7 +235,10 @@ def _token_ids(tokenizer, texts: list[str], max_len: int, what: str) -> list[lis
     for i, t in enumerate(texts):
         ids = tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"][:max_len]
         if len(ids) < 2:
-            raise ValueError(f"{what} text {i} has {len(ids)} token(s); the next-token loss needs at least 2")
+            raise ValueError(
+                f"LayerIF: {what} text {i} ({t[:40]!r}) has {len(ids)} token(s); the next-token loss needs at least 2: "
+                "remove or lengthen it"
+            )
         out.append(ids)
     return out
 
@@ -486,8 +494,8 @@ def _rows(groups, scores) -> list[dict]:
     for (li, comp, _mods), sc in zip(groups, scores, strict=True):
         if not torch.isfinite(sc).all():
             raise ValueError(
-                f"LayerIF influence: non-finite scores for layer {li} {comp} (inf/NaN gradients); "
-                "compute in float32 (influence.dtype) or shorten influence.max_len"
+                f"LayerIF influence: non-finite scores for layer {li} {comp} (inf/NaN gradients); compute in float32 "
+                "(influence.dtype, CLI --dtype) or shorten the texts (influence.max_len, CLI --influence-max-len)"
             )
         rows.extend(dict(layer=li, component=comp, example=k, influence=float(s)) for k, s in enumerate(sc))
     rows.sort(key=lambda r: (r["layer"], r["component"], r["example"]))

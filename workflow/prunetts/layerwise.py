@@ -14,7 +14,7 @@ import contextlib
 import logging
 
 from prunetts.checkpoint import Reader
-from prunetts.models import meta_model, resolve_device, resolve_dtype
+from prunetts.models import ModelError, meta_model, resolve_device, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,9 @@ def _recorders(runner, n: int):
 
 class LayerRunner:
     def __init__(self, reader: Reader, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False):
-        import torch
-
         self.reader = reader
         self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device) if dtype != "checkpoint" else torch.float32
+        self.dtype = resolve_dtype(dtype, self.device)
         self.config, self.model, self.arch = meta_model(str(reader.dir), trust_remote_code)
         self.n_layers = len(self.arch.layers(self.model))
         self._kwargs: dict[int, dict[int, dict]] = {}
@@ -218,3 +216,23 @@ def input_sq_norms(linears: dict):
         last.clear()  # do not keep the last activation alive
         for h in hooks:
             h.remove()
+
+
+def check_finite_stats(sums: dict, layer: int, dtype=None, what: str = "Wanda") -> None:
+    """Raise one line naming the first linear of ``layer`` whose input statistic (``input_sq_norms``) is inf/NaN.
+    Such a statistic is no error to the scoring: a NaN score is never among the k smallest and an inf one always
+    last, so Wanda would silently prune (almost) nothing there and OWL would count no outlier. ``dtype``: the compute
+    dtype that produced the activations, when known (float16 overflows where bfloat16 and float32 do not)."""
+    import torch
+
+    for name, s in sums.items():
+        if s is not None and not torch.isfinite(s).all():
+            where = f"{what}: layer {layer} {name}: the input activations are inf/NaN"
+            setting = "bfloat16 or float32 (capture.dtype, CLI --dtype)"
+            if dtype == torch.float16:
+                fix = f"(float16 overflow); compute in {setting} instead"
+            elif dtype is None:  # statistics from a stored capture
+                fix = f"(a float16 overflow, or inf/NaN weights); recompute the capture in {setting}"
+            else:
+                fix = f"even in {str(dtype).removeprefix('torch.')}; check the checkpoint's weights for inf/NaN"
+            raise ModelError(f"{where} {fix}")

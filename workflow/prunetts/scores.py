@@ -18,6 +18,8 @@ SCORERS = ("owl", "bi", "layerif")
 def owl_outlier_ratios(model_path: str, stats: dict, m: float) -> dict[int, float]:
     import torch
 
+    from prunetts.layerwise import check_finite_stats
+    from prunetts.models import ModelError
     from prunetts.pruning.wanda import wanda_scores
 
     reader = Reader(model_path)
@@ -25,6 +27,9 @@ def owl_outlier_ratios(model_path: str, stats: dict, m: float) -> dict[int, floa
     by_layer: dict[int, list[str]] = {}
     for layer, name, _ in modules:
         by_layer.setdefault(layer, []).append(name)
+    # an inf/NaN statistic makes no score exceed M x the (inf/NaN) mean: D_l = 0, a finite, wrong ratio
+    for layer, names in sorted(by_layer.items()):
+        check_finite_stats({n: stats[(layer, n)] for n in names}, layer, what="OWL")
     ratios = {}
     for layer, names in sorted(by_layer.items()):
         keys = [f"model.layers.{layer}.{n}.weight" for n in names]
@@ -32,6 +37,8 @@ def owl_outlier_ratios(model_path: str, stats: dict, m: float) -> dict[int, floa
         flat = torch.cat(
             [wanda_scores(tensors[k].float(), stats[(layer, n)]).flatten() for k, n in zip(keys, names, strict=True)]
         )
+        if not torch.isfinite(flat).all():
+            raise ModelError(f"OWL: layer {layer}: the Wanda scores are inf/NaN; check the checkpoint's weights")
         ratios[layer] = float((flat > m * flat.mean()).sum()) / flat.numel() * 100.0
     return ratios
 

@@ -66,7 +66,7 @@ def owl(
     if bad:
         raise ValueError(
             f"OWL: layer {bad[0]} would get sparsity {raw[bad[0]]:.4f} (target {sparsity}, lambda {lam}); "
-            "lower pruning.owl.lambda or the sparsity"
+            "lower the lambda (pruning.owl.lambda, CLI --owl-lambda) or the sparsity"
         )
     floor = 0.01 if method == "wanda" else 0.0  # TTS-Pruning: Wanda-OWL clamps to 0.01, magnitude-OWL prunes none
     per_layer = {i: (s if s > 0 else floor) for i, s in raw.items()}
@@ -74,7 +74,7 @@ def owl(
     if clamped:  # the paper's code clamps silently; the layer mean (the global sparsity) then leaves S
         log.warning(
             "OWL: layer(s) %s would get sparsity <= 0 (outlier ratios far above the rest); set to %s as the paper's "
-            "code does, so the mean over layers is %.4f, not %s. Lower pruning.owl.lambda to keep S",
+            "code does, so the mean over layers is %.4f, not %s. Lower pruning.owl.lambda (CLI --owl-lambda) to keep S",
             ", ".join(map(str, clamped)),
             floor,
             sum(per_layer.values()) / len(per_layer),

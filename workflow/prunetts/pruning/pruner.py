@@ -2,7 +2,8 @@
 
 Never holds the dense and the pruned model together: the non-layer tensors (embeddings, final norm, lm_head) are
 copied as they are, then each decoder layer is loaded, pruned and written before the next is read. Peak memory is one
-decoder layer plus, for sequential Wanda, the calibration hidden states (two ``[N, T, H]`` buffers).
+decoder layer plus, for sequential Wanda, the calibration hidden states: one ``[N, T, H]`` buffer, updated in place
+layer by layer (``LayerRunner.embed`` briefly holds the per-batch inputs and their concatenation besides).
 
 - ``magnitude``: |W| per matrix (``magnitude.py``); no calibration data.
 - ``wanda``, mode ``sequential`` (the reference, METHODS §2.3): layer l's activation statistics are measured on the
@@ -60,7 +61,7 @@ def prune_checkpoint(
     n_zero)."""
     from tqdm import tqdm
 
-    from prunetts.layerwise import LayerRunner, input_sq_norms, output_skipped
+    from prunetts.layerwise import LayerRunner, check_finite_stats, input_sq_norms, output_skipped
 
     reader = Reader(model_path)
     if method == "shortgpt":
@@ -72,8 +73,12 @@ def prune_checkpoint(
     sequential = needs_calibration(method, wanda_mode)
     if sequential and not windows:
         raise ValueError("sequential Wanda needs calibration windows")
-    if method == "wanda" and not sequential and stats is None:
-        raise ValueError("one-pass Wanda needs the dense capture statistics")
+    if method == "wanda" and not sequential:
+        if stats is None:
+            raise ValueError("one-pass Wanda needs the dense capture statistics")
+        # now, before any layer is written; the dtype of a stored capture is not known here
+        for (layer, name), s in sorted(stats.items()):
+            check_finite_stats({name: s}, layer)
 
     runner = LayerRunner(reader, device, dtype, trust_remote_code)
     order = reader.other_names() + [n for i in range(runner.n_layers) for n in reader.layer_names(i)]
@@ -95,6 +100,7 @@ def prune_checkpoint(
                 sq_norms = None
             elif sequential:
                 sq_norms = layer_stats
+                check_finite_stats(sq_norms, i, runner.dtype)
             else:
                 sq_norms = {name: stats[(i, name)] for name in linears}
             records += _prune_linears(runner, i, linears, method, allocation, sq_norms, wanda_group)

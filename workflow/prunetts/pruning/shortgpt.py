@@ -28,7 +28,7 @@ def layers_to_remove(bi: dict[int, float], n_layers: int, n_remove: int) -> list
     if nonfinite:  # a NaN would make the sort below order the layers arbitrarily
         raise ValueError(
             f"ShortGPT: the Block Influence of layer {nonfinite[0]} is {bi[nonfinite[0]]}; recompute the capture "
-            "(in the workflow: snakemake --forcerun capture)"
+            "(workflow: snakemake --forcerun capture; CLI: run prunetts prune again)"
         )
     return sorted(sorted(candidates, key=lambda i: (bi[i], i))[:n_remove])
 
