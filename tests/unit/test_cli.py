@@ -341,14 +341,14 @@ def test_influence_text_problems_stop_before_the_expensive_work(tiny_qwen3_dir, 
     cases = [
         (["--influence-train", prompts], "prompts.jsonl: no 'text' field in the records (fields: 'prompt')"),
         (["--influence-train", c4, "--influence-val", prompts], "prompts.jsonl: no 'text' field"),
-        (["--influence-train", short], f"--influence-train {short}: the LayerIF "),
+        (["--influence-train", short], f"--influence-train {short}: LayerIF: "),
     ]
     for extra, message in cases:
         assert _prune(tiny_qwen3_dir, tmp_path / "o", *args, *extra) == 1
         line = _one_line_error(capsys)
         assert message in line, line
         if "LayerIF" in message:  # the split decides whether it is a training or validation text
-            assert "text 'x' has 1 token(s); the next-token loss needs at least 2" in line, line
+            assert "('x') has 1 token(s); the next-token loss needs at least 2" in line, line
         if "field" in message:
             assert line.endswith("(influence.text_field, CLI --influence-text-field)"), line
         assert not (tmp_path / "o").exists()

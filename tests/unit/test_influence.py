@@ -343,3 +343,29 @@ def test_influence_job_reads_its_files_with_influence_text_field(tiny_qwen3_dir,
     )
     rows = artifacts.read("influence", out).to_pylist()
     assert sorted({r["example"] for r in rows}) == [0, 1, 2, 3] and {r["model"] for r in rows} == {"tiny"}
+
+
+def test_influence_job_rejects_a_one_token_text_before_loading_the_model(tiny_qwen3_dir, tmp_path, monkeypatch):
+    import json
+
+    import prunetts.models
+    from prunetts import jobs
+    from prunetts.records import InputFileError
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded before the texts were checked")
+
+    monkeypatch.setattr(prunetts.models, "load_model", no_model)
+    traces = tmp_path / "traces.jsonl"
+    texts = [f"step {i} then {i + 1}" for i in range(6)]
+    texts[2] = "a"
+    traces.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    cfg = dict(
+        train_source=str(traces), val_source=None, text_field="text", n_train=4, n_val=2, max_len=16,
+        projection_dim=0, seed=0, device="cpu", dtype="float32",
+    )  # fmt: skip
+    with pytest.raises(InputFileError, match=r"^LayerIF: (training|validation) text \d \('a'\) has 1 token"):
+        jobs.influence(
+            str(tiny_qwen3_dir), str(tmp_path / "i.parquet"), model="t", influence=cfg, calibration=None,
+            trust_remote_code=False,
+        )  # fmt: skip

@@ -286,7 +286,8 @@ def _preflight(a, v, needs_tokenizer: bool) -> tuple:
 def _influence_texts(a, tok) -> tuple[list[str], list[str]]:
     """LayerIF's training and validation texts, read and checked before the calibration windows, the capture and the
     model load: a wrong field or a text too short for the next-token loss is one line now, not after that work."""
-    from prunetts.influence import influence_texts
+    from prunetts.influence import influence_texts, token_ids
+    from prunetts.records import InputFileError
 
     train, val = influence_texts(
         a.influence_train,
@@ -300,13 +301,10 @@ def _influence_texts(a, tok) -> tuple[list[str], list[str]]:
     train_from = f"--influence-train {a.influence_train}" if a.influence_train else f"--calibration {a.calibration}"
     val_from = f"--influence-val {a.influence_val}" if a.influence_val else train_from
     for texts, what, source in ((train, "training", train_from), (val, "validation", val_from)):
-        # max_len >= 8 (the flag's bound): truncation cannot make a text too short, so the full length decides
-        for text, ids in zip(texts, tok(texts, add_special_tokens=False, verbose=False)["input_ids"], strict=True):
-            if len(ids) < 2:
-                raise ValueError(
-                    f"{source}: the LayerIF {what} text {text[:40]!r} has {len(ids)} token(s); the next-token loss "
-                    "needs at least 2: remove or lengthen it"
-                )
+        try:
+            token_ids(tok, texts, a.influence_max_len, what)
+        except InputFileError as e:
+            raise ValueError(f"{source}: {e}") from None
     return train, val
 
 

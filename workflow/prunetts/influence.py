@@ -230,12 +230,15 @@ def _count_sketch(grad, h1, s1, h2, s2, p: int):
     return (rows.gather(0, idx) * s2).sum(1)
 
 
-def _token_ids(tokenizer, texts: list[str], max_len: int, what: str) -> list[list[int]]:
+def token_ids(tokenizer, texts: list[str], max_len: int, what: str) -> list[list[int]]:
+    """Each text's token ids, cut to ``max_len``; a text under 2 tokens is the user's file's problem (one line)."""
+    from prunetts.records import InputFileError
+
     out = []
     for i, t in enumerate(texts):
         ids = tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"][:max_len]
         if len(ids) < 2:
-            raise ValueError(
+            raise InputFileError(
                 f"LayerIF: {what} text {i} ({t[:40]!r}) has {len(ids)} token(s); the next-token loss needs at least 2: "
                 "remove or lengthen it"
             )
@@ -287,8 +290,8 @@ def compute_influence(
     device = next(model.parameters()).device
     sketches = _sketches(groups, projection_dim, seed, device, sketch) if projection_dim else {}
     weights = [w for _li, _c, mods in groups for _n, w in mods]
-    train_ids = _token_ids(tokenizer, train_texts, max_len, "training")
-    val_ids = _token_ids(tokenizer, val_texts, max_len, "validation")
+    train_ids = token_ids(tokenizer, train_texts, max_len, "training")
+    val_ids = token_ids(tokenizer, val_texts, max_len, "validation")
 
     def project(li, name, grad):
         g = grad.float()
@@ -379,7 +382,7 @@ def token_factors(
     try:
         with _differentiating(model, weights):
             for ids in tqdm(
-                _token_ids(tokenizer, texts, max_len, "factor"), desc="LayerIF factors", disable=not progress
+                token_ids(tokenizer, texts, max_len, "factor"), desc="LayerIF factors", disable=not progress
             ):
                 loss = _text_loss(model, ids, device)
                 keys = list(outputs)
