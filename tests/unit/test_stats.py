@@ -157,6 +157,13 @@ def test_maj_at_k_tie_goes_to_the_lowest_seed_number_and_answers_are_normalised(
         answers={"dense": {1: ["\\frac{1}{2}"], 2: ["\\frac{1}{2}"], 3: ["3"], 4: ["3"]}},
     )
     assert stats.compute_stats(six, 1)[0]["maj_at_k"][-1] == 1.0
+    # an unparsable answer abstains: two identical hedges do not outvote the one correct letter
+    seven = grades(
+        {"dense": {1: [True], 2: [False], 3: [False]}},
+        answers={"dense": {1: ["C"], 2: ["C or D"], 3: ["C or D"]}},
+    )
+    seven.loc[seven["extracted"] == "C or D", "verdict"] = "unparsable"
+    assert stats.compute_stats(seven, 1)[0]["maj_at_k"][-1] == 1.0
 
 
 def test_identical_variant_has_zero_difference_and_p_one():

@@ -26,9 +26,10 @@ of outcomes of that cell:
   rule ("025" = "25.0" = 25), else after removing whitespace (so equivalent wrong answers written differently,
   "\\frac32" and "1.5", split their votes: a bias towards the correct answer, which math-verify merges); an answer
   graded correct once is correct in every trace of the problem (another may have timed out in the grader); a trace
-  without an extracted answer abstains; a problem where every trace abstains counts as wrong. **Ties**: among the
-  answers with the most votes, the one given by the lowest seed number in the subset wins. The vote is correct when
-  the winning answer is one graded correct. maj@1 = pass@1 (up to such grader timeouts).
+  without an extracted answer abstains, and so does one graded ``unparsable`` (a hedge such as "C or D", an answer
+  beyond the grader's limits: no answer to count); a problem where every trace abstains counts as wrong. **Ties**:
+  among the answers with the most votes, the one given by the lowest seed number in the subset wins. The vote is
+  correct when the winning answer is one graded correct. maj@1 = pass@1 (up to such grader timeouts).
 - ``diff_vs_dense``, ``diff_ci_low``, ``diff_ci_high``, ``diff_p_value``, ``diff_significant`` (null for the dense
   rows and where the grid has no dense model): accuracy of the variant minus the dense model's, same model, bench
   and budget, over the (problem, seed) pairs both have (``n_paired``). Interval: 95 % paired percentile bootstrap
@@ -256,6 +257,7 @@ def _cube(block: pd.DataFrame) -> tuple[list, list, list, np.ndarray, np.ndarray
     correct[vcode, pcode, scode] = block["correct"].to_numpy(dtype=np.float64)
     extracted = block["extracted"]
     keys = extracted.map({x: answer_key(x) for x in extracted.dropna().unique()})
+    keys = keys.mask(block["verdict"].eq("unparsable").to_numpy(), None)  # abstains, as no answer does
     # an answer graded correct in one trace of a problem is correct in all of them (another trace of it may have
     # timed out in the grader): every one votes as CORRECT_KEY
     cells = pd.MultiIndex.from_arrays([vcode, pcode, keys])

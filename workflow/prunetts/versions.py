@@ -15,6 +15,6 @@ IMPL_VERSION = {
     "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
     "generate": 4,  # 4: top-p measured on the renormalised top-k distribution (vLLM's and transformers' order)
     "grade": 4,  # 4: variables after LaTeX kept, units after a number dropped; GPQA lead-ins ("The answer is C")
-    "aggregate": 3,  # 3: maj@k votes: correct answers vote together, the grader's integer rule
+    "aggregate": 4,  # 4: maj@k: an unparsable answer abstains (3: correct answers vote together, integer rule)
     "plot": 1,  # the four figure rules (prunetts.plots)
 }
