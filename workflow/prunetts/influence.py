@@ -52,18 +52,23 @@ INFLUENCE_FIELD = "influence.text_field, CLI --influence-text-field"
 
 
 def split_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[list[str], list[str]]:
-    """Disjoint (by position) random train and validation subsets of ``texts``, drawn with ``random.Random(seed)``."""
+    """Disjoint random train and validation subsets of ``texts``' distinct texts (a repeated text would otherwise land
+    on both sides), drawn with ``random.Random(seed)``."""
     if n_train < 1 or n_val < 1:
         raise ValueError(f"LayerIF needs n_train >= 1 and n_val >= 1 (got {n_train}, {n_val})")
+    texts = list(dict.fromkeys(texts))
     if len(texts) < n_train + n_val:
-        raise ValueError(f"LayerIF needs {n_train} + {n_val} texts for disjoint train/validation, got {len(texts)}")
+        raise ValueError(
+            f"LayerIF needs {n_train} + {n_val} distinct texts for disjoint train/validation, got {len(texts)}"
+        )
     idx = random.Random(seed).sample(range(len(texts)), n_train + n_val)
     return [texts[i] for i in idx[:n_train]], [texts[i] for i in idx[n_train:]]
 
 
 def split_calibration_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[list[str], list[str]]:
     """Disjoint splits of a corpus (by default the calibration texts). A corpus smaller than n_train + n_val (e.g. a
-    small local file) is split 3:1 instead of failing, with a warning."""
+    small local file) is split 3:1 instead of failing, with a warning. Repeated texts count once."""
+    texts = list(dict.fromkeys(texts))
     if len(texts) < n_train + n_val:
         n_val_new = max(1, min(n_val, len(texts) // 4))
         n_train_new = max(1, min(n_train, len(texts) - n_val_new))
