@@ -52,7 +52,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
 fi
 
 # 2. configuration for this host
-cpus=$(nproc)
+cpus=$(nproc --all) # --all: not lowered by an OMP_NUM_THREADS in the environment
 mem_mb=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 1024 * 85 / 100))
 mkdir -p /etc/slurm "$DIR/state" "$DIR/spool"
 new_conf=$(

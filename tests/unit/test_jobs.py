@@ -12,6 +12,7 @@ def test_a_job_given_a_gpu_refuses_to_run_auto_on_the_cpu(monkeypatch, tmp_path)
     from prunetts.models import ModelError, resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a node whose driver or torch build sees no GPU
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # job_logging sets it for the job's process: keep it in this test
     assert resolve_device("auto") == "cpu"
     log = tmp_path / "job.log"
     with pytest.raises(SystemExit), jobs.job_logging(str(log), 1, {"gpu": 1, "mem_mb": 64000}):
