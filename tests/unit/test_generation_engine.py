@@ -113,6 +113,16 @@ def test_answers_stop_where_the_context_ends_in_both_sweeps(demo):
     assert shorter >= len(capped) // 3
 
 
+def test_a_budget_the_context_cannot_hold_is_named_before_generating(demo, caplog):
+    tok, _ = demo
+    longest = max(len(p.prompt_ids) for p in _problems(tok, 4))
+    with caplog.at_level("WARNING", logger="prunetts.generation.sweep"):
+        _sweep(demo, [8], 1.0, n=4, method="fork", context_limit=10_000)
+        assert "leave no room" not in caplog.text
+        _sweep(demo, [8], 1.0, n=4, method="fork", context_limit=longest + 8)
+    assert "plus the largest budget 8 leave no room for an answer in the model's context" in caplog.text
+
+
 def test_generation_config_end_ids_stop_generation(tmp_path, demo_model_dir):
     """generation_config.json's end ids (Qwen lists <|im_end|> and <|endoftext|>) stop a trace, as in vLLM."""
     import json

@@ -190,6 +190,22 @@ def budget_sweep(
         context_limit=context_limit,
     )
 
+    if context_limit is not None and plan.items:
+        # the longest closing delimiter ("\n" + "<|im_start|>answer\nFinal Answer:") plus one answer token
+        room = len(closing([], True)) + 2
+        over = [it for it in plan.items if len(it.context) + budgets[-1] + room > context_limit]
+        if over:  # vLLM clamps such a thinking phase at the context, transformers would run past it
+            log.warning(
+                "%d of %d prompts plus the largest budget %d leave no room for an answer in the model's context of "
+                "%d tokens (longest prompt %d): their thinking may be cut by the context, not the budget; lower the "
+                "largest budget or raise the context (vLLM max_model_len)",
+                len(over),
+                len(plan.items),
+                budgets[-1],
+                context_limit,
+                max(len(it.context) for it in over),
+            )
+
     def finished(i: int, o: Outcome) -> None:
         done[plan.items[i].problem_id] = o
         if journal is not None:
