@@ -154,3 +154,19 @@ def perturbed_copy(src: Path, dst: Path, seed: int = 1) -> Path:
                 tensors[name] = t + t.std() * torch.randn(t.shape, generator=gen, dtype=torch.float32).to(t.dtype)
         save_file(tensors, f, metadata={"format": "pt"})
     return dst
+
+
+@pytest.fixture(autouse=True)
+def _keep_thread_settings():
+    """A test that runs a job in-process (``jobs.*`` set torch's thread count and OMP_NUM_THREADS for the job's
+    process) must not leave them changed for the tests after it."""
+    import torch
+
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp

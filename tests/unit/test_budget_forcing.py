@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from prunetts.generation.backends import Sampling, TransformersBackend
-from prunetts.generation.budget_forcing import DELIMITERS, closing_text, cut_for_budget
+from prunetts.generation.budget_forcing import DELIMITERS, Cut, closing_text, cut_for_budget
 from prunetts.generation.prompts import prompt_ids
 from prunetts.generation.sweep import Problem, budget_sweep, eos_ids
 from prunetts.models import load_model, load_tokenizer
@@ -18,8 +18,10 @@ def test_cut_semantics():
     assert cut_for_budget(10, True, 10).hit_budget is True  # the 10th token used the whole budget
     assert cut_for_budget(10, True, 10).n_tokens == 10
     assert cut_for_budget(10, True, 4).n_tokens == 4
-    assert cut_for_budget(64, False, 64) == cut_for_budget(64, False, 64)
-    assert cut_for_budget(64, False, 16).n_tokens == 16
+    assert cut_for_budget(64, False, 64) == Cut(64, True)  # ran to the budget without stopping
+    assert cut_for_budget(10, False, 64) == Cut(10, True)  # cut short by something else: still no natural stop
+    assert cut_for_budget(64, False, 16) == Cut(16, True)
+    assert cut_for_budget(10, True, 64) == Cut(10, False)
 
 
 def test_closing_text():
@@ -45,10 +47,12 @@ def without_timings(row: dict) -> dict:
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
-def test_thinking_never_exceeds_budget_and_delimiters(tiny_qwen3_dir, temperature):
-    budgets = [3, 8, 20]
-    rows = _sweep(tiny_qwen3_dir, budgets, temperature)
+def test_thinking_never_exceeds_budget_and_delimiters(demo_model_dir, temperature):
+    """The trained demo model stops thinking by itself within 256 tokens and not within 8: both kinds of row."""
+    budgets = [3, 8, 256]
+    rows = _sweep(demo_model_dir, budgets, temperature)
     assert {r["budget"] for r in rows} == set(budgets)
+    assert {r["hit_budget"] for r in rows} == {True, False}
     for r in rows:
         assert r["thinking_tokens"] <= r["budget"]
         if r["hit_budget"]:

@@ -160,8 +160,8 @@ def test_garbled_tokenizer_that_is_still_json(demo_copy):
 
 @pytest.mark.parametrize("config", ['{"model_type": "no_such_arch"}', '{"model_type": "qwen3", "hidden_size": "x"}'])
 def test_config_that_is_json_but_unusable_is_one_line_on_every_loading_path(demo_copy, config):
-    """prunable_modules (allocate), the layer-by-layer runner (capture, prune) and the vLLM backend (before the
-    engine is even imported) all load the config through models.load_config."""
+    """prunable_modules (allocate), the layer-by-layer runner (capture, prune), the transformers backend and the vLLM
+    backend (before the engine is even imported) all load the config through models.load_config."""
     from prunetts.checkpoint import Reader
     from prunetts.generation.run import make_backend
     from prunetts.layerwise import LayerRunner
@@ -169,11 +169,13 @@ def test_config_that_is_json_but_unusable_is_one_line_on_every_loading_path(demo
 
     tok = load_tokenizer(str(demo_copy))
     (demo_copy / "config.json").write_text(config)
-    generation = {"backend": "vllm", "temperature": 0.6}
+    vllm = {"backend": "vllm", "temperature": 0.6}
+    transformers = {"temperature": 0.6, "device": "cpu", "dtype": "float32"}
     for call in (
         lambda: prunable_modules(str(demo_copy)),
         lambda: LayerRunner(Reader(demo_copy), "cpu", "float32"),
-        lambda: make_backend(str(demo_copy), tok, generation, {}, progress=False),
+        lambda: make_backend(str(demo_copy), tok, vllm, {}, progress=False),
+        lambda: make_backend(str(demo_copy), tok, transformers, {}, progress=False),
     ):
         with pytest.raises(ModelError) as err:
             call()

@@ -2,7 +2,6 @@
 
 import itertools
 import json
-import time
 
 import pytest
 
@@ -70,20 +69,18 @@ def as_model_output(solution: str) -> str:
 
 def test_math500_solutions_grade_correct_against_own_answer(math500):
     """The full path (answer segment, extraction, integer rule / math-verify in 2 worker processes) on the 500
-    reference solutions; ~5 s on 2 cores."""
+    reference solutions; ~5 s on 2 cores. Every one grades correct."""
     items = [(as_model_output(r["solution"]), r["answer"]) for r in math500]
-    t0 = time.perf_counter()
     results = grade(items, workers=2, kind=benchmarks.kind("math500"))
-    elapsed = time.perf_counter() - t0
     failed = [(r["unique_id"], v) for r, (_, v) in zip(math500, results, strict=True) if v != "correct"]
-    assert len(failed) / len(items) <= 0.01, failed
-    assert elapsed < 180, f"grading 500 items took {elapsed:.0f}s"
+    assert failed == []
 
 
 def test_math500_solutions_grade_wrong_against_other_answers(math500):
     items = [(as_model_output(r["solution"]), math500[(i + 1) % len(math500)]["answer"]) for i, r in enumerate(math500)]
     verdicts = [v for _, v in grade(items, workers=2)]
-    assert verdicts.count("correct") / len(items) <= 0.02  # 3: neighbours that share the answer ("7" and "7")
+    correct = [i for i, v in enumerate(verdicts) if v == "correct"]
+    assert correct == [22, 186, 403]  # neighbours that share the answer ("7" and "7"), 0.6 %
 
 
 def test_aime24_solutions_grade_correct():

@@ -54,6 +54,29 @@ def brute_force_sequential_wanda(model_dir, allocation, group="row"):
     }
 
 
+def test_sequential_wanda_runs_each_layer_once_for_statistics_and_all_but_the_last_once_more(
+    tiny_qwen3_dir, tmp_path, monkeypatch
+):
+    """The exact saving the test below cannot see: nothing reads the last layer's outputs, so it is not re-run."""
+    from prunetts.layerwise import LayerRunner
+
+    calls, forward = [], LayerRunner.forward
+
+    def counted(self, i, layer, hidden, out=None):
+        calls.append((i, out is not False))
+        return forward(self, i, layer, hidden, out=out)
+
+    monkeypatch.setattr(LayerRunner, "forward", counted)
+    mods = modules_of(tiny_qwen3_dir)
+    prune_checkpoint(
+        str(tiny_qwen3_dir), tmp_path / "out", "wanda", alloc.uniform(mods, 0.4), windows=WINDOWS,
+        device="cpu", dtype="float32", progress=False,
+    )  # fmt: skip
+    n = 1 + max(layer for layer, _, _ in mods)
+    assert [i for i, kept in calls if not kept] == list(range(n))  # statistics passes, outputs discarded
+    assert [i for i, kept in calls if kept] == list(range(n - 1))  # the pruned layers' outputs, the last one's not
+
+
 @pytest.mark.parametrize("group", ["row", "matrix"])
 def test_sequential_wanda_equals_brute_force(tiny_model_dir, tmp_path, group):
     mods = modules_of(tiny_model_dir)

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests.conftest import bench_file
 from tests.workflow.helpers import micro_config, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -82,12 +83,17 @@ def test_each_model_name_gets_its_own_cache_entry(tmp_path):
     work.mkdir()
     cfg = micro_config()
     cfg["models"]["demo_b"] = dict(cfg["models"]["demo"])
+    # two benchmarks reading one file with the same options (the AMC loader reads AIME's fields too)
+    same = {"source": str(bench_file("aime24.jsonl")), "limit": 5}
+    cfg["benchmarks"] = {"aime24": dict(same), "amc23": dict(same)}
     targets = [f"results/calibration/model~{m}.parquet" for m in ("demo", "demo_b")]
+    benches = [f"results/benchmarks/bench~{b}.parquet" for b in ("aime24", "amc23")]
     proc = snakemake(
         work,
         "--cores",
         "1",
         *targets,
+        *benches,
         "--cache",
         configfile=write_config(work, cfg),
         extra_env={"SNAKEMAKE_OUTPUT_CACHE": str(cache)},
@@ -96,4 +102,7 @@ def test_each_model_name_gets_its_own_cache_entry(tmp_path):
     assert all(f"Moving output file {target} to cache" in out for target in targets)  # both computed
     for model, target in zip(("demo", "demo_b"), targets, strict=True):
         assert {r["model"] for r in artifacts.read("calibration", work / target).to_pylist()} == {model}
-    assert len(os.listdir(cache)) == 2
+    assert all(f"Moving output file {target} to cache" in out for target in benches)
+    for bench, target in zip(("aime24", "amc23"), benches, strict=True):
+        assert {r["bench"] for r in artifacts.read("benchmark", work / target).to_pylist()} == {bench}
+    assert len(os.listdir(cache)) == 4

@@ -65,7 +65,9 @@ def test_two_clean_runs_give_byte_identical_grade_and_score_tables(runs):
         assert da and da == _digests(b, f"results/{stage}/**/*"), stage
     assert len(_digests(a, "results/models/**/model.safetensors")) == 14  # every pruned checkpoint
     timing = ["think_seconds", "answer_seconds"]
-    for gen in sorted(a.glob("results/generations/**/*.parquet")):
+    generations = sorted(a.glob("results/generations/**/*.parquet"))
+    assert len(generations) == 30
+    for gen in generations:
         other = b / gen.relative_to(a)
         assert pq.read_table(gen).drop_columns(timing).equals(pq.read_table(other).drop_columns(timing)), gen
 

@@ -182,3 +182,49 @@ def test_temporary_checkpoints_go_once_generated_and_nothing_reruns(tmp_path):
     assert (tmp_path / "results" / "grades" / variant / "bench~demo" / "seed~7.parquet").exists()
     counts = job_counts(snakemake(tmp_path, "-n", configfile=config))
     assert counts == {}, counts
+
+
+# sequential Wanda (uniform), one-pass Wanda (OWL, the by_allocation override) and ShortGPT: the capture's readers
+GRID_CAPTURE = {
+    "pruning": {
+        "methods": ["wanda", "shortgpt"],
+        "allocations": ["uniform", "owl"],
+        "wanda": {"mode": "sequential", "by_allocation": {"owl": {"mode": "one_pass"}}},
+    },
+    "benchmarks": {"demo": {"limit": 4}},
+    "generation": {"budgets": [16], "seeds": [7]},
+}
+CAPTURE_READERS = {"wanda-owl-s0.50", "shortgpt-s0.50"}
+
+
+@pytest.fixture(scope="module")
+def capture_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("capture-reruns")
+    snapshot = copy_workflow(root / "workflow")
+    work = root / "work"
+    work.mkdir()
+    run_snapshot(snapshot, work, "--cores", "2", configfile=write_config(work, micro_config(**GRID_CAPTURE)))
+    return root, snapshot, work
+
+
+def test_a_capture_bump_reruns_its_readers_not_sequential_wanda(capture_run):
+    """The capture's code changes its statistics: OWL scores and one-pass Wanda (which read them) and ShortGPT (its
+    BI) are redone; sequential Wanda measures its own statistics and does not read the capture."""
+    root, _, _ = capture_run
+    assert dry_run(capture_run, "same", micro_config(**GRID_CAPTURE))[0] == {}
+    snapshot = copy_workflow(root / "workflow-capture", bump="capture")
+    counts, proc = dry_run(capture_run, "bump-capture", micro_config(**GRID_CAPTURE), snapshot=snapshot)
+    assert variants_scheduled(proc.stdout) == CAPTURE_READERS
+    rerun = {"layer_scores": 2, "allocate": 2, "prune": 2, "generate": 2, "grade": 2, "plot_layers": 1}
+    assert counts == {"capture": 1} | rerun | PLOTS, proc.stdout
+
+
+def test_capture_settings_rerun_its_readers_and_sequential_wanda(capture_run):
+    """A capture setting (the batch size) changes the capture and sequential Wanda's own passes, which use the same
+    settings; the uniform allocation itself does not change."""
+    cfg = micro_config(**GRID_CAPTURE)
+    cfg["capture"]["batch_size"] = 4
+    counts, proc = dry_run(capture_run, "capture-batch", cfg)
+    assert variants_scheduled(proc.stdout) == CAPTURE_READERS | {"wanda-uniform-s0.50"}
+    rerun = {"layer_scores": 2, "allocate": 2, "prune": 3, "generate": 3, "grade": 3, "plot_layers": 1}
+    assert counts == {"capture": 1} | rerun | PLOTS, proc.stdout
