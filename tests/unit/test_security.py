@@ -122,6 +122,11 @@ def test_remote_code_is_off_unless_the_config_turns_it_on(remote_code_checkpoint
     except ModelError as e:
         assert "trust_remote_code" in str(e)
     assert not marker.exists()
+    # turned on (models.<name>.trust_remote_code, CLI --trust-remote-code), the checkpoint's code runs: the flag
+    # reaches transformers (evil.py defines no classes, so loading then fails)
+    with pytest.raises(Exception):  # noqa: B017 (whatever transformers raises for the missing class)
+        prunable_modules(str(ckpt), trust_remote_code=True)
+    assert marker.exists()
 
 
 def test_the_workflow_passes_only_the_config_entry_as_trust_remote_code():
