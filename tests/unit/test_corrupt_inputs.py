@@ -124,6 +124,38 @@ def test_an_index_placing_a_tensor_in_the_wrong_shard_is_named(tmp_path):
     _one_line(err.value, tmp_path / "m" / files[1], f"has no tensor {name}", "re-download it")
 
 
+def test_a_shard_the_index_names_but_that_is_missing_is_named(tmp_path):
+    """An offline hub snapshot holding the index and tokenizer but not the weights (only the tokenizer was fetched):
+    the fix is to download, not to delete a file that is not there."""
+    from tests.conftest import build_tiny
+
+    build_tiny("qwen3", tmp_path / "m", max_shard_size="40KB")
+    shard = sorted((tmp_path / "m").glob("model-*.safetensors"))[-1]
+    shard.unlink()
+    with pytest.raises(CheckpointError) as err:
+        Reader(tmp_path / "m")
+    _one_line(err.value, tmp_path / "m", shard.name, "named by model.safetensors.index.json missing", "download")
+
+
+def test_model_safetensors_wins_over_an_index_as_in_transformers(tmp_path):
+    """A directory holding both (a stale index beside a single file): the weights transformers would load, so the
+    model pruned is the model evaluated."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tests.conftest import build_tiny
+
+    build_tiny("qwen3", tmp_path / "single")
+    build_tiny("qwen3", tmp_path / "sharded", max_shard_size="40KB", seed=1)
+    both = tmp_path / "both"
+    shutil.copytree(tmp_path / "sharded", both)
+    shutil.copy(tmp_path / "single" / "model.safetensors", both / "model.safetensors")
+    name = "model.layers.0.mlp.down_proj.weight"
+    ours = Reader(both).load([name])[name]
+    theirs = AutoModelForCausalLM.from_pretrained(both).state_dict()[name]
+    assert torch.equal(ours, theirs) and torch.equal(ours, Reader(tmp_path / "single").load([name])[name])
+
+
 @pytest.mark.parametrize("damage", ["header-length", "header-json", "empty"])
 def test_garbled_safetensors_header(demo_copy, damage):
     weights = demo_copy / "model.safetensors"
@@ -237,3 +269,26 @@ def test_a_job_reports_a_corrupt_input_in_one_line_without_traceback(grades_file
     assert proc.stderr.startswith(f"prunetts error: {bad}: unreadable grades artifact")
     assert "Traceback" not in proc.stderr
     assert "delete it and rerun" in log.read_text().splitlines()[-1]
+
+
+def test_a_checkpoint_killed_while_copying_its_side_files_has_no_config(tmp_path, monkeypatch):
+    """config.json is written last (atomically): a pruned checkpoint missing its chat template or tokenizer never
+    looks complete to transformers or to check_local_checkpoint."""
+    from prunetts.models import prunable_modules
+    from prunetts.pruning import pruner
+    from prunetts.pruning.allocation import uniform
+    from tests.conftest import DEMO_MODEL
+
+    copies = []
+
+    def dies_on_the_second(src, dst, *a, **k):
+        copies.append(src)
+        if len(copies) == 2:
+            raise KeyboardInterrupt  # as a kill would stop it
+        return shutil.copy2(src, dst)
+
+    monkeypatch.setattr(shutil, "copyfile", dies_on_the_second)
+    allocation = uniform(prunable_modules(str(DEMO_MODEL)), 0.5)
+    with pytest.raises(KeyboardInterrupt):
+        pruner.prune_checkpoint(str(DEMO_MODEL), tmp_path / "out", "magnitude", allocation, progress=False)
+    assert len(copies) == 2 and not (tmp_path / "out" / "config.json").exists()

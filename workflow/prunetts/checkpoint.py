@@ -154,15 +154,24 @@ def hub_commit(path: str | os.PathLike, resolved: Path) -> str | None:
 
 
 def weight_files(ckpt: Path) -> dict[str, Path]:
-    """tensor name -> safetensors file."""
+    """tensor name -> safetensors file. ``model.safetensors`` first, as transformers picks it (a directory that also
+    holds an index must not be pruned from one set of weights and evaluated from the other)."""
+    if (ckpt / SINGLE).is_file():
+        return {name: ckpt / SINGLE for name in read_header(ckpt / SINGLE)}
     if (ckpt / INDEX).is_file():
         try:
             index = json.loads((ckpt / INDEX).read_text())
-            return {name: ckpt / fname for name, fname in index["weight_map"].items()}
+            files = {name: ckpt / fname for name, fname in index["weight_map"].items()}
         except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
             raise CheckpointError(f"{ckpt / INDEX}: unreadable ({e}); delete the checkpoint and rerun") from None
-    if (ckpt / SINGLE).is_file():
-        return {name: ckpt / SINGLE for name in read_header(ckpt / SINGLE)}
+        missing = sorted({f.name for f in files.values() if not f.is_file()})
+        if missing:  # e.g. an offline hub snapshot whose weights were never downloaded (only its tokenizer was)
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise CheckpointError(
+                f"{ckpt}: {missing[0]}{more} named by {INDEX} missing; download the weights (a hub id: run once "
+                "with network access, or hf download) or restore the file"
+            )
+        return files
     if any(ckpt.glob("*.bin")) or any(ckpt.glob("*.pt")):
         raise CheckpointError(f"{ckpt}: only pickled weights (*.bin); convert to safetensors, pickle is not loaded")
     raise CheckpointError(f"{ckpt}: no {SINGLE} or {INDEX}")
@@ -460,9 +469,13 @@ class Writer:
                 weight_map.update(dict.fromkeys(names, fname))
             index = {"metadata": {"total_size": self.total}, "weight_map": weight_map}
             (self.dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        (self.dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         if side_files_from is not None:
             # plus the checkpoint's own code (auto_map: a tokenizer or config class), needed to reload it
             for src in [side_files_from / n for n in SIDE_FILES] + sorted(side_files_from.glob("*.py")):
                 if src.is_file():
                     shutil.copyfile(src, self.dir / src.name)
+        # config.json last, atomically: a directory killed before this point does not load as a checkpoint (without
+        # it the tokenizer or chat template could be missing from one that looks complete)
+        tmp = self.dir / "config.json.tmp"
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, self.dir / "config.json")
