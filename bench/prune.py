@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -114,6 +115,7 @@ def grid(model: Path, work: Path, a, label: str) -> None:
         layerif_direction="paper_code",
         influence_train=None,
         influence_val=None,
+        influence_text_field=None,
         n_train=a.n_train,
         n_val=a.n_val,
         influence_max_len=a.seqlen,
@@ -209,7 +211,8 @@ def vm(key):  # this process's own counters (ru_maxrss would include the parent'
     return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith(key))
 
 mode, src, out, n, seqlen = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-import torch, transformers, prunetts.pruning.pruner  # the import baseline, measured before any weight is read
+import os, torch, transformers, prunetts.pruning.pruner  # the import baseline, measured before any weight is read
+torch.set_num_threads(int(os.environ["PRUNETTS_BENCH_THREADS"]))  # the parent's count: both modes alike
 baseline = vm("VmRSS:")
 windows = [[(13 * i + 7 * j) % 250 for j in range(seqlen)] for i in range(n)]
 t0 = time.perf_counter()
@@ -257,12 +260,13 @@ def peak_rss(model: Path, work: Path, a) -> None:
             [sys.executable, "-c", RSS_CHILD, mode, str(model), str(out), str(a.rss_samples), str(a.rss_seqlen)],
             capture_output=True,
             text=True,
+            env=child_env(),
         )
         if proc.returncode:
             print(proc.stderr[-2000:])
             raise SystemExit(f"{mode} run failed")
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        label = "layer by layer (prunetts)" if mode == "prunetts" else "whole model (reference style)"
+        label = "layer by layer (prunetts)" if mode == "prunetts" else "whole model, fp32 (reference)"
         print(
             f"    {label:<32} peak RSS {r['peak_rss'] / 1e9:5.2f} GB = {r['peak_rss'] / size:4.2f} x checkpoint; "
             f"above the {r['baseline'] / 1e9:.2f} GB import baseline: {(r['peak_rss'] - r['baseline']) / size:4.2f} x"
@@ -273,7 +277,8 @@ def peak_rss(model: Path, work: Path, a) -> None:
 
 # ---- (c) llm-compressor -------------------------------------------------------------------------------------------
 LLMC_CHILD = r"""
-import json, sys, time, torch
+import json, os, sys, time, torch
+torch.set_num_threads(int(os.environ["PRUNETTS_BENCH_THREADS"]))  # prunetts's count in the parent, not all cores
 from datasets import Dataset
 from llmcompressor import oneshot
 from llmcompressor.modifiers.pruning import WandaPruningModifier
@@ -295,6 +300,14 @@ masks = {n: (p == 0).flatten().tolist() for n, p in model.named_parameters() if 
 torch.save({n: torch.tensor(m) for n, m in masks.items()}, out)
 print(json.dumps({"seconds": secs, "with_load_save": total}))
 """
+
+
+def child_env() -> dict:
+    """The environment of a measured child process: this process's torch thread count, so that both sides of a
+    ratio compute on the same number of cores (torch's default in a child is every core of the machine)."""
+    import torch
+
+    return {**os.environ, "PRUNETTS_BENCH_THREADS": str(torch.get_num_threads())}
 
 
 def llmcompressor(model: Path, work: Path, a, shape: str) -> None:
@@ -319,7 +332,7 @@ def llmcompressor(model: Path, work: Path, a, shape: str) -> None:
         shutil.rmtree(work / "llmc-out", ignore_errors=True)
         cmd = [a.llmcompressor_python, "-c", LLMC_CHILD, str(model), str(work / "llmc_masks.pt")]
         proc = subprocess.run(
-            cmd + [str(work / "windows.json"), str(work / "llmc-out")], capture_output=True, text=True
+            cmd + [str(work / "windows.json"), str(work / "llmc-out")], capture_output=True, text=True, env=child_env()
         )
         if proc.returncode:
             why = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode

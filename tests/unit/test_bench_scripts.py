@@ -1,0 +1,45 @@
+"""The bench/ scripts run (tiny sizes) and their built-in correctness checks hold. No timing is asserted: the ratios
+they print are measurements for the README, not test conditions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def _bench(script: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args], capture_output=True, text=True, timeout=600, cwd=REPO
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_prune_bench_runs_and_both_sides_write_the_same_checkpoints():
+    out = _bench("prune.py", "--quick", "--parts", "ab")
+    grids = [line for line in out.splitlines() if line.startswith("(a) unstructured grid")]
+    assert len(grids) == 3 and all(line.endswith("identical checkpoints: True") for line in grids), out
+    assert "layer by layer (prunetts)" in out and "whole model, fp32 (reference)" in out
+
+
+def test_generate_bench_runs_and_the_three_protocols_agree():
+    out = _bench("generate.py", "--n", "4", "--budgets", "8", "16", "--batch-size", "4")
+    assert "outputs of all three identical: True" in out, out
+
+
+def test_layerif_sketch_bench_runs():
+    out = _bench(
+        "layerif_sketch.py", "--random", "64", "128", "2", "4", "2", "--n-train", "4", "--n-val", "2",
+        "--max-len", "32", "--dims", "16", "--seeds", "1",
+    )  # fmt: skip
+    assert "countsketch" in out and "kronecker" in out and "exact, other texts" in out, out
+
+
+@pytest.mark.workflow
+def test_dag_bench_runs():
+    out = _bench("dag.py", "--repeats", "1")
+    assert "paper (config/paper.yaml)" in out and "10x synthetic" in out, out
