@@ -292,3 +292,22 @@ def test_a_checkpoint_killed_while_copying_its_side_files_has_no_config(tmp_path
     with pytest.raises(KeyboardInterrupt):
         pruner.prune_checkpoint(str(DEMO_MODEL), tmp_path / "out", "magnitude", allocation, progress=False)
     assert len(copies) == 2 and not (tmp_path / "out" / "config.json").exists()
+
+
+def test_layers_beyond_the_configs_count_and_unwritable_dtypes_are_named(tmp_path):
+    """Tensors of layers the config does not count (e.g. multi-token-prediction layers) would be dropped from the
+    pruned checkpoint, and a dtype the writer cannot copy would fail mid-write: both are one line up front."""
+    import json
+
+    from prunetts.checkpoint import _nbytes
+    from tests.conftest import build_tiny
+
+    ckpt = build_tiny("qwen3", tmp_path / "m", layers=3)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    cfg["num_hidden_layers"] = 2
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError) as err:
+        Reader(ckpt)
+    _one_line(err.value, ckpt, "tensors of layer 2, beyond num_hidden_layers = 2")
+    with pytest.raises(CheckpointError, match="dtype F8_E8M0: not one prunetts writes"):
+        _nbytes("F8_E8M0", [4])

@@ -230,6 +230,14 @@ class Reader:
         except (OSError, ValueError) as e:
             config = self.dir / "config.json"
             raise CheckpointError(f"{config}: unreadable ({e}); restore the checkpoint's config") from None
+        n_layers = self.config.get("num_hidden_layers") if isinstance(self.config, dict) else None
+        beyond = sorted({int(m[1]) for n in self.files if (m := LAYER_RE.match(n))} - set(range(n_layers or 0)))
+        if isinstance(n_layers, int) and beyond:
+            # e.g. multi-token-prediction layers stored after the decoder's: they would be dropped from the output
+            raise CheckpointError(
+                f"{self.dir}: tensors of layer {beyond[0]}, beyond num_hidden_layers = {n_layers} in config.json; "
+                "prunetts prunes Qwen2/Qwen3/Llama decoders only: remove those tensors or fix the config"
+            )
 
     def layer_names(self, layer: int) -> list[str]:
         prefix = f"model.layers.{layer}."
@@ -291,6 +299,11 @@ DTYPE_BYTES = dict(_DTYPES.values())
 
 def _nbytes(dtype: str, shape: list[int]) -> int:
     """Bytes of a tensor of safetensors ``dtype`` code and ``shape``."""
+    if dtype not in DTYPE_BYTES:  # e.g. F8_E8M0 scales or complex tensors of a checkpoint this writer cannot copy
+        raise CheckpointError(
+            f"a tensor of safetensors dtype {dtype}: not one prunetts writes ({', '.join(DTYPE_BYTES)}); "
+            "convert the checkpoint to bf16 or fp16 first"
+        )
     return math.prod(shape) * DTYPE_BYTES[dtype]
 
 

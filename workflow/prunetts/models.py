@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 SUPPORTED_MODEL_TYPES = ("qwen2", "qwen3", "llama")
 DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
@@ -56,8 +57,6 @@ class Arch:
 def resolve_dtype(name: str, device: str):
     import torch
 
-    if name == "checkpoint":
-        return "auto"  # transformers: the dtype stored in the checkpoint's config
     if name == "auto":
         # bf16 on GPU; fp32 on CPU, where bf16 matmuls are ~6x slower (ENVIRONMENT.md)
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -161,6 +160,7 @@ def load_model(path: str, dtype: str = "auto", device: str = "auto", trust_remot
 
     check_local_checkpoint(path)
     device = resolve_device(device)
+    Arch.of(SimpleNamespace(config=load_config(path, trust_remote_code)))  # before reading 16 GB of weights
     try:
         model = AutoModelForCausalLM.from_pretrained(
             path, dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code, use_safetensors=True
@@ -187,14 +187,6 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
-
-
-def save_model(model, tokenizer, out: str | Path) -> None:
-    """Save as a normal HF checkpoint (safetensors) with its tokenizer."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
 
 
 def _load_errors() -> tuple[type[Exception], ...]:
