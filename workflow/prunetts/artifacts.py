@@ -167,15 +167,24 @@ def table(kind: str, rows: list[dict]) -> pa.Table:
 
 
 def write(kind: str, rows: list[dict] | pa.Table, path: str | os.PathLike) -> Path:
-    """Validate and write atomically."""
+    """Validate and write atomically: a temporary file, flushed to disk, then renamed (a crash leaves the old file or
+    the new one, never an empty or partial one under the final name)."""
     tbl = rows if isinstance(rows, pa.Table) else table(kind, rows)
     if not tbl.schema.equals(SCHEMAS[kind]):
         tbl = tbl.select(SCHEMAS[kind].names).cast(SCHEMAS[kind])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(tbl, tmp, compression="zstd", write_page_checksum=True)  # read() verifies: garbling is an error
-    os.replace(tmp, path)
+    try:
+        pq.write_table(tbl, tmp, compression="zstd", write_page_checksum=True)  # read() verifies the checksums
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the data, before the rename makes it the artifact
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
