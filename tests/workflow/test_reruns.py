@@ -57,15 +57,19 @@ def run_snapshot(snapshot: Path, work: Path, *args: str, configfile: Path):
     )
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("reruns")
+def real_run(tmp_path_factory, name: str, grid: dict):
+    """A finished run of a micro grid on a snapshot of the workflow: (root, snapshot, work directory)."""
+    root = tmp_path_factory.mktemp(name)
     snapshot = copy_workflow(root / "workflow")
     work = root / "work"
     work.mkdir()
-    config = write_config(work, micro_config(**GRID))
-    run_snapshot(snapshot, work, "--cores", "2", configfile=config)
+    run_snapshot(snapshot, work, "--cores", "2", configfile=write_config(work, micro_config(**grid)))
     return root, snapshot, work
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return real_run(tmp_path_factory, "reruns", GRID)
 
 
 def dry_run(
@@ -199,12 +203,7 @@ CAPTURE_READERS = {"wanda-owl-s0.50", "shortgpt-s0.50"}
 
 @pytest.fixture(scope="module")
 def capture_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("capture-reruns")
-    snapshot = copy_workflow(root / "workflow")
-    work = root / "work"
-    work.mkdir()
-    run_snapshot(snapshot, work, "--cores", "2", configfile=write_config(work, micro_config(**GRID_CAPTURE)))
-    return root, snapshot, work
+    return real_run(tmp_path_factory, "capture-reruns", GRID_CAPTURE)
 
 
 def test_a_capture_bump_reruns_its_readers_not_sequential_wanda(capture_run):
