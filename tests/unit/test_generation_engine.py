@@ -110,6 +110,9 @@ def test_answers_stop_where_the_context_ends_in_both_sweeps(demo):
         assert total <= max(limit, n - f["answer_tokens"] + 1)  # at least one answer token, as vLLM needs
         assert f["answer_text"].startswith(r["answer_text"])  # the same answer, cut
         shorter += r["answer_tokens"] < f["answer_tokens"]
+        # answer_stopped: ended on an end token, i.e. before max_gen_toks (12) and before the context cut it
+        assert f["answer_stopped"] == (f["answer_tokens"] < 12)
+        assert r["answer_stopped"] == (f["answer_stopped"] and r["answer_tokens"] == f["answer_tokens"])
     assert shorter >= len(capped) // 3
 
 
@@ -403,7 +406,7 @@ def test_journal_ignores_a_torn_line_and_sets_aside_other_inputs(tmp_path):
 
     path = tmp_path / "g.parquet.journal.jsonl"
     j = Journal(path, {"seed": 1})
-    o = Outcome([5, 6], True, [1], {Cut(2, False): [9]}, 0.5, {Cut(2, False): 0.25})
+    o = Outcome([5, 6], True, [1], {Cut(2, False): [9]}, 0.5, {Cut(2, False): 0.25}, {Cut(2, False): True})
     j.record("p1", o)
     j.close()
     with open(path, "a") as f:

@@ -266,7 +266,8 @@ def test_jobs_grade_uses_the_benchmark_kind(tmp_path):
     recs = [dict(problem_id="q1", prompt="Q?\n\nA) a\nB) b\nC) c\nD) d", gold="C", metadata={})]
     artifacts.write("benchmark", benchmarks.rows("gpqa_diamond", recs, 1), tmp_path / "bench.parquet")
     gen = dict(model="m", variant="dense", bench="gpqa_diamond", seed=7, budget=16, impl_version=1, problem_id="q1")
-    gen.update(thinking_tokens=3, hit_budget=False, waits=0, answer_tokens=2, thinking_text="t", answer_text="")
+    gen.update(thinking_tokens=3, hit_budget=False, waits=0, answer_tokens=2, answer_stopped=True)
+    gen.update(thinking_text="t", answer_text="")
     rows = [dict(gen, full_text=S1_MARKER + "Answer: (c)"), dict(gen, full_text=S1_MARKER + "Answer: 3")]
     for r in rows:
         r["answer_text"] = r["full_text"]

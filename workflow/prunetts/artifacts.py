@@ -93,6 +93,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("hit_budget", pa.bool_()),
             ("waits", pa.int32()),  # "Wait" insertions within this budget's thinking
             ("answer_tokens", pa.int32()),
+            # the answer ended on an end token; false: cut at max_gen_toks or where the model's context ends
+            ("answer_stopped", pa.bool_()),
             ("thinking_text", pa.string()),
             ("answer_text", pa.string()),
             ("full_text", pa.string()),

@@ -13,7 +13,7 @@ IMPL_VERSION = {
     "layer_scores": 1,
     "allocate": 3,  # 3: LayerIF min-max after smoothing (paper code), magnitude-OWL without the 0.01 clamp
     "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
-    "generate": 4,  # 4: top-p measured on the renormalised top-k distribution (vLLM's and transformers' order)
+    "generate": 4,  # 4: top-p on the renormalised top-k distribution (vLLM's order); answer_stopped column
     "grade": 4,  # 4: variables after LaTeX kept, units after a number dropped; GPQA lead-ins ("The answer is C")
     "aggregate": 4,  # 4: maj@k: an unparsable answer abstains (3: correct answers vote together, integer rule)
     "plot": 1,  # the four figure rules (prunetts.plots)

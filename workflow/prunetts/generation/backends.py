@@ -65,6 +65,7 @@ class _Row:
     done: bool = False
     t0: float = 0.0  # when the row's current phase began
     cap: int = 0  # answer rows: answer tokens allowed (SweepPlan.answer_cap)
+    stopped: bool = False  # answer rows: ended on an end token (not at the cap)
 
 
 _GROW = 256  # KV capacity is added in steps of this many positions
@@ -393,7 +394,7 @@ class TransformersBackend:
                 elif row.forced:
                     row.feed = row.forced.pop(0)
                 elif tok in plan.answer_stop:
-                    row.done = True
+                    row.done = row.stopped = True
                 else:
                     row.tokens.append(tok)
                     n_tokens += 1
@@ -401,6 +402,7 @@ class TransformersBackend:
                     row.done = len(row.tokens) >= row.cap
                 if row.done:
                     out.answers[row.cut] = row.tokens
+                    out.answer_stopped[row.cut] = row.stopped
                     out.answer_seconds[row.cut] = now - row.t0
                     pending[row.item] -= 1
                     if pending[row.item] == 0 and on_done is not None:

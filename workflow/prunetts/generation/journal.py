@@ -54,7 +54,10 @@ def _encode(problem_id: str, o: Outcome) -> str:
             "stopped": o.stopped,
             "wait_at": o.wait_at,
             "think_seconds": o.think_seconds,
-            "answers": [[c.n_tokens, c.hit_budget, ids, o.answer_seconds.get(c, 0.0)] for c, ids in o.answers.items()],
+            "answers": [
+                [c.n_tokens, c.hit_budget, ids, o.answer_seconds.get(c, 0.0), o.answer_stopped[c]]
+                for c, ids in o.answers.items()
+            ],
         },
         separators=(",", ":"),
     )
@@ -63,9 +66,10 @@ def _encode(problem_id: str, o: Outcome) -> str:
 def _decode(line: str) -> tuple[str, Outcome]:
     d = json.loads(line)
     o = Outcome(d["thinking"], d["stopped"], d["wait_at"], think_seconds=d["think_seconds"])
-    for n, hit, ids, secs in d["answers"]:
+    for n, hit, ids, secs, stopped in d["answers"]:
         o.answers[Cut(n, hit)] = ids
         o.answer_seconds[Cut(n, hit)] = secs
+        o.answer_stopped[Cut(n, hit)] = bool(stopped)
     return d["problem_id"], o
 
 

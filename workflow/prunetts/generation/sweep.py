@@ -63,6 +63,7 @@ class Outcome:
     answers: dict[Cut, list[int]] = field(default_factory=dict)
     think_seconds: float = 0.0  # wall time from joining a batch to the end of the thinking
     answer_seconds: dict[Cut, float] = field(default_factory=dict)  # wall time of each answer phase
+    answer_stopped: dict[Cut, bool] = field(default_factory=dict)  # ended on an end token, not at a token cap
 
 
 def single_token_id(tokenizer, text: str) -> int:
@@ -131,6 +132,7 @@ def two_phase(backend, plan: SweepPlan) -> list[Outcome]:
             requests.append(Request(context, plan.answer_cap(len(context)), plan.answer_stop, it.answer_stream))
     for (i, cut), res in zip(keys, backend.generate(requests, desc="answer"), strict=True):
         outcomes[i].answers[cut] = res.tokens
+        outcomes[i].answer_stopped[cut] = res.stopped
         outcomes[i].answer_seconds[cut] = res.seconds
     return outcomes
 
@@ -249,6 +251,7 @@ def budget_sweep(
                     hit_budget=cut.hit_budget,
                     waits=sum(1 for pos in o.wait_at if pos < cut.n_tokens),
                     answer_tokens=len(answer_ids),
+                    answer_stopped=o.answer_stopped[cut],
                     thinking_text=thinking,
                     answer_text=answer,
                     full_text=delims.think_start + thinking + closing_text(thinking, cut.hit_budget, delims) + answer,
