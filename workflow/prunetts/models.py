@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 SUPPORTED_MODEL_TYPES = ("qwen2", "qwen3", "llama")
 DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
@@ -31,7 +30,12 @@ class Arch:
 
     @staticmethod
     def of(model) -> Arch:
-        mt = getattr(model.config, "model_type", None)
+        return Arch.of_config(model.config)
+
+    @staticmethod
+    def of_config(config) -> Arch:
+        """The accessor for a ``PretrainedConfig``: checkable before any weight is read."""
+        mt = getattr(config, "model_type", None)
         if mt not in SUPPORTED_MODEL_TYPES:
             raise ModelError(f"model_type {mt!r} is not supported (supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
         return Arch(mt)
@@ -160,14 +164,13 @@ def load_model(path: str, dtype: str = "auto", device: str = "auto", trust_remot
 
     check_local_checkpoint(path)
     device = resolve_device(device)
-    Arch.of(SimpleNamespace(config=load_config(path, trust_remote_code)))  # before reading 16 GB of weights
+    Arch.of_config(load_config(path, trust_remote_code))  # before reading 16 GB of weights
     try:
         model = AutoModelForCausalLM.from_pretrained(
             path, dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code, use_safetensors=True
         )
     except _load_errors() as e:
         raise _load_error(path, e, trust_remote_code) from None
-    Arch.of(model)
     return model.to(device).eval()
 
 
