@@ -231,13 +231,16 @@ class Reader:
             config = self.dir / "config.json"
             raise CheckpointError(f"{config}: unreadable ({e}); restore the checkpoint's config") from None
         n_layers = self.config.get("num_hidden_layers") if isinstance(self.config, dict) else None
-        beyond = sorted({int(m[1]) for n in self.files if (m := LAYER_RE.match(n))} - set(range(n_layers or 0)))
-        if isinstance(n_layers, int) and beyond:
+        if isinstance(n_layers, int):
             # e.g. multi-token-prediction layers stored after the decoder's: they would be dropped from the output
-            raise CheckpointError(
-                f"{self.dir}: tensors of layer {beyond[0]}, beyond num_hidden_layers = {n_layers} in config.json; "
-                "prunetts prunes Qwen2/Qwen3/Llama decoders only: remove those tensors or fix the config"
+            beyond = min(
+                (int(m[1]) for n in self.files if (m := LAYER_RE.match(n)) and int(m[1]) >= n_layers), default=None
             )
+            if beyond is not None:
+                raise CheckpointError(
+                    f"{self.dir}: tensors of layer {beyond}, beyond num_hidden_layers = {n_layers} in config.json; "
+                    "prunetts prunes Qwen2/Qwen3/Llama decoders only: remove those tensors or fix the config"
+                )
 
     def layer_names(self, layer: int) -> list[str]:
         prefix = f"model.layers.{layer}."
