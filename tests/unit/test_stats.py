@@ -43,7 +43,7 @@ def by_variant(rows: list[dict]) -> dict:
     return {r["variant"]: r for r in rows}
 
 
-def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_problems():
+def test_accuracy_interval_contains_the_mean_and_narrows_with_more_problems():
     widths = []
     for n in (20, 200):
         rng = np.random.default_rng(n)
@@ -68,9 +68,45 @@ def test_accuracy_mean_std_and_token_columns():
     assert one_seed["accuracy_std"] is None
 
 
-def test_constant_outcomes_give_a_degenerate_interval():
-    r = stats.compute_stats(grades({"dense": {7: [1] * 10}}), 1)[0]
-    assert r["accuracy_ci_low"] == r["accuracy_ci_high"] == r["accuracy_mean"] == 1.0
+def wilson(c: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The textbook Wilson score interval for c successes of n."""
+    p = c / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def test_accuracy_interval_is_wilson_over_problems_and_never_collapses():
+    # one seed: the textbook Wilson interval; no problem solved out of 80 still leaves [0, z^2 / (80 + z^2)]
+    for c, n in ((0, 80), (80, 80), (3, 30), (17, 40), (250, 500)):
+        r = stats.compute_stats(grades({"dense": {7: [1] * c + [0] * (n - c)}}), 1)[0]
+        assert (r["accuracy_ci_low"], r["accuracy_ci_high"]) == pytest.approx(wilson(c, n), abs=1e-12)
+    assert wilson(0, 80)[1] == pytest.approx(0.0458, abs=1e-4)
+    # several seeds, every problem the same: counted as n problems (the conservative end), not n x seeds traces
+    r = stats.compute_stats(grades({"dense": {s: [0] * 80 for s in (7, 11, 42)}}), 1)[0]
+    assert (r["accuracy_ci_low"], r["accuracy_ci_high"]) == pytest.approx(wilson(0, 80), abs=1e-12)
+    # seeds that always agree carry no more information than one seed: the interval of one seed
+    same = [1] * 12 + [0] * 28
+    r = stats.compute_stats(grades({"dense": {7: same, 11: same, 42: same}}), 1)[0]
+    assert (r["accuracy_ci_low"], r["accuracy_ci_high"]) == pytest.approx(wilson(12, 40), abs=1e-12)
+    # seeds independent of the problem (every problem solved by exactly 1 of 2 seeds, no spread): n x seeds traces
+    r = stats.compute_stats(grades({"dense": {7: [1, 0] * 20, 11: [0, 1] * 20}}), 1)[0]
+    assert (r["accuracy_ci_low"], r["accuracy_ci_high"]) == pytest.approx(wilson(40, 80), abs=1e-12)
+
+
+def test_accuracy_interval_covers_small_accuracies_on_small_benchmarks():
+    # the regime of pruned models on AIME24 (30 problems) and AMC23 (40): a percentile bootstrap over problems
+    # covers a true accuracy of 0.05 only ~80 % of the time (it is [0, 0] whenever nothing is solved). With several
+    # seeds, problems differ in difficulty (Beta with mean p): the target is the population accuracy p.
+    rng = np.random.default_rng(0)
+    for n, p, seeds in ((30, 0.05, 1), (40, 0.05, 1), (80, 0.02, 1), (30, 0.05, 4), (30, 0.1, 4), (40, 0.3, 2)):
+        hits = 0
+        for _ in range(1000):
+            difficulty = rng.beta(p * 2, (1 - p) * 2, size=n) if seeds > 1 else np.full(n, p)
+            outcomes = rng.random((n, seeds)) < difficulty[:, None]
+            lo, hi = stats.wilson_interval(outcomes.mean(axis=1), seeds)
+            hits += lo <= p <= hi
+        assert hits / 1000 >= 0.9, (n, p, seeds, hits / 1000)
 
 
 def test_bootstrap_is_deterministic():
@@ -96,40 +132,63 @@ def test_pass_at_k_formula_on_one_problem():
     assert stats.pass_at_k(np.array([[False, False]])) == pytest.approx([0.0, 0.0])
 
 
+def brute_maj_at_k(answers: np.ndarray, correct_code: int) -> np.ndarray:
+    """maj@k by enumerating every k-subset of the seed columns; a tie of the correct answer with q others counts
+    1 / (q + 1) (the expectation of a random tie-break); all abstaining counts 0."""
+    n = answers.shape[1]
+    out = []
+    for k in range(1, n + 1):
+        credit = []
+        for row in answers:
+            for sub in combinations(range(n), k):
+                codes, votes = np.unique([row[i] for i in sub if row[i] >= 0], return_counts=True)
+                top = codes[votes == votes.max()] if len(codes) else []
+                credit.append((correct_code in top) / len(top) if len(top) else 0.0)
+        out.append(np.mean(credit))
+    return np.array(out)
+
+
 def test_maj_at_k_majority_ties_and_abstentions():
-    # columns are seeds in ascending order; answer codes, -1 = abstain
+    # answer codes per seed column, -1 = abstain, 9 = the correct answer
     answers = np.array(
         [
-            [0, 1, 1],  # majority 1 (correct at columns 1, 2)
-            [0, 1, 2],  # three-way tie: the lowest seed's answer (column 0, wrong) wins
-            [-1, -1, 3],  # two abstain: the only answer wins (correct)
+            [0, 9, 9],  # majority correct
+            [0, 9, 2],  # three-way tie: the correct answer wins a third of the time
+            [-1, -1, 9],  # two abstain: the only answer wins (correct)
             [-1, -1, -1],  # nobody answered: wrong
         ]
     )
-    correct = np.array(
-        [[False, True, True], [False, True, False], [False, False, True], [False, False, False]],
-    )
-    assert stats.majority_correct(answers, correct).tolist() == [True, False, True, False]
-    maj = stats.maj_at_k(answers, correct)
-    assert maj[0] == pytest.approx(correct.mean())  # maj@1 = pass@1
-    assert maj[2] == pytest.approx(0.5)
-    # maj@2 by hand: row 0 subsets (0,1) tie -> col 0 wrong, (0,2) -> col 0 wrong, (1,2) -> right: 1/3;
-    # row 1: (0,1) wrong, (0,2) wrong, (1,2) -> col 1 right: 1/3; row 2: (0,1) abstain, (0,2), (1,2) right: 2/3
-    assert maj[1] == pytest.approx((1 / 3 + 1 / 3 + 2 / 3 + 0) / 4)
+    maj = stats.maj_at_k(answers, correct_code=9)
+    assert maj[0] == pytest.approx(np.mean(answers == 9))  # maj@1 = pass@1
+    assert maj[2] == pytest.approx((1 + 1 / 3 + 1 + 0) / 4)
+    # maj@2 by hand: row 0 subsets (0,1) tie -> 1/2, (0,2) -> 1/2, (1,2) -> 1: 2/3; row 1: (0,1) 1/2, (0,2) 0,
+    # (1,2) 1/2: 1/3; row 2: (0,1) abstain 0, (0,2) 1, (1,2) 1: 2/3
+    assert maj[1] == pytest.approx((2 / 3 + 1 / 3 + 2 / 3 + 0) / 4)
 
 
-def test_maj_at_k_tie_goes_to_the_lowest_seed_number_and_answers_are_normalised():
-    # seeds 7 and 11: as strings "11" < "7", as numbers 7 < 11; the rule uses numbers
-    one = grades(
-        {"dense": {11: [True], 7: [False]}},
-        answers={"dense": {11: ["1"], 7: ["5"]}},
-    )
-    assert stats.compute_stats(one, 1)[0]["maj_at_k"] == pytest.approx([0.5, 0.0])
-    two = grades(
-        {"dense": {11: [False], 7: [True]}},
-        answers={"dense": {11: ["5"], 7: ["1"]}},
-    )
-    assert stats.compute_stats(two, 1)[0]["maj_at_k"] == pytest.approx([0.5, 1.0])
+def test_maj_at_k_counting_equals_enumerating_the_subsets():
+    rng = np.random.default_rng(3)
+    for n in range(1, 8):
+        for _ in range(6):
+            answers = rng.integers(-1, 4, size=(5, n))  # code 3 = correct, -1 abstains, 0..2 wrong answers
+            assert stats.maj_at_k(answers, correct_code=3) == pytest.approx(brute_maj_at_k(answers, 3), abs=1e-12)
+    assert stats.maj_credit(0, 2, (1,)) == (0.0, 0.0, 0.0)
+    assert stats.maj_credit(1, 0, (1,)) == (0.5, 0.5)
+
+
+def test_maj_at_k_does_not_depend_on_the_seed_labels_and_scales_to_many_seeds():
+    # one seed right ("1"), one wrong ("2") on every problem: swapping which seed number is right changes nothing
+    for right, wrong in ((7, 11), (11, 7)):
+        g = grades({"dense": {right: [True] * 10, wrong: [False] * 10}})
+        assert stats.compute_stats(g, 1)[0]["maj_at_k"] == pytest.approx([0.5, 0.5])
+    # 40 seeds: 2^40 subsets cannot be enumerated; 17 correct against two wrong answers of 13 and 10 votes
+    answers = np.array([[9] * 17 + [1] * 13 + [2] * 10])
+    maj = stats.maj_at_k(answers, correct_code=9)
+    assert maj[0] == pytest.approx(17 / 40) and maj[-1] == 1.0
+    assert maj[1] == pytest.approx((17 * 16 + 17 * 23) / (40 * 39))  # both correct, or one correct and a 1-1 tie
+
+
+def test_maj_at_k_answers_are_normalised():
     # "025" and " 25 " are one answer (the grader's integer rule); no answer abstains
     three = grades(
         {"dense": {1: [False], 2: [True], 3: [True]}},
@@ -143,7 +202,8 @@ def test_maj_at_k_tie_goes_to_the_lowest_seed_number_and_answers_are_normalised(
         {"dense": {1: [False], 2: [True], 3: [True]}},
         answers={"dense": {1: ["3"], 2: ["104"], 3: ["104."]}},
     )
-    assert stats.compute_stats(four, 1)[0]["maj_at_k"] == pytest.approx([2 / 3, 1 / 3, 1.0])
+    # maj@2: the pairs (1, 2) and (1, 3) tie (1/2 each), (2, 3) agree on the correct answer
+    assert stats.compute_stats(four, 1)[0]["maj_at_k"] == pytest.approx([2 / 3, 2 / 3, 1.0])
     # wrong answers by the grader's integer rule: 27.0 and 27 (both wrong) outvote the correct 5
     five = grades(
         {"dense": {1: [True], 2: [False], 3: [False]}},
@@ -153,8 +213,8 @@ def test_maj_at_k_tie_goes_to_the_lowest_seed_number_and_answers_are_normalised(
     assert stats.answer_key("25.0") == "25"
     # an answer graded correct once is correct in every trace: a grader timeout on the same string does not split it
     six = grades(
-        {"dense": {1: [True], 2: [False], 3: [False], 4: [False]}},
-        answers={"dense": {1: ["\\frac{1}{2}"], 2: ["\\frac{1}{2}"], 3: ["3"], 4: ["3"]}},
+        {"dense": {1: [True], 2: [False], 3: [False], 4: [False], 5: [False]}},
+        answers={"dense": {1: ["\\frac{1}{2}"], 2: ["\\frac{1}{2}"], 3: ["\\frac{1}{2}"], 4: ["3"], 5: ["3"]}},
     )
     assert stats.compute_stats(six, 1)[0]["maj_at_k"][-1] == 1.0
     # an unparsable answer abstains: two identical hedges do not outvote the one correct letter
@@ -316,3 +376,46 @@ def test_summaries_mark_significant_differences(tmp_path):
     assert {"accuracy_mean", "accuracy_std", "accuracy_ci_low", "pass_at_n", "maj_at_n", "diff_p_value"} <= set(csv)
     assert csv.loc[csv["variant"] == "wanda-uniform-s0.50", "diff_significant"].tolist() == [True]
     assert math.isnan(csv.loc[csv["variant"] == "dense", "diff_vs_dense"].iloc[0])
+
+
+def test_holm_adjustment_hand_computed():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
+    adjusted = stats.holm([0.01, 0.04, math.nan, 0.03, 0.005])
+    assert adjusted[[0, 1, 3, 4]] == pytest.approx([0.03, 0.06, 0.06, 0.02]) and math.isnan(adjusted[2])
+    assert stats.holm([0.5, 0.9]).tolist() == [1.0, 1.0]
+
+
+def test_significance_is_holm_adjusted_over_the_variants_and_budgets_of_a_benchmark():
+    # one seed, 80 problems: a variant worse on 9 problems and better on 1 has p = 2 * 11 / 1024 = 0.0215 at each of
+    # 2 budgets; alone, Holm doubles it (significant); beside 2 variants equal to dense, the family has 6 tests and
+    # Holm multiplies the smallest by 6 (not significant)
+    dense = [1] * 40 + [0] * 40
+    worse = [0] * 9 + [1] * 31 + [1] + [0] * 39
+    same = {"wanda-uniform-s0.50": {7: dense}, "magnitude-owl-s0.50": {7: dense}}
+    g = pd.concat([grades({"dense": {7: dense}, "wanda-owl-s0.50": {7: worse}, **same}, budget=b) for b in (16, 64)])
+    alone, family = (
+        {(r["variant"], r["budget"]): r for r in stats.compute_stats(part, 1)}
+        for part in (g[g["variant"].isin(["dense", "wanda-owl-s0.50"])], g)
+    )
+    r = alone[("wanda-owl-s0.50", 64)]
+    assert r["diff_p_value"] == pytest.approx(2 * 11 / 1024) and r["diff_p_holm"] == pytest.approx(2 * 2 * 11 / 1024)
+    assert r["diff_significant"] is True
+    r = family[("wanda-owl-s0.50", 64)]
+    assert r["diff_p_value"] == pytest.approx(2 * 11 / 1024)
+    assert r["diff_p_holm"] == pytest.approx(min(1, 6 * 2 * 11 / 1024)) and r["diff_significant"] is False
+    assert family[("dense", 64)]["diff_p_holm"] is None
+
+
+def test_missing_traces_are_an_error_naming_the_cell():
+    g = grades({"dense": {7: [1, 1, 0, 0], 11: [1, 0, 1, 0]}})
+    with pytest.raises(ValueError, match=r"variant 'dense', bench 'demo', budget 64: 1 of the 8 \(problem, seed\)"):
+        stats.compute_stats(g.drop(index=5), 1)
+
+
+def test_summary_labels_a_row_with_fewer_seeds():
+    g = pd.concat([grades({"dense": {7: [1, 0, 1], 11: [1, 1, 1]}}), grades({"wanda-owl-s0.50": {7: [1, 0, 0]}})])
+    st = pd.DataFrame(stats.compute_stats(g, 1))
+    md = stats.summary_markdown(st)
+    row = next(line for line in md.splitlines() if line.startswith("| wanda-owl-s0.50 |"))
+    assert "pass@2 @ max B" in md and "0.333 (k=1)" in row
+    assert "(k=1)" in stats.summary_html(st)

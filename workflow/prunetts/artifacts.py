@@ -136,7 +136,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("n_problems", pa.int32()),
             ("accuracy_mean", pa.float64()),
             ("accuracy_std", pa.float64()),  # over seeds, ddof 1; null with one seed
-            ("accuracy_ci_low", pa.float64()),  # 95 % bootstrap interval over problems
+            ("accuracy_ci_low", pa.float64()),  # 95 % Wilson interval, problems as the sample (stats.py)
             ("accuracy_ci_high", pa.float64()),
             ("pass_at_k", pa.list_(pa.float64())),  # entry k-1, k = 1..n_seeds
             ("maj_at_k", pa.list_(pa.float64())),
@@ -144,7 +144,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("diff_ci_low", pa.float64()),  # 95 % paired bootstrap interval over problems
             ("diff_ci_high", pa.float64()),
             ("diff_p_value", pa.float64()),  # two-sided exact sign-flip test over problems (stats.py)
-            ("diff_significant", pa.bool_()),  # p < 0.05
+            ("diff_p_holm", pa.float64()),  # Holm-adjusted over the (model, bench)'s variant x budget tests
+            ("diff_significant", pa.bool_()),  # diff_p_holm < 0.05
             ("n_paired", pa.int32()),
             ("mean_thinking_tokens", pa.float64()),
             ("budget_hit_rate", pa.float64()),

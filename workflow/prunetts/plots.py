@@ -6,12 +6,13 @@ blue magnitude, orange Wanda, green ShortGPT), one line style per allocation (so
 LayerIF, dash-dot ShortGPT), darker = sparser (ShortGPT with a layer count: more layers removed); variants listed
 dense first, then by method, sparsity and allocation (``stats.variant_order``).
 
-- ``accuracy_vs_budget``: mean accuracy over seeds per variant and budget; band = the 95 % bootstrap interval over
-  problems from the ``stats`` table.
+- ``accuracy_vs_budget``: mean accuracy over seeds per variant and budget; band = the 95 % Wilson interval (problems
+  as the sample) from the ``stats`` table.
 - ``diff_heatmap``: rows = pruned variants, columns = budgets, colour = accuracy − dense accuracy (red worse, blue
-  better); every cell prints its difference; significant cells (exact sign-flip test over problems, p < 0.05)
-  carry a star and a black outline. One figure per (model, bench), like the accuracy figure, so a figure stays
-  readable with many variants and the report lists them per benchmark.
+  better); every cell prints its difference; significant cells (exact sign-flip test over problems,
+  Holm-adjusted p < 0.05: ``stats.diff_significant``) carry a star and a black outline. One figure per (model,
+  bench), like the accuracy figure, so a figure stays readable with many variants and the report lists them per
+  benchmark.
 - ``thinking_lengths``: left, box plots of the thinking tokens of every trace (problems × seeds) at the largest
   budget per variant (box = quartiles, whiskers 1.5 IQR, triangle = mean, dashed line = the budget); right, the share
   of traces that hit the budget, per variant and budget, on the same rows.
@@ -44,7 +45,7 @@ RC = {
     "figure.dpi": 120,
     "savefig.dpi": 150,
 }
-SIGNIFICANCE_NOTE = "p < 0.05, exact sign-flip test over problems"
+SIGNIFICANCE_NOTE = "Holm-adjusted p < 0.05, exact sign-flip test over problems"
 
 
 class VariantStyle:
@@ -138,7 +139,7 @@ def accuracy_vs_budget(st: pd.DataFrame, model: str, bench: str, out: str | Path
         n_seeds, n = int(part["n_seeds"].max()), int(part["n_problems"].max())
         ax.set_title(
             f"{model} on {bench}: accuracy vs thinking budget\n"
-            f"mean of {n_seeds} seeds; band = 95 % bootstrap interval over {n} problems",
+            f"mean of {n_seeds} seeds; band = 95 % Wilson interval over {n} problems",
             fontsize=9,
         )
         ax.grid(alpha=0.3)

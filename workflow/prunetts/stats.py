@@ -11,30 +11,41 @@ of outcomes of that cell:
 
 - ``accuracy_mean``, ``accuracy_std``: mean and sample standard deviation (ddof 1; null with a single seed) over seeds
   of the per-seed accuracy.
-- ``accuracy_ci_low``, ``accuracy_ci_high``: 95 % percentile bootstrap interval over *problems*. Each of
-  ``N_BOOT`` = 2000 resamples draws n_problems problems with replacement and averages their per-problem mean over
-  seeds: the seeds of a problem stay together, because the benchmark's problems are the sample we generalise from and
-  the seeds are repeated measurements of the same problem. The resample weights come from
-  ``numpy.random.default_rng(BOOT_SEED)`` and depend only on (n_problems, N_BOOT, BOOT_SEED), so every variant and
-  budget of a benchmark uses the same resamples and a number never depends on what else is in the grid.
+- ``accuracy_ci_low``, ``accuracy_ci_high``: 95 % Wilson score interval for the accuracy, with the problems as the
+  sample (the benchmark's problems are what we generalise from; the seeds are repeated measurements of the same
+  problem, correlated through its difficulty). With one seed this is the plain Wilson interval of a binomial
+  proportion. With k seeds it uses Kish's effective sample size n_eff = p̂(1 − p̂) / Var̂(p̂), where Var̂(p̂) is the
+  variance of the per-problem mean over seeds divided by n_problems (the clustered variance), kept within
+  [n_problems, n_problems · k] (the design effect of k correlated measurements lies in [1, k]); when every problem
+  scores the same (p̂ = 0 or 1, or no variance) it is n_problems, the conservative end (Korn & Graubard 1998 use the
+  same effective-size idea for proportions from clustered samples). Why not a percentile bootstrap, as before
+  aggregate impl 5: it collapses to [0, 0] when no problem is solved (0 / 80 gives [0, 0]; Wilson gives
+  [0, 0.046]) and covers a true accuracy of 0.05 on AIME24's 30 problems only ~79 % of the time (Wilson ~93 %);
+  pruned models on small benchmarks live exactly there (``tests/unit/test_stats.py`` measures the coverage).
 - ``pass_at_k`` (list, entry k-1 for k = 1..n_seeds): the unbiased estimator of Chen et al. (2021), per problem
   1 − C(n − c, k) / C(n, k) with c correct of its n seeds, averaged over problems. pass@1 = accuracy_mean.
-- ``maj_at_k`` (list, k = 1..n_seeds): majority vote of the extracted answers of k seeds, averaged exactly over all
-  C(n, k) subsets of the n seeds (the same "expected over a random draw of k samples" reading as pass@k; maj@n is the
-  vote of all seeds) and over problems. Correct answers all vote together (each equals the gold, so they equal each
-  other however written: "104." and "104", "\\frac12" and "0.5"); other answers are compared by the grader's integer
-  rule ("025" = "25.0" = 25), else after removing whitespace (so equivalent wrong answers written differently,
-  "\\frac32" and "1.5", split their votes: a bias towards the correct answer, which math-verify merges); an answer
-  graded correct once is correct in every trace of the problem (another may have timed out in the grader); a trace
-  without an extracted answer abstains, and so does one graded ``unparsable`` (a hedge such as "C or D", an answer
-  beyond the grader's limits: no answer to count); a problem where every trace abstains counts as wrong. **Ties**:
-  among the answers with the most votes, the one given by the lowest seed number in the subset wins. The vote is
-  correct when the winning answer is one graded correct. maj@1 = pass@1 (up to such grader timeouts).
-- ``diff_vs_dense``, ``diff_ci_low``, ``diff_ci_high``, ``diff_p_value``, ``diff_significant`` (null for the dense
-  rows and where the grid has no dense model): accuracy of the variant minus the dense model's, same model, bench
-  and budget, over the (problem, seed) pairs both have (``n_paired``). Interval: 95 % paired percentile bootstrap
-  over problems (the same resamples as above; the statistic is the mean over problems of the per-problem mean
-  difference over seeds).
+- ``maj_at_k`` (list, k = 1..n_seeds): majority vote of the extracted answers of k seeds, as an exact expectation
+  over all C(n, k) subsets of the n seeds (the same "expected over a random draw of k samples" reading as pass@k) and
+  over problems. Correct answers all vote together (each equals the gold, so they equal each other however written:
+  "104." and "104", "\\frac12" and "0.5"); other answers are compared by the grader's integer rule ("025" = "25.0" =
+  25), else after removing whitespace (so equivalent wrong answers written differently, "\\frac32" and "1.5", split
+  their votes: a bias towards the correct answer, which math-verify merges); an answer graded correct once is correct
+  in every trace of the problem (another may have timed out in the grader); a trace without an extracted answer
+  abstains, and so does one graded ``unparsable`` (a hedge such as "C or D", an answer beyond the grader's limits: no
+  answer to count); a subset where every trace abstains counts as wrong. **Ties** are broken at random: a vote the
+  correct answer ties with q wrong answers counts 1 / (q + 1), its expectation (before aggregate impl 5 the lowest
+  seed number won, so relabelling the seeds changed maj@k; with 2 seeds every disagreement is a tie). The
+  expectation is counted per problem from the answers' vote counts (``maj_credit``), not by enumerating subsets, so
+  its cost does not grow as 2^n. maj@1 = pass@1 (up to such grader timeouts).
+- ``diff_vs_dense``, ``diff_ci_low``, ``diff_ci_high``, ``diff_p_value``, ``diff_p_holm``, ``diff_significant``
+  (null for the dense rows and where the grid has no dense model): accuracy of the variant minus the dense model's,
+  same model, bench and budget, over the (problem, seed) pairs both have (``n_paired``). Interval: 95 % paired
+  percentile bootstrap over problems, the seeds of a problem kept together (the statistic is the mean over problems
+  of the per-problem mean difference over seeds). Each of ``N_BOOT`` = 2000 resamples draws n_problems problems with
+  replacement; the resample weights come from ``numpy.random.default_rng(BOOT_SEED)`` and depend only on
+  (n_problems, N_BOOT, BOOT_SEED), so every variant and budget of a benchmark uses the same resamples and a number
+  never depends on what else is in the grid. The interval is descriptive: where few problems differ it is narrow or
+  even [0, 0]; the test below decides significance.
   **p-value**: two-sided exact *sign-flip (paired permutation) test over problems*. Per problem, k_p = Σ over its
   paired seeds of (variant correct − dense correct), an integer. Under the null hypothesis the two models are
   exchangeable on each problem, so every k_p is as likely to have the opposite sign; the null distribution of
@@ -46,9 +57,17 @@ of outcomes of that cell:
   anti-conservative when few problems differ (4 problems better and none worse out of 80 gives a bootstrap
   p ≈ 0.03, the exact test 0.125). The interval is therefore descriptive and can, in such cases, exclude 0 while
   p ≥ 0.05; the star follows the p-value. Identical variants give p = 1.
-  ``diff_significant`` = p < ``ALPHA`` = 0.05, with no correction for multiple comparisons (a grid tests
-  variants × budgets hypotheses: read an isolated star with care).
+  ``diff_p_holm``: the p-value after Holm's step-down correction over the family of all variant × budget tests of
+  the same model and benchmark (one summary table: the paper's grid tests 14 variants × 5 budgets = 70 hypotheses
+  per benchmark, where an uncorrected 5 % level expects 3.5 false stars). ``diff_significant`` = ``diff_p_holm`` <
+  ``ALPHA`` = 0.05 (family-wise error rate); the marks in the summaries and figures follow it, and ``diff_p_value``
+  stays the uncorrected test of one comparison. The family is the grid aggregated together, so adding variants or
+  budgets can only raise the other cells' ``diff_p_holm``.
 - ``mean_thinking_tokens``, ``budget_hit_rate``: over all traces (problems × seeds) of the cell.
+
+Every variant's grades in a cell must cover each of its problems under each of its seeds (the workflow always grades
+complete sets); a hole is an error, because accuracy, its interval, pass@k and the paired test would each average a
+different subset of the traces.
 """
 
 from __future__ import annotations
@@ -56,7 +75,7 @@ from __future__ import annotations
 import functools
 import html
 import math
-from itertools import combinations
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -154,6 +173,42 @@ def percentile_ci(boot: np.ndarray, level: float = LEVEL) -> tuple[float, float]
     return float(lo), float(hi)
 
 
+def wilson_interval(per_problem: np.ndarray, n_seeds: int, level: float = LEVEL) -> tuple[float, float]:
+    """Wilson score interval for the mean of ``per_problem`` (each problem's mean outcome over its ``n_seeds``
+    seeds), with Kish's effective sample size for the clustered seeds (module docstring)."""
+    y = np.asarray(per_problem, dtype=np.float64)
+    n = len(y)
+    if not n:
+        return math.nan, math.nan
+    p = float(y.mean())
+    spread = p * (1 - p)
+    var = float(y.var(ddof=1)) / n if n > 1 else 0.0
+    if spread <= 0:
+        n_eff = float(n)  # every problem scored the same: count the problems, the conservative end
+    elif var <= 0:
+        n_eff = float(n * n_seeds)
+    else:
+        n_eff = min(max(spread / var, n), n * n_seeds)
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    z2 = z * z / n_eff
+    centre = (p + z2 / 2) / (1 + z2)
+    half = z / (1 + z2) * math.sqrt(spread / n_eff + z * z / (4 * n_eff * n_eff))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error rate) of one family of tests; NaN entries are not
+    tests and stay NaN."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, math.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    order = idx[np.argsort(p[idx], kind="stable")]
+    m = len(order)
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out[order] = adjusted
+    return out
+
+
 def sign_flip_p_value(k) -> float:
     """Two-sided exact sign-flip test of "the paired differences are symmetric around 0". ``k``: one integer per
     problem (the sum of its paired differences). p = P(|Σ ε_p·|k_p|| ≥ |Σ k_p|) with independent fair signs ε_p,
@@ -189,28 +244,50 @@ def pass_at_k(correct: np.ndarray) -> np.ndarray:
     return out
 
 
-def majority_correct(answers: np.ndarray, correct: np.ndarray) -> np.ndarray:
-    """Vote of each row: ``answers`` (problems, k) integer answer codes, -1 = abstain, columns in ascending seed order;
-    ``correct`` the matching grades. Returns whether each problem's voted answer is correct (module docstring)."""
-    a = np.asarray(answers)
-    votes = (a[:, :, None] == a[:, None, :]).sum(axis=2)
-    votes = np.where(a >= 0, votes, 0)
-    winner = votes.argmax(axis=1)  # first maximum = lowest seed among tied answers
-    rows = np.arange(len(a))
-    return np.asarray(correct, dtype=bool)[rows, winner] & (votes[rows, winner] > 0)
+@functools.lru_cache(maxsize=4096)
+def maj_credit(n_correct: int, n_abstain: int, wrong: tuple[int, ...]) -> tuple[float, ...]:
+    """Expected majority-vote credit of one problem for k = 1..n, over all k-subsets of its n traces: ``n_correct``
+    traces give the correct answer, ``n_abstain`` none, and ``wrong`` holds the trace count of each distinct wrong
+    answer. In a subset the answer with the most votes wins; a tie of the correct answer with q wrong ones counts
+    1 / (q + 1) (a random tie-break); a subset of abstentions only counts 0.
+
+    Counted, not enumerated: for each number t >= 1 of correct votes, a dynamic programme over the wrong answers counts
+    the ways to draw s wrong traces with none above t and q of them exactly at t; the abstentions fill the subset."""
+    n = n_correct + n_abstain + sum(wrong)
+    credit = np.zeros(n + 1)  # index k
+    abstain_ways = np.array([[math.comb(n_abstain, r) for r in range(n + 1)]], dtype=np.float64)
+    for t in range(1, n_correct + 1):
+        ways = np.zeros((n + 1, len(wrong) + 1))  # [s wrong traces drawn, q answers tied at t]
+        ways[0, 0] = 1.0
+        for m in wrong:
+            new = np.zeros_like(ways)
+            for j in range(min(m, t) + 1):
+                tie = int(j == t)
+                new[j:, tie:] += math.comb(m, j) * ways[: n + 1 - j, : ways.shape[1] - tie]
+            ways = new
+        by_s = (ways / np.arange(1, len(wrong) + 2)).sum(axis=1)  # sum over q of ways / (q + 1)
+        for s_, w in enumerate(by_s.tolist()):
+            if w:
+                k = np.arange(t + s_, n + 1)
+                credit[k] += math.comb(n_correct, t) * w * abstain_ways[0, k - t - s_]
+    return tuple(float(credit[k] / math.comb(n, k)) for k in range(1, n + 1))
 
 
-def maj_at_k(answers: np.ndarray, correct: np.ndarray) -> np.ndarray:
-    """maj@k for k = 1..n, averaged over all k-subsets of the n seed columns and over problems."""
-    answers, correct = np.asarray(answers), np.asarray(correct, dtype=bool)
+def maj_at_k(answers: np.ndarray, correct_code: int = CORRECT_CODE) -> np.ndarray:
+    """maj@k for k = 1..n: ``answers`` (problems, n) integer answer codes, -1 = abstain, ``correct_code`` the code
+    every correct answer has; each problem's exact expectation over the k-subsets of its n traces (``maj_credit``),
+    averaged over problems."""
+    answers = np.asarray(answers)
     n = answers.shape[1]
     if not len(answers):
         return np.full(n, math.nan)
-    out = np.empty(n)
-    for k in range(1, n + 1):
-        acc = [majority_correct(answers[:, s], correct[:, s]).mean() for s in combinations(range(n), k)]
-        out[k - 1] = float(np.mean(acc))
-    return out
+    total = np.zeros(n)
+    for row in answers:
+        codes, counts = np.unique(row[row >= 0], return_counts=True)
+        is_correct = codes == correct_code
+        wrong = tuple(sorted(counts[~is_correct].tolist(), reverse=True))
+        total += maj_credit(int(counts[is_correct].sum()), int((row < 0).sum()), wrong)
+    return total / len(answers)
 
 
 def paired_difference(variant: np.ndarray, dense: np.ndarray, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> dict:
@@ -282,9 +359,15 @@ def compute_stats(grades: pd.DataFrame, impl_version: int, n_boot: int = N_BOOT,
             correct = cube[vi][has_p][:, has_s]
             codes = answers[vi][has_p][:, has_s]
             n_seeds = int(has_s.sum())
-            per_seed = np.nanmean(correct, axis=0)
-            lo, hi = percentile_ci(bootstrap_means(np.nanmean(correct, axis=1), n_boot, seed))
-            complete = ~np.isnan(correct).any(axis=1)
+            holes = int(np.isnan(correct).sum())
+            if holes:
+                raise ValueError(
+                    f"grades: model {model!r}, variant {variant!r}, bench {bench!r}, budget {budget}: {holes} of the "
+                    f"{correct.size} (problem, seed) traces are missing; grade every problem under every seed "
+                    "(rerun its generate and grade jobs)"
+                )
+            per_seed = correct.mean(axis=0)
+            lo, hi = wilson_interval(correct.mean(axis=1), n_seeds)
             row = dict(
                 model=model,
                 variant=variant,
@@ -297,13 +380,13 @@ def compute_stats(grades: pd.DataFrame, impl_version: int, n_boot: int = N_BOOT,
                 accuracy_std=float(per_seed.std(ddof=1)) if n_seeds > 1 else None,
                 accuracy_ci_low=lo,
                 accuracy_ci_high=hi,
-                pass_at_k=pass_at_k(correct[complete] > 0.5).tolist(),
-                # the vote is right when the winning answer is one graded correct
-                maj_at_k=maj_at_k(codes[complete], codes[complete] == CORRECT_CODE).tolist(),
+                pass_at_k=pass_at_k(correct > 0.5).tolist(),
+                maj_at_k=maj_at_k(codes).tolist(),
                 diff_vs_dense=None,
                 diff_ci_low=None,
                 diff_ci_high=None,
                 diff_p_value=None,
+                diff_p_holm=None,
                 diff_significant=None,
                 n_paired=None,
                 mean_thinking_tokens=float(tokens.at[variant, "thinking_tokens"]),
@@ -317,19 +400,31 @@ def compute_stats(grades: pd.DataFrame, impl_version: int, n_boot: int = N_BOOT,
                         diff_ci_low=d["ci_low"],
                         diff_ci_high=d["ci_high"],
                         diff_p_value=d["p_value"],
-                        diff_significant=bool(d["p_value"] < ALPHA),
                         n_paired=d["n_paired"],
                     )
             rows.append(row)
+    _correct_for_multiple_tests(rows)
     rows.sort(key=lambda r: (r["model"], r["bench"], _variant_key(r["variant"]), r["budget"]))
     return rows
+
+
+def _correct_for_multiple_tests(rows: list[dict]) -> None:
+    """Holm over each (model, bench)'s tests; ``diff_significant`` from the adjusted p-value (module docstring)."""
+    families: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["diff_p_value"] is not None:
+            families.setdefault((r["model"], r["bench"]), []).append(r)
+    for family in families.values():
+        for r, adjusted in zip(family, holm([r["diff_p_value"] for r in family]), strict=True):
+            r["diff_p_holm"] = float(adjusted)
+            r["diff_significant"] = bool(adjusted < ALPHA)
 
 
 # ---------------------------------------------------------------------------------------------------- summaries
 
 
 def _mark(r) -> str:
-    """▲ / ▼: significantly better / worse than dense (p < ALPHA)."""
+    """▲ / ▼: significantly better / worse than dense (Holm-adjusted p < ALPHA)."""
     sig = r.get("diff_significant")
     if sig is None or pd.isna(sig) or not bool(sig):
         return ""
@@ -359,12 +454,27 @@ def _blocks(st: pd.DataFrame):
 
 
 _LEGEND = (
-    "Accuracy: mean over seeds [95 % bootstrap interval over problems]; ▲ / ▼ = significantly better / worse than "
-    f"dense at the same budget (exact sign-flip test over problems, two-sided p < {ALPHA}, no multiple-comparison "
-    "correction). Difference vs dense: variant − dense accuracy on the same problems and seeds [95 % paired bootstrap "
-    "interval], * = p < 0.05 (the star follows the test, not the interval). pass@n / maj@n: any-correct / majority "
-    "vote over the n seeds, at the largest budget."
+    "Accuracy: mean over seeds [95 % Wilson interval, problems as the sample]; ▲ / ▼ = significantly better / worse "
+    "than dense at the same budget (exact sign-flip test over problems, two-sided, Holm-adjusted over all variants and "
+    f"budgets of the table: p < {ALPHA}). Difference vs dense: variant − dense accuracy on the same problems and seeds "
+    "[95 % paired bootstrap interval over problems], * = the same test (the star follows the test, not the interval). "
+    "pass@n / maj@n: any-correct / majority vote (ties split evenly) over the n seeds, at the largest budget; "
+    "(k=m) marks a row with m seeds instead of n."
 )
+
+
+def _top_cells(r, n_seeds: int) -> list[str]:
+    """pass@n, maj@n, mean thinking tokens and budget-hit share at the largest budget; a row with another number of
+    seeds than the header's n says its own."""
+    if r is None:
+        return ["–"] * 4
+    own = "" if r["n_seeds"] == n_seeds else f" (k={r['n_seeds']})"
+    return [
+        f"{r['pass_at_k'][-1]:.3f}{own}",
+        f"{r['maj_at_k'][-1]:.3f}{own}",
+        f"{r['mean_thinking_tokens']:.1f}",
+        f"{r['budget_hit_rate']:.2f}",
+    ]
 
 
 def summary_markdown(st: pd.DataFrame) -> str:
@@ -378,16 +488,7 @@ def summary_markdown(st: pd.DataFrame) -> str:
         lines.append("|---" * (len(head) + 1) + "|")
         for v in variants:
             cells = [_acc_cell(by[(v, b)]) if (v, b) in by else "–" for b in budgets]
-            r = by.get((v, bmax))
-            if r is None:
-                cells += ["–"] * 4
-            else:
-                cells += [
-                    f"{r['pass_at_k'][-1]:.3f}",
-                    f"{r['maj_at_k'][-1]:.3f}",
-                    f"{r['mean_thinking_tokens']:.1f}",
-                    f"{r['budget_hit_rate']:.2f}",
-                ]
+            cells += _top_cells(by.get((v, bmax)), n_seeds)
             lines.append(f"| {v} | " + " | ".join(cells) + " |")
         pruned = [v for v in variants if v != "dense"]
         if "dense" in variants and pruned:
@@ -441,18 +542,7 @@ def summary_html(st: pd.DataFrame) -> str:
             for b in budgets:
                 r = by.get((v, b))
                 cells.append(f"<td{cls(r)}>{e(_acc_cell(r))}</td>" if r else "<td>–</td>")
-            r = by.get((v, budgets[-1]))
-            extra = (
-                [
-                    f"{r['pass_at_k'][-1]:.3f}",
-                    f"{r['maj_at_k'][-1]:.3f}",
-                    f"{r['mean_thinking_tokens']:.1f}",
-                    f"{r['budget_hit_rate']:.2f}",
-                ]
-                if r
-                else ["–"] * 4
-            )
-            cells += [f"<td>{x}</td>" for x in extra]
+            cells += [f"<td>{x}</td>" for x in _top_cells(by.get((v, budgets[-1])), n_seeds)]
             parts.append(f"<tr><td>{e(v)}</td>{''.join(cells)}</tr>")
         parts.append("</table>")
         pruned = [v for v in variants if v != "dense"]

@@ -15,6 +15,8 @@ IMPL_VERSION = {
     "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
     "generate": 4,  # 4: top-p on the renormalised top-k distribution (vLLM's order); answer_stopped column
     "grade": 4,  # 4: variables after LaTeX kept, units after a number dropped; GPQA lead-ins ("The answer is C")
-    "aggregate": 4,  # 4: maj@k: an unparsable answer abstains (3: correct answers vote together, integer rule)
+    # 5: Wilson accuracy interval, maj@k ties split evenly, Holm-adjusted significance; 4: maj@k: an unparsable
+    # answer abstains (3: correct answers vote together, integer rule)
+    "aggregate": 5,
     "plot": 1,  # the four figure rules (prunetts.plots)
 }
