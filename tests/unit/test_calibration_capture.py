@@ -70,6 +70,43 @@ def test_paper_windows_stop_at_once_when_no_text_is_long_enough(monkeypatch):
     assert not calls
 
 
+def test_paper_windows_tokenize_each_text_once_and_fail_after_trying_them_all(monkeypatch):
+    """Texts that pass the byte bound but not the token count (a BPE corpus of documents a little shorter than the
+    window): one pass over the corpus, not 100 x len(texts) tokenizations; the windows drawn are the reference's."""
+    from prunetts.calibration import CalibrationError
+
+    tok = build_tokenizer()
+    texts = load_texts(str(bench_file("c4_demo.jsonl")))
+    lengths = [len(tok(t)["input_ids"]) for t in texts]
+    calls = []
+    real = type(tok).__call__
+    monkeypatch.setattr(type(tok), "__call__", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    with pytest.raises(CalibrationError, match="too few documents longer than seqlen"):
+        paper_windows(texts, tok, 4, max(lengths), seed=0)  # no text is longer than the longest
+    assert len(calls) == len(texts)
+    calls.clear()
+    seqlen = sorted(lengths)[-5]  # 4 texts are long enough: drawn again and again, tokenized once each
+    windows = paper_windows(texts, tok, 30, seqlen, seed=0)
+    assert len(calls) <= len(texts)
+    assert windows == reference_get_c4(texts, tok, 30, seqlen, seed=0)
+
+
+def test_text_files_with_a_byte_order_mark_and_long_csv_fields(tmp_path):
+    """Excel's "CSV UTF-8" and Windows editors write a byte-order mark; a whole document can exceed 128 KiB."""
+    import csv
+    import json
+
+    long = "word " * 40000  # 200,000 characters, over the csv module's default field limit
+    (tmp_path / "a.csv").write_text("text\n" + "hello\n" + long + "\n", encoding="utf-8-sig")
+    with open(tmp_path / "b.csv", "w", newline="", encoding="utf-8-sig") as f:
+        csv.writer(f).writerows([["text"], ["hello"], [long]])
+    (tmp_path / "c.jsonl").write_text(json.dumps({"text": "hello"}) + "\n", encoding="utf-8-sig")
+    (tmp_path / "d.json").write_text(json.dumps([{"text": "hello"}]), encoding="utf-8-sig")
+    assert load_texts(str(tmp_path / "a.csv")) == ["hello", long]
+    assert load_texts(str(tmp_path / "b.csv")) == ["hello", long]
+    assert load_texts(str(tmp_path / "c.jsonl")) == load_texts(str(tmp_path / "d.json")) == ["hello"]
+
+
 def test_packed_windows():
     tok = build_tokenizer()
     texts = load_texts("demo", limit=100)

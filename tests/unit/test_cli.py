@@ -1,6 +1,7 @@
 """``prunetts prune``: the five documented flags work for every method and allocation; bad input is one line."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -348,7 +349,7 @@ def test_influence_text_problems_stop_before_the_expensive_work(tiny_qwen3_dir, 
         line = _one_line_error(capsys)
         assert message in line, line
         if "LayerIF" in message:  # the split decides whether it is a training or validation text
-            assert "('x') has 1 token(s); the next-token loss needs at least 2" in line, line
+            assert "text 'x' has 1 token(s); the next-token loss needs at least 2" in line, line
         if "field" in message:
             assert line.endswith("(influence.text_field, CLI --influence-text-field)"), line
         assert not (tmp_path / "o").exists()
@@ -393,3 +394,112 @@ def test_realized_sparsity_below_the_target_is_reported(tiny_qwen3_dir, tmp_path
     with caplog.at_level("WARNING"):
         assert _prune(tiny_qwen3_dir, tmp_path / "half", *args) == 0
     assert "over the prunable linears is below the target 0.3000: 21 linears pruned less" in caplog.text
+
+
+def test_a_terminated_run_leaves_out_as_it_was_and_a_full_out_names_its_files(tiny_qwen3_dir, tmp_path, capsys):
+    import os
+    import signal
+    import time
+
+    from prunetts import checkpoint
+
+    real_write = checkpoint.Writer._write
+
+    def killed(self, name, t):  # SIGTERM (a Slurm time limit, timeout, kill) while the shards are being written
+        real_write(self, name, t)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+    out = tmp_path / "o"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(checkpoint.Writer, "_write", killed)
+        with pytest.raises(SystemExit) as e:
+            _prune(tiny_qwen3_dir, out, "--method", "magnitude", "--sparsity", "0.2")
+    assert e.value.code == 128 + signal.SIGTERM and not out.exists()  # no hidden .shard-* left: rerun as it is
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the CLI's handler does not outlive the run
+    out.mkdir()
+    (out / ".shard-00000.safetensors").write_text("x")
+    with pytest.raises(SystemExit):
+        _prune(tiny_qwen3_dir, out, "--method", "magnitude", "--sparsity", "0.2")
+    assert "exists and is not empty (holds .shard-00000.safetensors)" in _one_line_error(capsys)
+
+
+def test_prunetts_files_land_before_config_json(tiny_qwen3_dir, tmp_path, monkeypatch):
+    """config.json marks a complete checkpoint: the CLI's own files must already be there when it appears."""
+    import os
+
+    from prunetts import checkpoint
+
+    seen = {}
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if os.path.basename(dst) == "config.json":
+            seen.update({n: os.path.exists(os.path.join(os.path.dirname(dst), n)) for n in PRUNETTS_FILES})
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    for method, extra in (("magnitude", ["--sparsity", "0.2"]), ("shortgpt", ["--shortgpt-layers", "1"])):
+        seen.clear()
+        calibration = ["--calibration", "demo", "--n-samples", "2", "--seqlen", "32"]
+        assert _prune(tiny_qwen3_dir, tmp_path / method, "--method", method, *extra, *calibration) == 0
+        assert seen == dict.fromkeys(PRUNETTS_FILES, True), method
+
+
+PRUNETTS_FILES = ("prunetts_prune.json", "prunetts_sparsity.parquet")
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda c: c.update(num_hidden_layers=c["num_hidden_layers"] + 1), "no tensors of layer 3, but num_hidden"),
+        (lambda c: c.update(intermediate_size=c["intermediate_size"] + 8), "config.json implies"),
+        (lambda c: c.pop("num_hidden_layers"), "config.json: has no num_hidden_layers >= 1"),
+    ],
+)
+def test_a_config_that_does_not_fit_the_weights_is_one_line_before_any_work(
+    tiny_qwen3_dir, tmp_path, capsys, monkeypatch, edit, message
+):
+    import shutil
+
+    from prunetts import calibration
+
+    model = Path(shutil.copytree(tiny_qwen3_dir, tmp_path / "model"))
+    config = json.loads((model / "config.json").read_text())
+    config.pop("layer_types", None)
+    edit(config)
+    (model / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(calibration, "load_texts", lambda *a, **k: pytest.fail("calibration read before the check"))
+    args = ["--method", "wanda", "--sparsity", "0.2", "--calibration", "demo"]
+    assert _prune(model, tmp_path / "o", *args) == 1
+    line = _one_line_error(capsys)
+    assert message in line and "restore the checkpoint's own config.json" in line, line
+    assert not (tmp_path / "o").exists()
+
+
+def test_summary_paths_are_absolute_and_layer_scores_plain_json(tiny_qwen3_dir, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copy(bench_file("c4_demo.jsonl"), tmp_path / "texts.jsonl")
+    monkeypatch.chdir(tmp_path)
+    args = ["--method", "magnitude", "--allocation", "layerif", "--sparsity", "0.2", "--calibration", "texts.jsonl"]
+    args += ["--n-train", "6", "--n-val", "2", "--projection-dim", "0", "--influence-max-len", "16"]
+    assert _prune(tiny_qwen3_dir, "o", *args) == 0
+    summary = json.loads((tmp_path / "o" / "prunetts_prune.json").read_text())
+    assert summary["arguments"]["calibration"] == "texts.jsonl"
+    assert summary["resolved"]["calibration"] == str(tmp_path / "texts.jsonl")
+    assert summary["resolved"]["influence_train"] is None
+    scores = summary["layer_scores"]
+    assert sorted(scores) == ["0", "1", "2"] and all(set(v) == {"attention", "mlp"} for v in scores.values())
+
+
+def test_unread_calibration_flags_are_warned_not_checked(tiny_qwen3_dir, tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        # magnitude with uniform allocation reads no calibration: a missing file is no error, only ignored
+        assert _prune(tiny_qwen3_dir, tmp_path / "a", "--method", "magnitude", "--sparsity", "0.2",
+                      "--calibration", "/no/such.jsonl") == 0  # fmt: skip
+        assert "ignored (not read by magnitude with uniform allocation): --calibration" in caplog.text
+        # the demo texts have no field to choose
+        assert _prune(tiny_qwen3_dir, tmp_path / "b", "--method", "wanda", "--sparsity", "0.2", "--calibration",
+                      "demo", "--text-field", "nosuch", "--n-samples", "2", "--seqlen", "32") == 0  # fmt: skip
+        assert "ignored (not read by wanda with uniform allocation): --text-field" in caplog.text

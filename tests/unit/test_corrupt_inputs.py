@@ -190,7 +190,13 @@ def test_garbled_tokenizer_that_is_still_json(demo_copy):
     _one_line(err.value, demo_copy, "cannot load")
 
 
-@pytest.mark.parametrize("config", ['{"model_type": "no_such_arch"}', '{"model_type": "qwen3", "hidden_size": "x"}'])
+@pytest.mark.parametrize(
+    "config",
+    [
+        '{"model_type": "no_such_arch", "num_hidden_layers": 6}',
+        '{"model_type": "qwen3", "hidden_size": "x", "num_hidden_layers": 6}',
+    ],
+)
 def test_config_that_is_json_but_unusable_is_one_line_on_every_loading_path(demo_copy, config):
     """prunable_modules (allocate), the layer-by-layer runner (capture, prune), the transformers backend and the vLLM
     backend (before the engine is even imported) all load the config through models.load_config."""
@@ -311,3 +317,29 @@ def test_layers_beyond_the_configs_count_and_unwritable_dtypes_are_named(tmp_pat
     _one_line(err.value, ckpt, "tensors of layer 2, beyond num_hidden_layers = 2")
     with pytest.raises(CheckpointError, match="dtype F8_E8M0: not one prunetts writes"):
         _nbytes("F8_E8M0", [4])
+
+
+@pytest.mark.parametrize("key,delta", [("intermediate_size", 8), ("num_hidden_layers", -1)])
+def test_config_of_another_size_than_the_weights_is_one_line_before_loading(demo_copy, key, delta, monkeypatch):
+    """transformers would fill a tensor the weights lack with random values and only warn (a layer dropped from the
+    config) or raise a long traceback (another size); the runner (capture, prune) and load_model (influence,
+    generation) stop with one line first. The demo model ties its lm_head to the embedding: that is no gap."""
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    from prunetts.checkpoint import CheckpointError, Reader
+    from prunetts.layerwise import LayerRunner
+    from prunetts.models import load_model
+
+    LayerRunner(Reader(demo_copy), "cpu", "float32")  # the intact tied checkpoint passes
+    config = json.loads((demo_copy / "config.json").read_text())
+    config[key] += delta
+    config.pop("layer_types", None)
+    (demo_copy / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", lambda *a, **k: pytest.fail("weights read"))
+    for call in (lambda: LayerRunner(Reader(demo_copy), "cpu", "float32"), lambda: load_model(str(demo_copy))):
+        with pytest.raises(CheckpointError) as err:
+            call()
+        _one_line(err.value, demo_copy, "config.json", "does not match the weights" if delta > 0 else "layer")
+        assert ("implies [264, 96]" if delta > 0 else "5") in str(err.value)

@@ -94,20 +94,32 @@ def paper_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) -
     if not any(len(t.encode()) + 8 > seqlen for t in texts):
         raise CalibrationError(f"calibration: no text is longer than seqlen={seqlen} tokens; {_TOO_SHORT_FIX}")
     rng = random.Random(seed)
-    lengths_ok = False
+    long_ids: dict[int, list[int]] = {}  # the token ids of each drawn text long enough for a window
+    short: set[int] = set()  # the drawn texts that are not: each text is tokenized at most once
     out = []
     for _ in range(n):
         for _attempt in range(100 * len(texts)):
-            # add_special_tokens as the reference's plain ``tokenizer(text)``: same lengths, same windows
-            ids = tokenizer(texts[rng.randint(0, len(texts) - 1)], add_special_tokens=True, verbose=False)["input_ids"]
-            if len(ids) > seqlen:
-                lengths_ok = True
-                break
+            i = rng.randint(0, len(texts) - 1)
+            if i in short:
+                continue
+            ids = long_ids.get(i)
+            if ids is None:
+                # add_special_tokens as the reference's plain ``tokenizer(text)``: same lengths, same windows
+                ids = tokenizer(texts[i], add_special_tokens=True, verbose=False)["input_ids"]
+                if len(ids) <= seqlen:
+                    short.add(i)
+                    if len(short) == len(texts):  # every text tried: none can give a window
+                        break
+                    continue
+                long_ids[i] = ids
+            break
         else:
+            break
+        if i in short:
             break
         start = rng.randint(0, len(ids) - seqlen - 1)
         out.append(ids[start : start + seqlen])
-    if not lengths_ok or len(out) < n:
+    if len(out) < n:
         raise CalibrationError(f"calibration: too few documents longer than seqlen={seqlen} tokens; {_TOO_SHORT_FIX}")
     return out
 

@@ -174,7 +174,10 @@ def weight_files(ckpt: Path) -> dict[str, Path]:
         return files
     if any(ckpt.glob("*.bin")) or any(ckpt.glob("*.pt")):
         raise CheckpointError(f"{ckpt}: only pickled weights (*.bin); convert to safetensors, pickle is not loaded")
-    raise CheckpointError(f"{ckpt}: no {SINGLE} or {INDEX}")
+    raise CheckpointError(
+        f"{ckpt}: no {SINGLE} or {INDEX}; download the weights (a hub id: run once with network access, or hf "
+        "download) or save the model with save_pretrained (safetensors)"
+    )
 
 
 def read_header(file: Path) -> dict[str, dict]:
@@ -230,17 +233,25 @@ class Reader:
         except (OSError, ValueError) as e:
             config = self.dir / "config.json"
             raise CheckpointError(f"{config}: unreadable ({e}); restore the checkpoint's config") from None
+        config = self.dir / "config.json"
         n_layers = self.config.get("num_hidden_layers") if isinstance(self.config, dict) else None
-        if isinstance(n_layers, int):
-            # e.g. multi-token-prediction layers stored after the decoder's: they would be dropped from the output
-            beyond = min(
-                (int(m[1]) for n in self.files if (m := LAYER_RE.match(n)) and int(m[1]) >= n_layers), default=None
+        if not isinstance(n_layers, int) or isinstance(n_layers, bool) or n_layers < 1:
+            what = "is not a JSON object" if not isinstance(self.config, dict) else "has no num_hidden_layers >= 1"
+            raise CheckpointError(f"{config}: {what}; restore the checkpoint's own config.json")
+        stored = {int(m[1]) for n in self.files if (m := LAYER_RE.match(n))}
+        # e.g. multi-token-prediction layers stored after the decoder's: they would be dropped from the output
+        beyond = min((i for i in stored if i >= n_layers), default=None)
+        if beyond is not None:
+            raise CheckpointError(
+                f"{self.dir}: tensors of layer {beyond}, beyond num_hidden_layers = {n_layers} in config.json; "
+                "prunetts prunes Qwen2/Qwen3/Llama decoders only: remove those tensors or fix the config"
             )
-            if beyond is not None:
-                raise CheckpointError(
-                    f"{self.dir}: tensors of layer {beyond}, beyond num_hidden_layers = {n_layers} in config.json; "
-                    "prunetts prunes Qwen2/Qwen3/Llama decoders only: remove those tensors or fix the config"
-                )
+        absent = min(set(range(n_layers)) - stored, default=None)
+        if absent is not None:
+            raise CheckpointError(
+                f"{self.dir}: no tensors of layer {absent}, but num_hidden_layers = {n_layers} in config.json; the "
+                "config does not match the weights: restore the checkpoint's own config.json or its missing weights"
+            )
 
     def layer_names(self, layer: int) -> list[str]:
         prefix = f"model.layers.{layer}."
@@ -469,7 +480,9 @@ class Writer:
             f.close()
         self.files.clear()
 
-    def finish(self, config: dict, side_files_from: Path | None = None) -> None:
+    def finish(self, config: dict, side_files_from: Path | None = None, before_config=None) -> None:
+        """Rename the shards into place, copy the side files, call ``before_config()`` (a caller's own files), and
+        write config.json last."""
         self._check()
         self._drain()
         missing = [name for name in self.plan if name not in self.written]
@@ -490,6 +503,8 @@ class Writer:
             for src in [side_files_from / n for n in SIDE_FILES] + sorted(side_files_from.glob("*.py")):
                 if src.is_file():
                     shutil.copyfile(src, self.dir / src.name)
+        if before_config is not None:
+            before_config()
         # config.json last, atomically: a directory killed before this point does not load as a checkpoint (without
         # it the tokenizer or chat template could be missing from one that looks complete)
         tmp = self.dir / "config.json.tmp"

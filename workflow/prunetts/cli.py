@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -196,7 +197,9 @@ def _check(a) -> str | None:
     if out.exists() and not out.is_dir():
         return f"--out {a.out}: is a file; give a new or empty directory"
     if out.is_dir() and any(out.iterdir()):
-        return f"--out {a.out}: exists and is not empty; choose a new directory"
+        held = sorted(p.name for p in out.iterdir())
+        more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+        return f"--out {a.out}: exists and is not empty (holds {', '.join(held[:3])}{more}); choose a new directory"
     parent = next(p for p in [out, *out.parents] if p.exists())
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         return f"--out {a.out}: cannot be created ({parent} is not a writable directory)"
@@ -208,9 +211,10 @@ def _check(a) -> str | None:
         return f"--model {a.model}: {problem}"
     if a.revision and (model.exists() or looks_local(a.model)):
         return f"--revision {a.revision}: pins a hub id, but --model {a.model} is local; drop --revision"
+    used = _used(a)
     for flag in ("calibration", "influence_train", "influence_val"):
         value = getattr(a, flag)
-        if value and value != "demo" and not is_c4(value) and not Path(value).is_file():
+        if flag in used and value and value != "demo" and not is_c4(value) and not Path(value).is_file():
             return f"--{flag.replace('_', '-')} {value}: not 'c4', 'c4@<commit sha>', 'demo' or an existing file"
     return None
 
@@ -232,9 +236,11 @@ _LAYERIF = (
 )
 
 
-def _ignored(a, prune: argparse.ArgumentParser) -> list[str]:
-    """The flags given a non-default value that the chosen method and allocation do not read."""
+def _used(a) -> set[str]:
+    """The flags (argparse dests) the chosen method and allocation read."""
     used = {"command", "model", "revision", "method", "out", "device", "dtype", "trust_remote_code", "sparsity"}
+    files = a.influence_train is not None or a.influence_val is not None
+    field_for_files = False  # --text-field names the influence files' field too
     if a.method == "shortgpt":
         used |= {"shortgpt_layers", *_WINDOWS}
     else:
@@ -245,12 +251,21 @@ def _ignored(a, prune: argparse.ArgumentParser) -> list[str]:
             used |= {*_OWL, *_WINDOWS}
         if a.allocation == "layerif":
             used |= set(_LAYERIF)
-            if a.influence_train is not None or a.influence_val is not None:  # influence files: their own field
+            if files:  # influence files: their own field
                 used.add("influence_text_field")
             if a.influence_train is None:  # the calibration texts are the training pool
                 used |= {"calibration", "text_field"}
-            elif a.influence_text_field is None:  # the training file's field defaults to --text-field
+            field_for_files = files and a.influence_text_field is None
+            if field_for_files:
                 used.add("text_field")
+    if a.calibration == "demo" and not field_for_files:  # the demo texts have no field to choose
+        used.discard("text_field")
+    return used
+
+
+def _ignored(a, prune: argparse.ArgumentParser) -> list[str]:
+    """The flags given a non-default value that the chosen method and allocation do not read."""
+    used = _used(a)
     return [
         "--" + dest.replace("_", "-")
         for dest, value in vars(a).items()
@@ -262,7 +277,14 @@ def _preflight(a, v, needs_tokenizer: bool) -> tuple:
     """Checks that need the checkpoint's config (and a hub download), still before any calibration or model
     loading: ``(reader, tokenizer or None)``."""
     from prunetts.checkpoint import Reader
-    from prunetts.models import SUPPORTED_MODEL_TYPES, ModelError, load_tokenizer, resolve_device
+    from prunetts.models import (
+        SUPPORTED_MODEL_TYPES,
+        ModelError,
+        check_weights,
+        load_tokenizer,
+        meta_model,
+        resolve_device,
+    )
     from prunetts.pruning.shortgpt import n_for_sparsity, removal_problem
 
     resolve_device(a.device)  # e.g. cuda on a machine without one: one line now, not a kernel error later
@@ -273,6 +295,8 @@ def _preflight(a, v, needs_tokenizer: bool) -> tuple:
             f"--model {a.model}: model_type {model_type!r} is not supported (supported: "
             f"{', '.join(SUPPORTED_MODEL_TYPES)})"
         )
+    # a config.json of another size than the weights: one line now, not a traceback after the calibration
+    check_weights(reader.dir, meta_model(str(reader.dir), a.trust_remote_code)[1])
     n_layers = reader.config["num_hidden_layers"]
     if a.method == "shortgpt":
         n = a.shortgpt_layers or n_for_sparsity(a.sparsity, n_layers)
@@ -363,7 +387,58 @@ def run_prune(a) -> dict:
         "layerif": {"e1": a.layerif_e1, "e2": a.layerif_e2, "direction": a.layerif_direction},
     }.get(v.allocation, {})
     targets = for_variant(v, modules, layer_scores, options, n_layers)
-    records = prune_checkpoint(
+    model_name = Path(a.model).name or a.model
+    summary: dict = {}
+
+    def side_files(records: list[dict]) -> None:
+        """prunetts_sparsity.parquet and prunetts_prune.json, written before config.json (the mark of a complete
+        checkpoint), so a run killed in between never leaves a checkpoint that loads without them."""
+        artifacts.write(
+            "sparsity",
+            [
+                dict(
+                    model=model_name,
+                    variant=v.id,
+                    impl_version=IMPL_VERSION["prune"],
+                    realized_sparsity=r["n_zero"] / r["numel"],
+                    **r,
+                )
+                for r in records
+            ],
+            Path(a.out) / "prunetts_sparsity.parquet",
+        )
+        numel = sum(r["numel"] for r in records)
+        total = sum(r["n_zero"] for r in records) / numel
+        target = sum(r["target_sparsity"] * r["numel"] for r in records) / numel
+        if a.sparsity is not None and v.method != "shortgpt" and target < a.sparsity - 1e-3:
+            log.warning(
+                "the allocation's target over the prunable linears is %.4f, below --sparsity %s", target, a.sparsity
+            )
+        if v.method != "shortgpt":
+            _warn_if_short(records, shapes, total, target)
+        summary.update(
+            variant=v.id,
+            arguments={k: val for k, val in vars(a).items() if k != "command"},
+            resolved={  # what ran, where it differs from or adds to the arguments
+                "model_dir": str(reader.dir.resolve()),
+                # the exact weights: run again with --revision set to it
+                "hub_commit": hub_commit(a.model, reader.dir),
+                "out": str(Path(a.out).resolve()),
+                **{flag: _absolute(getattr(a, flag)) for flag in ("calibration", "influence_train", "influence_val")},
+                "calibration_windows": len(windows) if windows else 0,
+                "influence_texts": influence_sizes,
+                "removed_layers": sorted({r["layer"] for r in records if r["target_sparsity"] == 1.0})
+                if v.method == "shortgpt"
+                else None,
+            },
+            versions=_versions(),
+            target_sparsity_prunable_linears=target,
+            realized_sparsity_prunable_linears=total,
+            layer_scores=_scores_json(layer_scores),
+        )
+        (Path(a.out) / "prunetts_prune.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    prune_checkpoint(
         str(reader.dir),
         a.out,
         v.method,
@@ -376,53 +451,31 @@ def run_prune(a) -> dict:
         device=a.device,
         dtype=a.dtype,
         trust_remote_code=a.trust_remote_code,
+        before_config=side_files,
     )
-    model_name = Path(a.model).name or a.model
-    artifacts.write(
-        "sparsity",
-        [
-            dict(
-                model=model_name,
-                variant=v.id,
-                impl_version=IMPL_VERSION["prune"],
-                realized_sparsity=r["n_zero"] / r["numel"],
-                **r,
-            )
-            for r in records
-        ],
-        Path(a.out) / "prunetts_sparsity.parquet",
+    log.info(
+        "%s: wrote %s (realized sparsity %.4f over the prunable linears)",
+        v.id,
+        a.out,
+        summary["realized_sparsity_prunable_linears"],
     )
-    numel = sum(r["numel"] for r in records)
-    total = sum(r["n_zero"] for r in records) / numel
-    target = sum(r["target_sparsity"] * r["numel"] for r in records) / numel
-    if a.sparsity is not None and v.method != "shortgpt" and target < a.sparsity - 1e-3:
-        log.warning(
-            "the allocation's target over the prunable linears is %.4f, below --sparsity %s", target, a.sparsity
-        )
-    if v.method != "shortgpt":
-        _warn_if_short(records, shapes, total, target)
-    summary = {
-        "variant": v.id,
-        "arguments": {k: val for k, val in vars(a).items() if k != "command"},
-        "resolved": {  # what ran, where it differs from or adds to the arguments
-            "model_dir": str(reader.dir.resolve()),
-            # the exact weights: run again with --revision set to it
-            "hub_commit": hub_commit(a.model, reader.dir),
-            "out": str(Path(a.out).resolve()),
-            "calibration_windows": len(windows) if windows else 0,
-            "influence_texts": influence_sizes,
-            "removed_layers": sorted({r["layer"] for r in records if r["target_sparsity"] == 1.0})
-            if v.method == "shortgpt"
-            else None,
-        },
-        "versions": _versions(),
-        "target_sparsity_prunable_linears": target,
-        "realized_sparsity_prunable_linears": total,
-        "layer_scores": {str(k): val for k, val in (layer_scores or {}).items()},
-    }
-    (Path(a.out) / "prunetts_prune.json").write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("%s: wrote %s (realized sparsity %.4f over the prunable linears)", v.id, a.out, total)
     return summary
+
+
+def _absolute(source: str | None) -> str | None:
+    """A calibration / influence source as run: a file as its absolute path, 'c4' or 'demo' as given."""
+    return str(Path(source).expanduser().resolve()) if source and Path(source).expanduser().is_file() else source
+
+
+def _scores_json(layer_scores: dict | None) -> dict:
+    """Layer scores as plain JSON: {"layer": score} (OWL, BI), or {"layer": {"component": score}} (LayerIF)."""
+    out: dict = {}
+    for key, value in (layer_scores or {}).items():
+        if isinstance(key, tuple):
+            out.setdefault(str(key[0]), {})[str(key[1])] = value
+        else:
+            out[str(key)] = value
+    return out
 
 
 def _warn_if_short(records: list[dict], shapes: dict, total: float, target: float) -> None:
@@ -486,6 +539,11 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)  # now, not after hours of work (a read-only or special file system)
     except OSError as e:
         prune.error(f"--out {a.out}: cannot be created ({e.strerror or e})")
+
+    def terminate(signum, _frame):
+        raise SystemExit(128 + signum)  # through the clean-up below, as Ctrl-C (a Slurm time limit sends SIGTERM)
+
+    previous = {sig: signal.signal(sig, terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         run_prune(a)
     except BaseException as e:
@@ -499,6 +557,9 @@ def main(argv=None) -> int:
             raise
         print(f"prunetts: error: {e}", file=sys.stderr)  # the library's user-facing errors carry one clear line
         return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 

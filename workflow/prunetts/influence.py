@@ -59,7 +59,9 @@ def split_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[
     texts = list(dict.fromkeys(texts))
     if len(texts) < n_train + n_val:
         raise ValueError(
-            f"LayerIF needs {n_train} + {n_val} distinct texts for disjoint train/validation, got {len(texts)}"
+            f"LayerIF needs {n_train} + {n_val} distinct texts for disjoint train/validation, got {len(texts)}: give "
+            "more texts (influence.train_source, CLI --influence-train) or fewer (influence.n_train / n_val, CLI "
+            "--n-train / --n-val)"
         )
     idx = random.Random(seed).sample(range(len(texts)), n_train + n_val)
     return [texts[i] for i in idx[:n_train]], [texts[i] for i in idx[n_train:]]
@@ -240,11 +242,11 @@ def token_ids(tokenizer, texts: list[str], max_len: int, what: str) -> list[list
     from prunetts.records import InputFileError
 
     out = []
-    for i, t in enumerate(texts):
+    for t in texts:  # the texts after the split: a position here is no record number, the text names itself
         ids = tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"][:max_len]
         if len(ids) < 2:
             raise InputFileError(
-                f"LayerIF: {what} text {i} ({t[:40]!r}) has {len(ids)} token(s); the next-token loss needs at least 2: "
+                f"LayerIF: the {what} text {t[:40]!r} has {len(ids)} token(s); the next-token loss needs at least 2: "
                 "remove or lengthen it"
             )
         out.append(ids)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 
 from prunetts.checkpoint import Reader
-from prunetts.models import ModelError, meta_model, resolve_device, resolve_dtype
+from prunetts.models import ModelError, check_weights, meta_model, resolve_device, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class LayerRunner:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.config, self.model, self.arch = meta_model(str(reader.dir), trust_remote_code)
+        check_weights(reader.dir, self.model)  # before any layer is read: one line, not a state_dict traceback
         self.n_layers = len(self.arch.layers(self.model))
         self._kwargs: dict[int, dict[int, dict]] = {}
         self._first_inputs: list = []

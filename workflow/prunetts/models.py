@@ -164,7 +164,10 @@ def load_model(path: str, dtype: str = "auto", device: str = "auto", trust_remot
 
     check_local_checkpoint(path)
     device = resolve_device(device)
-    Arch.of_config(load_config(path, trust_remote_code))  # before reading 16 GB of weights
+    config = load_config(path, trust_remote_code)
+    Arch.of_config(config)  # before reading 16 GB of weights
+    if Path(path).is_dir():  # transformers would fill a missing tensor with random values and only warn
+        check_weights(path, _on_meta(config, trust_remote_code))
     try:
         model = AutoModelForCausalLM.from_pretrained(
             path, dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code, use_safetensors=True
@@ -212,15 +215,53 @@ def load_config(path: str, trust_remote_code: bool = False):
         raise _load_error(path, e, trust_remote_code) from None
 
 
-def meta_model(path: str, trust_remote_code: bool = False):
-    """``(config, model, arch)`` with the model built on the meta device from the config alone (no weights)."""
+def _on_meta(config, trust_remote_code: bool = False):
     import torch
     from transformers import AutoModelForCausalLM
 
-    config = load_config(path, trust_remote_code)
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+        return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+
+
+def meta_model(path: str, trust_remote_code: bool = False):
+    """``(config, model, arch)`` with the model built on the meta device from the config alone (no weights)."""
+    config = load_config(path, trust_remote_code)
+    model = _on_meta(config, trust_remote_code)
     return config, model, Arch.of(model)
+
+
+def check_weights(path: str | Path, model) -> None:
+    """One line when the safetensors of local checkpoint ``path`` do not hold every tensor of ``model`` (built from
+    its config.json on the meta device) at its shape: a config.json from another model size, or weights missing.
+    Tied tensors (lm_head = embedding) count as present when one of their names is stored. A stored tensor the
+    model lacks (a layer beyond the config's count) would be dropped silently by transformers: also one line."""
+    from prunetts.checkpoint import IGNORED_RE, CheckpointError, tensor_shapes
+
+    stored = tensor_shapes(path)
+    groups: dict[int, tuple[list[int], list[str]]] = {}
+    for name, t in model.state_dict(keep_vars=True).items():
+        groups.setdefault(id(t), (list(t.shape), []))[1].append(name)
+    known = {n for _, names in groups.values() for n in names}
+    extra = sorted(n for n in stored if n not in known and not IGNORED_RE.search(n))
+    if extra:
+        raise CheckpointError(
+            f"{path}: the weights hold {extra[0]}{f' and {len(extra) - 1} more' if len(extra) > 1 else ''}, which "
+            "config.json's model has no place for; the config does not match the weights: restore the checkpoint's "
+            "own config.json"
+        )
+    for expected, names in groups.values():
+        present = [n for n in names if n in stored]
+        wrong = next((n for n in present if list(stored[n]) != expected), None)
+        problem = None
+        if not present:
+            problem = f"no tensor {names[0]} (the model config.json describes has one)"
+        elif wrong:
+            problem = f"{wrong} has shape {list(stored[wrong])}, config.json implies {expected}"
+        if problem:
+            raise CheckpointError(
+                f"{path}: {problem}; the config does not match the weights: restore the checkpoint's own config.json "
+                "(or its missing weights)"
+            )
 
 
 def prunable_modules(path: str, trust_remote_code: bool = False) -> list[tuple[int, str, int]]:

@@ -75,7 +75,7 @@ def read_records(path: str | Path) -> list[dict]:
 
 def _jsonl(path: Path) -> list[dict]:
     out = []
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors) is no part of line 1
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -96,7 +96,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 def _json(path: Path) -> list[dict]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
         raise InputFileError(
             f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno}); fix or restore the file"
@@ -119,8 +119,11 @@ def _parquet(path: Path) -> list[dict]:
 def _csv(path: Path) -> list[dict]:
     import csv
 
+    # a long document (a whole paper, a reasoning trace) exceeds the csv module's default 128 KiB field limit
+    csv.field_size_limit(2**31 - 1)
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would otherwise prefix the first column
+        with path.open(newline="", encoding="utf-8-sig") as f:
             return list(csv.DictReader(f))
     except csv.Error as e:
         raise InputFileError(f"{path}: not a readable CSV file ({e}); restore or re-export it") from None

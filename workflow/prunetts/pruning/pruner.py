@@ -21,6 +21,7 @@ the activations of sequential Wanda, never a kept weight.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from prunetts.checkpoint import Reader, Writer
@@ -56,9 +57,11 @@ def prune_checkpoint(
     dtype: str = "auto",
     trust_remote_code: bool = False,
     progress: bool = True,
+    before_config=None,
 ) -> list[dict]:
     """Prune and save; returns one record per prunable linear (layer, module, numel, target_sparsity, n_pruned,
-    n_zero)."""
+    n_zero). ``before_config(records)``, when given, writes the caller's own files into ``out_dir`` before
+    config.json, the file that marks the checkpoint complete."""
     from tqdm import tqdm
 
     from prunetts.layerwise import LayerRunner, check_finite_stats, input_sq_norms, output_skipped
@@ -67,7 +70,7 @@ def prune_checkpoint(
     if method == "shortgpt":
         from prunetts.pruning.shortgpt import remove_layers
 
-        return remove_layers(reader, out_dir, allocation)
+        return remove_layers(reader, out_dir, allocation, before_config)
     if method not in METHODS:
         raise ValueError(f"unknown pruning method {method!r}")
     sequential = needs_calibration(method, wanda_mode)
@@ -108,7 +111,8 @@ def prune_checkpoint(
                 hidden = runner.forward(i, layer, hidden, out=hidden)  # in place: batch b is read before it is written
             writer.add(runner.layer_tensors(i, layer))
             runner.unload_layer(i)
-        writer.finish(reader.config, reader.dir)
+        own_files = None if before_config is None else functools.partial(before_config, records)
+        writer.finish(reader.config, reader.dir, own_files)
     return records
 
 

@@ -13,6 +13,8 @@ The pruned checkpoint is written by copying the kept layers' tensors under new c
 
 from __future__ import annotations
 
+import functools
+
 from prunetts.checkpoint import LAYER_RE, Reader, Writer, prunable_modules_from_shapes, tensor_shapes
 
 
@@ -61,8 +63,9 @@ def pruned_config(config: dict, keep: list[int]) -> dict:
     return out
 
 
-def remove_layers(reader: Reader, out_dir: str, allocation: dict) -> list[dict]:
-    """Remove the layers whose every prunable linear is allocated sparsity 1.0; returns per-linear records."""
+def remove_layers(reader: Reader, out_dir: str, allocation: dict, before_config=None) -> list[dict]:
+    """Remove the layers whose every prunable linear is allocated sparsity 1.0; returns per-linear records
+    (``before_config``: as in ``pruner.prune_checkpoint``)."""
     n_layers = reader.config["num_hidden_layers"]
     by_layer: dict[int, list[float]] = {}
     for (layer, _name), s in allocation.items():
@@ -86,18 +89,19 @@ def remove_layers(reader: Reader, out_dir: str, allocation: dict) -> list[dict]:
             tensors = reader.load(reader.layer_names(old))
             zeros.update({n: int((t == 0).sum()) for n, t in tensors.items()})
             writer.add({renumbered(n, new): t for n, t in tensors.items()})
-        writer.finish(pruned_config(reader.config, keep), reader.dir)
-    records = []
-    for layer, module, numel in prunable_modules_from_shapes(tensor_shapes(reader.dir)):
-        gone = layer in removed
-        records.append(
-            dict(
-                layer=layer,
-                module=module,
-                numel=numel,
-                target_sparsity=1.0 if gone else 0.0,
-                n_pruned=numel if gone else 0,
-                n_zero=numel if gone else zeros[f"model.layers.{layer}.{module}.weight"],
+        records = []
+        for layer, module, numel in prunable_modules_from_shapes(tensor_shapes(reader.dir)):
+            gone = layer in removed
+            records.append(
+                dict(
+                    layer=layer,
+                    module=module,
+                    numel=numel,
+                    target_sparsity=1.0 if gone else 0.0,
+                    n_pruned=numel if gone else 0,
+                    n_zero=numel if gone else zeros[f"model.layers.{layer}.{module}.weight"],
+                )
             )
-        )
+        own_files = None if before_config is None else functools.partial(before_config, records)
+        writer.finish(pruned_config(reader.config, keep), reader.dir, own_files)
     return records
