@@ -1,7 +1,6 @@
 """Adapter: rule generate -> prunetts.jobs.generate."""
 
 from prunetts import jobs
-from prunetts.config import GENERATION_RUN_SETTINGS
 
 sm = snakemake  # noqa: F821
 with jobs.job_logging(sm.log[0], sm.threads, sm.resources):
@@ -14,8 +13,9 @@ with jobs.job_logging(sm.log[0], sm.threads, sm.resources):
         bench=sm.wildcards.bench,
         seed=int(sm.wildcards.seed),
         budgets=sm.params.budgets,
-        # run settings from the config: not params, since the samples do not depend on them
-        generation={**sm.params.generation, **{k: sm.config["generation"][k] for k in GENERATION_RUN_SETTINGS}},
+        # from the config: params.generation (the rerun trigger) leaves out the run settings the samples do not
+        # depend on, which the job needs too
+        generation={k: v for k, v in sm.config["generation"].items() if k not in ("budgets", "seeds")},
         model_cfg=sm.params.model_cfg,
         threads=sm.threads,
     )

@@ -150,4 +150,92 @@ def test_retries_grow_memory_and_time_but_not_the_eval_groups_time():
     for attempt in (1, 2, 3):
         group = [rule_resources(cfg, r)["runtime"] for r in ("generate", "grade")]
         assert sum(v(None, attempt) if callable(v) else v for v in group) == 24 * 60
-    assert rule_resources({}, "generate") == {}
+    assert rule_resources({}, "generate") == {"gpu": 1}  # the workflow's default for a GPU rule (device auto)
+    assert rule_resources({}, "grade") == {}
+
+
+def validated_demo() -> dict:
+    """The demo config with the schema's defaults filled in and its model path absolute."""
+    cfg = demo_config()
+    validate(cfg, SCHEMA)
+    cfg["models"]["demo"]["path"] = str(REPO / cfg["models"]["demo"]["path"])
+    return cfg
+
+
+def test_canonical_sorts_every_mapping_and_keeps_lists():
+    from prunetts.config import canonical
+
+    cfg = {"b": {"y": 1, "x": [{"q": 1, "p": 2}, 3]}, "a": 0}
+    out = canonical(cfg)
+    assert list(out) == ["a", "b"] and list(out["b"]) == ["x", "y"] and list(out["b"]["x"][0]) == ["p", "q"]
+    assert out == cfg and repr(canonical({"x": 1, "y": 2})) == repr(canonical({"y": 2, "x": 1}))
+
+
+def test_generation_trigger_leaves_out_the_run_settings():
+    from prunetts.config import generation_trigger
+
+    g = {"budgets": [1], "seeds": [7], "temperature": 0.6, "batch_size": 8, "journal": True, "device": "cuda"}
+    assert generation_trigger(g) == {"temperature": 0.6, "device": "cuda"}  # transformers: the device sets the dtype
+    engine = {"gpu_memory_utilization": 0.8, "tensor_parallel_size": 2, "quantization": "fp8"}
+    vllm = {**g, "backend": "vllm", "vllm": engine}
+    # vLLM ignores generation.device; its memory share and parallelism place the work, quantization changes results
+    assert generation_trigger(vllm) == {"temperature": 0.6, "backend": "vllm", "vllm": {"quantization": "fp8"}}
+    assert generation_trigger({**vllm, "vllm": {"gpu_memory_utilization": 0.5}}) == generation_trigger(
+        {**vllm, "vllm": {"gpu_memory_utilization": 0.9, "quantization": "fp8"}}
+    ) | {"vllm": {}}
+
+
+def test_gpu_rules_ask_for_a_gpu_by_default_and_vllm_parallelism_must_fit():
+    from prunetts.config import ConfigError, check, gpu_count, rule_resources
+
+    cfg = validated_demo()  # the demo computes on the CPU: no GPU anywhere
+    assert all("gpu" not in rule_resources(cfg, r) for r in ("capture", "prune", "influence", "generate", "grade"))
+    for section in ("capture", "influence", "generation"):
+        cfg[section]["device"] = "auto"
+    assert all(rule_resources(cfg, r)["gpu"] == 1 for r in ("capture", "prune", "influence", "generate"))
+    assert "gpu" not in rule_resources(cfg, "grade")
+    cfg["resources"] = {"generate": {"gres": "gpu:a100:2"}, "capture": {"gpu": 0}}
+    assert "gpu" not in rule_resources(cfg, "generate") and rule_resources(cfg, "capture")["gpu"] == 0
+    assert gpu_count(rule_resources(cfg, "generate")) == 2 and gpu_count({"gres": "gpu:1"}) == 1
+    assert gpu_count({"gpu": "x"}) is None and gpu_count({}) == 0
+    cfg["generation"].update(backend="vllm", vllm={"tensor_parallel_size": 4})
+    with pytest.raises(ConfigError, match=r"tensor_parallel_size x pipeline_parallel_size = 4 GPUs, but the generate "):
+        check(cfg)
+    cfg["resources"]["generate"] = {"gpu": 4}
+    check(cfg)
+
+
+def test_misspelt_vllm_options_are_caught_when_vllm_is_importable(monkeypatch):
+    import dataclasses
+    import sys
+    from types import SimpleNamespace
+
+    from prunetts.config import vllm_option_problems
+
+    @dataclasses.dataclass
+    class EngineArgs:  # a stand-in for vllm.engine.arg_utils.EngineArgs (vLLM needs a GPU build)
+        gpu_memory_utilization: float = 0.9
+        max_model_len: int | None = None
+
+    cfg = validated_demo()
+    cfg["generation"].update(backend="vllm", vllm={"gpu_memory_utilisation": 0.8, "max_model_len": 4096})
+    monkeypatch.setitem(sys.modules, "vllm.engine.arg_utils", None)
+    assert vllm_option_problems(cfg) == []  # not importable here: the generate job checks them
+    monkeypatch.setitem(sys.modules, "vllm.engine.arg_utils", SimpleNamespace(EngineArgs=EngineArgs))
+    assert vllm_option_problems(cfg) == [
+        "generation.vllm.gpu_memory_utilisation: not an option of vllm.EngineArgs; did you mean "
+        "'gpu_memory_utilization'? use its field names"
+    ]
+
+
+def test_sparsities_that_remove_the_same_shortgpt_layers_are_warned():
+    from prunetts.config import shortgpt_duplicates
+
+    cfg = validated_demo()  # the demo model has 6 layers
+    cfg["pruning"].update(methods=["shortgpt"], sparsities=[0.1, 0.2, 0.5])
+    assert shortgpt_duplicates(cfg) == [
+        "warning: shortgpt-s0.10 and shortgpt-s0.20 remove the same 1 of model demo's 6 layers: the same model, "
+        "pruned and evaluated 2 times"
+    ]
+    cfg["pruning"]["sparsities"] = [0.2, 0.5]
+    assert shortgpt_duplicates(cfg) == []

@@ -17,7 +17,7 @@ DEMO_MODEL = REPO / "resources" / "demo-qwen3"
 def _with_overrides(cfg: dict, overrides: dict) -> dict:
     """Top-level sections replaced, or merged one level deep when the override is a mapping."""
     for key, value in overrides.items():
-        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+        cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
     return cfg
 
 

@@ -1,5 +1,6 @@
 """The Snakemake profiles in workflow/profiles, by dry runs: they load, GPU rules ask for a GPU and CPU rules do not,
-and resources resolve as the README says (profile set-resources > config `resources:` > profile default-resources)."""
+and resources resolve as the README says (profile set-resources > config `resources:` > the workflow's GPU default >
+profile default-resources)."""
 
 from __future__ import annotations
 
@@ -45,11 +46,28 @@ def test_slurm_profile_on_the_paper_grid(tmp_path):
         assert res[rule]["mem_mb"] == "8000" and res[rule]["runtime"] == "60", rule
 
 
-def test_local_profile_gives_gpu_rules_a_gpu(tmp_path):
-    cfg = write_config(tmp_path, micro_config())
-    proc = snakemake(tmp_path, "-n", "--workflow-profile", str(PROFILES / "local"), configfile=cfg)
-    res = resources_by_rule(proc.stdout)
-    for rule in ("capture", "influence", "prune", "generate"):
+GPU_RULES = ("capture", "influence", "prune", "generate")
+AUTO = {"influence": {"device": "auto"}, "capture": {"device": "auto"}, "generation": {"device": "auto"}}
+
+
+@pytest.mark.parametrize("profile", ["local", "slurm"])
+def test_gpu_rules_get_a_gpu_unless_the_config_says_otherwise(tmp_path, profile):
+    """The workflow's default: one GPU for each GPU rule whose stage may run on one (device auto); none where the
+    stage runs on the CPU; and a config's own gpu count (vLLM tensor parallelism) is not overridden by a profile."""
+    profile = ["--workflow-profile", str(PROFILES / profile)]
+
+    def dry(name, **overrides):
+        cfg = write_config(tmp_path, micro_config(**overrides))
+        return resources_by_rule(snakemake(tmp_path, "-n", *profile, configfile=cfg).stdout)
+
+    res = dry("auto", **AUTO)
+    for rule in GPU_RULES:
         assert res[rule].get("gpu") == "1", rule
     for rule in ("prepare_benchmark", "allocate", "grade", "aggregate"):
         assert "gpu" not in res[rule], rule
+    res = dry("cpu")  # micro_config computes on the CPU
+    assert not any("gpu" in res[rule] for rule in GPU_RULES), res
+    res = dry("two", **AUTO, resources={"generate": {"gpu": 2}, "prune": {"gres": "gpu:a100:1"}})
+    # the local profile's machine-wide pool (resources: gpu: 1) caps a local job; on Slurm each job gets its own
+    assert res["generate"]["gpu"] == ("1" if profile[1].endswith("local") else "2") and res["capture"]["gpu"] == "1"
+    assert res["prune"]["gres"] == "gpu:a100:1" and "gpu" not in res["prune"]

@@ -147,6 +147,23 @@ def test_unrelated_config_edits_rerun_nothing(run):
     assert counts == {}, proc.stdout
 
 
+def test_key_order_and_written_out_defaults_rerun_nothing(run):
+    """Snakemake compares params by repr, which shows a dict's key order: a config rewritten with its keys in
+    another order, and with defaults written out (which the schema otherwise appends), is the same config."""
+
+    def reversed_keys(value):
+        if isinstance(value, dict):
+            return {k: reversed_keys(value[k]) for k in reversed(list(value))}
+        return value
+
+    cfg = micro_config(**GRID)
+    cfg["influence"]["seed"] = 0
+    cfg["generation"]["top_p"] = 1.0
+    cfg["capture"] = {"device": "cpu", **cfg["capture"]}
+    counts, proc = dry_run(run, "reordered", reversed_keys(cfg))
+    assert counts == {}, proc.stdout
+
+
 def test_capture_settings_rerun_only_what_reads_them(run):
     """The capture batch size changes the capture (hence the OWL scores and variant) and sequential Wanda's passes,
     not a magnitude prune, which only reads the stored weights."""

@@ -21,7 +21,12 @@ START = REPO / ".ci" / "slurm" / "start.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 LOCAL_RULES = {"aggregate", "plot_accuracy", "plot_diff", "plot_thinking", "plot_layers", "all"}
 GPU_RULES = {"capture", "influence", "prune", "generate"}
-MICRO = micro_config(pruning={"methods": ["magnitude"], "allocations": ["uniform"]})
+# the stages compute on the CPU of the test cluster (device: cpu); the GPU rules ask for a (fake GRES) GPU
+# through the config's resources, as a config for a GPU cluster would
+MICRO = micro_config(
+    pruning={"methods": ["magnitude"], "allocations": ["uniform"]},
+    resources={rule: {"gpu": 1} for rule in GPU_RULES},
+)
 EVAL = "eval_generate_grade"  # the profile's group "eval" as Snakemake names its jobs: the group, then its rules
 
 
@@ -114,7 +119,7 @@ def test_every_non_local_job_ran_as_a_slurm_job(slurm_run):
 
 
 def test_gpu_rules_asked_for_a_gpu_and_resources_come_from_the_profile(slurm_run):
-    """GPU rules request one GPU (profile set-resources), CPU rules none; memory and time limit are the profile's
+    """GPU rules request one GPU (the config's resources), CPU rules none; memory and time limit are the profile's
     default-resources at attempt 1 (8000 MB, 60 min). Finished jobs stay in slurmctld for MinJobAge (an hour)."""
     _, _, run_id, _ = slurm_run
     seen = set()

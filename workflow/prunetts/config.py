@@ -30,9 +30,14 @@ def rule_resources(config: dict, rule: str) -> dict:
 
     Numeric mem_mb and mem_mib are the first attempt's: a retry (--retries) gets attempt x as much, as the profiles'
     default-resources do; so does runtime, except for FIXED_RUNTIME_RULES. A profile's set-resources overrides these
-    (README, Running on a cluster).
+    (README, Running on a cluster). The GPU rules ask for ``gpu: 1`` unless the config sets their ``gpu`` or
+    ``gres`` or runs their stage on the CPU (``device: cpu``).
     """
     resources = dict(config.get("resources", {}).get(rule, {}))
+    if rule in GPU_RULES and not _asks_for_gpu_setting(resources) and _stage_on_gpu(config, rule):
+        # a GPU rule whose stage may run on a GPU gets one unless the config says otherwise: a job on a node without
+        # one would crawl through a 7B model on the CPU (a job given a GPU refuses that: jobs.job_logging)
+        resources["gpu"] = 1
     scaled = ("mem_mb", "mem_mib") if rule in FIXED_RUNTIME_RULES else ("mem_mb", "mem_mib", "runtime")
     for key in scaled:
         if isinstance(resources.get(key), (int, float)):
@@ -40,11 +45,84 @@ def rule_resources(config: dict, rule: str) -> dict:
     return resources
 
 
+# the rules that compute on a GPU, and the config section whose ``device`` each one runs on
+GPU_RULES = {"capture": "capture", "prune": "capture", "influence": "influence", "generate": "generation"}
+
+
+def _asks_for_gpu_setting(resources: dict) -> bool:
+    return "gpu" in resources or "gpus" in resources or "gres" in resources
+
+
+def _stage_on_gpu(config: dict, rule: str) -> bool:
+    section = config.get(GPU_RULES[rule], {})
+    if rule == "generate" and section.get("backend", "transformers") == "vllm":
+        return True  # vLLM runs on GPUs only
+    return section.get("device", "auto") != "cpu"
+
+
+def gpu_count(resources: dict) -> int | None:
+    """The GPUs a rule's resources ask for: ``gpu``/``gpus``, or the count ending a gpu ``gres`` ("gpu:a100:2");
+    None when not a number."""
+    for key in ("gpu", "gpus"):
+        if key in resources:
+            value = resources[key]
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+    gres = str(resources.get("gres", "") or "")
+    if "gpu" in gres:
+        last = gres.split(":")[-1]
+        return int(last) if last.isdigit() else 1
+    return 0
+
+
 # vllm.LLM arguments prunetts passes itself (generation/vllm_backend.py)
 VLLM_SET_BY_PRUNETTS = ("model", "dtype", "trust_remote_code")
 # generation settings the samples do not depend on (every sequence draws from its own seeded stream): neither a
 # rerun trigger of the generate rule nor part of a generation journal's fingerprint
 GENERATION_RUN_SETTINGS = ("batch_size", "journal")
+# vllm.LLM arguments that place and schedule the work, as batch_size does for the transformers backend: lowering
+# gpu_memory_utilization after an out-of-memory error must neither rerun finished jobs nor discard a journal
+VLLM_RUN_SETTINGS = (
+    "gpu_memory_utilization",
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "swap_space",
+    "cpu_offload_gb",
+    "enforce_eager",
+    "block_size",
+    "enable_prefix_caching",
+    "enable_chunked_prefill",
+    "disable_log_stats",
+    "distributed_executor_backend",
+)
+
+
+def generation_trigger(generation: dict) -> dict:
+    """The generation settings the samples depend on: the generate rule's rerun trigger and the journal's
+    fingerprint. Not the budgets and seeds (a param and a wildcard of their own), nor the run settings above; with
+    the vLLM backend not ``device`` either (vLLM ignores it)."""
+    vllm = generation.get("backend", "transformers") == "vllm"
+    out = {}
+    for key, value in generation.items():
+        if key in ("budgets", "seeds", *GENERATION_RUN_SETTINGS) or (vllm and key == "device"):
+            continue
+        if key == "vllm" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in VLLM_RUN_SETTINGS}
+        out[key] = value
+    return out
+
+
+def canonical(value):
+    """``value`` with the keys of every mapping in it sorted, recursively. Snakemake compares params by their repr,
+    which shows a dict's key order: a config must rerun nothing because its keys were written in another order or a
+    default was written out (the schema appends the defaults it fills in)."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
 
 _VARIANT_RE = re.compile(r"^(?P<method>[a-z]+)-(?P<allocation>[a-z]+)-s(?P<sparsity>0\.\d{2,4})$")
 _SHORTGPT_RE = re.compile(r"^shortgpt-(?:s(?P<sparsity>0\.\d{2,4})|n(?P<n>[1-9]\d*))$")
@@ -160,6 +238,17 @@ def config_problems(config: dict) -> list[str]:
             f"generation.vllm: {', '.join(taken)} is set by prunetts (the model's path and trust_remote_code, "
             "generation.dtype); remove it"
         )
+    vllm = config["generation"].get("vllm") or {}
+    if config["generation"].get("backend") == "vllm" and isinstance(vllm, dict):
+        need = 1
+        for key in ("tensor_parallel_size", "pipeline_parallel_size"):
+            need *= vllm.get(key, 1) if isinstance(vllm.get(key, 1), int) else 1
+        have = gpu_count(rule_resources(config, "generate"))
+        if have is not None and need > have:
+            out.append(
+                f"generation.vllm: tensor_parallel_size x pipeline_parallel_size = {need} GPUs, but the generate rule "
+                f"asks for {have}; set resources.generate.gpu: {need} (a profile's set-resources overrides it)"
+            )
     if not out and not variants(config):
         out.append("pruning: the grid is empty; set include_dense: true or list methods and sparsities")
     if p.get("shortgpt_layers") and "shortgpt" not in p.get("methods", []):
@@ -219,6 +308,64 @@ def _silent_method_problems(p: dict) -> list[str]:
         out.append("pruning.methods: shortgpt gives no variant; list pruning.sparsities or pruning.shortgpt_layers")
     if sparsities and not methods:
         out.append("pruning.sparsities: set, but pruning.methods is empty; list methods (e.g. [wanda]) or drop them")
+    return out
+
+
+def shortgpt_duplicates(config: dict) -> list[str]:
+    """Warning lines for sparsities that make ShortGPT remove the same number of a local model's layers (one model
+    pruned and evaluated under two names; the sparsities also serve the unstructured methods, so no error)."""
+    from prunetts.pruning.shortgpt import n_for_sparsity
+
+    p = config["pruning"]
+    if "shortgpt" not in p.get("methods", []):
+        return []
+    out = []
+    for name, m in config["models"].items():
+        n_layers = _local_layer_count(str(m["path"]))
+        if n_layers is None:
+            continue
+        by_n: dict[int, list[str]] = {}
+        for s in p.get("sparsities", []):
+            by_n.setdefault(n_for_sparsity(s, n_layers), []).append(f"shortgpt-s{format_sparsity(s)}")
+        out += [
+            f"warning: {' and '.join(vs)} remove the same {n} of model {name}'s {n_layers} layers: the same model, "
+            f"pruned and evaluated {len(vs)} times"
+            for n, vs in by_n.items()
+            if len(vs) > 1
+        ]
+    return out
+
+
+def _local_layer_count(path: str) -> int | None:
+    import json
+    from pathlib import Path
+
+    try:
+        return int(json.loads((Path(path) / "config.json").read_text())["num_hidden_layers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def vllm_option_problems(config: dict) -> list[str]:
+    """One line per ``generation.vllm`` key that is no ``vllm.EngineArgs`` field, when vLLM is importable here (the
+    Snakemake process); otherwise the generate job checks them (``vllm_backend.load_engine``)."""
+    import dataclasses
+    import difflib
+
+    g = config["generation"]
+    options = g.get("vllm") or {}
+    if g.get("backend") != "vllm" or not options:
+        return []
+    try:
+        from vllm.engine.arg_utils import EngineArgs
+    except ImportError:
+        return []
+    fields = [f.name for f in dataclasses.fields(EngineArgs)]
+    out = []
+    for key in sorted(set(options) - set(fields)):
+        close = difflib.get_close_matches(key, fields, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        out.append(f"generation.vllm.{key}: not an option of vllm.EngineArgs; {hint}use its field names")
     return out
 
 
@@ -480,8 +627,12 @@ def schema_problems(config, schema: dict) -> list[str]:
         _strict_validator(schema).iter_errors(config),
         key=lambda e: ([str(x) for x in e.absolute_path], str(e.validator)),
     )
+    # a value of the wrong type also fails its range or form: the type is the one problem to name
+    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     lines = []
     for e in errors:
+        if e.validator != "type" and tuple(e.absolute_path) in typed:
+            continue
         msg = _schema_message(e, schema)
         for line in (msg or "").splitlines():
             if line not in lines:

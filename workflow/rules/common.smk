@@ -6,15 +6,23 @@ from snakemake.utils import validate
 
 from prunetts.checkpoint import model_ref
 from prunetts.config import (
-    GENERATION_RUN_SETTINGS,
     ConfigError,
+    canonical,
     check,
     error_lines,
+    generation_trigger,
     parse_variant,
     schema_check,
 )
 from prunetts.config import rule_resources as config_rule_resources
-from prunetts.config import one_of, scorers, unpinned_sources, variants, wanda_setting
+from prunetts.config import (
+    one_of,
+    scorers,
+    shortgpt_duplicates,
+    unpinned_sources,
+    variants,
+)
+from prunetts.config import vllm_option_problems, wanda_setting
 from prunetts.pruning.pruner import needs_calibration, needs_capture
 from prunetts.versions import IMPL_VERSION
 
@@ -26,11 +34,18 @@ try:
     check(config)
 except ConfigError as e:
     sys.exit(error_lines(e))
+# the params below are slices of the config: key order must not be a rerun trigger
+_sorted = canonical(config)
+config.clear()
+config.update(_sorted)
 # once, in the invocation the user runs (not again in each job's own parse of the workflow)
-if not (workflow.remote_exec or workflow.subprocess_exec) and (
-    warning := unpinned_sources(config)
-):
-    print(warning, file=sys.stderr)
+if not (workflow.remote_exec or workflow.subprocess_exec):
+    # misspelt vLLM options, when vLLM is importable here (else the generate job checks them)
+    if problems := vllm_option_problems(config):
+        sys.exit(error_lines(ConfigError("\n".join(problems))))
+    for warning in [unpinned_sources(config), *shortgpt_duplicates(config)]:
+        if warning:
+            print(warning, file=sys.stderr)
 
 MODELS = list(config["models"])
 BENCHES = list(config["benchmarks"])
@@ -215,11 +230,10 @@ def prune_capture_params(wildcards):
 
 def generation_params(wildcards):
     """The generation settings as a rerun trigger: not the budgets and seeds (the generate job's params and
-    wildcard), nor the run settings the samples do not depend on (a smaller batch after an out-of-memory error reruns
-    nothing; the script reads those from config["generation"])."""
-    g = config["generation"]
-    skip = ("budgets", "seeds", *GENERATION_RUN_SETTINGS)
-    return {k: g[k] for k in g if k not in skip}
+    wildcard), nor the run settings the samples do not depend on (a smaller batch or GPU memory share after an
+    out-of-memory error reruns nothing; the script reads the settings from config["generation"]).
+    """
+    return generation_trigger(config["generation"])
 
 
 def grades_of(wildcards):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from prunetts import artifacts
-from prunetts.config import GENERATION_RUN_SETTINGS
+from prunetts.config import generation_trigger
 from prunetts.generation.backends import Sampling, TransformersBackend
 from prunetts.generation.budget_forcing import DELIMITERS
 from prunetts.generation.journal import Journal, checkpoint_fingerprint, file_digest
@@ -64,9 +64,9 @@ def generation_eos(model_path: str) -> list[int]:
 
 
 def fingerprint(model_path: str, bench_path: str, **inputs) -> dict:
-    """Everything the samples depend on (journal.py); batch size and backend progress settings are left out because
-    results do not depend on them."""
-    g = {k: v for k, v in inputs.pop("generation").items() if k not in GENERATION_RUN_SETTINGS}
+    """Everything the samples depend on (journal.py); the run settings (batch size, vLLM's memory share, ...) are
+    left out because results do not depend on them (``config.generation_trigger``)."""
+    g = generation_trigger(inputs.pop("generation"))
     return {
         "checkpoint": checkpoint_fingerprint(model_path),
         "bench": file_digest(bench_path),

@@ -43,7 +43,9 @@ def load_engine(model_path: str, dtype: str, trust_remote_code: bool, options: d
     try:
         return LLM(
             model=model_path,
-            dtype="auto" if dtype == "auto" else dtype,
+            # auto = bf16, as everywhere else on a GPU (resolve_dtype) and as the paper ran vLLM; vLLM's own "auto"
+            # would compute an fp16 or fp32 checkpoint (a pruned one keeps its stored dtype) in fp16
+            dtype="bfloat16" if dtype == "auto" else dtype,
             trust_remote_code=trust_remote_code,
             **kwargs,
         )
