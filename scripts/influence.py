@@ -1,5 +1,7 @@
 """Adapter: rule influence -> prunetts.jobs.influence."""
 
+import _bootstrap  # noqa: F401  (this checkout's library first on sys.path)
+
 from prunetts import jobs
 
 sm = snakemake  # noqa: F821

@@ -326,10 +326,12 @@ def test_a_misspelt_vllm_option_gives_one_line_naming_generation_vllm(monkeypatc
     from prunetts.generation.vllm_backend import load_engine
 
     def LLM(model, dtype, trust_remote_code, enable_prefix_caching, seed, gpu_memory_utilization=0.9):  # noqa: N802
-        return "engine"
+        return f"engine in {dtype}"
 
     monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=LLM))
-    assert load_engine("x", "auto", False, {"gpu_memory_utilization": 0.8}) == "engine"
+    # dtype auto is bf16 as on every GPU path (vLLM's own auto would run an fp16/fp32 checkpoint in fp16)
+    assert load_engine("x", "auto", False, {"gpu_memory_utilization": 0.8}) == "engine in bfloat16"
+    assert load_engine("x", "float16", False, {}) == "engine in float16"
     with pytest.raises(ConfigError, match=r"^generation\.vllm: .*gpu_memory_utilisation.*; use vllm\.EngineArgs"):
         load_engine("x", "auto", False, {"gpu_memory_utilisation": 0.8})
 
