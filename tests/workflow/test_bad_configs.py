@@ -34,6 +34,14 @@ def _set(path: str, value):
     return edit
 
 
+def _edits(*edits):
+    def edit(cfg, work):
+        for e in edits:
+            e(cfg, work)
+
+    return edit
+
+
 def _bin_only_checkpoint(work):
     """A checkpoint directory holding pickled weights only (pytorch_model.bin): refused, never unpickled."""
     ckpt = work / "bin-only"
@@ -178,6 +186,15 @@ CASES = [
     ("layerif-range-reversed", _set("pruning.layerif", {"e1": 0.4, "e2": 0.1}), ["pruning.layerif", "below e2"]),
     ("grading-workers-zero", _set("grading.workers", 0), ["grading.workers", ">= 1"]),
     ("top-p-zero", _set("generation.top_p", 0), ["generation.top_p", "> 0"]),
+    ("bench-limit-demo-beyond", _set("benchmarks.demo.limit", 200), ["benchmarks.demo.limit", "100 test problems"]),
+    ("device-typo", _set("capture.device", "gpu"), ["capture.device", "'gpu'", "cuda:N"]),
+    ("resources-mem-string", _set("resources", {"generate": {"mem_mb": "64G"}}), ["mem_mb", "whole number"]),
+    ("timeout-float", _set("grading.timeout_s", 0.5), ["grading.timeout_s", "whole number"]),  # not also a range
+    (
+        "vllm-parallel-beyond-gpus",
+        _edits(_set("generation.backend", "vllm"), _set("generation.vllm", {"tensor_parallel_size": 2})),
+        ["generation.vllm", "= 2 GPUs", "resources.generate.gpu: 2"],
+    ),
 ]
 
 
@@ -193,6 +210,9 @@ def no_slurm_probe(tmp_path_factory):
 
 # checked in-process only (the same checks, without a Snakemake start each): near-twins of end-to-end cases
 IN_PROCESS_ONLY = {
+    "bench-limit-demo-beyond",
+    "resources-mem-string",
+    "timeout-float",
     "sparsity-negative",
     "budgets-repeated",
     "seed-string",

@@ -45,6 +45,8 @@ def rule_resources(config: dict, rule: str) -> dict:
     return resources
 
 
+DEMO_TEST_PROBLEMS = 100  # benchmarks/demo.py samples this many test problems
+
 # the rules that compute on a GPU, and the config section whose ``device`` each one runs on
 GPU_RULES = {"capture": "capture", "prune": "capture", "influence": "influence", "generate": "generation"}
 
@@ -281,6 +283,11 @@ def config_problems(config: dict) -> list[str]:
         out += _source_problems(f"benchmarks.{name}.source", source, hub_ok=True)
         if "revision" not in extra and (opts or {}).get("revision") and _local_source(source):
             out.append(f"benchmarks.{name}.revision: pins a hub dataset, but source {source} is local; drop revision")
+        if name == "demo" and (opts or {}).get("limit", 0) > DEMO_TEST_PROBLEMS:
+            out.append(
+                f"benchmarks.demo.limit: {opts['limit']}, but the demo task has {DEMO_TEST_PROBLEMS} test problems; "
+                f"use at most {DEMO_TEST_PROBLEMS}"
+            )
     cal = config["calibration"]
     out += _source_problems("calibration.source", cal.get("source", "c4"), hub_ok=False)
     for key in ("train_source", "val_source"):

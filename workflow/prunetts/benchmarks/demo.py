@@ -7,7 +7,7 @@ from prunetts.demo import task
 KIND = "math"
 
 
-def load(source: str | None = None, n: int = 100) -> list[dict]:
+def load(source: str | None = None, n: int = 100) -> list[dict]:  # n: config.DEMO_TEST_PROBLEMS
     return [
         dict(problem_id=p.id, prompt=p.question, gold=str(p.answer), metadata={"k": len(p.digits)})
         for p in task.sample_problems("test", n)
