@@ -82,6 +82,9 @@ def test_accuracy_interval_is_wilson_over_problems_and_never_collapses():
         r = stats.compute_stats(grades({"dense": {7: [1] * c + [0] * (n - c)}}), 1)[0]
         assert (r["accuracy_ci_low"], r["accuracy_ci_high"]) == pytest.approx(wilson(c, n), abs=1e-12)
     assert wilson(0, 80)[1] == pytest.approx(0.0458, abs=1e-4)
+    for per_problem in ([0.0] * 80, [1.0] * 30, [0.0] * 7 + [1.0]):  # the ends are exact, never 3e-18 off
+        lo, hi = stats.wilson_interval(np.array(per_problem), 1)
+        assert lo <= np.mean(per_problem) <= hi and (lo == 0.0 or np.mean(per_problem) > 0) and hi <= 1.0
     # several seeds, every problem the same: counted as n problems (the conservative end), not n x seeds traces
     r = stats.compute_stats(grades({"dense": {s: [0] * 80 for s in (7, 11, 42)}}), 1)[0]
     assert (r["accuracy_ci_low"], r["accuracy_ci_high"]) == pytest.approx(wilson(0, 80), abs=1e-12)

@@ -193,7 +193,8 @@ def wilson_interval(per_problem: np.ndarray, n_seeds: int, level: float = LEVEL)
     z2 = z * z / n_eff
     centre = (p + z2 / 2) / (1 + z2)
     half = z / (1 + z2) * math.sqrt(spread / n_eff + z * z / (4 * n_eff * n_eff))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the interval always holds p; at p = 0 or 1 its end is p up to rounding (3e-18 above 0): exactly p
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 def holm(p_values) -> np.ndarray:
