@@ -400,6 +400,15 @@ def test_kill_and_resume_gives_the_uninterrupted_parquet(demo_model_dir, bench_p
     assert " tok/s)" in resumed and " tok/s)" not in res.stderr  # the decoding summary of a loaded backend
     assert _table(out).equals(_table(whole))
 
+    # the run settings (batch size; vLLM's memory share, lowered after an out-of-memory error) are not in the
+    # journal's fingerprint (config.generation_trigger): the journal still serves
+    os.remove(out)
+    other = {**GEN, "batch_size": 8, "vllm": {"gpu_memory_utilization": 0.5}}
+    cmd = _job_cmd(demo_model_dir, bench_parquet, out, other)
+    res = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    assert "every problem is in the journal; writing the Parquet without loading the model" in res.stderr
+    assert _table(out).equals(_table(whole))
+
 
 def test_journal_ignores_a_torn_line_and_sets_aside_other_inputs(tmp_path):
     from prunetts.generation.budget_forcing import Cut

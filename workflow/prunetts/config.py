@@ -111,6 +111,8 @@ def generation_trigger(generation: dict) -> dict:
             continue
         if key == "vllm" and isinstance(value, dict):
             value = {k: v for k, v in value.items() if k not in VLLM_RUN_SETTINGS}
+            if not value:  # only run settings: the same as none (the schema's default {})
+                continue
         out[key] = value
     return out
 
