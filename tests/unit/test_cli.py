@@ -503,3 +503,45 @@ def test_unread_calibration_flags_are_warned_not_checked(tiny_qwen3_dir, tmp_pat
         assert _prune(tiny_qwen3_dir, tmp_path / "b", "--method", "wanda", "--sparsity", "0.2", "--calibration",
                       "demo", "--text-field", "nosuch", "--n-samples", "2", "--seqlen", "32") == 0  # fmt: skip
         assert "ignored (not read by wanda with uniform allocation): --text-field" in caplog.text
+
+
+def test_an_ignored_sighup_stays_ignored_and_a_second_sigterm_does_not_cut_the_clean_up_short(tiny_qwen3_dir, tmp_path):
+    import os
+    import shutil
+    import signal
+    import time
+
+    from prunetts import checkpoint, cli
+
+    real_write, real_rmtree = checkpoint.Writer._write, shutil.rmtree
+
+    def hangup(self, name, t):  # the SSH session of a `nohup prunetts prune ...` drops
+        real_write(self, name, t)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(checkpoint.Writer, "_write", hangup)
+        previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what nohup leaves to its child
+        try:
+            assert _prune(tiny_qwen3_dir, tmp_path / "a", "--method", "magnitude", "--sparsity", "0.2") == 0
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        finally:
+            signal.signal(signal.SIGHUP, previous)
+    assert (tmp_path / "a" / "config.json").is_file()
+
+    def killed(self, name, t):
+        real_write(self, name, t)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+    def rmtree_signalled(path, *a, **k):  # scancel again, as the clean-up starts
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_rmtree(path, *a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(checkpoint.Writer, "_write", killed)
+        mp.setattr(cli.shutil, "rmtree", rmtree_signalled)
+        with pytest.raises(SystemExit) as e:
+            _prune(tiny_qwen3_dir, tmp_path / "b", "--method", "magnitude", "--sparsity", "0.2")
+    assert e.value.code == 128 + signal.SIGTERM and not (tmp_path / "b").exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

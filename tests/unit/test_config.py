@@ -239,3 +239,20 @@ def test_sparsities_that_remove_the_same_shortgpt_layers_are_warned():
     ]
     cfg["pruning"]["sparsities"] = [0.2, 0.5]
     assert shortgpt_duplicates(cfg) == []
+
+
+def test_config_edge_cases_of_the_new_checks():
+    from prunetts.config import generation_trigger, gpu_count, load_schema, schema_problems
+
+    cfg = demo_config()
+    cfg["benchmarks"] = {"demo": {}}  # limit null (the schema's default): all 100 problems, no error
+    validate(cfg, SCHEMA)
+    cfg["models"]["demo"]["path"] = str(REPO / cfg["models"]["demo"]["path"])
+    check(cfg)
+    assert gpu_count({"gres": "gpu:a100:2,lscratch:10"}) == 2 and gpu_count({"gres": "lscratch:10"}) == 0
+    assert gpu_count({"gres": "tmpfs:1,gpu"}) == 1
+    # under vLLM, dtype auto is the bf16 it computes in: the change from vLLM's own auto reruns vLLM generations
+    assert generation_trigger({"backend": "vllm", "dtype": "auto"}) == {"backend": "vllm", "dtype": "bfloat16"}
+    assert generation_trigger({"dtype": "auto", "device": "auto"}) == {"dtype": "auto", "device": "auto"}
+    cfg["resources"] = {"generate": {"runtime": "23h", "mem_mb": 64000}}  # Snakemake reads a runtime with a unit
+    assert schema_problems(cfg, load_schema(SCHEMA)) == []

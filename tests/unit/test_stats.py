@@ -82,6 +82,10 @@ def test_accuracy_interval_is_wilson_over_problems_and_never_collapses():
         r = stats.compute_stats(grades({"dense": {7: [1] * c + [0] * (n - c)}}), 1)[0]
         assert (r["accuracy_ci_low"], r["accuracy_ci_high"]) == pytest.approx(wilson(c, n), abs=1e-12)
     assert wilson(0, 80)[1] == pytest.approx(0.0458, abs=1e-4)
+    # one problem: no variance to estimate, so its seeds count as one measurement
+    z = 1.959963984540054  # Wilson at n = 1, p = 1/2: 1/2 -+ z / (2 sqrt(1 + z^2)), about (0.055, 0.945)
+    half = z / (2 * math.sqrt(1 + z * z))
+    assert stats.wilson_interval(np.array([0.5]), 4) == pytest.approx((0.5 - half, 0.5 + half))
     for per_problem in ([0.0] * 80, [1.0] * 30, [0.0] * 7 + [1.0]):  # the ends are exact, never 3e-18 off
         lo, hi = stats.wilson_interval(np.array(per_problem), 1)
         assert lo <= np.mean(per_problem) <= hi and (lo == 0.0 or np.mean(per_problem) > 0) and hi <= 1.0

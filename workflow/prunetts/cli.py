@@ -543,10 +543,17 @@ def main(argv=None) -> int:
     def terminate(signum, _frame):
         raise SystemExit(128 + signum)  # through the clean-up below, as Ctrl-C (a Slurm time limit sends SIGTERM)
 
-    previous = {sig: signal.signal(sig, terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # not where the signal is ignored (nohup ignores SIGHUP: the run must survive a dropped SSH session)
+    previous = {
+        sig: signal.signal(sig, terminate)
+        for sig in (signal.SIGTERM, signal.SIGHUP)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     try:
         run_prune(a)
     except BaseException as e:
+        for sig in previous:  # a second signal (scancel twice) must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
         # a failed run leaves --out as it found it (absent or empty), so the same command can simply be rerun
         if not existed:
             shutil.rmtree(created[0], ignore_errors=True)

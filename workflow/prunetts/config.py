@@ -69,10 +69,10 @@ def gpu_count(resources: dict) -> int | None:
         if key in resources:
             value = resources[key]
             return value if isinstance(value, int) and not isinstance(value, bool) else None
-    gres = str(resources.get("gres", "") or "")
-    if "gpu" in gres:
-        last = gres.split(":")[-1]
-        return int(last) if last.isdigit() else 1
+    for entry in str(resources.get("gres", "") or "").split(","):  # "gpu:a100:2,lscratch:10"
+        parts = entry.strip().split(":")
+        if parts[0] == "gpu":
+            return int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 1
     return 0
 
 
@@ -103,12 +103,14 @@ VLLM_RUN_SETTINGS = (
 def generation_trigger(generation: dict) -> dict:
     """The generation settings the samples depend on: the generate rule's rerun trigger and the journal's
     fingerprint. Not the budgets and seeds (a param and a wildcard of their own), nor the run settings above; with
-    the vLLM backend not ``device`` either (vLLM ignores it)."""
+    the vLLM backend not ``device`` either (vLLM ignores it), and ``dtype: auto`` as the bf16 it means there."""
     vllm = generation.get("backend", "transformers") == "vllm"
     out = {}
     for key, value in generation.items():
         if key in ("budgets", "seeds", *GENERATION_RUN_SETTINGS) or (vllm and key == "device"):
             continue
+        if vllm and key == "dtype" and value == "auto":
+            value = "bfloat16"  # what vLLM computes in for auto (vllm_backend.load_engine)
         if key == "vllm" and isinstance(value, dict):
             value = {k: v for k, v in value.items() if k not in VLLM_RUN_SETTINGS}
             if not value:  # only run settings: the same as none (the schema's default {})
@@ -285,7 +287,8 @@ def config_problems(config: dict) -> list[str]:
         out += _source_problems(f"benchmarks.{name}.source", source, hub_ok=True)
         if "revision" not in extra and (opts or {}).get("revision") and _local_source(source):
             out.append(f"benchmarks.{name}.revision: pins a hub dataset, but source {source} is local; drop revision")
-        if name == "demo" and (opts or {}).get("limit", 0) > DEMO_TEST_PROBLEMS:
+        limit = (opts or {}).get("limit")  # null (the schema's default) = all
+        if name == "demo" and limit is not None and limit > DEMO_TEST_PROBLEMS:
             out.append(
                 f"benchmarks.demo.limit: {opts['limit']}, but the demo task has {DEMO_TEST_PROBLEMS} test problems; "
                 f"use at most {DEMO_TEST_PROBLEMS}"

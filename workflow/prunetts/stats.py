@@ -17,11 +17,14 @@ of outcomes of that cell:
   proportion. With k seeds it uses Kish's effective sample size n_eff = p̂(1 − p̂) / Var̂(p̂), where Var̂(p̂) is the
   variance of the per-problem mean over seeds divided by n_problems (the clustered variance), kept within
   [n_problems, n_problems · k] (the design effect of k correlated measurements lies in [1, k]); when every problem
-  scores the same (p̂ = 0 or 1, or no variance) it is n_problems, the conservative end (Korn & Graubard 1998 use the
-  same effective-size idea for proportions from clustered samples). Why not a percentile bootstrap, as before
-  aggregate impl 5: it collapses to [0, 0] when no problem is solved (0 / 80 gives [0, 0]; Wilson gives
-  [0, 0.046]) and covers a true accuracy of 0.05 on AIME24's 30 problems only ~79 % of the time (Wilson ~93 %);
-  pruned models on small benchmarks live exactly there (``tests/unit/test_stats.py`` measures the coverage).
+  scores 0, or every problem 1, or there is a single problem (no variance to estimate), it is n_problems, the
+  conservative end; when the per-problem means do not vary at all although p̂ is strictly between 0 and 1 (every
+  problem solved by the same share of its seeds, as if seeds were independent of the problem), n_problems · k
+  (Korn & Graubard 1998 use the same effective-size idea for proportions from clustered samples). Why not a
+  percentile bootstrap, as before aggregate impl 5: it collapses to [0, 0] when no problem is solved (0 / 80
+  gives [0, 0]; Wilson gives [0, 0.046]) and covers a true accuracy of 0.05 on AIME24's 30 problems only ~79 % of
+  the time (Wilson ~93 %); pruned models on small benchmarks live exactly there (``tests/unit/test_stats.py``
+  measures the coverage).
 - ``pass_at_k`` (list, entry k-1 for k = 1..n_seeds): the unbiased estimator of Chen et al. (2021), per problem
   1 − C(n − c, k) / C(n, k) with c correct of its n seeds, averaged over problems. pass@1 = accuracy_mean.
 - ``maj_at_k`` (list, k = 1..n_seeds): majority vote of the extracted answers of k seeds, as an exact expectation
@@ -183,8 +186,8 @@ def wilson_interval(per_problem: np.ndarray, n_seeds: int, level: float = LEVEL)
     p = float(y.mean())
     spread = p * (1 - p)
     var = float(y.var(ddof=1)) / n if n > 1 else 0.0
-    if spread <= 0:
-        n_eff = float(n)  # every problem scored the same: count the problems, the conservative end
+    if spread <= 0 or n == 1:
+        n_eff = float(n)  # all 0, all 1, or one problem: count the problems, the conservative end
     elif var <= 0:
         n_eff = float(n * n_seeds)
     else:
