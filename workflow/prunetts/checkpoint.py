@@ -228,12 +228,11 @@ class Reader:
         self.dir = resolve(path, revision)
         self.files = {n: f for n, f in weight_files(self.dir).items() if not IGNORED_RE.search(n)}
         self._headers: dict[Path, dict] = {}
-        try:
-            self.config = json.loads((self.dir / "config.json").read_text())
-        except (OSError, ValueError) as e:
-            config = self.dir / "config.json"
-            raise CheckpointError(f"{config}: unreadable ({e}); restore the checkpoint's config") from None
         config = self.dir / "config.json"
+        try:
+            self.config = json.loads(config.read_text())
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{config}: unreadable ({e}); restore the checkpoint's config") from None
         n_layers = self.config.get("num_hidden_layers") if isinstance(self.config, dict) else None
         if not isinstance(n_layers, int) or isinstance(n_layers, bool) or n_layers < 1:
             what = "is not a JSON object" if not isinstance(self.config, dict) else "has no num_hidden_layers >= 1"

@@ -326,8 +326,6 @@ def _silent_method_problems(p: dict) -> list[str]:
 def shortgpt_duplicates(config: dict) -> list[str]:
     """Warning lines for sparsities that make ShortGPT remove the same number of a local model's layers (one model
     pruned and evaluated under two names; the sparsities also serve the unstructured methods, so no error)."""
-    from prunetts.pruning.shortgpt import n_for_sparsity
-
     p = config["pruning"]
     if "shortgpt" not in p.get("methods", []):
         return []
@@ -336,9 +334,7 @@ def shortgpt_duplicates(config: dict) -> list[str]:
         n_layers = _local_layer_count(str(m["path"]))
         if n_layers is None:
             continue
-        by_n: dict[int, list[str]] = {}
-        for s in p.get("sparsities", []):
-            by_n.setdefault(n_for_sparsity(s, n_layers), []).append(f"shortgpt-s{format_sparsity(s)}")
+        by_n = _shortgpt_variants_by_layers(p.get("sparsities", []), n_layers)
         out += [
             f"warning: {' and '.join(vs)} remove the same {n} of model {name}'s {n_layers} layers: the same model, "
             f"pruned and evaluated {len(vs)} times"
@@ -348,7 +344,18 @@ def shortgpt_duplicates(config: dict) -> list[str]:
     return out
 
 
+def _shortgpt_variants_by_layers(sparsities, n_layers: int) -> dict[int, list[str]]:
+    """The ShortGPT sparsity variants of a model with ``n_layers`` layers, by the number of layers each removes."""
+    from prunetts.pruning.shortgpt import n_for_sparsity
+
+    by_n: dict[int, list[str]] = {}
+    for s in sparsities:
+        by_n.setdefault(n_for_sparsity(s, n_layers), []).append(f"shortgpt-s{format_sparsity(s)}")
+    return by_n
+
+
 def _local_layer_count(path: str) -> int | None:
+    """``num_hidden_layers`` from a local checkpoint's config.json; None when it cannot be read."""
     import json
     from pathlib import Path
 
@@ -472,7 +479,6 @@ def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
 
 
 def _model_problems(name, m: dict, pruning: dict) -> list[str]:
-    import json
     import math
     from pathlib import Path
 
@@ -499,9 +505,8 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
             f"{key}: {path} has no *.safetensors weights (pickled .bin/.pt files are never loaded); convert it "
             "with save_pretrained(..., safe_serialization=True)"
         ]
-    try:
-        n_layers = int(json.loads((p / "config.json").read_text())["num_hidden_layers"])
-    except (OSError, ValueError, KeyError, TypeError):
+    n_layers = _local_layer_count(path)
+    if n_layers is None:
         return [f"{path}/config.json: unreadable or without num_hidden_layers; restore the checkpoint's config"]
     if "shortgpt" not in pruning.get("methods", []):
         return []
@@ -510,15 +515,14 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
     out = []
     most = n_layers - 1  # ShortGPT never removes the last layer
     top = math.floor((most + 0.5) / n_layers * 100 - 1e-9) / 100  # the largest 2-decimal S with round(S*L) <= most
-    by_n = {}
     for s in pruning.get("sparsities", []):
         n = n_for_sparsity(s, n_layers)
-        by_n.setdefault(n, f"shortgpt-s{format_sparsity(s)}")
         if n > most:
             out.append(
                 f"pruning.sparsities: {s} makes ShortGPT remove {n} of model {name}'s {n_layers} layers (at most "
                 f"{most}: the last layer stays); use a sparsity of at most {top:.2f} or drop shortgpt"
             )
+    by_n = _shortgpt_variants_by_layers(pruning.get("sparsities", []), n_layers)
     for n in pruning.get("shortgpt_layers", []):
         if n > most:
             out.append(
@@ -527,7 +531,7 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
             )
         elif n in by_n:
             out.append(
-                f"pruning.shortgpt_layers: {n} duplicates variant {by_n[n]} on model {name} (both remove {n} of "
+                f"pruning.shortgpt_layers: {n} duplicates variant {by_n[n][0]} on model {name} (both remove {n} of "
                 f"{n_layers} layers); drop one"
             )
     return out
