@@ -251,6 +251,9 @@ def test_config_edge_cases_of_the_new_checks():
     check(cfg)
     assert gpu_count({"gres": "gpu:a100:2,lscratch:10"}) == 2 and gpu_count({"gres": "lscratch:10"}) == 0
     assert gpu_count({"gres": "tmpfs:1,gpu"}) == 1
+    # any of the keys makes Slurm allocate GPUs: the most of them counts (a profile's gpu: 0 beside a gres of 2)
+    assert gpu_count({"gpu": 0, "gres": "gpu:a100:2"}) == 2 and gpu_count({"gpus": "2"}) == 2
+    assert gpu_count({"gpu": True}) is None and gpu_count({"gpu": "x", "gres": "gpu:1"}) == 1 and gpu_count(None) == 0
     # under vLLM, dtype auto is the bf16 it computes in: the change from vLLM's own auto reruns vLLM generations
     assert generation_trigger({"backend": "vllm", "dtype": "auto"}) == {"backend": "vllm", "dtype": "bfloat16"}
     assert generation_trigger({"dtype": "auto", "device": "auto"}) == {"dtype": "auto", "device": "auto"}

@@ -62,18 +62,27 @@ def _stage_on_gpu(config: dict, rule: str) -> bool:
     return section.get("device", "auto") != "cpu"
 
 
-def gpu_count(resources: dict) -> int | None:
-    """The GPUs a rule's resources ask for: ``gpu``/``gpus``, or the count ending a gpu ``gres`` ("gpu:a100:2");
-    None when not a number."""
+def gpu_count(resources) -> int | None:
+    """The GPUs a rule's or a job's resources (a mapping) ask for: the most of ``gpu``, ``gpus`` and the count ending
+    a gpu ``gres`` entry ("gpu:a100:2,lscratch:10"), as any of them makes Slurm allocate GPUs; 0 for none, None when
+    only a ``gpu``/``gpus`` that is not a number asks. Read by the config check (vLLM's parallelism) and by each job
+    (jobs.job_logging: a job given a GPU refuses to run ``device: auto`` on the CPU)."""
+    if not resources:
+        return 0
+    counts, unreadable = [], False
     for key in ("gpu", "gpus"):
-        if key in resources:
-            value = resources[key]
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-    for entry in str(resources.get("gres", "") or "").split(","):  # "gpu:a100:2,lscratch:10"
+        value = resources.get(key)
+        if isinstance(value, str) and value.strip().isdigit():  # a profile's "2"
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            counts.append(value)
+        elif value is not None:
+            unreadable = True
+    for entry in str(resources.get("gres") or "").split(","):
         parts = entry.strip().split(":")
         if parts[0] == "gpu":
-            return int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 1
-    return 0
+            counts.append(int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 1)
+    return max(counts) if counts else None if unreadable else 0
 
 
 # vllm.LLM arguments prunetts passes itself (generation/vllm_backend.py)

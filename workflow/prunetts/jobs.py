@@ -41,29 +41,19 @@ def _one_line_errors():
         raise SystemExit(1) from None
 
 
-def gpu_requested(resources) -> bool:
-    """Whether a job's Snakemake resources (a mapping) ask for a GPU: ``gpu``/``gpus`` > 0 or a gpu ``gres``."""
-    if not resources:
-        return False
-    try:
-        n = int(resources.get("gpu", 0) or resources.get("gpus", 0) or 0)
-    except (TypeError, ValueError):
-        n = 0
-    return n > 0 or "gpu" in str(resources.get("gres", "") or "")
-
-
 @contextlib.contextmanager
 def job_logging(log_path: str | None, threads: int | None = None, resources=None):
     """Send logging, stdout and stderr (tqdm progress) of a job to its log file. A job whose ``resources`` ask for a
     GPU refuses to fall back to the CPU (models.resolve_device)."""
     import os
 
+    from prunetts.config import gpu_count
     from prunetts.models import REQUIRE_GPU_ENV
 
     if threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     before = os.environ.get(REQUIRE_GPU_ENV)
-    if gpu_requested(resources):
+    if gpu_count(resources):  # None (not a number) asks for nothing Slurm would allocate
         os.environ[REQUIRE_GPU_ENV] = "1"
     try:
         with _job_log(log_path):
