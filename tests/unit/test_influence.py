@@ -276,6 +276,15 @@ def test_rejects_too_short_texts(tiny_qwen3_dir):
     model, tok = _load(tiny_qwen3_dir)
     with pytest.raises(ValueError, match="the training text 'a' has 1 token"):
         compute_influence(model, tok, ["a long enough text", "a"], ["another text"], progress=False)
+    # the check the workflow job and the CLI make before loading the model: the side, and where its texts came from
+    from prunetts.influence import check_texts
+    from prunetts.records import InputFileError
+
+    check_texts(tok, ["a long enough text"], ["another text"], MAX_LEN)
+    with pytest.raises(InputFileError, match="^LayerIF: the validation text 'b' has 1 token"):
+        check_texts(tok, ["a long enough text"], ["b"], MAX_LEN)
+    with pytest.raises(ValueError, match="^--influence-val v.jsonl: LayerIF: the validation text 'b'"):
+        check_texts(tok, ["a long enough text"], ["b"], MAX_LEN, ("--calibration c4", "--influence-val v.jsonl"))
 
 
 def test_non_finite_gradients_are_one_clear_error_not_a_silent_uniform_allocation(tiny_model_dir):

@@ -310,8 +310,7 @@ def _preflight(a, v, needs_tokenizer: bool) -> tuple:
 def _influence_texts(a, tok) -> tuple[list[str], list[str]]:
     """LayerIF's training and validation texts, read and checked before the calibration windows, the capture and the
     model load: a wrong field or a text too short for the next-token loss is one line now, not after that work."""
-    from prunetts.influence import influence_texts, token_ids
-    from prunetts.records import InputFileError
+    from prunetts.influence import check_texts, influence_texts
 
     train, val = influence_texts(
         a.influence_train,
@@ -324,11 +323,7 @@ def _influence_texts(a, tok) -> tuple[list[str], list[str]]:
     )
     train_from = f"--influence-train {a.influence_train}" if a.influence_train else f"--calibration {a.calibration}"
     val_from = f"--influence-val {a.influence_val}" if a.influence_val else train_from
-    for texts, what, source in ((train, "training", train_from), (val, "validation", val_from)):
-        try:
-            token_ids(tok, texts, a.influence_max_len, what)
-        except InputFileError as e:
-            raise ValueError(f"{source}: {e}") from None
+    check_texts(tok, train, val, a.influence_max_len, (train_from, val_from))
     return train, val
 
 

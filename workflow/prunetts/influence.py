@@ -253,6 +253,20 @@ def token_ids(tokenizer, texts: list[str], max_len: int, what: str) -> list[list
     return out
 
 
+def check_texts(tokenizer, train: list[str], val: list[str], max_len: int, sources: tuple[str, str] | None = None):
+    """Tokenize both sides once before any model is loaded, so a text too short for the next-token loss is one line
+    now (prefixed with its side's ``sources`` entry when given: where the user set those texts), not after the load."""
+    from prunetts.records import InputFileError
+
+    for texts, what, source in zip((train, val), ("training", "validation"), sources or (None, None), strict=True):
+        try:
+            token_ids(tokenizer, texts, max_len, what)
+        except InputFileError as e:
+            if source is None:
+                raise
+            raise ValueError(f"{source}: {e}") from None
+
+
 def _text_loss(model, ids: list[int], device):
     """One example's loss: mean next-token NLL over all tokens of its text (batch of one, logits in float32)."""
     import torch

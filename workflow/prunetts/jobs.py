@@ -172,7 +172,7 @@ def influence(
 ) -> None:
     """``calibration``: the calibration texts' ``source`` and ``text_field``, the training pool when
     ``influence.train_source`` is null (else None)."""
-    from prunetts.influence import compute_influence, influence_texts, token_ids
+    from prunetts.influence import check_texts, compute_influence, influence_texts
     from prunetts.models import load_model, load_tokenizer
 
     set_threads(threads)
@@ -188,8 +188,7 @@ def influence(
         calibration=(calibration["source"], calibration.get("text_field", "text")) if calibration else None,
     )
     tok = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
-    for texts, what in ((train, "training"), (val, "validation")):  # before the model: a short text is one line now
-        token_ids(tok, texts, cfg["max_len"], what)
+    check_texts(tok, train, val, cfg["max_len"])
     lm = load_model(model_path, dtype=cfg["dtype"], device=cfg["device"], trust_remote_code=trust_remote_code)
     rows = compute_influence(lm, tok, train, val, cfg["max_len"], cfg["projection_dim"], cfg["seed"])
     artifacts.write("influence", [dict(model=model, impl_version=IMPL_VERSION["influence"], **r) for r in rows], out)
