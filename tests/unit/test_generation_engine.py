@@ -511,3 +511,38 @@ def test_greedy_backend_equals_model_generate_for_every_family(tiny_model_dir):
             assert res.stopped and res.tokens == ref[:-1]
         else:
             assert not res.stopped and res.tokens == ref
+
+
+# ---- a model with more embeddings than the tokenizer has tokens ----------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_padded_vocab_is_never_sampled(tmp_path, dtype):
+    """Qwen2.5 checkpoints have 152064 embeddings for a 151665-token tokenizer. The ids beyond the tokenizer are
+    masked out of every sampling step, in fp32 too (there the logits are the inference tensor the model returned and
+    cannot be masked in place)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from prunetts.demo.tokenizer import build_tokenizer
+    from tests.conftest import tiny_config
+
+    tok = build_tokenizer()
+    torch.manual_seed(0)
+    cfg = tiny_config("qwen2", len(tok) + 37, tie_word_embeddings=True)
+    cfg.eos_token_id, cfg.pad_token_id = tok.eos_token_id, tok.pad_token_id
+    lm = AutoModelForCausalLM.from_config(cfg)
+    lm.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    tok, lm = load_tokenizer(str(tmp_path)), load_model(str(tmp_path), dtype=dtype, device="cpu")
+    head = torch.nn.Linear(lm.lm_head.in_features, lm.lm_head.out_features, bias=True, dtype=lm.lm_head.weight.dtype)
+    with torch.no_grad():
+        head.weight.copy_(lm.lm_head.weight)
+        head.bias.zero_()
+        head.bias[len(tok) :] = 30.0  # unmasked, the padded ids would win every step
+    lm.lm_head = head
+    backend = TransformersBackend(lm, tok, Sampling(1.0), batch_size=2, progress=False)
+    sampled = []
+    sample = backend._sample
+    backend._sample = lambda batch, u: sampled.extend(out := sample(batch, u)) or out
+    rows = budget_sweep(backend, tok, _problems(tok, 3), [8, 16], 7, S1, 4, eos_ids(tok, lm.config))
+    assert len(rows) == 6 and len(sampled) >= 3 * 16
+    assert max(sampled) < len(tok)

@@ -174,6 +174,9 @@ class _Batch:
     def _valid(self, logits):
         logits = logits.float()
         if self.b.n_valid < logits.shape[-1]:
+            # a copy: the model ran under inference_mode, and .float() of fp32 logits is that inference tensor itself,
+            # which cannot be written in place here
+            logits = logits.clone()
             logits[:, self.b.n_valid :] = float("-inf")
         return logits
 
