@@ -517,6 +517,10 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
     n_layers = _local_layer_count(path)
     if n_layers is None:
         return [f"{path}/config.json: unreadable or without num_hidden_layers; restore the checkpoint's config"]
+    from prunetts.generation.prompts import chat_template_problem
+
+    if no_template := chat_template_problem(p):  # every generation job would stop on it
+        return [f"{key}: {no_template}"]
     if "shortgpt" not in pruning.get("methods", []):
         return []
     from prunetts.pruning.shortgpt import n_for_sparsity

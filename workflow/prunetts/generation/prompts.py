@@ -3,11 +3,62 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from prunetts.models import ModelError
+
+_NO_TEMPLATE_FIX = (
+    "prompts are the problem as the user turn of the model's chat template (the paper's harness), so a base model "
+    "without one cannot be prompted: add its instruct model's template (chat_template.jinja beside the tokenizer "
+    "files) or evaluate the instruct model"
+)
+
+
+def chat_template_problem(path: str | Path) -> str | None:
+    """Why the tokenizer of local checkpoint ``path`` has no chat template, from its files alone (no tokenizer is
+    loaded: the config check runs on every Snakemake call); None when it has one or cannot be told here."""
+    p = Path(path)
+    if (p / "chat_template.jinja").is_file() or (p / "chat_template.json").is_file():
+        return None
+    config = p / "tokenizer_config.json"
+    if not config.is_file():
+        return None  # no tokenizer at all, or one transformers builds otherwise: the job names it
+    try:
+        tok_config = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # named by the checkpoint checks
+    if not isinstance(tok_config, dict) or tok_config.get("chat_template") or tok_config.get("auto_map"):
+        return None  # a template, or the checkpoint's own tokenizer code (which may bring one)
+    return f"{p}: the tokenizer has no chat template; {_NO_TEMPLATE_FIX}"
+
 
 def prompt_ids(tokenizer, user_text: str, system_prompt: str | None = None) -> list[int]:
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelError(f"{tokenizer.name_or_path}: the tokenizer has no chat template; {_NO_TEMPLATE_FIX}")
     # None: the template's default (Qwen2.5's "You are Qwen, ..."); "" is an empty system turn, which suppresses it
     messages = ([{"role": "system", "content": system_prompt}] if system_prompt is not None else []) + [
         {"role": "user", "content": user_text}
     ]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def check_delimiters(tokenizer, name: str) -> None:
+    """Budget forcing ends the thinking on one token (``Delimiters.until_thinking``): checked before the model loads,
+    as one line naming the fix."""
+    from prunetts.generation.budget_forcing import DELIMITERS
+
+    stop = DELIMITERS[name].until_thinking
+    n = len(tokenizer(stop, add_special_tokens=False)["input_ids"])
+    if n != 1:
+        others = [
+            other
+            for other, d in DELIMITERS.items()
+            if other != name and len(tokenizer(d.until_thinking, add_special_tokens=False)["input_ids"]) == 1
+        ]
+        fix = f"use delimiters: {others[0]}" if others else "use a tokenizer that has it as a special token"
+        raise ModelError(
+            f"{tokenizer.name_or_path}: delimiters {name} end the thinking at {stop!r}, which this tokenizer splits "
+            f"into {n} tokens (budget forcing stops on a single token); {fix} in the model's entry"
+        )

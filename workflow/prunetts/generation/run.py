@@ -9,7 +9,7 @@ from prunetts.config import generation_trigger
 from prunetts.generation.backends import Sampling, TransformersBackend
 from prunetts.generation.budget_forcing import DELIMITERS
 from prunetts.generation.journal import Journal, checkpoint_fingerprint, file_digest
-from prunetts.generation.prompts import prompt_ids
+from prunetts.generation.prompts import check_delimiters, prompt_ids
 from prunetts.generation.sweep import Problem, budget_sweep, eos_ids
 from prunetts.models import load_config, load_model, load_tokenizer
 
@@ -105,6 +105,7 @@ def generate(
     delims = DELIMITERS[model_cfg.get("delimiters", "s1")]
     num_ignore, ignore_str = model_cfg.get("num_ignore", 0), model_cfg.get("ignore_str", "Wait")
     tokenizer = load_tokenizer(model_path, trust_remote_code=model_cfg.get("trust_remote_code", False))
+    check_delimiters(tokenizer, model_cfg.get("delimiters", "s1"))  # before a model is loaded, as the chat template
     problems = [
         Problem(r["problem_id"], prompt_ids(tokenizer, r["prompt"], model_cfg.get("system_prompt"))) for r in bench_tbl
     ]

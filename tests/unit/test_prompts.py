@@ -1,0 +1,78 @@
+"""A checkpoint whose tokenizer cannot build the harness's prompts (no chat template, or no single-token thinking
+stop) is named in one line: by the config check for a local checkpoint, and by the generation job before it loads a
+model, never by a transformers traceback after the pruning."""
+
+import copy
+
+import pytest
+import yaml
+
+from prunetts.config import ConfigError, check
+from prunetts.generation.prompts import chat_template_problem, check_delimiters, prompt_ids
+from prunetts.models import ModelError, load_tokenizer
+from tests.conftest import REPO, build_tiny
+
+
+def _byte_tokenizer(specials, chat_template=None):
+    """Byte-level tokenizer with only ``specials`` as special tokens (a Llama-like vocabulary: no ChatML)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(specials)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=specials[0], chat_template=chat_template)
+
+
+@pytest.fixture(scope="module")
+def base_model(tmp_path_factory):
+    """A tiny Llama whose tokenizer has no chat template (a base model)."""
+    out = build_tiny("llama", tmp_path_factory.mktemp("base-llama"))
+    (out / "chat_template.jinja").unlink()
+    assert chat_template_problem(out) is not None
+    return out
+
+
+def test_no_chat_template_is_a_config_error(base_model):
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["models"] = {"base": {"path": str(base_model)}}
+    with pytest.raises(ConfigError) as e:
+        check(cfg)
+    assert "models.base.path" in str(e.value) and "no chat template" in str(e.value)
+    ok = copy.deepcopy(cfg)
+    ok["models"] = {"chat": {"path": str(REPO / "resources" / "demo-qwen3")}}
+    check(ok)
+
+
+def test_template_in_tokenizer_config_counts(tmp_path):
+    tok = _byte_tokenizer(["</s>"], chat_template="{{ messages[0]['content'] }}")
+    tok.save_pretrained(tmp_path)
+    if (tmp_path / "chat_template.jinja").is_file():  # the older layout: the template inside tokenizer_config.json
+        import json
+
+        template = (tmp_path / "chat_template.jinja").read_text()
+        (tmp_path / "chat_template.jinja").unlink()
+        cfg = json.loads((tmp_path / "tokenizer_config.json").read_text())
+        (tmp_path / "tokenizer_config.json").write_text(json.dumps({**cfg, "chat_template": template}))
+    from transformers import AutoTokenizer
+
+    assert chat_template_problem(tmp_path) is None
+    assert AutoTokenizer.from_pretrained(tmp_path).chat_template
+
+
+def test_no_chat_template_is_one_line_in_the_job(base_model):
+    tok = load_tokenizer(str(base_model))
+    with pytest.raises(ModelError, match="no chat template"):
+        prompt_ids(tok, "What is 1+1?")
+
+
+def test_a_stop_string_of_several_tokens_names_the_other_delimiters():
+    llama_like = _byte_tokenizer(["<|eot_id|>", "<think>", "</think>"])
+    with pytest.raises(ModelError, match=r"splits into \d+ tokens.*use delimiters: qwen3"):
+        check_delimiters(llama_like, "s1")
+    check_delimiters(llama_like, "qwen3")
+    neither = _byte_tokenizer(["</s>"])
+    with pytest.raises(ModelError, match="use a tokenizer that has it as a special token"):
+        check_delimiters(neither, "qwen3")
