@@ -2,9 +2,17 @@
 # Default config = the embedded CPU demo. Paper grid: --configfile config/paper.yaml. Every key: config/README.md
 
 
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# this checkout's library first, as the jobs' scripts/_bootstrap.py does: the DAG (config checks, variants, the
+# IMPL_VERSION params that trigger reruns) must come from the same code as the jobs, not from whichever checkout the
+# environment's prunetts is installed from
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 
 # The embedded demo's config, unless a config is given with --configfile: that one then stands alone (filled with the

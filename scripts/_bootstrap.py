@@ -11,5 +11,7 @@ import sys
 from pathlib import Path
 
 _LIBRARY = str(Path(__file__).resolve().parents[1] / "workflow")
-if _LIBRARY not in sys.path:
+# first, even when already on the path: Snakemake's script preamble appends its own process's path (this library
+# among it) after the environment's, where an editable install of another checkout comes first
+if sys.path[:1] != [_LIBRARY]:
     sys.path.insert(0, _LIBRARY)

@@ -116,3 +116,32 @@ def test_a_target_outside_the_configured_grid_is_no_rule_not_a_traceback(tmp_pat
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0 and f"No rule to produce {target}" in out, out
         assert "Traceback" not in out and "KeyError" not in out, out
+
+
+def test_the_dag_and_the_jobs_import_their_own_checkouts_library(tmp_path):
+    """A second checkout (a clone, a worktree) run with an environment whose prunetts is installed from another one:
+    the Snakefile's config checks, variants and IMPL_VERSION params, and the jobs' code, all come from its own
+    ``workflow/``, never from the installed copy."""
+    from tests.workflow.test_reruns import copy_workflow
+
+    snapshot = copy_workflow(tmp_path / "clone")
+    marks = tmp_path / "imports.txt"
+    init = snapshot / "workflow" / "prunetts" / "__init__.py"
+    init.write_text(
+        init.read_text()
+        + f"\nimport sys as _sys\n\nwith open({str(marks)!r}, 'a') as _f:\n    _f.write(_sys.argv[0] + '\\n')\n"
+    )
+    cfg = write_config(tmp_path, micro_config())
+    # no PYTHONPATH: the environment's installed prunetts (this repo's) is what a plain import finds
+    snakemake(
+        tmp_path,
+        "--cores",
+        "1",
+        "results/benchmarks/bench~demo.parquet",
+        configfile=cfg,
+        snakefile=snapshot / "Snakefile",
+        extra_env={"PYTHONPATH": ""},
+    )
+    importers = marks.read_text().splitlines() if marks.exists() else []
+    assert any(line.endswith("__main__.py") for line in importers), importers  # Snakemake (the DAG)
+    assert any(line.endswith("prepare_benchmark.py") for line in importers), importers  # the job
