@@ -27,3 +27,16 @@ def test_a_job_given_a_gpu_refuses_to_run_auto_on_the_cpu(monkeypatch, tmp_path)
         with jobs.job_logging(None, 1, resources):
             assert resolve_device("auto") == "cpu"
     assert resolve_device("auto") == "cpu"  # the job's setting does not outlive it
+
+
+def test_an_unexpected_error_leaves_its_traceback_in_the_job_log(tmp_path, monkeypatch):
+    """Snakemake says "check log file(s) for error details": a bug's traceback must be there too, not only on the
+    console (where a Slurm job's stderr is another file)."""
+    from prunetts import jobs
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    log = tmp_path / "job.log"
+    with pytest.raises(RuntimeError, match="in-place update"), jobs.job_logging(str(log), 1):
+        raise RuntimeError("in-place update of an inference tensor")
+    text = log.read_text()
+    assert "Traceback" in text and "RuntimeError: in-place update of an inference tensor" in text

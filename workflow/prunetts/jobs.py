@@ -82,6 +82,11 @@ def _job_log(log_path: str | None):
         try:
             with _one_line_errors():
                 yield
+        except Exception:  # any other error: its traceback in the log Snakemake points at, not only on the console
+            import traceback
+
+            traceback.print_exc(file=f)
+            raise
         finally:
             root.removeHandler(handler)
 
