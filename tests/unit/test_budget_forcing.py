@@ -132,3 +132,35 @@ def test_an_empty_system_prompt_is_an_empty_system_turn_not_the_templates_defaul
     assert "system" not in text[None]  # the template's default (this template has none; Qwen2.5's is "You are Qwen")
     assert text[""].startswith("<|im_start|>system\n<|im_end|>\n<|im_start|>user\n2+2")
     assert text["Be brief."].startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
+
+
+def test_a_template_that_opens_the_thinking_is_not_opened_twice(demo_model_dir):
+    """QwQ's, Qwen3-Thinking-2507's and the DeepSeek-R1 distills' templates end the generation prompt with
+    ``<think>\\n``: the thinking phase continues from there, with one ``<think>``, not two."""
+    from prunetts.demo import task
+
+    tok = load_tokenizer(str(demo_model_dir))
+    lm = load_model(str(demo_model_dir), dtype="float32", device="cpu")
+    qwen3 = DELIMITERS["qwen3"]
+    contexts = []
+
+    class Recorder(TransformersBackend):
+        def run_sweep(self, plan, on_done):
+            contexts.extend(it.context for it in plan.items)
+            return super().run_sweep(plan, on_done)
+
+    backend = Recorder(lm, tok, Sampling(0.0), batch_size=4, progress=False)
+    questions = [p.question for p in task.sample_problems("test", 2)]
+    plain = [Problem(str(i), prompt_ids(tok, q)) for i, q in enumerate(questions)]
+    tok.chat_template = tok.chat_template.replace("<|im_start|>assistant\\n", "<|im_start|>assistant\\n<think>\\n")
+    opened = [Problem(str(i), prompt_ids(tok, q)) for i, q in enumerate(questions)]
+    assert tok.decode(opened[0].prompt_ids).endswith("assistant\n<think>\n")
+    rows = {}
+    for name, probs in (("plain", plain), ("opened", opened)):
+        rows[name] = [
+            without_timings(r) for r in budget_sweep(backend, tok, probs, [4, 8], 7, qwen3, 4, {tok.eos_token_id})
+        ]
+    plain_ctx, opened_ctx = contexts[:2], contexts[2:]
+    assert opened_ctx == plain_ctx  # the same token ids reach the model either way
+    assert all(tok.decode(c).count("<think>") == 1 for c in opened_ctx)
+    assert rows["opened"] == rows["plain"]

@@ -66,6 +66,13 @@ class Outcome:
     answer_stopped: dict[Cut, bool] = field(default_factory=dict)  # ended on an end token, not at a token cap
 
 
+def opens_thinking(prompt_ids: list[int], start_ids: list[int]) -> bool:
+    """Whether a prompt already ends with the thinking start: chat templates of thinking models (QwQ, Qwen3
+    "Thinking-2507", DeepSeek-R1 distills) end their generation prompt with ``<think>\n``, which the sweep must not
+    append a second time."""
+    return bool(start_ids) and prompt_ids[-len(start_ids) :] == start_ids
+
+
 def single_token_id(tokenizer, text: str) -> int:
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if len(ids) != 1:
@@ -172,11 +179,19 @@ def budget_sweep(
         raise ValueError(f"ignore_str {ignore_str!r} tokenizes to nothing; set models.<name>.ignore_str")
     done: dict[str, Outcome] = dict(journal.outcomes) if journal is not None else {}
     todo = [p for p in problems if p.problem_id not in done]
+    opened = [p.problem_id for p in todo if opens_thinking(p.prompt_ids, start_ids)]
+    if opened:
+        log.info(
+            "the chat template's generation prompt already ends with %r (%d of %d prompts): not appended again",
+            delims.think_start,
+            len(opened),
+            len(todo),
+        )
     plan = SweepPlan(
         items=[
             SweepItem(
                 p.problem_id,
-                p.prompt_ids + start_ids,
+                p.prompt_ids if p.problem_id in opened else p.prompt_ids + start_ids,
                 Stream(stream_seed(seed, p.problem_id, "think"), budgets[-1]),
                 Stream(stream_seed(seed, p.problem_id, "answer"), max_gen_toks),
             )
