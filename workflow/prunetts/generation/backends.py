@@ -172,12 +172,13 @@ class _Batch:
         self.logits = self._valid(out.logits[:, -1, :])
 
     def _valid(self, logits):
-        logits = logits.float()
-        if self.b.n_valid < logits.shape[-1]:
-            # a copy: the model ran under inference_mode, and .float() of fp32 logits is that inference tensor itself,
-            # which cannot be written in place here
-            logits = logits.clone()
-            logits[:, self.b.n_valid :] = float("-inf")
+        import torch
+
+        if self.b.n_valid >= logits.shape[-1]:
+            return logits.float()
+        # a float32 copy to write into: .float() of fp32 logits is the model's inference-mode tensor itself
+        logits = logits.to(dtype=torch.float32, copy=True)
+        logits[:, self.b.n_valid :] = float("-inf")
         return logits
 
     def select(self, index: list[int]) -> None:

@@ -179,7 +179,7 @@ def budget_sweep(
         raise ValueError(f"ignore_str {ignore_str!r} tokenizes to nothing; set models.<name>.ignore_str")
     done: dict[str, Outcome] = dict(journal.outcomes) if journal is not None else {}
     todo = [p for p in problems if p.problem_id not in done]
-    opened = [p.problem_id for p in todo if opens_thinking(p.prompt_ids, start_ids)]
+    opened = {p.problem_id for p in todo if opens_thinking(p.prompt_ids, start_ids)}
     if opened:
         log.info(
             "the chat template's generation prompt already ends with %r (%d of %d prompts): not appended again",
