@@ -1,6 +1,8 @@
 """The shipped demo (config/config.yaml, the README's main job) end to end in a temporary directory, then the rerun
 semantics users rely on (dry runs against the finished run)."""
 
+import json
+
 import pytest
 import torch
 
@@ -74,6 +76,13 @@ def test_pruned_checkpoint_reloads_with_recorded_zero_count(run):
             assert r["realized_sparsity"] >= r["target_sparsity"] - 1 / w.shape[1]
         total = sum(r["n_zero"] for r in rec) / sum(r["numel"] for r in rec)
         assert total == pytest.approx(float(variant[-4:]), abs=0.01)
+        # copied out of results/, the checkpoint still says what it is, as a `prunetts prune` one does
+        assert artifacts.read("sparsity", ckpt / "prunetts_sparsity.parquet").to_pylist() == rec
+        summary = json.loads((ckpt / "prunetts_prune.json").read_text())
+        assert (summary["model"], summary["variant"]) == ("demo", variant)
+        assert summary["source"]["model"].endswith("demo-qwen3") and summary["source"]["hub_commit"] is None
+        assert summary["realized_sparsity_prunable_linears"] == pytest.approx(total)
+        assert (summary["wanda"] is None) == variant.startswith("magnitude")
 
 
 def test_shortgpt_checkpoint_has_fewer_layers(run):
@@ -84,10 +93,12 @@ def test_shortgpt_checkpoint_has_fewer_layers(run):
     for variant, n in (("shortgpt-s0.30", 2), ("shortgpt-s0.50", 3)):  # round(S * 6) layers removed
         model = AutoModelForCausalLM.from_pretrained(work / f"results/models/model~demo/variant~{variant}")
         assert model.config.num_hidden_layers == 6 - n
+        ckpt = work / f"results/models/model~demo/variant~{variant}"
+        summary_removed = json.loads((ckpt / "prunetts_prune.json").read_text())["removed_layers"]
         alloc = artifacts.read("allocation", work / f"results/allocation/model~demo/variant~{variant}.parquet")
         removed = sorted({r["layer"] for r in alloc.to_pylist() if r["sparsity"] == 1.0})
         lowest = sorted(sorted(range(5), key=lambda i: bi[i]["score"])[:n])  # last layer (5) is never a candidate
-        assert removed == lowest
+        assert removed == lowest == summary_removed
 
 
 def test_html_report_holds_the_figures_and_the_summary(run):

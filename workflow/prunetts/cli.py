@@ -336,7 +336,7 @@ def run_prune(a) -> dict:
     from prunetts.config import Variant
     from prunetts.pruning.allocation import for_variant
     from prunetts.pruning.pruner import needs_calibration, prune_checkpoint
-    from prunetts.versions import IMPL_VERSION
+    from prunetts.versions import IMPL_VERSION, package_versions
 
     if a.method == "shortgpt":
         v = Variant("shortgpt", "shortgpt", a.sparsity or 0.0, a.shortgpt_layers)
@@ -426,7 +426,7 @@ def run_prune(a) -> dict:
                 if v.method == "shortgpt"
                 else None,
             },
-            versions=_versions(),
+            versions=package_versions(),
             target_sparsity_prunable_linears=target,
             realized_sparsity_prunable_linears=total,
             layer_scores=_scores_json(layer_scores),
@@ -496,20 +496,6 @@ def _warn_if_short(records: list[dict], shapes: dict, total: float, target: floa
             r["n_zero"] / r["numel"],
             r["target_sparsity"],
         )
-
-
-def _versions() -> dict:
-    from importlib.metadata import version
-
-    from prunetts import __version__
-    from prunetts.versions import IMPL_VERSION
-
-    return {
-        "prunetts": __version__,
-        "prune_impl": IMPL_VERSION["prune"],
-        "influence_impl": IMPL_VERSION["influence"],
-        **{pkg: version(pkg) for pkg in ("torch", "transformers", "safetensors")},
-    }
 
 
 def main(argv=None) -> int:

@@ -268,11 +268,16 @@ def prune(
     trust_remote_code: bool,
     threads: int | None = None,
 ) -> None:
+    import json
+
     from prunetts.capture import stats_from_table
+    from prunetts.checkpoint import hub_commit, split_ref
     from prunetts.config import parse_variant
     from prunetts.pruning.pruner import prune_checkpoint
+    from prunetts.versions import package_versions
 
     set_threads(threads)
+    source, revision = split_ref(model_path)
     model_path = local_model(model_path)
     v = parse_variant(variant)
     alloc = artifacts.read("allocation", allocation_path).to_pylist()
@@ -281,7 +286,39 @@ def prune(
     windows = (
         artifacts.read("calibration", calibration_path).column("input_ids").to_pylist() if calibration_path else None
     )
-    records = prune_checkpoint(
+    rows: list[dict] = []
+
+    def side_files(records: list[dict]) -> None:
+        """The checkpoint says what it is when copied out of results/, as a ``prunetts prune`` checkpoint does:
+        prunetts_sparsity.parquet and prunetts_prune.json, written before config.json (pruner.prune_checkpoint)."""
+        rows.extend(
+            dict(
+                model=model,
+                variant=variant,
+                impl_version=IMPL_VERSION["prune"],
+                realized_sparsity=r["n_zero"] / r["numel"],
+                **r,
+            )
+            for r in records
+        )
+        artifacts.write("sparsity", rows, Path(out_dir) / "prunetts_sparsity.parquet")
+        numel = sum(r["numel"] for r in records)
+        summary = dict(
+            made_by="prunetts workflow, rule prune",
+            model=model,
+            variant=variant,
+            source={"model": source, "revision": revision, "hub_commit": hub_commit(source, Path(model_path))},
+            wanda=wanda if v.method == "wanda" else None,
+            removed_layers=sorted({r["layer"] for r in records if r["target_sparsity"] == 1.0})
+            if v.method == "shortgpt"
+            else None,
+            target_sparsity_prunable_linears=sum(r["target_sparsity"] * r["numel"] for r in records) / numel,
+            realized_sparsity_prunable_linears=sum(r["n_zero"] for r in records) / numel,
+            versions=package_versions(),
+        )
+        (Path(out_dir) / "prunetts_prune.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    prune_checkpoint(
         model_path,
         out_dir,
         v.method,
@@ -294,20 +331,11 @@ def prune(
         device=device,
         dtype=dtype,
         trust_remote_code=trust_remote_code,
+        before_config=side_files,
     )
-    rows = [
-        dict(
-            model=model,
-            variant=variant,
-            impl_version=IMPL_VERSION["prune"],
-            realized_sparsity=r["n_zero"] / r["numel"],
-            **r,
-        )
-        for r in records
-    ]
     artifacts.write("sparsity", rows, sparsity_out)
-    total = sum(r["n_zero"] for r in records) / sum(r["numel"] for r in records)
-    log.info("%s: realized sparsity %.4f over %d linears", variant, total, len(records))
+    total = sum(r["n_zero"] for r in rows) / sum(r["numel"] for r in rows)
+    log.info("%s: realized sparsity %.4f over %d linears", variant, total, len(rows))
 
 
 def generate(model_path: str, bench_path: str, out: str, *, threads: int | None = None, **kwargs) -> None:

@@ -20,3 +20,18 @@ IMPL_VERSION = {
     "aggregate": 5,
     "plot": 1,  # the four figure rules (prunetts.plots)
 }
+
+
+def package_versions() -> dict:
+    """What made a pruned checkpoint (its ``prunetts_prune.json``): prunetts, the stages' versions and the packages
+    whose numerics it depends on."""
+    from importlib.metadata import version
+
+    from prunetts import __version__
+
+    return {
+        "prunetts": __version__,
+        "prune_impl": IMPL_VERSION["prune"],
+        "influence_impl": IMPL_VERSION["influence"],
+        **{pkg: version(pkg) for pkg in ("torch", "transformers", "safetensors")},
+    }
