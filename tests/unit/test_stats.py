@@ -426,3 +426,6 @@ def test_summary_labels_a_row_with_fewer_seeds():
     row = next(line for line in md.splitlines() if line.startswith("| wanda-owl-s0.50 |"))
     assert "pass@2 @ max B" in md and "0.333 (k=1)" in row
     assert "(k=1)" in stats.summary_html(st)
+    assert "(2 seeds; n = 3 problems)" in md
+    one = stats.summary_markdown(pd.DataFrame(stats.compute_stats(grades({"dense": {7: [1, 0, 1]}}), 1)))
+    assert "(1 seed; n = 3 problems)" in one and "1 seeds" not in one

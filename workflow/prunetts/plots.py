@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from prunetts.config import ConfigError, parse_variant
-from prunetts.stats import variant_order
+from prunetts.stats import seeds_text, variant_order
 
 METHOD_COLOURS = {"dense": "black", "magnitude": "tab:blue", "wanda": "tab:orange", "shortgpt": "tab:green"}
 ALLOCATION_STYLES = {None: "-", "uniform": "-", "owl": "--", "layerif": ":", "shortgpt": "-."}
@@ -139,7 +139,7 @@ def accuracy_vs_budget(st: pd.DataFrame, model: str, bench: str, out: str | Path
         n_seeds, n = int(part["n_seeds"].max()), int(part["n_problems"].max())
         ax.set_title(
             f"{model} on {bench}: accuracy vs thinking budget\n"
-            f"mean of {n_seeds} seeds; band = 95 % Wilson interval over {n} problems",
+            f"mean of {seeds_text(n_seeds)}; band = 95 % Wilson interval over {n} problems",
             fontsize=9,
         )
         ax.grid(alpha=0.3)
@@ -191,7 +191,7 @@ def diff_heatmap(st: pd.DataFrame, model: str, bench: str, out: str | Path) -> N
         n_seeds, n = int(part["n_seeds"].max()), int(part["n_problems"].max())
         ax.set_title(
             f"{model} on {bench}: accuracy difference vs dense\n"
-            f"{n} problems × {n_seeds} seeds; * and outline: {SIGNIFICANCE_NOTE}",
+            f"{n} problems × {seeds_text(n_seeds)}; * and outline: {SIGNIFICANCE_NOTE}",
             fontsize=9,
         )
 

@@ -97,6 +97,10 @@ LEVEL = 0.95
 # ---------------------------------------------------------------------------------------------------- per seed
 
 
+def seeds_text(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
 def scores(grades: pd.DataFrame, impl_version: int) -> pd.DataFrame:
     g = grades.groupby(KEYS, sort=True)
     out = pd.DataFrame(
@@ -484,7 +488,7 @@ def _top_cells(r, n_seeds: int) -> list[str]:
 def summary_markdown(st: pd.DataFrame) -> str:
     lines = ["# prunetts summary", "", _LEGEND]
     for model, bench, budgets, n_seeds, n, variants, by in _blocks(st):
-        lines += ["", f"## model `{model}`, benchmark `{bench}` ({n_seeds} seeds; n = {n} problems)", ""]
+        lines += ["", f"## model `{model}`, benchmark `{bench}` ({seeds_text(n_seeds)}; n = {n} problems)", ""]
         bmax = budgets[-1]
         head = [f"B={b}" for b in budgets] + [f"pass@{n_seeds} @ max B", f"maj@{n_seeds} @ max B"]
         head += ["mean thinking tokens @ max B", "budget hit @ max B"]
@@ -537,7 +541,7 @@ def summary_html(st: pd.DataFrame) -> str:
         return "" if not mark else (" class='better'" if "▲" in mark else " class='worse'")
 
     for model, bench, budgets, n_seeds, n, variants, by in _blocks(st):
-        parts.append(f"<h2>model {e(model)}, benchmark {e(bench)} ({n_seeds} seeds; n = {n} problems)</h2>")
+        parts.append(f"<h2>model {e(model)}, benchmark {e(bench)} ({seeds_text(n_seeds)}; n = {n} problems)</h2>")
         head = [f"B={b}" for b in budgets] + [f"pass@{n_seeds} @ max B", f"maj@{n_seeds} @ max B"]
         head += ["mean thinking tokens @ max B", "budget hit @ max B"]
         parts.append("<table><tr><th>variant</th>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
