@@ -71,3 +71,8 @@ def test_gpu_rules_get_a_gpu_unless_the_config_says_otherwise(tmp_path, profile)
     # the local profile's machine-wide pool (resources: gpu: 1) caps a local job; on Slurm each job gets its own
     assert res["generate"]["gpu"] == ("1" if profile[1].endswith("local") else "2") and res["capture"]["gpu"] == "1"
     assert res["prune"]["gres"] == "gpu:a100:1" and "gpu" not in res["prune"]
+    # `gpus` (which the schema allows) reaches the executors as `gpu`: the Slurm plugin turns only gpu or a gres into
+    # sbatch --gpus, and the local pool counts only gpu; a bare `gpus` asked Slurm for no GPU at all
+    res = dry("gpus", **AUTO, resources={"generate": {"gpus": 2}, "capture": {"gpus": 1}})
+    assert res["generate"]["gpu"] == ("1" if profile[1].endswith("local") else "2") and "gpus" not in res["generate"]
+    assert res["capture"]["gpu"] == "1" and "gpus" not in res["capture"]
