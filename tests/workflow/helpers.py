@@ -159,3 +159,10 @@ def jobs_of(proc: subprocess.CompletedProcess, rule: str) -> list[dict[str, str]
         fields["wc"] = dict(kv.split("=", 1) for kv in fields.get("wildcards", "").split(", ") if kv)
         jobs.append(fields)
     return jobs
+
+
+def readme_cache_rules() -> list[str]:
+    """The rule names of the README's between-workflow cache command (the words after its ``--cache``)."""
+    readme = (REPO / "README.md").read_text()
+    command = re.search(r"^export SNAKEMAKE_OUTPUT_CACHE=.*?\n(.*?)```", readme, re.M | re.S)[1]
+    return re.search(r"--cache((?: +\w+)*)", command)[1].split()

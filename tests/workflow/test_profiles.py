@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.workflow.helpers import REPO, micro_config, snakemake, write_config
+from tests.workflow.helpers import REPO, micro_config, readme_cache_rules, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -76,3 +76,14 @@ def test_gpu_rules_get_a_gpu_unless_the_config_says_otherwise(tmp_path, profile)
     res = dry("gpus", **AUTO, resources={"generate": {"gpus": 2}, "capture": {"gpus": 1}})
     assert res["generate"]["gpu"] == ("1" if profile[1].endswith("local") else "2") and "gpus" not in res["generate"]
     assert res["capture"]["gpu"] == "1" and "gpus" not in res["capture"]
+
+
+def test_the_readme_cache_command_names_every_cached_rule():
+    """On Slurm a bare --cache reaches no job (README, Between-workflow cache): the README's command names the rules,
+    and must name every rule marked ``cache: True``."""
+    cached = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+            if re.search(r"^    cache: True$", block, re.M):
+                cached.add(block.split(":", 1)[0])
+    assert cached and set(readme_cache_rules()) == cached, (sorted(cached), readme_cache_rules())

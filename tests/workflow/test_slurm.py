@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from prunetts import artifacts
-from tests.workflow.helpers import REPO, job_counts, micro_config, snakemake, write_config
+from tests.workflow.helpers import REPO, job_counts, micro_config, readme_cache_rules, snakemake, write_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
@@ -43,12 +43,14 @@ def cluster():
     return re.search(r"^JobCompLoc\s*=\s*(\S+)", config, re.M)[1]
 
 
-def run_on_slurm(work, cfg: dict):
-    """The workflow through the repo's Slurm profile; returns the completed process and the plugin's run ID."""
+def run_on_slurm(work, cfg: dict, *args: str, extra_env: dict[str, str] | None = None):
+    """The workflow through the repo's Slurm profile (``args``: targets and further options); returns the completed
+    process and the plugin's run ID."""
     proc = snakemake(
         work,
         "--workflow-profile",
         str(PROFILE),
+        *args,  # before the options taking several values (--set-threads), which would swallow a target
         # the test cluster has no accounting database: follow jobs with squeue (MinJobAge is 300 s there)
         "--slurm-status-command",
         "squeue",
@@ -61,6 +63,7 @@ def run_on_slurm(work, cfg: dict):
         *(f"{rule}=2" for rule in GPU_RULES),
         configfile=write_config(work, cfg),
         timeout=1200,
+        extra_env=extra_env,
     )
     return proc, re.search(r"SLURM run ID: (\S+)", proc.stdout + proc.stderr)[1]
 
@@ -151,3 +154,24 @@ def test_a_grading_rerun_asks_for_no_gpu(slurm_run):
         assert job_rule(job) == "eval_grade", job  # the group "eval", holding only grade
         assert not asks_gpu(job), job
         assert "TimeLimit=01:00:00" in job and "JobState=COMPLETED" in job, job
+
+
+def test_the_readme_cache_command_shares_outputs_between_workflows_on_slurm(cluster, tmp_path):
+    """The README's --cache command: the first workflow's Slurm job moves its output into the cache, the second's links
+    it from there. A bare --cache reaches no Slurm job (Snakemake passes the empty rule list on as nothing), and the
+    cache stayed empty."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    target = "results/benchmarks/bench~demo.parquet"
+    rules = readme_cache_rules()
+    assert "prepare_benchmark" in rules, rules
+    for name in ("first", "second"):
+        work = tmp_path / name
+        work.mkdir()
+        proc, _ = run_on_slurm(work, MICRO, target, "--cache", *rules, extra_env={"SNAKEMAKE_OUTPUT_CACHE": str(cache)})
+        out = work / target
+        assert out.is_symlink() and out.resolve().parent == cache.resolve(), (name, proc.stdout, proc.stderr)
+        (job_log,) = (work / ".snakemake/slurm_logs/rule_prepare_benchmark").rglob("*.log")
+        verb = "Moving output file" if name == "first" else "Symlinking output file"
+        assert f"{verb} {target}" in job_log.read_text(), job_log.read_text()[-2000:]
+    assert len(list(cache.iterdir())) == 1
