@@ -51,7 +51,7 @@ def run_on_slurm(work, cfg: dict, *args: str, extra_env: dict[str, str] | None =
         "--workflow-profile",
         str(PROFILE),
         *args,  # before the options taking several values (--set-threads), which would swallow a target
-        # the test cluster has no accounting database: follow jobs with squeue (MinJobAge is 300 s there)
+        # the test cluster has no accounting database: follow jobs with squeue (MinJobAge is an hour there)
         "--slurm-status-command",
         "squeue",
         "--slurm-init-seconds-before-status-checks",
