@@ -197,6 +197,8 @@ def test_gpu_rules_ask_for_a_gpu_by_default_and_vllm_parallelism_must_fit():
     cfg["resources"] = {"generate": {"gres": "gpu:a100:2"}, "capture": {"gpu": 0}}
     assert "gpu" not in rule_resources(cfg, "generate") and rule_resources(cfg, "capture")["gpu"] == 0
     assert gpu_count(rule_resources(cfg, "generate")) == 2 and gpu_count({"gres": "gpu:1"}) == 1
+    cfg["resources"] = {"generate": {"gpus": 2}}  # the name the executors read: gpu
+    assert rule_resources(cfg, "generate") == {"gpu": 2}
     assert gpu_count({"gpu": "x"}) is None and gpu_count({}) == 0
     cfg["generation"].update(backend="vllm", vllm={"tensor_parallel_size": 4})
     with pytest.raises(ConfigError, match=r"tensor_parallel_size x pipeline_parallel_size = 4 GPUs, but the generate "):

@@ -40,3 +40,22 @@ def test_an_unexpected_error_leaves_its_traceback_in_the_job_log(tmp_path, monke
         raise RuntimeError("in-place update of an inference tensor")
     text = log.read_text()
     assert "Traceback" in text and "RuntimeError: in-place update of an inference tensor" in text
+
+
+def test_a_retry_appends_to_the_job_log_under_its_own_header(tmp_path, monkeypatch):
+    """Snakemake leaves an existing log in place: a retry after a time limit keeps what the killed attempt wrote."""
+    import logging
+
+    from prunetts import jobs
+
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    log = tmp_path / "logs" / "generate.log"
+    with jobs.job_logging(str(log)):
+        logging.getLogger("prunetts").info("attempt one: 84 of 100 problems")
+    monkeypatch.delenv("SLURM_JOB_ID")
+    with jobs.job_logging(str(log)):
+        logging.getLogger("prunetts").info("attempt two: resumed")
+    lines = log.read_text().splitlines()
+    headers = [i for i, line in enumerate(lines) if line.startswith("==== prunetts job started ")]
+    assert len(headers) == 2 and headers[0] == 0 and "Slurm job 4242" in lines[0] and "Slurm" not in lines[headers[1]]
+    assert "attempt one" in "\n".join(lines[: headers[1]]) and "attempt two" in "\n".join(lines[headers[1] :])

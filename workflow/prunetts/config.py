@@ -30,10 +30,14 @@ def rule_resources(config: dict, rule: str) -> dict:
 
     Numeric mem_mb and mem_mib are the first attempt's: a retry (--retries) gets attempt x as much, as the profiles'
     default-resources do; so does runtime, except for FIXED_RUNTIME_RULES. A profile's set-resources overrides these
-    (README, Running on a cluster). The GPU rules ask for ``gpu: 1`` unless the config sets their ``gpu`` or
-    ``gres`` or runs their stage on the CPU (``device: cpu``).
+    (README, Running on a cluster). The GPU rules ask for ``gpu: 1`` unless the config sets their ``gpu``, ``gpus``
+    or ``gres`` or runs their stage on the CPU (``device: cpu``); ``gpus`` is passed on as ``gpu``.
     """
     resources = dict(config.get("resources", {}).get(rule, {}))
+    if "gpus" in resources and "gpu" not in resources:
+        # the Slurm executor plugin turns only gpu (or a gres) into sbatch --gpus, and the local profile's pool counts
+        # only gpu: a bare gpus reached neither, and the job got no GPU
+        resources["gpu"] = resources.pop("gpus")
     if rule in GPU_RULES and not _asks_for_gpu_setting(resources) and _stage_on_gpu(config, rule):
         # a GPU rule whose stage may run on a GPU gets one unless the config says otherwise: a job on a node without
         # one would crawl through a 7B model on the CPU (a job given a GPU refuses that: jobs.job_logging)

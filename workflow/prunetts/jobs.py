@@ -72,8 +72,17 @@ def _job_log(log_path: str | None):
         with _one_line_errors():
             yield
         return
+    import datetime
+    import os
+    import socket
+
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+    # appended, one header per attempt: a retry after a Slurm time limit or an out-of-memory kill keeps the log
+    # that says why the attempt before it ended (Snakemake leaves an existing log in place)
+    with open(log_path, "a", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        slurm = f", Slurm job {os.environ['SLURM_JOB_ID']}" if os.environ.get("SLURM_JOB_ID") else ""
+        started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        print(f"==== prunetts job started {started} on {socket.gethostname()}{slurm}, pid {os.getpid()} ====", file=f)
         handler = logging.StreamHandler(f)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         root = logging.getLogger()

@@ -73,13 +73,7 @@ wildcard_constraints:
 
 
 def rule_resources(rule):
-    """The rule's resources (prunetts.config.rule_resources), with a config's ``gpus`` passed on as ``gpu``: the
-    Slurm executor plugin turns only ``gpu`` (or a ``gres``) into sbatch --gpus, and the local profile's pool counts
-    only ``gpu``; a ``gpus`` entry would reach neither, and the job would get no GPU."""
-    resources = config_rule_resources(config, rule)
-    if "gpus" in resources and "gpu" not in resources:
-        resources["gpu"] = resources.pop("gpus")
-    return resources
+    return config_rule_resources(config, rule)
 
 
 def model_cfg(wildcards):
