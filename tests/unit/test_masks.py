@@ -62,6 +62,11 @@ def test_wanda_prunes_exactly_floor_din_s_per_row(s):
     scores = wanda_scores(w, sq)
     for r in range(16):
         assert scores[r][~mask[r]].min() >= scores[r][mask[r]].max()
+    # the score itself, written out: |W_ij| * ||X_j||_2 = |W_ij| * sqrt(sum of squares), not the sum of squares
+    literal = w.abs() * torch.sqrt(sq.float()).unsqueeze(0)
+    assert torch.equal(scores, literal)
+    assert torch.equal(mask, stable_sort_mask(literal, int(40 * s)))
+    assert not torch.equal(mask, stable_sort_mask(w.abs() * sq.float().unsqueeze(0), int(40 * s)))
     # the activation norm changes the choice versus plain magnitude
     assert not torch.equal(mask, k_smallest(w.abs(), int(40 * s)))
 

@@ -357,6 +357,42 @@ def test_layerif_normalisation_and_rescaling():
         assert sum(t[(i, comp)] for i in range(5)) / 5 == pytest.approx(0.3)
 
 
+def test_layerif_smooths_from_window_layers_on_and_uses_absolute_sums():
+    """Savitzky-Golay runs as soon as there are ``window`` layers (skipped only below it, METHODS §4.4); the sums
+    enter as |S| (the paper code's ``abs``); each component's parameter-weighted sparsity is S also when the layers'
+    components differ in size (d = the sum of the component's linears in that layer)."""
+    import numpy as np
+    from scipy.signal import savgol_filter
+
+    scores = np.array([0.0, 10.0, 0.0, 10.0, 3.0])  # exactly window = 5 layers
+    a = scores / 10.0
+    s_hat = np.clip(savgol_filter(a, 5, 2), 0, 1)
+    s_hat = (s_hat - s_hat.min()) / (s_hat.max() - s_hat.min() + 1e-8)
+    p_hat = (1 - s_hat) * 0.35 + 0.05
+    expected = 0.2 * 5 / (p_hat.sum() + 1e-8) * p_hat
+    got = alloc.layerif_component(scores.tolist(), [1] * 5, 0.2, 0.05, 0.40, "paper_code")
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    unsmoothed = alloc.layerif_component(scores[:4].tolist(), [1] * 4, 0.2, 0.05, 0.40, "paper_code")
+    assert not np.allclose(got[:4], unsmoothed, atol=1e-3)  # the test tells smoothing from none
+    # negative sums: |S|, so -4 ranks as 4 (the highest influence: the least pruning in paper_code)
+    signed = alloc.layerif_component([-4.0, 0.0, 1.0, 2.0], [1] * 4, 0.2, 0.05, 0.40, "paper_code")
+    np.testing.assert_allclose(
+        signed, alloc.layerif_component([4.0, 0.0, 1.0, 2.0], [1] * 4, 0.2, 0.05, 0.40, "paper_code")
+    )
+    assert np.argmin(signed) == 0
+    # layers whose attention linears differ in size: each component still hits S, weighted by its parameters
+    sizes = {0: (8, 4), 1: (2, 4), 2: (4, 4), 3: (16, 4)}
+    mods = [(i, n, m) for i, (q, o) in sizes.items() for n, m in (("self_attn.q_proj", q), ("self_attn.o_proj", o))]
+    mods += [(i, "mlp.up_proj", 6) for i in sizes]
+    t = alloc.layerif(
+        mods, 0.3, {(i, c): float(i * (3 if c == "mlp" else 1)) for i in sizes for c in ("attention", "mlp")}
+    )
+    for comp in ("self_attn.", "mlp."):
+        part = [(t[(i, n)], m) for i, n, m in mods if n.startswith(comp)]
+        assert sum(s * m for s, m in part) / sum(m for _, m in part) == pytest.approx(0.3)
+        assert len({round(s, 9) for s, _ in part}) > 1  # not the trivial uniform allocation
+
+
 def test_layerif_capped_layers_are_reported(caplog):
     """A large S with a wide [e1, e2] pushes eta * p_hat above 1: clipped as the paper's code (the whole component
     of that layer goes), and the shortfall against S is logged instead of passing silently."""
@@ -386,9 +422,24 @@ def test_shortgpt_choice():
         layers_to_remove({0: 0.1}, 1, 1)
     with pytest.raises(ValueError, match="Block Influence of layer 1 is nan; recompute the capture"):
         layers_to_remove({**bi, 1: float("nan")}, 6, 2)  # sorted() with a NaN key would return [0, 1]
+    assert layers_to_remove({0: 0.3, 1: 0.1, 2: 0.1, 3: 0.1, 4: 0.0}, 5, 2) == [1, 2]  # ties: lower index first
+    # round(S * L), an exact half to the even count (0.125 x 36 = 4.5 -> 4), and at least one layer
+    assert n_for_sparsity(0.125, 36) == 4 and n_for_sparsity(0.375, 36) == 14
+    assert n_for_sparsity(0.01, 28) == 1
     old = {"num_hidden_layers": 4, "layer_types": ["a", "b", "c", "d"], "max_window_layers": 2}
     cfg = pruned_config(old, [0, 2, 3])
     assert cfg == {"num_hidden_layers": 3, "layer_types": ["a", "c", "d"], "max_window_layers": 1}
+
+
+def test_block_influence_is_one_minus_the_cosine_so_the_least_changing_layer_goes():
+    """BI_l = 1 - mean cos(input of l, input of l + 1): the layer whose output is most like its input has the lowest
+    BI and is removed first (the score the workflow's ``layer_scores`` job and ``prunetts prune`` both use)."""
+    from prunetts.scores import bi_scores
+
+    capture_layers = [dict(layer=i, cos_mean=c) for i, c in enumerate([0.30, 0.95, 0.60, 0.99, 0.10])]
+    bi = bi_scores(capture_layers)
+    assert bi == pytest.approx({0: 0.70, 1: 0.05, 2: 0.40, 3: 0.01, 4: 0.90})
+    assert layers_to_remove(bi, 5, 2) == [1, 3]  # the two most input-like layers (3 is below 4 = the last)
 
 
 def test_shortgpt_checkpoint_reloads_and_generates(tiny_model_dir, tmp_path):
