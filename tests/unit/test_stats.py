@@ -101,6 +101,37 @@ def test_accuracy_interval_is_wilson_over_problems_and_never_collapses():
     assert (r["accuracy_ci_low"], r["accuracy_ci_high"]) == pytest.approx(wilson(40, 80), abs=1e-12)
 
 
+def wilson_at(p: float, n_eff: float, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval of a proportion p with a (possibly fractional) sample size n_eff."""
+    centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
+    half = z / (1 + z * z / n_eff) * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff * n_eff))
+    return centre - half, centre + half
+
+
+def test_accuracy_interval_uses_kish_effective_size_between_its_bounds():
+    """Between the clamps: n_eff = p(1 - p) / (var(per-problem means, ddof 1) / n), worked by hand; above n x k it is
+    held at n x k (k seeds can carry at most k measurements per problem)."""
+    # 30 problems, 2 seeds: 10 solved by none, 10 by one seed, 10 by both; p = 1/2, var = (10/4 + 10/4) / 29 = 5/29
+    per_problem = np.array([0.0] * 10 + [0.5] * 10 + [1.0] * 10)
+    n_eff = 0.25 / (5 / 29 / 30)  # = 43.5, inside [30, 60]
+    assert 30 < n_eff < 60
+    assert stats.wilson_interval(per_problem, 2) == pytest.approx(wilson_at(0.5, n_eff), abs=1e-12)
+    r = stats.compute_stats(
+        grades({"dense": {7: [0] * 10 + [1] * 10 + [1] * 10, 11: [0] * 10 + [0] * 10 + [1] * 10}}), 1
+    )
+    assert (r[0]["accuracy_ci_low"], r[0]["accuracy_ci_high"]) == pytest.approx(wilson_at(0.5, n_eff), abs=1e-12)
+    # nearly every problem solved by exactly one of its two seeds: p(1 - p) / var = 780 > 40 x 2, held at 80
+    nearly_flat = np.array([0.5] * 38 + [0.0, 1.0])
+    assert 0.25 / (nearly_flat.var(ddof=1) / 40) > 80
+    assert stats.wilson_interval(nearly_flat, 2) == pytest.approx(wilson_at(0.5, 80), abs=1e-12)
+
+
+def test_percentile_interval_takes_the_two_tails_of_the_level():
+    boot = np.linspace(0.0, 1.0, 1001)
+    assert stats.percentile_ci(boot) == pytest.approx((0.025, 0.975))
+    assert stats.percentile_ci(boot, 0.9) == pytest.approx((0.05, 0.95))
+
+
 def test_accuracy_interval_covers_small_accuracies_on_small_benchmarks():
     # the regime of pruned models on AIME24 (30 problems) and AMC23 (40): a percentile bootstrap over problems
     # covers a true accuracy of 0.05 only ~80 % of the time (it is [0, 0] whenever nothing is solved). With several
