@@ -126,10 +126,27 @@ def test_top_k_then_top_p_keeps_what_transformers_keeps_with_its_probabilities(t
         assert torch.allclose(freq, expected[row].double(), atol=2 / n)
 
 
+@pytest.mark.parametrize("temperature", [0.6, 1.7])
+def test_sampling_divides_the_logits_by_the_temperature(temperature):
+    """The tokens a fine grid of uniforms reaches, and how often, follow softmax(logits / T) (Qwen3's recommended
+    T = 0.6 sharpens, T > 1 flattens), not softmax(logits)."""
+    from prunetts.generation.sampling import sample_next
+
+    logits = torch.randn(2, 12, generator=torch.Generator().manual_seed(4)) * 2
+    n = 20000
+    u = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    for row in range(2):
+        freq = torch.bincount(sample_next(logits[row].expand(n, -1), u, temperature), minlength=12).double() / n
+        assert torch.allclose(freq, torch.softmax(logits[row].double() / temperature, -1), atol=2 / n)
+        assert not torch.allclose(freq, torch.softmax(logits[row].double(), -1), atol=0.01)
+
+
 def test_an_empty_system_prompt_is_an_empty_system_turn_not_the_templates_default(demo_model_dir):
     tok = load_tokenizer(str(demo_model_dir))
     text = {sp: tok.decode(prompt_ids(tok, "2+2", sp)) for sp in (None, "", "Be brief.")}
     assert "system" not in text[None]  # the template's default (this template has none; Qwen2.5's is "You are Qwen")
+    # the assistant turn is opened (--apply_chat_template's generation prompt): the thinking start follows it
+    assert all(t.endswith("<|im_end|>\n<|im_start|>assistant\n") for t in text.values())
     assert text[""].startswith("<|im_start|>system\n<|im_end|>\n<|im_start|>user\n2+2")
     assert text["Be brief."].startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
 

@@ -38,6 +38,8 @@ def test_extraction():
     assert last_boxed(r"\boxed{\left\{ x \right.}") == r"\left\{ x \right."  # \{ is a literal brace
     assert last_boxed(r"\boxed {5} and") == "5" and last_boxed(r"\boxed{\{1, 2\}}") == r"\{1, 2\}"
     assert extract_answer("so the Answer: 42") == "42"
+    # the last "Answer:" when the model revised itself (the harness's regex is greedy: it keeps the last one)
+    assert extract_answer("Answer: 3\nHmm, no.\nAnswer: 5") == "5"
     assert extract_answer("nothing here") is None
 
 
@@ -45,6 +47,13 @@ def test_thinking_box_is_ignored():
     text = "<|im_start|>think\n\\boxed{3}\n<|im_start|>answer\nThe answer is $\\boxed{4}$"
     assert grade([(text, "4")], workers=1) == [("4", "correct")]
     assert grade([(text, "3")], workers=1) == [("4", "wrong")]
+
+
+def test_math_verify_reads_the_gold_first():
+    """math-verify's ``verify(gold, prediction)`` is not symmetric: a gold inequality accepts the interval it
+    describes, while the prediction as gold would not (the arguments swapped grade this "wrong")."""
+    text = f"{S1_MARKER}\\boxed{{(1, 2]}}"
+    assert grade([(text, "1 < x \\le 2")], workers=1) == [("(1, 2]", "correct")]
 
 
 def test_integer_normalisation_and_no_answer():
