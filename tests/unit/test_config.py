@@ -261,3 +261,39 @@ def test_config_edge_cases_of_the_new_checks():
     assert generation_trigger({"dtype": "auto", "device": "auto"}) == {"dtype": "auto", "device": "auto"}
     cfg["resources"] = {"generate": {"runtime": "23h", "mem_mb": 64000}}  # Snakemake reads a runtime with a unit
     assert schema_problems(cfg, load_schema(SCHEMA)) == []
+
+
+def test_semantic_checks_at_their_boundaries():
+    """Each check of ``config_problems`` lets its last valid value through and names the first invalid one (the demo
+    model has 6 layers: ShortGPT may remove at most 5; the demo task has 100 test problems)."""
+    from prunetts.config import config_problems
+
+    def problems(edit) -> list[str]:
+        cfg = validated_demo()
+        edit(cfg)
+        return config_problems(cfg)
+
+    assert problems(lambda c: None) == []
+    assert problems(lambda c: c["generation"].update(budgets=[16, 16, 32])) == [
+        "generation.budgets: [16, 16, 32] is not strictly increasing; sort it, drop repeats (e.g. [16, 32])"
+    ]
+    assert problems(lambda c: c["pruning"]["layerif"].update(e1=0.2, e2=0.2))[0].startswith(
+        "pruning.layerif: e1 = 0.2 must be below e2 = 0.2"
+    )
+    assert problems(lambda c: c["pruning"]["layerif"].update(window=5, polyorder=4)) == []
+    assert problems(lambda c: c["pruning"]["layerif"].update(window=5, polyorder=5))[0].startswith(
+        "pruning.layerif.polyorder: 5 must be below window = 5"
+    )
+    assert problems(lambda c: c["benchmarks"]["demo"].update(limit=100)) == []
+    assert problems(lambda c: c["benchmarks"]["demo"].update(limit=101))[0].startswith(
+        "benchmarks.demo.limit: 101, but the demo task has 100 test problems"
+    )
+    assert problems(lambda c: c["pruning"].update(sparsities=[0.91])) == []  # round(0.91 x 6) = 5 of 6
+    assert problems(lambda c: c["pruning"].update(sparsities=[0.92])) == [
+        "pruning.sparsities: 0.92 makes ShortGPT remove 6 of model demo's 6 layers (at most 5: the last layer stays); "
+        "use a sparsity of at most 0.91 or drop shortgpt"
+    ]
+    assert problems(lambda c: c["pruning"].update(shortgpt_layers=[5])) == []
+    assert problems(lambda c: c["pruning"].update(shortgpt_layers=[6]))[0].startswith(
+        "pruning.shortgpt_layers: 6 would remove every layer of model demo (6 layers, at most 5 can go)"
+    )
