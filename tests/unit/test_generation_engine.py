@@ -163,6 +163,25 @@ class ScriptedBackend:
         return out
 
 
+@pytest.mark.parametrize("delims", [S1, QWEN3])
+def test_thinking_stops_at_the_delimiter_or_an_end_token_and_the_answer_at_an_end_token(demo_model_dir, delims):
+    """The plan's stop sets: thinking ends at ``until_thinking`` or any EOS id (the harness's ``stop = [until_thinking]
+    + until``), the answer at an EOS id only. Recorded from the requests of the two-phase sweep; the forking sweep
+    reads the same plan."""
+    tok = load_tokenizer(str(demo_model_dir))
+    eos = {tok.eos_token_id, 7}
+    seen = []
+
+    class Recording:
+        def generate(self, requests, desc=""):
+            seen.extend(r.stop_ids for r in requests)
+            return [Result([5], True) for _ in requests]
+
+    budget_sweep(Recording(), tok, [Problem("p", [1, 2])], [4], 7, delims, 3, eos, method="two_phase")
+    until = tok(delims.until_thinking, add_special_tokens=False)["input_ids"]
+    assert len(until) == 1 and seen == [frozenset({*until, *eos}), frozenset(eos)]
+
+
 def test_qwen3_delimiters_close_and_grade(demo):
     from prunetts.grading import grade
 

@@ -272,6 +272,19 @@ def test_split_texts():
         split_texts(repeated, 5, 2, seed=0)
 
 
+def test_a_small_corpus_is_split_three_to_one(caplog):
+    """Fewer distinct texts than n_train + n_val: 3:1 (a quarter for validation, at least one), with a warning."""
+    from prunetts.influence import split_calibration_texts
+
+    texts = [f"text {i}" for i in range(12)]
+    with caplog.at_level("WARNING", logger="prunetts.influence"):
+        train, val = split_calibration_texts(texts + texts[:3], 64, 16, seed=0)
+    assert (len(train), len(val)) == (9, 3) and not set(train) & set(val)
+    assert "only 12 texts: LayerIF uses 9 train / 3 validation texts instead of 64 / 16" in caplog.text
+    assert [len(x) for x in split_calibration_texts(texts[:3], 64, 16, seed=0)] == [2, 1]
+    assert [len(x) for x in split_calibration_texts(texts, 8, 4, seed=0)] == [8, 4]  # enough: as asked
+
+
 def test_rejects_too_short_texts(tiny_qwen3_dir):
     model, tok = _load(tiny_qwen3_dir)
     with pytest.raises(ValueError, match="the training text 'a' has 1 token"):
