@@ -274,3 +274,30 @@ def test_a_hub_dataset_that_cannot_be_loaded_is_one_line(monkeypatch):
     assert "check the id, the revision" in message
     with pytest.raises(benchmarks.local.InputFileError, match="pins hub datasets only"):
         benchmarks.load("math500", str(bench_file("math500.jsonl")), revision="a" * 40)
+
+
+@pytest.mark.parametrize(
+    ("name", "record", "missing"),
+    [
+        # Maxwell-Jia/AIME_2024's (upstream lm-eval's aime24) capitalised columns
+        ("aime24", {"ID": "2024-I-1", "Problem": "p", "Answer": 204}, "'problem' or 'question'"),
+        ("math500", {"question": "p", "answer": "1"}, "'problem'"),
+        ("amc23", {"id": 1, "question": "p", "answer": None}, "'answer'"),  # a null gold used to become "None"
+        ("math500", {"problem": "  ", "answer": "1"}, "'problem'"),  # a blank prompt
+        ("gpqa_diamond", {"Record ID": "r1", "Question": "q", "Correct Answer": "c"}, "'Incorrect Answer 1'"),
+    ],
+)
+def test_a_record_missing_a_required_field_is_one_line(tmp_path, name, record, missing):
+    """A file with another schema (or a null/blank value) stops the job with one line naming the file, the record, the
+    missing field and the fields it has - not a KeyError traceback, and never a silent "None" gold."""
+    from prunetts.records import InputFileError
+
+    path = tmp_path / "b.jsonl"
+    path.write_text(json.dumps({"id": 0, "problem": "ok", "question": "ok", "answer": 1}) + "\n" + json.dumps(record))
+    if name == "gpqa_diamond":  # the first record must be a complete GPQA one
+        full = {"Record ID": "r0", "Question": "q", **{f: "x" for f in CHOICE_FIELDS}}
+        path.write_text(json.dumps(full) + "\n" + json.dumps(record))
+    with pytest.raises(InputFileError, match=rf"^benchmarks\.{name}: record 1 of .*b\.jsonl has no {missing} ") as e:
+        benchmarks.load(name, str(path))
+    assert "\n" not in str(e.value)
+    assert "its fields: " in str(e.value)

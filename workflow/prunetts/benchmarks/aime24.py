@@ -8,7 +8,7 @@ else its position); gold = the integer answer as a plain digit string ("025" -> 
 
 from __future__ import annotations
 
-from prunetts.benchmarks.local import gold_string, read_records
+from prunetts.benchmarks.local import field, gold_string, read_records
 
 HF_ID = "simplescaling/aime24_nofigures"
 KIND = "math"
@@ -16,15 +16,16 @@ KIND = "math"
 
 def load(source: str | None = None, revision: str | None = None) -> list[dict]:
     out = []
-    for i, r in enumerate(read_records(source or HF_ID, hf_split="train", revision=revision)):
+    where = source or HF_ID
+    for i, r in enumerate(read_records(where, hf_split="train", revision=revision)):
         pid = r.get("id")
         if pid is None or str(pid) == "":
             pid = r.get("problem_label") or i
         out.append(
             dict(
                 problem_id=str(pid),
-                prompt=r["problem"] if r.get("problem") else r["question"],
-                gold=gold_string(r["answer"]),
+                prompt=field(r, ("problem", "question"), bench="aime24", source=where, index=i),
+                gold=gold_string(field(r, ("answer",), bench="aime24", source=where, index=i)),
                 metadata={k: r[k] for k in ("problem_label", "url") if r.get(k)},
             )
         )

@@ -8,7 +8,7 @@ matches a model's "-1"; we compare integers numerically and fall back to math-ve
 
 from __future__ import annotations
 
-from prunetts.benchmarks.local import gold_string, read_records
+from prunetts.benchmarks.local import field, gold_string, read_records
 
 HF_ID = "math-ai/amc23"
 KIND = "math"
@@ -16,13 +16,14 @@ KIND = "math"
 
 def load(source: str | None = None, revision: str | None = None) -> list[dict]:
     out = []
-    for i, r in enumerate(read_records(source or HF_ID, hf_split="test", revision=revision)):
+    where = source or HF_ID
+    for i, r in enumerate(read_records(where, hf_split="test", revision=revision)):
         pid = r.get("id")
         out.append(
             dict(
                 problem_id=str(i if pid is None or str(pid) == "" else pid),
-                prompt=r["question"] if r.get("question") else r["problem"],
-                gold=gold_string(r["answer"]),
+                prompt=field(r, ("question", "problem"), bench="amc23", source=where, index=i),
+                gold=gold_string(field(r, ("answer",), bench="amc23", source=where, index=i)),
                 metadata={k: r[k] for k in ("url",) if r.get(k)},
             )
         )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import random
 
-from prunetts.benchmarks.local import read_records
+from prunetts.benchmarks.local import field, read_records
 
 HF_ID = "Idavidrein/gpqa"
 HF_CONFIG = "gpqa_diamond"
@@ -43,10 +43,14 @@ def format_prompt(question: str, options: list[str]) -> str:
 
 def load(source: str | None = None, revision: str | None = None, shuffle_seed: int = 0) -> list[dict]:
     out = []
-    for i, r in enumerate(read_records(source or HF_ID, hf_split="train", revision=revision, hf_config=HF_CONFIG)):
+    where = source or HF_ID
+    for i, r in enumerate(read_records(where, hf_split="train", revision=revision, hf_config=HF_CONFIG)):
+        question, *texts = (
+            str(field(r, (f,), bench="gpqa_diamond", source=where, index=i)) for f in ("Question", *FIELDS)
+        )
         qid = str(r.get("Record ID") or i)
         perm = permutation(shuffle_seed, qid)
-        options = [str(r[FIELDS[j]]).strip() for j in perm]
+        options = [texts[j].strip() for j in perm]
         meta = {
             "record_id": qid,
             "shuffle_seed": shuffle_seed,
@@ -59,7 +63,7 @@ def load(source: str | None = None, revision: str | None = None, shuffle_seed: i
         out.append(
             dict(
                 problem_id=qid,
-                prompt=format_prompt(str(r["Question"]).strip(), options),
+                prompt=format_prompt(question.strip(), options),
                 gold=LETTERS[perm.index(CORRECT)],
                 metadata=meta,
             )

@@ -21,6 +21,23 @@ def read_records(
     return list(hub_dataset(source, hf_config, hf_split, revision))
 
 
+def field(record: dict, names: tuple[str, ...], *, bench: str, source: str, index: int):
+    """The value of the first of ``names`` that ``record`` holds (not null, not blank). Otherwise one line naming the
+    benchmark, the source, the record and the fields it has (a KeyError traceback used to end the job, e.g. for a
+    file with ``Problem``/``Answer`` columns or a null answer). Field names only: never a value (GPQA's text must not
+    reach a log)."""
+    for name in names:
+        value = record.get(name)
+        if value is not None and str(value).strip() != "":
+            return value
+    wanted = " or ".join(repr(n) for n in names)
+    have = ", ".join(repr(k) for k in sorted(record)) or "none"
+    raise InputFileError(
+        f"benchmarks.{bench}: record {index} of {source} has no {wanted} (null or blank counts as missing; its fields:"
+        f" {have}); give a file with the default dataset's fields (config/README.md, benchmarks)"
+    )
+
+
 def gold_string(value) -> str:
     """A gold answer as a string; an integral number ("025", 27.0, "27.0") becomes its integer ("25", "27"),
     the harness's ``str(int(answer))`` for digit strings."""

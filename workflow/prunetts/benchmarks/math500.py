@@ -3,7 +3,7 @@ local file with ``problem``/``answer`` fields. Prompt = the problem as is (METHO
 
 from __future__ import annotations
 
-from prunetts.benchmarks.local import read_records
+from prunetts.benchmarks.local import field, read_records
 
 HF_ID = "HuggingFaceH4/MATH-500"
 KIND = "math"
@@ -11,12 +11,13 @@ KIND = "math"
 
 def load(source: str | None = None, revision: str | None = None) -> list[dict]:
     out = []
-    for i, r in enumerate(read_records(source or HF_ID, hf_split="test", revision=revision)):
+    where = source or HF_ID
+    for i, r in enumerate(read_records(where, hf_split="test", revision=revision)):
         out.append(
             dict(
                 problem_id=r.get("unique_id") or str(i),
-                prompt=r["problem"],
-                gold=str(r["answer"]),
+                prompt=field(r, ("problem",), bench="math500", source=where, index=i),
+                gold=str(field(r, ("answer",), bench="math500", source=where, index=i)),
                 metadata={k: r[k] for k in ("subject", "level") if k in r},
             )
         )
