@@ -285,6 +285,11 @@ def test_semantic_checks_at_their_boundaries():
         "pruning.layerif.polyorder: 5 must be below window = 5"
     )
     assert problems(lambda c: c["benchmarks"]["demo"].update(limit=100)) == []
+    assert problems(lambda c: c["benchmarks"]["demo"].update(source=None)) == []
+    assert problems(lambda c: c["benchmarks"]["demo"].update(source="HuggingFaceH4/MATH-500")) == [
+        "benchmarks.demo.source: HuggingFaceH4/MATH-500, but the demo task is built in and reads no source; remove "
+        "it, or give the file to a real benchmark (math500, aime24, amc23, gpqa_diamond)"
+    ]
     assert problems(lambda c: c["benchmarks"]["demo"].update(limit=101))[0].startswith(
         "benchmarks.demo.limit: 101, but the demo task has 100 test problems"
     )

@@ -297,6 +297,13 @@ def config_problems(config: dict) -> list[str]:
                 f"{', '.join(('source', 'limit', *options_of(name)))}); remove it"
             )
         source = (opts or {}).get("source")
+        if name == "demo" and source is not None:
+            # the demo task is generated (benchmarks/demo.py): a source would be silently ignored
+            out.append(
+                f"benchmarks.demo.source: {source}, but the demo task is built in and reads no source; remove it, or "
+                "give the file to a real benchmark (math500, aime24, amc23, gpqa_diamond)"
+            )
+            source = None
         out += _source_problems(f"benchmarks.{name}.source", source, hub_ok=True)
         if "revision" not in extra and (opts or {}).get("revision") and _local_source(source):
             out.append(f"benchmarks.{name}.revision: pins a hub dataset, but source {source} is local; drop revision")
