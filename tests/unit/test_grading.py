@@ -26,6 +26,11 @@ def test_answer_segment_rules():
     assert answer_segment("x<|im_start|>answer\na<|im_start|>answer\nb") == "b"
     assert answer_segment("x<|im_start|>assistant\nline two") == "line two"
     assert answer_segment("no delimiter \\boxed{3}") == "no delimiter \\boxed{3}"
+    # the natural close "<|im_start|>answer" followed by no newline: the harness keeps the one-line tail
+    # (``"\n".join(a.split("\n")[1:])`` only when "\n" is in it), so its box or "Answer:" is still read
+    assert answer_segment("t<|im_start|>answer The answer is \\boxed{5}") == "answer The answer is \\boxed{5}"
+    assert answer_segment("t<|im_start|>answer: 5") == "answer: 5"
+    assert grade([("t<|im_start|>answer The answer is \\boxed{5}", "5")], workers=1) == [("5", "correct")]
 
 
 def test_extraction():

@@ -1,7 +1,8 @@
 """Grading of budget-forced outputs (METHODS §7).
 
 1. Answer segment: the text after the last ``<|im_start|>answer\\n`` (qwen3 delimiters: ``</think>``); else after the
-   last ``<|im_start|>`` minus its first line; else the whole text (the s1 harness rule).
+   last ``<|im_start|>`` minus its first line (all of it when it is one line); else the whole text (the s1 harness
+   rule).
 2. Extraction: the last ``\\boxed{...}`` / ``\\fbox{...}`` (brace-matched, ``\\{`` ``\\}`` literal; also ``\\boxed 5``;
    an open last box extracts nothing, as in the harness), else what follows the last ``Answer:``. For ``math`` only
    that tail's first line with content counts once markdown emphasis and a lead-in such as "The final answer is"
@@ -83,7 +84,9 @@ def answer_segment(text: str, marker: str = S1_MARKER) -> str:
         return text.rsplit(marker, 1)[1]
     if "<|im_start|>" in text:
         tail = text.rsplit("<|im_start|>", 1)[1]
-        return tail.split("\n", 1)[1] if "\n" in tail else ""
+        # the harness drops the first line only when there is a second: "<|im_start|>answer The answer is \boxed{5}"
+        # (the model wrote no newline after the natural close) keeps its one line, and its box
+        return tail.split("\n", 1)[1] if "\n" in tail else tail
     return text
 
 
