@@ -286,6 +286,10 @@ def test_semantic_checks_at_their_boundaries():
     )
     assert problems(lambda c: c["benchmarks"]["demo"].update(limit=100)) == []
     assert problems(lambda c: c["benchmarks"]["demo"].update(source=None)) == []
+    # the loader's internal sample size is no config key: the message lists only what the config may set
+    assert problems(lambda c: c["benchmarks"]["demo"].update(revision="abc")) == [
+        "benchmarks.demo: revision is not an option of demo (its options: limit); remove it"
+    ]
     assert problems(lambda c: c["benchmarks"]["demo"].update(source="HuggingFaceH4/MATH-500")) == [
         "benchmarks.demo.source: HuggingFaceH4/MATH-500, but the demo task is built in and reads no source; remove "
         "it, or give the file to a real benchmark (math500, aime24, amc23, gpqa_diamond)"

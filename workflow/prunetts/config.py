@@ -292,9 +292,10 @@ def config_problems(config: dict) -> list[str]:
     for name, opts in config["benchmarks"].items():
         extra = sorted(set(opts or {}) - {"source", "limit", *options_of(name)})
         if extra:
+            known = ("limit",) if name == "demo" else ("source", "limit", *options_of(name))  # demo: no source
             out.append(
-                f"benchmarks.{name}: {', '.join(extra)} is not an option of {name} (its options: "
-                f"{', '.join(('source', 'limit', *options_of(name)))}); remove it"
+                f"benchmarks.{name}: {', '.join(extra)} is not an option of {name} (its options: {', '.join(known)});"
+                " remove it"
             )
         source = (opts or {}).get("source")
         if name == "demo" and source is not None:

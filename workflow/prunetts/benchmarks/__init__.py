@@ -26,9 +26,10 @@ def kind(name: str) -> str:
 
 
 def options_of(name: str) -> tuple[str, ...]:
-    """The options a benchmark takes besides ``source`` and ``limit``."""
+    """The options a benchmark takes besides ``source`` and ``limit`` (a loader's ``_``-prefixed parameters are
+    internal, not config keys)."""
     params = inspect.signature(module(name).load).parameters
-    return tuple(p for p in params if p != "source")
+    return tuple(p for p in params if p != "source" and not p.startswith("_"))
 
 
 def load(name: str, source: str | None = None, limit: int | None = None, **options) -> list[dict]:

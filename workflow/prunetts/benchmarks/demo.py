@@ -7,8 +7,8 @@ from prunetts.demo import task
 KIND = "math"
 
 
-def load(source: str | None = None, n: int = 100) -> list[dict]:  # n: config.DEMO_TEST_PROBLEMS
+def load(source: str | None = None, _n: int = 100) -> list[dict]:  # _n: config.DEMO_TEST_PROBLEMS, not a config key
     return [
         dict(problem_id=p.id, prompt=p.question, gold=str(p.answer), metadata={"k": len(p.digits)})
-        for p in task.sample_problems("test", n)
+        for p in task.sample_problems("test", _n)
     ]
