@@ -332,3 +332,40 @@ def test_a_missing_text_field_names_the_callers_setting(tmp_path):
             influence_texts(train, val, "text", 4, 2, seed=0, calibration=pool)
     with pytest.raises(CalibrationError, match=calibration):
         load_texts(str(prompts))
+
+
+class _CharTokenizer:
+    """One token per character (the code point): token counts are exact, so documents of seqlen + 1 .. + 3 tokens."""
+
+    eos_token_id = 0
+
+    def __call__(self, text, add_special_tokens=True, verbose=False):
+        return {"input_ids": [ord(c) for c in text]}
+
+
+def test_paper_windows_start_where_the_reference_starts_in_documents_just_over_seqlen():
+    """The window's start is drawn from [0, len - seqlen - 1] as in get_c4, not [0, len - seqlen]: a document of
+    seqlen + 1 tokens always gives its first seqlen tokens, and short overhangs (where one more start changes the
+    draw) give the reference's windows."""
+    tok, seqlen = _CharTokenizer(), 8
+    exact = [f"{k:03d}abcdef" for k in range(20)]  # seqlen + 1 characters each
+    for seed in range(5):
+        windows = paper_windows(exact, tok, 10, seqlen, seed)
+        assert all(any(w == [ord(c) for c in t[:seqlen]] for t in exact) for w in windows)
+    mixed = [f"{k:03d}" + "x" * (6 + k % 3) for k in range(30)]  # seqlen + 1, + 2, + 3 characters
+    for seed in range(5):
+        assert paper_windows(mixed, tok, 10, seqlen, seed) == reference_get_c4(mixed, tok, 10, seqlen, seed)
+
+
+def test_packed_windows_cut_the_eos_joined_documents_in_the_seeded_order():
+    """Pack mode: documents in random.Random(seed) order, each followed by EOS, cut into consecutive windows."""
+    import random
+
+    tok = _CharTokenizer()
+    texts = [f"doc{k}" for k in range(12)]
+    for seed in (0, 1):
+        order = list(range(len(texts)))
+        random.Random(seed).shuffle(order)
+        stream = [t for i in order for t in [ord(c) for c in texts[i]] + [tok.eos_token_id]]
+        assert packed_windows(texts, tok, 3, 7, seed) == [stream[0:7], stream[7:14], stream[14:21]]
+    assert packed_windows(texts, tok, 3, 7, 0) != packed_windows(texts, tok, 3, 7, 1)
