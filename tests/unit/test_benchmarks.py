@@ -248,6 +248,13 @@ def test_each_hub_loader_passes_the_revision_and_checks_the_commit_it_got(monkey
     for name, n in EXPECTED.items():
         assert len(benchmarks.load(name, None, revision=pinned)) == n
     assert [c["revision"] for c in calls] == [pinned] * 4
+    # the paper's splits (and GPQA's config): the default sources hold nothing else under another split name
+    assert [(c["path"], c["name"], c["split"]) for c in calls] == [
+        ("HuggingFaceH4/MATH-500", None, "test"),
+        ("simplescaling/aime24_nofigures", None, "train"),
+        ("math-ai/amc23", None, "test"),
+        ("Idavidrein/gpqa", "gpqa_diamond", "train"),
+    ]
     assert benchmarks.load("math500", None) and calls[-1]["revision"] is None  # unpinned: the default branch
     # offline, datasets hands back whichever copy it cached last, whatever the revision: caught, in one line
     _fake_hub_datasets(monkeypatch, served_commit=other)
@@ -301,3 +308,34 @@ def test_a_record_missing_a_required_field_is_one_line(tmp_path, name, record, m
         benchmarks.load(name, str(path))
     assert "\n" not in str(e.value)
     assert "its fields: " in str(e.value)
+
+
+def test_local_aime_and_amc_files_fall_back_field_by_field(tmp_path):
+    """AIME: id, else problem_label, else the position; the problem field before question. AMC: question before
+    problem; id else the position. Gold as the harness's str(int(answer))."""
+    aime = tmp_path / "aime.jsonl"
+    aime.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in (
+                {"id": 7, "problem_label": "2024-I-1", "problem": "P", "question": "Q", "answer": "025"},
+                {"problem_label": "2024-I-2", "problem": "P2", "question": "Q2", "answer": 3},
+                {"question": "Q3", "answer": "4"},
+            )
+        )
+    )
+    got = benchmarks.load("aime24", str(aime))
+    assert [(r["problem_id"], r["prompt"], r["gold"]) for r in got] == [
+        ("7", "P", "25"),
+        ("2024-I-2", "P2", "3"),
+        ("2", "Q3", "4"),
+    ]
+    amc = tmp_path / "amc.jsonl"
+    amc.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in ({"id": 30, "question": "Q", "problem": "P", "answer": 27.0}, {"problem": "P2", "answer": -1.0})
+        )
+    )
+    got = benchmarks.load("amc23", str(amc))
+    assert [(r["problem_id"], r["prompt"], r["gold"]) for r in got] == [("30", "Q", "27"), ("1", "P2", "-1")]
