@@ -245,6 +245,18 @@ def test_garbled_json_lines(tmp_path):
     _one_line(err.value, path, "line 2", "not an object")
 
 
+def test_blank_lines_in_json_lines_are_skipped_and_a_json_list_must_hold_objects(tmp_path):
+    """Blank lines (a trailing empty line, a blank between records) are no records and no error; a .json file must
+    be a list of objects: a list of strings is one line naming the file, not a later crash on r["text"]."""
+    path = _jsonl(tmp_path, [b'{"a": 1}\n', b"\n", b"  \n", b'{"a": 2}\n', b"\n"])
+    assert read_records(path) == [{"a": 1}, {"a": 2}]
+    path = tmp_path / "l.json"
+    path.write_text('["a", "b"]')
+    with pytest.raises(InputFileError) as err:
+        read_records(path)
+    _one_line(err.value, path, "must hold a JSON list of objects")
+
+
 def test_benchmark_and_calibration_sources_use_the_same_reader(tmp_path):
     from prunetts import benchmarks
     from prunetts.calibration import load_texts
