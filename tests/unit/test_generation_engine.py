@@ -450,6 +450,50 @@ def test_journal_ignores_a_torn_line_and_sets_aside_other_inputs(tmp_path):
     assert other.outcomes == {} and path.with_name(path.name + ".stale").exists()
 
 
+def test_journal_round_trips_every_field_and_fsyncs_each_problem(tmp_path, monkeypatch):
+    """An answer cut at its cap (answer_stopped False) stays False after a resume (the Parquet's answer_stopped
+    column), and every recorded problem is fsynced before record returns (a power cut keeps it)."""
+    import os
+
+    from prunetts.generation.budget_forcing import Cut
+    from prunetts.generation.journal import Journal
+    from prunetts.generation.sweep import Outcome
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    path = tmp_path / "g.parquet.journal.jsonl"
+    j = Journal(path, {"seed": 1})
+    a, b = Cut(2, True), Cut(4, False)
+    o = Outcome([5, 6, 7, 8], False, [2], {a: [9], b: []}, 0.5, {a: 0.25, b: 0.5}, {a: False, b: True})
+    j.record("p1", o)
+    assert len(synced) == 1
+    j.record("p2", Outcome([1], True, [], {Cut(1, False): [3]}, 0.1, {}, {Cut(1, False): False}))
+    assert len(synced) == 2
+    j.close()
+    again = Journal(path, {"seed": 1}).outcomes
+    assert again["p1"] == o and again["p2"].answer_stopped == {Cut(1, False): False}
+
+
+def test_a_rewritten_checkpoint_changes_the_journal_fingerprint(tmp_path):
+    """A checkpoint pruned again into the same directory has the same file sizes: the modification times (and the
+    config.json) must still change the fingerprint, else the rerun resumes the old weights' samples."""
+    import os
+
+    from prunetts.generation.journal import checkpoint_fingerprint
+
+    (tmp_path / "model.safetensors").write_bytes(b"a" * 64)
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    (tmp_path / "README.md").write_text("card")
+    before = checkpoint_fingerprint(str(tmp_path))
+    assert [f[0] for f in before["files"]] == ["config.json", "model.safetensors"]
+    (tmp_path / "model.safetensors").write_bytes(b"b" * 64)  # same size, new weights
+    st = (tmp_path / "model.safetensors").stat()
+    os.utime(tmp_path / "model.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert checkpoint_fingerprint(str(tmp_path)) != before
+    assert checkpoint_fingerprint("org/name") == {"model": "org/name"}
+
+
 def test_a_new_system_prompt_does_not_resume_the_old_prompts_samples(
     demo_model_dir, bench_parquet, tmp_path, monkeypatch
 ):
