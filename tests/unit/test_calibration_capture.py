@@ -369,3 +369,13 @@ def test_packed_windows_cut_the_eos_joined_documents_in_the_seeded_order():
         stream = [t for i in order for t in [ord(c) for c in texts[i]] + [tok.eos_token_id]]
         assert packed_windows(texts, tok, 3, 7, seed) == [stream[0:7], stream[7:14], stream[14:21]]
     assert packed_windows(texts, tok, 3, 7, 0) != packed_windows(texts, tok, 3, 7, 1)
+
+
+def test_load_texts_limit_takes_the_first_records_of_a_file(tmp_path):
+    """LayerIF reads its validation texts with ``limit=n_val``: the first n records of a local file, in file order."""
+    import json
+
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"text": f"t{k}"}) + "\n" for k in range(5)))
+    assert load_texts(str(path), limit=2) == ["t0", "t1"]
+    assert load_texts(str(path)) == load_texts(str(path), limit=None) == [f"t{k}" for k in range(5)]
