@@ -822,3 +822,36 @@ def test_stored_rotary_inv_freq_buffers_are_skipped(tmp_path):
         model = AutoModelForCausalLM.from_pretrained(outs["old"], dtype=torch.float32)
         assert len(model.model.layers) == (2 if method == "shortgpt" else 3)
         assert model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=4, do_sample=False).shape == (1, 7)
+
+
+def test_writer_shard_plan_names_index_and_side_files(tmp_path):
+    """Shards hold at most max_shard_bytes (a tensor that exactly fills one stays in it), are named
+    model-0000k-of-0000n as save_pretrained names them, the index records the total size, and the side files
+    (tokenizer, licence, custom code) travel while the model card does not. Headers are 8-byte aligned whatever the
+    names' lengths."""
+    import json
+    import struct
+
+    from prunetts.checkpoint import INDEX, Writer
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("tokenizer.json", "LICENSE", "tokenization_x.py", "README.md"):
+        (src / name).write_text(name)
+    tensors = {f"t{'x' * k}": torch.arange(2, dtype=torch.float32) + k for k in range(5)}  # 8 bytes each
+    layout = [(n, "F32", [2]) for n in tensors]
+    out = tmp_path / "out"
+    writer = Writer(out, layout, max_shard_bytes=16)
+    for n, t in tensors.items():
+        writer.add({n: t})
+    writer.finish({"a": 1}, side_files_from=src)
+    index = json.loads((out / INDEX).read_text())
+    assert index["metadata"] == {"total_size": 40}
+    files = [f"model-0000{k}-of-00003.safetensors" for k in (1, 2, 3)]
+    assert index["weight_map"] == dict(zip(tensors, [files[0]] * 2 + [files[1]] * 2 + [files[2]], strict=True))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*files, INDEX, "config.json", "tokenizer.json", "LICENSE", "tokenization_x.py"]
+    )
+    for f in files:
+        (n,) = struct.unpack("<Q", (out / f).read_bytes()[:8])
+        assert n % 8 == 0, f
