@@ -355,3 +355,51 @@ def test_config_of_another_size_than_the_weights_is_one_line_before_loading(demo
             call()
         _one_line(err.value, demo_copy, "config.json", "does not match the weights" if delta > 0 else "layer")
         assert ("implies [264, 96]" if delta > 0 else "5") in str(err.value)
+
+
+def test_a_file_short_by_one_byte_or_missing_one_tensor_or_holding_old_rotary_buffers(tmp_path):
+    """A safetensors file one byte short is truncated (not only one cut before its data); a checkpoint without one
+    tensor its config implies is one line naming it; old Llama checkpoints' rotary_emb.inv_freq buffers are skipped
+    by the reader and the weight check rather than loaded into a layer or refused."""
+    import torch
+    from safetensors.torch import load_file
+
+    from prunetts.checkpoint import read_header, write_safetensors
+    from prunetts.models import check_weights, meta_model
+    from tests.conftest import build_tiny
+
+    f = tmp_path / "t.safetensors"
+    write_safetensors(f, {"a": torch.arange(4.0)})
+    f.write_bytes(f.read_bytes()[:-1])
+    with pytest.raises(CheckpointError, match="truncated"):
+        read_header(f)
+
+    ckpt = build_tiny("llama", tmp_path / "m", layers=2)
+    weights = {k: v.clone() for k, v in load_file(ckpt / "model.safetensors").items()}  # not views of the file
+    inv_freq = "model.layers.0.self_attn.rotary_emb.inv_freq"
+    write_safetensors(ckpt / "model.safetensors", {**weights, inv_freq: torch.ones(4)})
+    reader = Reader(ckpt)
+    assert inv_freq not in reader.layer_names(0) and reader.layer_names(0)
+    _, model, _ = meta_model(str(ckpt))
+    check_weights(ckpt, model)
+    del weights["model.norm.weight"]
+    write_safetensors(ckpt / "model.safetensors", weights)
+    with pytest.raises(CheckpointError) as err:
+        check_weights(ckpt, model)
+    _one_line(err.value, ckpt, "no tensor model.norm.weight")
+
+
+def test_looks_local_tells_local_paths_from_hub_ids(tmp_path, monkeypatch):
+    from prunetts.checkpoint import looks_local
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    assert [looks_local(p) for p in ("/abs/x", "./x", "~/x", "a/b/c", "models/lama", "Qwen/Qwen3-8B", "gpt2")] == [
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
