@@ -181,3 +181,29 @@ def test_a_template_that_opens_the_thinking_is_not_opened_twice(demo_model_dir):
     assert opened_ctx == plain_ctx  # the same token ids reach the model either way
     assert all(tok.decode(c).count("<think>") == 1 for c in opened_ctx)
     assert rows["opened"] == rows["plain"]
+
+
+def test_each_problem_thinks_and_answers_from_its_own_seeded_streams(demo_model_dir):
+    """The plan a backend gets: per problem a thinking stream and an answer stream, seeded by (seed, problem id,
+    phase), so the answer's uniforms are not the thinking's and a problem's samples do not depend on the others."""
+    from prunetts.generation.sampling import stream_seed
+
+    class Captured(Exception):
+        pass
+
+    class Recorder:
+        def run_sweep(self, plan, on_done=None):
+            raise Captured(plan)
+
+    tok = load_tokenizer(str(demo_model_dir))
+    probs = [Problem("a", [1, 2]), Problem("b", [3])]
+    with pytest.raises(Captured) as got:
+        budget_sweep(Recorder(), tok, probs, [8, 4], 5, S1, 12, {tok.eos_token_id})
+    plan = got.value.args[0]
+    assert plan.budgets == [4, 8]
+    assert [(it.think_stream.seed, it.think_stream.length) for it in plan.items] == [
+        (stream_seed(5, p, "think"), 8) for p in ("a", "b")
+    ]
+    assert [(it.answer_stream.seed, it.answer_stream.length) for it in plan.items] == [
+        (stream_seed(5, p, "answer"), 12) for p in ("a", "b")
+    ]
