@@ -855,3 +855,19 @@ def test_writer_shard_plan_names_index_and_side_files(tmp_path):
     for f in files:
         (n,) = struct.unpack("<Q", (out / f).read_bytes()[:8])
         assert n % 8 == 0, f
+
+
+def test_writer_holds_at_most_max_pending_bytes_of_unwritten_tensors(tmp_path):
+    """Back-pressure: add waits for the writer thread once the unwritten tensors would exceed max_pending_bytes, so
+    pruning an 8B model never queues a whole model's tensors in memory."""
+    from prunetts.checkpoint import Writer
+
+    tensors = {f"t{k}": torch.full((4,), float(k)) for k in range(6)}  # 16 bytes each
+    writer = Writer(tmp_path / "out", [(n, "F32", [4]) for n in tensors], max_pending_bytes=32)
+    seen = []
+    for n, t in tensors.items():
+        writer.add({n: t})
+        seen.append(writer.pending_bytes)
+    assert max(seen) <= 32
+    writer.finish({"a": 1})
+    assert (tmp_path / "out" / "model.safetensors").is_file()
