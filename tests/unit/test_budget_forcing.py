@@ -207,3 +207,37 @@ def test_each_problem_thinks_and_answers_from_its_own_seeded_streams(demo_model_
     assert [(it.answer_stream.seed, it.answer_stream.length) for it in plan.items] == [
         (stream_seed(5, p, "answer"), 12) for p in ("a", "b")
     ]
+
+
+def test_a_wait_near_the_budget_is_cut_at_the_budget_in_the_two_phase_sweep():
+    """A multi-token "Wait" inserted a token before the largest budget is cut there: the thinking never exceeds the
+    budget, and the row is not resumed (it is at the budget, not stopped)."""
+    from prunetts.generation.backends import Result
+    from prunetts.generation.sampling import Stream
+    from prunetts.generation.sweep import SweepItem, SweepPlan, two_phase
+
+    class Scripted:
+        def __init__(self):
+            self.think_calls = 0
+
+        def generate(self, reqs, desc=""):
+            if desc.startswith("think"):
+                self.think_calls += 1
+                return [Result([1, 1, 1][: r.max_new], True) for r in reqs]
+            return [Result([5], True) for _ in reqs]
+
+    plan = SweepPlan(
+        items=[SweepItem("p", [0], Stream(1, 4), Stream(2, 8))],
+        budgets=[2, 4],
+        think_stop=frozenset({9}),
+        answer_stop=frozenset({9}),
+        max_gen_toks=8,
+        closing=lambda ids, hit: [99],
+        num_ignore=2,
+        ignore_ids=[7, 7, 7],
+    )
+    backend = Scripted()
+    (o,) = two_phase(backend, plan)
+    assert o.thinking == [1, 1, 1, 7] and o.wait_at == [3] and not o.stopped
+    assert backend.think_calls == 1
+    assert list(o.answers) == [Cut(2, True), Cut(4, True)]
