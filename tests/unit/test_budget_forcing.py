@@ -241,3 +241,14 @@ def test_a_wait_near_the_budget_is_cut_at_the_budget_in_the_two_phase_sweep():
     assert o.thinking == [1, 1, 1, 7] and o.wait_at == [3] and not o.stopped
     assert backend.think_calls == 1
     assert list(o.answers) == [Cut(2, True), Cut(4, True)]
+
+
+def test_eos_ids_take_the_tokenizers_and_every_id_of_the_config():
+    """Llama 3 and Qwen3 configs list several end ids (eos_token_id: [..]): each one stops generation."""
+    from types import SimpleNamespace
+
+    tok = SimpleNamespace(eos_token_id=2)
+    assert eos_ids(tok, SimpleNamespace(eos_token_id=[5, 6])) == {2, 5, 6}
+    assert eos_ids(tok, SimpleNamespace(eos_token_id=7)) == {2, 7}
+    assert eos_ids(tok, SimpleNamespace(eos_token_id=None)) == {2}
+    assert eos_ids(SimpleNamespace(eos_token_id=None), SimpleNamespace(eos_token_id=[])) == set()
