@@ -90,3 +90,12 @@ def test_an_extra_column_is_rejected_not_dropped_and_a_table_is_cast_to_the_sche
     tbl = tbl.set_column(names.index("seed"), "seed", pa.array([7], pa.int32()))
     p = artifacts.write("scores", tbl, tmp_path / "t.parquet")
     assert artifacts.read("scores", p).to_pylist() == [row()]
+
+
+def test_read_many_concatenates_and_gives_an_empty_table_of_the_schema_for_no_files(tmp_path):
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    artifacts.write("scores", [row()], a)
+    artifacts.write("scores", [{**row(), "seed": 8}], b)
+    assert [r["seed"] for r in artifacts.read_many("scores", [a, b]).to_pylist()] == [7, 8]
+    empty = artifacts.read_many("scores", [])
+    assert empty.num_rows == 0 and empty.schema.equals(artifacts.SCHEMAS["scores"])
