@@ -379,3 +379,27 @@ def test_load_texts_limit_takes_the_first_records_of_a_file(tmp_path):
     path.write_text("".join(json.dumps({"text": f"t{k}"}) + "\n" for k in range(5)))
     assert load_texts(str(path), limit=2) == ["t0", "t1"]
     assert load_texts(str(path)) == load_texts(str(path), limit=None) == [f"t{k}" for k in range(5)]
+
+
+def test_capture_rows_round_trip_through_the_artifact(tmp_path):
+    """linear_rows -> capture Parquet -> stats_from_table gives back {(layer, module): float64 sums} (what Wanda and
+    OWL jobs read), and layer_rows keeps each layer's cosine and token count."""
+    from prunetts import artifacts
+    from prunetts.capture import layer_rows, linear_rows, stats_from_table
+
+    stats = {
+        (1, "mlp.up_proj"): (torch.tensor([0.1, 2.0], dtype=torch.float64), 6),
+        (0, "self_attn.q_proj"): (torch.tensor([1.0, 1e300, 3.0], dtype=torch.float64), 6),
+        (0, "mlp.down_proj"): (torch.tensor([5.0], dtype=torch.float64), 6),
+    }
+    path = artifacts.write("capture", linear_rows("m", stats, 3), tmp_path / "c.parquet")
+    back = stats_from_table(artifacts.read("capture", path))
+    assert list(back) == sorted(stats)
+    assert all(torch.equal(back[k], stats[k][0]) and back[k].dtype == torch.float64 for k in stats)
+    rows = artifacts.read("capture", path).to_pylist()
+    assert [(r["layer"], r["module"], r["n_tokens"], r["impl_version"]) for r in rows] == [
+        (li, name, 6, 3) for li, name in sorted(stats)
+    ]
+    layers = layer_rows("m", [(0, 0.25, 6), (1, 0.5, 6)], 3)
+    lp = artifacts.write("capture_layers", layers, tmp_path / "l.parquet")
+    assert artifacts.read("capture_layers", lp).to_pylist() == layers
