@@ -59,3 +59,20 @@ def test_a_retry_appends_to_the_job_log_under_its_own_header(tmp_path, monkeypat
     headers = [i for i, line in enumerate(lines) if line.startswith("==== prunetts job started ")]
     assert len(headers) == 2 and headers[0] == 0 and "Slurm job 4242" in lines[0] and "Slurm" not in lines[headers[1]]
     assert "attempt one" in "\n".join(lines[: headers[1]]) and "attempt two" in "\n".join(lines[headers[1] :])
+
+
+def test_auto_dtype_and_exact_casts():
+    """auto = bfloat16 on a GPU, float32 on the CPU (bf16 matmuls are slow there); a stored dtype is kept aside for
+    writing back unless the compute dtype holds every value (bf16 -> fp16 does not: range; fp32 -> bf16: precision)."""
+    import torch
+
+    from prunetts.layerwise import exact_cast
+    from prunetts.models import resolve_dtype
+
+    assert resolve_dtype("auto", "cpu") is torch.float32
+    assert resolve_dtype("auto", "cuda") is torch.bfloat16 and resolve_dtype("auto", "cuda:1") is torch.bfloat16
+    assert resolve_dtype("float16", "cpu") is torch.float16
+    bf, fp16, fp32, fp64 = torch.bfloat16, torch.float16, torch.float32, torch.float64
+    assert [exact_cast(bf, d) for d in (bf, fp16, fp32, fp64)] == [True, False, True, True]
+    assert [exact_cast(fp16, d) for d in (bf, fp16, fp32, fp64)] == [False, True, True, True]
+    assert [exact_cast(fp32, d) for d in (bf, fp16, fp32, fp64)] == [False, False, True, True]
