@@ -403,3 +403,16 @@ def test_looks_local_tells_local_paths_from_hub_ids(tmp_path, monkeypatch):
         False,
         False,
     ]
+
+
+def test_a_revision_for_a_local_directory_is_refused_and_a_local_path_with_an_at_is_never_split(tmp_path):
+    from prunetts.checkpoint import resolve, split_ref
+
+    d = tmp_path / "qwen@v2"
+    d.mkdir()
+    with pytest.raises(CheckpointError, match="revision 'main' given for a local directory"):
+        resolve(d, "main")
+    assert resolve(d) == d
+    assert split_ref(str(d)) == (str(d), None)
+    assert split_ref("org/name@" + "a" * 40) == ("org/name", "a" * 40)
+    assert split_ref("org/name@") == ("org/name", None) and split_ref("org/name") == ("org/name", None)
