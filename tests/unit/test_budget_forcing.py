@@ -252,3 +252,13 @@ def test_eos_ids_take_the_tokenizers_and_every_id_of_the_config():
     assert eos_ids(tok, SimpleNamespace(eos_token_id=7)) == {2, 7}
     assert eos_ids(tok, SimpleNamespace(eos_token_id=None)) == {2}
     assert eos_ids(SimpleNamespace(eos_token_id=None), SimpleNamespace(eos_token_id=[])) == set()
+
+
+def test_opens_thinking_looks_at_the_prompts_end_only():
+    """Every chat prompt holds the thinking start's first token (<|im_start|>) somewhere: only a prompt that ends
+    with the whole thinking start already opens it."""
+    from prunetts.generation.sweep import opens_thinking
+
+    assert opens_thinking([1, 2, 3, 4], [3, 4])
+    assert not opens_thinking([3, 4, 1], [3, 4]) and not opens_thinking([3, 1, 4], [3, 4])
+    assert not opens_thinking([1, 3], [3, 4]) and not opens_thinking([1, 2], [])
