@@ -335,8 +335,8 @@ def run_prune(a) -> dict:
     from prunetts.checkpoint import hub_commit, prunable_modules_from_shapes, tensor_shapes
     from prunetts.config import Variant
     from prunetts.pruning.allocation import for_variant
-    from prunetts.pruning.pruner import needs_calibration, prune_checkpoint
-    from prunetts.versions import IMPL_VERSION, package_versions
+    from prunetts.pruning.pruner import global_sparsity, needs_calibration, prune_checkpoint, sparsity_rows
+    from prunetts.versions import package_versions
 
     if a.method == "shortgpt":
         v = Variant("shortgpt", "shortgpt", a.sparsity or 0.0, a.shortgpt_layers)
@@ -388,23 +388,8 @@ def run_prune(a) -> dict:
     def side_files(records: list[dict]) -> None:
         """prunetts_sparsity.parquet and prunetts_prune.json, written before config.json (the mark of a complete
         checkpoint), so a run killed in between never leaves a checkpoint that loads without them."""
-        artifacts.write(
-            "sparsity",
-            [
-                dict(
-                    model=model_name,
-                    variant=v.id,
-                    impl_version=IMPL_VERSION["prune"],
-                    realized_sparsity=r["n_zero"] / r["numel"],
-                    **r,
-                )
-                for r in records
-            ],
-            Path(a.out) / "prunetts_sparsity.parquet",
-        )
-        numel = sum(r["numel"] for r in records)
-        total = sum(r["n_zero"] for r in records) / numel
-        target = sum(r["target_sparsity"] * r["numel"] for r in records) / numel
+        artifacts.write("sparsity", sparsity_rows(model_name, v.id, records), Path(a.out) / "prunetts_sparsity.parquet")
+        target, total = global_sparsity(records)
         if a.sparsity is not None and v.method != "shortgpt" and target < a.sparsity - 1e-3:
             log.warning(
                 "the allocation's target over the prunable linears is %.4f, below --sparsity %s", target, a.sparsity

@@ -282,7 +282,7 @@ def prune(
     from prunetts.capture import stats_from_table
     from prunetts.checkpoint import hub_commit, split_ref
     from prunetts.config import parse_variant
-    from prunetts.pruning.pruner import prune_checkpoint
+    from prunetts.pruning.pruner import global_sparsity, prune_checkpoint, sparsity_rows
     from prunetts.versions import package_versions
 
     set_threads(threads)
@@ -300,18 +300,9 @@ def prune(
     def side_files(records: list[dict]) -> None:
         """The checkpoint says what it is when copied out of results/, as a ``prunetts prune`` checkpoint does:
         prunetts_sparsity.parquet and prunetts_prune.json, written before config.json (pruner.prune_checkpoint)."""
-        rows.extend(
-            dict(
-                model=model,
-                variant=variant,
-                impl_version=IMPL_VERSION["prune"],
-                realized_sparsity=r["n_zero"] / r["numel"],
-                **r,
-            )
-            for r in records
-        )
+        rows.extend(sparsity_rows(model, variant, records))
         artifacts.write("sparsity", rows, Path(out_dir) / "prunetts_sparsity.parquet")
-        numel = sum(r["numel"] for r in records)
+        target, realized = global_sparsity(records)
         summary = dict(
             made_by="prunetts workflow, rule prune",
             model=model,
@@ -321,8 +312,8 @@ def prune(
             removed_layers=sorted({r["layer"] for r in records if r["target_sparsity"] == 1.0})
             if v.method == "shortgpt"
             else None,
-            target_sparsity_prunable_linears=sum(r["target_sparsity"] * r["numel"] for r in records) / numel,
-            realized_sparsity_prunable_linears=sum(r["n_zero"] for r in records) / numel,
+            target_sparsity_prunable_linears=target,
+            realized_sparsity_prunable_linears=realized,
             versions=package_versions(),
         )
         (Path(out_dir) / "prunetts_prune.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -343,8 +334,7 @@ def prune(
         before_config=side_files,
     )
     artifacts.write("sparsity", rows, sparsity_out)
-    total = sum(r["n_zero"] for r in rows) / sum(r["numel"] for r in rows)
-    log.info("%s: realized sparsity %.4f over %d linears", variant, total, len(rows))
+    log.info("%s: realized sparsity %.4f over %d linears", variant, global_sparsity(rows)[1], len(rows))
 
 
 def generate(model_path: str, bench_path: str, out: str, *, threads: int | None = None, **kwargs) -> None:

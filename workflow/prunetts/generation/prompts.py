@@ -49,14 +49,13 @@ def check_delimiters(tokenizer, name: str) -> None:
     as one line naming the fix."""
     from prunetts.generation.budget_forcing import DELIMITERS
 
-    stop = DELIMITERS[name].until_thinking
-    n = len(tokenizer(stop, add_special_tokens=False)["input_ids"])
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    n_tokens = {k: count(d.until_thinking) for k, d in DELIMITERS.items()}
+    stop, n = DELIMITERS[name].until_thinking, n_tokens[name]
     if n != 1:
-        others = [
-            other
-            for other, d in DELIMITERS.items()
-            if other != name and len(tokenizer(d.until_thinking, add_special_tokens=False)["input_ids"]) == 1
-        ]
+        others = [other for other, m in n_tokens.items() if m == 1]
         fix = f"use delimiters: {others[0]}" if others else "use a tokenizer that has it as a special token"
         raise ModelError(
             f"{tokenizer.name_or_path}: delimiters {name} end the thinking at {stop!r}, which this tokenizer splits "

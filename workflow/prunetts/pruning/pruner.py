@@ -42,6 +42,29 @@ def needs_capture(method: str, wanda_mode: str = "sequential") -> bool:
     return method == "wanda" and wanda_mode == "one_pass"
 
 
+def sparsity_rows(model: str, variant: str, records: list[dict]) -> list[dict]:
+    """``prune_checkpoint``'s records as rows of the ``sparsity`` artifact (the workflow's and the CLI's)."""
+    from prunetts.versions import IMPL_VERSION
+
+    return [
+        dict(
+            model=model,
+            variant=variant,
+            impl_version=IMPL_VERSION["prune"],
+            realized_sparsity=r["n_zero"] / r["numel"],
+            **r,
+        )
+        for r in records
+    ]
+
+
+def global_sparsity(records: list[dict]) -> tuple[float, float]:
+    """(target, realized) sparsity over all the prunable linears of ``records``, weighted by their sizes."""
+    numel = sum(r["numel"] for r in records)
+    target = sum(r["target_sparsity"] * r["numel"] for r in records) / numel
+    return target, sum(r["n_zero"] for r in records) / numel
+
+
 def prune_checkpoint(
     model_path: str,
     out_dir: str,
