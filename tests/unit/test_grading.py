@@ -397,6 +397,22 @@ def test_answer_line_keeps_variables_and_drops_units():
     ]
 
 
+def test_box_content_is_graded_as_written():
+    """Only an unboxed ``Answer:`` tail is cut to its first line / number (``answer_line``); a box is the model's
+    own delimitation, graded whole, as the harness does: an expression broken over lines stays one expression, a
+    justification in the box stays in ``extracted``."""
+    items = [
+        (f"{S1_MARKER}\\boxed{{x^2\n+ 2x + 1}}", "x^2+2x+1"),
+        (f"{S1_MARKER}\\boxed{{\\frac{{1}}{{2}},\n\\frac{{1}}{{3}}}}", "\\frac{1}{2},\\frac{1}{3}"),
+        (f"{S1_MARKER}\\boxed{{42 (since 6 \\cdot 7 = 42)}}", "42"),
+    ]
+    assert grade(items, workers=1) == [
+        ("x^2\n+ 2x + 1", "correct"),
+        ("\\frac{1}{2},\n\\frac{1}{3}", "correct"),
+        ("42 (since 6 \\cdot 7 = 42)", "correct"),
+    ]
+
+
 def test_choice_answer_hedging_between_options_is_unparsable():
     assert choice_letter("(A) and (C)") is None and choice_letter("B) or D)") is None
     assert choice_letter("(C) 4.2 eV (the lower bound)") == "C" and choice_letter("C) which is (C)") == "C"
