@@ -48,6 +48,8 @@ def test_format_sparsity():
         lambda c: c["pruning"].update(sparsities=[1.2]),
         lambda c: c["generation"].update(budgets=[0, 16]),
         lambda c: c["generation"].update(temprature=0.5),
+        lambda c: c.setdefault("calibration", {}).update(seed=-1),  # as the CLI's --seed
+        lambda c: c.setdefault("influence", {}).update(seed=-1),
     ],
 )
 def test_schema_rejects(edit):

@@ -6,7 +6,7 @@
 Writes a normal HF checkpoint (safetensors + tokenizer) to DIR, plus ``prunetts_sparsity.parquet`` (target and
 realized sparsity per prunable linear) and ``prunetts_prune.json`` (arguments, layer scores, global sparsity).
 With no separate influence data, LayerIF scores training and validation texts drawn as disjoint splits of the
-calibration texts, so the five flags above are enough for every method and allocation.
+calibration texts, so the command above is enough for every method and allocation.
 """
 
 from __future__ import annotations
