@@ -1,5 +1,5 @@
 """Generation engine: the "Wait" extension, the qwen3 delimiters, continuous batching, the vLLM adapter (fake
-engine), and the journal (kill -9 and resume)."""
+engine), the journal (kill -9 and resume), and models with sliding-window attention layers."""
 
 import os
 import signal
@@ -609,3 +609,101 @@ def test_padded_vocab_is_never_sampled(tmp_path, dtype):
     rows = budget_sweep(backend, tok, _problems(tok, 3), [8, 16], 7, S1, 4, eos_ids(tok, lm.config))
     assert len(rows) == 6 and len(sampled) >= 3 * 16
     assert max(sampled) < len(tok)
+
+
+# ---- sliding-window attention ----------------------------------------------------------------------------------------
+# Qwen2/Qwen3 configs can make some layers sliding-window (max_window_layers, or layer_types). Their KV cache layers
+# stay transformers' DynamicSlidingWindowLayer (the window's keys only); the windows here (4, 5 tokens) are far
+# shorter than the prompts and generations, and the prompts differ in length, so the left-padded rows see the window
+# move over their padding.
+SLIDING = {
+    "qwen2-upper-layers": ("qwen2", 4, dict(max_window_layers=1)),
+    "qwen3-layer-types": ("qwen3", 5, dict(layer_types=["sliding_attention", "full_attention", "sliding_attention"])),
+}
+
+
+@pytest.fixture(scope="module", params=list(SLIDING))
+def sliding(request, tmp_path_factory):
+    """A tiny random model with sliding-window layers, its full-attention twin (same weights), and the window."""
+    from transformers import AutoModelForCausalLM
+
+    from tests.conftest import build_tiny
+
+    family, window, extra = SLIDING[request.param]
+    path = build_tiny(
+        family, tmp_path_factory.mktemp(request.param), use_sliding_window=True, sliding_window=window, **extra
+    )
+    tok, lm = load_tokenizer(str(path)), load_model(str(path), dtype="float32", device="cpu")
+    assert "sliding_attention" in lm.config.layer_types and "full_attention" in lm.config.layer_types
+    config = lm.config.__class__(**{**lm.config.to_dict(), "layer_types": None, "use_sliding_window": False})
+    full = AutoModelForCausalLM.from_config(config).eval()
+    full.load_state_dict(lm.state_dict())
+    return tok, lm, full, window
+
+
+def _recompute(lm, context, n, stream, temperature, stop):
+    """Ground truth: every step a forward pass over the whole sequence, no KV cache, no padding."""
+    import torch
+
+    from prunetts.generation.sampling import sample_next
+
+    ids, out = list(context), []
+    for t in range(n):
+        with torch.inference_mode():
+            logits = lm(input_ids=torch.tensor([ids]), use_cache=False).logits[:, -1, :].float()
+        tok = int(sample_next(logits, torch.tensor([stream[t]], dtype=torch.float64), temperature)[0])
+        if tok in stop:
+            return out, True
+        out.append(tok)
+        ids.append(tok)
+    return out, False
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_sliding_window_batches_decode_as_a_full_recompute(sliding, temperature):
+    """Left-padded batches of prompts of different lengths, rows leaving the batch: each request's tokens are those of
+    a cache-free recompute of that request alone, and differ from the full-attention twin's (the window bites)."""
+    from prunetts.generation.backends import Request, _Batch
+    from prunetts.generation.sampling import Stream
+
+    tok, lm, full, window = sliding
+    prompts = [[5, 6, 7], [8] * 11, [9, 10], list(range(11, 17)), [17], list(range(20, 33))]
+    stop = frozenset({tok.convert_tokens_to_ids("<|im_start|>")})
+    reqs = [Request(p, 10 + i, stop, Stream(100 + i, 64)) for i, p in enumerate(prompts)]
+    got = TransformersBackend(lm, tok, Sampling(temperature), batch_size=4, progress=False).generate(reqs)
+    truth = [_recompute(lm, r.context, r.max_new, r.stream, temperature, stop) for r in reqs]
+    assert [(g.tokens, g.stopped) for g in got] == truth
+    assert truth != [_recompute(full, r.context, r.max_new, r.stream, temperature, stop) for r in reqs]
+    # the window's layers keep only the window (memory bounded by it); a batch holding them never takes joining rows
+    batch = _Batch(TransformersBackend(lm, tok, Sampling(temperature), progress=False), prompts)
+    kinds = ["sliding" if layer.is_sliding else "growing" for layer in batch.cache.layers]
+    assert kinds == ["sliding" if t == "sliding_attention" else "growing" for t in lm.config.layer_types]
+    assert all(layer.keys.shape[-2] < window for layer in batch.cache.layers if layer.is_sliding)
+    assert not batch.can_merge()
+
+
+def test_sliding_window_sweep_forks_equal_two_phase_and_single_budgets(sliding):
+    """The forking sweep (cache rows duplicated at each budget; continuous batching refused, as a window-sized cache
+    cannot be left-padded to the running batch's width) against the two-phase sweep and one sweep per budget. A bias
+    towards the thinking stop token makes rows stop at scattered lengths, so the batch shrinks while problems wait."""
+    import copy
+
+    import torch
+
+    tok, lm, _, _ = sliding
+    lm = copy.deepcopy(lm)  # the fixture's model stays unbiased
+    head = torch.nn.Linear(lm.lm_head.in_features, lm.lm_head.out_features, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(lm.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tok.convert_tokens_to_ids("<|im_start|>")] = 2.0
+    lm.lm_head = head
+    budgets = [4, 16, 48]
+    fork = _sweep((tok, lm), budgets, 1.0, n=8, batch_size=4, method="fork")
+    thought = [r["thinking_tokens"] for r in fork if r["budget"] == 48]
+    assert len(set(thought)) >= 4 and max(thought) >= 16  # scattered stops; forks at 4 and at 16
+    assert fork == _sweep((tok, lm), budgets, 1.0, n=8, batch_size=8, method="fork")
+    assert fork == _sweep((tok, lm), budgets, 1.0, n=8, batch_size=8, method="two_phase")
+    shared = {(r["problem_id"], r["budget"]): r for r in fork}
+    for b in budgets:
+        assert all(shared[r["problem_id"], b] == r for r in _sweep((tok, lm), [b], 1.0, n=8, batch_size=8))
