@@ -475,6 +475,65 @@ def test_journal_round_trips_every_field_and_fsyncs_each_problem(tmp_path, monke
     assert again["p1"] == o and again["p2"].answer_stopped == {Cut(1, False): False}
 
 
+_HOLDER = """
+import sys, time
+from prunetts.generation.budget_forcing import Cut
+from prunetts.generation.journal import Journal
+from prunetts.generation.sweep import Outcome
+j = Journal(sys.argv[1], {"seed": 1})
+j.record("p1", Outcome([5, 6], True, [], {Cut(2, False): [9]}, 0.5, {}, {Cut(2, False): True}))
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_job_on_a_journal_waits_for_the_first_then_goes_on_from_it(tmp_path, caplog):
+    """A Snakemake head killed and rerun while its Slurm jobs still run submits each generation job again: the
+    second job waits on the journal's lock instead of generating the same samples, and goes on from what the first
+    wrote once the first ends, here by SIGKILL (the kernel drops the lock with its holder)."""
+    import subprocess
+    import sys
+    import threading
+
+    from prunetts.generation.journal import Journal
+
+    path = tmp_path / "g.parquet.journal.jsonl"
+    first = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "ready"
+        opened: list = []
+        second = threading.Thread(target=lambda: opened.append(Journal(path, {"seed": 1})))
+        with caplog.at_level("INFO", logger="prunetts.generation.journal"):
+            second.start()
+            second.join(1.5)
+            assert second.is_alive() and not opened, "the second job did not wait for the first"
+            assert f"pid {first.pid}" in caplog.text and "waiting for it to end" in caplog.text
+            first.kill()
+            second.join(30)
+        assert opened and list(opened[0].outcomes) == ["p1"]
+        opened[0].close()
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_journal_without_posix_locks_runs_unlocked(tmp_path, monkeypatch, caplog):
+    """A file system without POSIX locks (ENOLCK, e.g. some network mounts): one warning, and the job goes on."""
+    import errno
+    import fcntl
+
+    from prunetts.generation.journal import Journal
+
+    def no_locks(*_):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "lockf", no_locks)
+    with caplog.at_level("WARNING", logger="prunetts.generation.journal"):
+        j = Journal(tmp_path / "g.parquet.journal.jsonl", {"seed": 1})
+    assert "no lock" in caplog.text and j.outcomes == {}
+    j.close()
+
+
 def test_a_rewritten_checkpoint_changes_the_journal_fingerprint(tmp_path):
     """A checkpoint pruned again into the same directory has the same file sizes: the modification times (and the
     config.json) must still change the fingerprint, else the rerun resumes the old weights' samples."""

@@ -8,6 +8,13 @@ out exactly as they would have in the uninterrupted run, so the final Parquet is
 last line (a kill mid-write) is ignored. A side file with another fingerprint is set aside as ``*.stale`` and the
 job starts over.
 
+One job at a time writes a journal: ``<journal>.lock`` carries a POSIX (fcntl) lock for the job's lifetime. When
+Snakemake is killed without clean-up on a login node, its Slurm jobs run on; a rerun (after ``--unlock``) submits
+the same generation jobs again, and each new job now waits for the old one instead of generating the same samples
+on a second GPU, then finds every problem in the journal. The kernel releases the lock when the holder ends, even
+on SIGKILL or a lost node's lease, so no stale lock outlives a job. On a file system without POSIX locks the job
+warns and runs unlocked, as before.
+
 The side file is not a Snakemake output, so Snakemake does not delete it when the job fails, and it stays after the
 Parquet is written: when a job of a group fails, Snakemake deletes the outputs of every job in the group (the Slurm
 profile groups generate with grade, so a failed grading would delete the finished generations), and the rerun then
@@ -16,10 +23,12 @@ rewrites the Parquet from the journal without loading the model.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import socket
 from pathlib import Path
 
 from prunetts.generation.budget_forcing import Cut
@@ -73,11 +82,42 @@ def _decode(line: str) -> tuple[str, Outcome]:
     return d["problem_id"], o
 
 
+def _holder() -> str:
+    job = os.environ.get("SLURM_JOB_ID")
+    return f"host {socket.gethostname()}, pid {os.getpid()}" + (f", Slurm job {job}" if job else "")
+
+
+def acquire(lock_path: Path):
+    """The open lock file, exclusively locked (waiting for another holder); None where locks are not supported."""
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(lock_path, "a+")  # noqa: SIM115 (held for the job's lifetime)
+    try:
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            log.warning("%s: no lock (%s); a second job on this journal would generate the same samples", lock_path, e)
+            f.close()
+            return None
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        log.warning("%s: another job (%s) is writing this journal; waiting for it to end", lock_path, holder)
+        fcntl.lockf(f, fcntl.LOCK_EX)
+        log.info("%s: the other job ended; going on from its journal", lock_path)
+    f.seek(0)
+    f.truncate()
+    f.write(_holder() + "\n")
+    f.flush()
+    return f
+
+
 class Journal:
     def __init__(self, path: str | os.PathLike, fingerprint: dict):
         self.path = Path(path)
         self.header = json.dumps({"fingerprint": fingerprint}, sort_keys=True, default=str)
         self.outcomes: dict[str, Outcome] = {}
+        self._lock = acquire(self.path.with_name(self.path.name + ".lock"))  # before reading: the holder may append
         if self.path.exists():
             self._load()
         if not self.outcomes:
@@ -115,3 +155,5 @@ class Journal:
 
     def close(self) -> None:
         self._f.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
