@@ -70,6 +70,48 @@ def build_random(out: Path, hidden: int, inter: int, layers: int, heads: int, kv
     del model
 
 
+# Qwen3-8B's shape (its config.json: vocabulary, width, MLP, layers, heads, norms, rotary base, untied head)
+QWEN3_8B = dict(
+    vocab_size=151936,
+    hidden_size=4096,
+    intermediate_size=12288,
+    num_hidden_layers=36,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=128,
+    max_position_embeddings=40960,
+    rms_norm_eps=1e-6,
+    rope_theta=1000000.0,
+    tie_word_embeddings=False,
+)
+QUICK_8B = {**QWEN3_8B, "vocab_size": 512, "hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 3,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32}  # fmt: skip
+
+
+def build_random_streamed(out: Path, config_kwargs: dict, max_shard_bytes: int, seed: int = 0) -> None:
+    """A random bf16 Qwen3 checkpoint written tensor by tensor (a model too large to build in memory: Qwen3-8B's
+    fp32 init alone would take 33 GB): names and shapes from the model built on the meta device, weights N(0, 0.02),
+    norms 1, shards of at most ``max_shard_bytes`` (the bench: 4 GiB; Qwen3-8B on the hub has 5 of <= 4 GB)."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from prunetts.checkpoint import SAFETENSORS_DTYPES, Writer
+
+    cfg = Qwen3Config(**config_kwargs, dtype="bfloat16")
+    with torch.device("meta"):
+        shapes = {n: list(t.shape) for n, t in Qwen3ForCausalLM(cfg).state_dict().items()}
+    code = SAFETENSORS_DTYPES["bfloat16"]
+    gen = torch.Generator().manual_seed(seed)
+    with Writer(out, [(n, code, shape) for n, shape in shapes.items()], max_shard_bytes=max_shard_bytes) as w:
+        for name, shape in shapes.items():
+            if name.endswith("norm.weight"):
+                t = torch.ones(shape, dtype=torch.bfloat16)
+            else:
+                t = torch.empty(shape, dtype=torch.bfloat16).normal_(0.0, 0.02, generator=gen)
+            w.add({name: t})
+        w.finish(cfg.to_dict())
+
+
 def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.glob("*.safetensors"))
 
@@ -220,8 +262,10 @@ if mode == "prunetts":
     from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
     from prunetts.pruning.pruner import prune_checkpoint
     mods = prunable_modules_from_shapes(tensor_shapes(src))
-    prune_checkpoint(src, out, "wanda", {(l, m): 0.5 for l, m, _ in mods}, windows=windows, device="cpu",
-                     dtype="float32", progress=False)
+    recs = prune_checkpoint(src, out, "wanda", {(l, m): 0.5 for l, m, _ in mods}, windows=windows, device="cpu",
+                            dtype="float32", progress=False)
+    realized = sum(r["n_zero"] for r in recs) / sum(r["numel"] for r in recs)
+    assert tensor_shapes(out) == tensor_shapes(src), "the pruned checkpoint's tensors differ from the source's"
 else:  # whole model in memory, reference style (fp32 compute, as on CPU), saved with save_pretrained
     import torch
     from transformers import AutoModelForCausalLM
@@ -244,17 +288,27 @@ else:  # whole model in memory, reference style (fp32 compute, as on CPU), saved
                 m.weight[wanda_mask(m.weight, sq[n], 0.5)] = 0
             inps = layer(inps, position_embeddings=pe, position_ids=pos)
     model.to(torch.bfloat16).save_pretrained(out)
-print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss": vm("VmHWM:"), "baseline": baseline}))
+    lin = [p for n, p in model.named_parameters() if ".layers." in n and p.dim() == 2]
+    realized = sum(int((p == 0).sum()) for p in lin) / sum(p.numel() for p in lin)
+print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss": vm("VmHWM:"), "baseline": baseline,
+                  "realized": realized}))
 """
 
 
-def peak_rss(model: Path, work: Path, a) -> None:
+def peak_rss(model: Path, work: Path, a, shape: str) -> None:
     size = dir_bytes(model)
     print(
-        f"\n(b) peak RSS pruning a bf16 Qwen3 checkpoint of {size / 1e9:.2f} GB ({a.big_layers} layers, hidden "
-        f"{a.big_hidden}) with sequential Wanda, {a.rss_samples} x {a.rss_seqlen} calibration tokens, fresh process"
+        f"\n(b) peak RSS pruning a bf16 Qwen3 checkpoint of {size / 1e9:.2f} GB ({shape}) with sequential Wanda, "
+        f"{a.rss_samples} x {a.rss_seqlen} calibration tokens, fresh process"
     )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     for mode in ("prunetts", "whole-model"):
+        if mode == "whole-model" and 2 * size > memory:  # fp32 compute, as on CPU: twice the bf16 checkpoint
+            print(
+                f"    {'whole model, fp32 (reference)':<32} not run: its fp32 weights alone ({2 * size / 1e9:.0f} GB) "
+                f"exceed this machine's {memory / 1e9:.0f} GB"
+            )
+            continue
         out = work / f"rss-{mode}"
         proc = subprocess.run(
             [sys.executable, "-c", RSS_CHILD, mode, str(model), str(out), str(a.rss_samples), str(a.rss_seqlen)],
@@ -270,7 +324,7 @@ def peak_rss(model: Path, work: Path, a) -> None:
         print(
             f"    {label:<32} peak RSS {r['peak_rss'] / 1e9:5.2f} GB = {r['peak_rss'] / size:4.2f} x checkpoint; "
             f"above the {r['baseline'] / 1e9:.2f} GB import baseline: {(r['peak_rss'] - r['baseline']) / size:4.2f} x"
-            f"   ({r['seconds']:.0f} s)"
+            f"   ({r['seconds']:.0f} s, sparsity {r['realized']:.3f})"
         )
         shutil.rmtree(out, ignore_errors=True)
 
@@ -388,6 +442,13 @@ def main(argv=None) -> None:
         metavar=("TRAIN", "VAL"),
         help="LayerIF training / validation texts in (a) (default 9 3: config/paper.yaml's proportions)",
     )
+    ap.add_argument(
+        "--b-shape",
+        choices=("small", "qwen3-8b"),
+        default="small",
+        help="(b)'s checkpoint: ~2.2 GB (24 layers, hidden 2048), or Qwen3-8B's shape (16.4 GB, written tensor by "
+        "tensor; needs ~35 GB of disk in TMPDIR; the whole-model side is not run where it would not fit in memory)",
+    )
     ap.add_argument("--settings", help="comma-separated indices of the (a) Wanda settings to run (default: all)")
     a = ap.parse_args(argv)
     # (a) model: 6 layers of a Qwen3 at 1/8 of Qwen3-8B's width; (b) model: ~2.2 GB bf16
@@ -425,8 +486,20 @@ def main(argv=None) -> None:
         if "b" not in a.parts:
             return
         big = work / "model-b"
-        build_random(big, a.big_hidden, a.big_inter, a.big_layers, 16, 4, "bfloat16")
-        peak_rss(big, work, a)
+        if a.b_shape == "qwen3-8b":
+            t0 = time.perf_counter()
+            build_random_streamed(big, QWEN3_8B if not a.quick else QUICK_8B, 4 * 1024**3 if not a.quick else 2**19)
+            print(f"\n(built the random Qwen3-8B-shaped checkpoint in {time.perf_counter() - t0:.0f} s)")
+            c = QWEN3_8B if not a.quick else QUICK_8B
+            shape = (
+                f"Qwen3-8B's shape{' (--quick: scaled down)' if a.quick else ''}: {c['num_hidden_layers']} layers, "
+                f"hidden {c['hidden_size']}, MLP {c['intermediate_size']}, {c['num_attention_heads']}/"
+                f"{c['num_key_value_heads']} heads, {len(list(big.glob('*.safetensors')))} shards"
+            )
+            peak_rss(big, work, a, shape)
+        else:
+            build_random(big, a.big_hidden, a.big_inter, a.big_layers, 16, 4, "bfloat16")
+            peak_rss(big, work, a, f"{a.big_layers} layers, hidden {a.big_hidden}")
 
 
 if __name__ == "__main__":

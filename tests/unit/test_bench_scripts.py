@@ -26,6 +26,14 @@ def test_prune_bench_runs_and_both_sides_write_the_same_checkpoints():
     assert "layer by layer (prunetts)" in out and "whole model, fp32 (reference)" in out
 
 
+def test_prune_bench_builds_the_qwen3_8b_shape_tensor_by_tensor():
+    """``--b-shape qwen3-8b`` writes its checkpoint through the streaming writer (sharded here) and prunes it."""
+    out = _bench("prune.py", "--quick", "--parts", "b", "--b-shape", "qwen3-8b")
+    assert "Qwen3-8B's shape" in out, out
+    rows = [line for line in out.splitlines() if "peak RSS" in line and " x checkpoint" in line]
+    assert len(rows) == 2 and all("sparsity 0.500" in line for line in rows), out
+
+
 def test_generate_bench_runs_and_the_three_protocols_agree():
     out = _bench("generate.py", "--n", "4", "--budgets", "8", "16", "--batch-size", "4")
     assert "outputs of all three identical: True" in out, out

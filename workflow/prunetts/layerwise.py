@@ -128,7 +128,9 @@ class LayerRunner:
         embed_name = "model.embed_tokens.weight"
         norm_name = "model.norm.weight"
         tensors = self.reader.load([embed_name, norm_name])
-        decoder.embed_tokens.load_state_dict({"weight": tensors[embed_name].to(self.device, self.dtype)}, assign=True)
+        # the table stays in its stored dtype and only the looked-up rows are cast (exact: a gather, then a widening
+        # cast): an fp32 copy of Qwen3-8B's table would be 2.5 GB, the largest allocation of a CPU prune
+        decoder.embed_tokens.load_state_dict({"weight": tensors[embed_name].to(self.device)}, assign=True)
         decoder.norm.load_state_dict({"weight": tensors[norm_name].to(self.device, self.dtype)}, assign=True)
         decoder.rotary_emb = type(decoder.rotary_emb)(config=self.config).to(self.device)
         real_layers = decoder.layers
@@ -137,7 +139,7 @@ class LayerRunner:
             with torch.inference_mode():
                 for start in range(0, len(windows), batch_size):
                     ids = torch.tensor(windows[start : start + batch_size], device=self.device)
-                    decoder(input_ids=ids, use_cache=False)
+                    decoder(inputs_embeds=decoder.embed_tokens(ids).to(self.dtype), use_cache=False)
         finally:
             decoder.layers = real_layers
             decoder.embed_tokens.to("meta")
