@@ -128,8 +128,8 @@ class LayerRunner:
         embed_name = "model.embed_tokens.weight"
         norm_name = "model.norm.weight"
         tensors = self.reader.load([embed_name, norm_name])
-        # the table stays in its stored dtype and only the looked-up rows are cast (exact: a gather, then a widening
-        # cast): an fp32 copy of Qwen3-8B's table would be 2.5 GB, the largest allocation of a CPU prune
+        # the table stays in its stored dtype and only the looked-up rows are cast (the same values as casting the
+        # table, then gathering): an fp32 copy of Qwen3-8B's table is 2.5 GB, the largest allocation of a CPU prune
         decoder.embed_tokens.load_state_dict({"weight": tensors[embed_name].to(self.device)}, assign=True)
         decoder.norm.load_state_dict({"weight": tensors[norm_name].to(self.device, self.dtype)}, assign=True)
         decoder.rotary_emb = type(decoder.rotary_emb)(config=self.config).to(self.device)
