@@ -262,3 +262,31 @@ def test_opens_thinking_looks_at_the_prompts_end_only():
     assert opens_thinking([1, 2, 3, 4], [3, 4])
     assert not opens_thinking([3, 4, 1], [3, 4]) and not opens_thinking([3, 1, 4], [3, 4])
     assert not opens_thinking([1, 3], [3, 4]) and not opens_thinking([1, 2], [])
+
+
+def test_stream_seeds_are_pinned_so_a_seed_means_the_same_samples_in_every_version():
+    """The samples of (seed, problem, phase) are part of the results: the hash behind them must not drift."""
+    from prunetts.generation.sampling import Stream, stream_seed
+
+    assert stream_seed(0, "demo-123", "think") == 312168877685810815
+    assert stream_seed(0, "demo-123", "answer") == 1327264567229105085
+    s = Stream(stream_seed(0, "demo-123", "think"), 8)
+    assert s.engine_seed == s.seed  # vLLM's seed of a fresh stream is the stream's own
+    assert s.at(3).engine_seed == 9181433953501644075  # a continuation: its own seed, per offset
+    assert s.at(3)[0] == s[3] == float(s.values()[3]) and s.at(3).at(2)[0] == s[5]
+
+
+def test_top_p_keeps_the_smallest_prefix_that_reaches_it_on_an_exact_tie():
+    """Probabilities 0.5, 0.25, 0.25 with top_p 0.5: the first token alone reaches it, so only it is kept (as
+    transformers' TopPLogitsWarper), even for a uniform at the very top of the CDF."""
+    import math
+
+    import torch
+    from transformers.generation.logits_process import TopPLogitsWarper
+
+    from prunetts.generation.sampling import sample_next
+
+    logits = torch.tensor([[math.log(2.0), 0.0, 0.0]])
+    assert torch.softmax(logits, -1).tolist() == [[0.5, 0.25, 0.25]]
+    assert torch.isinf(TopPLogitsWarper(0.5)(None, logits.clone())[0, 1:]).all()
+    assert sample_next(logits.expand(3, -1), torch.tensor([0.0, 0.6, 0.999]), 1.0, top_p=0.5).tolist() == [0, 0, 0]

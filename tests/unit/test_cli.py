@@ -52,6 +52,7 @@ def test_five_flags_work(tiny_qwen3_dir, tmp_path, method, allocation):
     "extra,message",
     [
         (["--sparsity", "1.5"], "--sparsity 1.5: must be in (0, 1)"),
+        (["--sparsity", "1"], "--sparsity 1.0: must be in (0, 1)"),  # every weight: not a pruned model
         (["--sparsity", "0.2", "--calibration", "/no/such.jsonl"], "--calibration /no/such.jsonl"),
         (["--method", "shortgpt"], "shortgpt needs exactly one of --sparsity or --shortgpt-layers"),
         # knobs out of the workflow schema's range stop before any work, not after the capture or the influence
@@ -545,3 +546,87 @@ def test_an_ignored_sighup_stays_ignored_and_a_second_sigterm_does_not_cut_the_c
             _prune(tiny_qwen3_dir, tmp_path / "b", "--method", "magnitude", "--sparsity", "0.2")
     assert e.value.code == 128 + signal.SIGTERM and not (tmp_path / "b").exists()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_numeric_flags_take_their_bounds_and_refuse_what_lies_outside(capsys):
+    from prunetts.cli import _parser
+
+    def parse(*flags):
+        return _parser()[0].parse_args(["prune", "--model", "m", "--method", "magnitude", "--out", "o", *flags])
+
+    a = parse("--seed", "0", "--n-samples", "1", "--seqlen", "8", "--projection-dim", "0", "--layerif-e1", "0")
+    assert (a.seed, a.n_samples, a.seqlen, a.projection_dim, a.layerif_e1) == (0, 1, 8, 0, 0.0)
+    assert parse("--layerif-e2", "1", "--owl-lambda", "0.49").layerif_e2 == 1.0
+    for flag, value, message in [
+        ("--n-samples", "0", "must be >= 1"),
+        ("--seqlen", "7", "must be >= 8"),
+        ("--seed", "-1", "must be >= 0"),
+        ("--owl-lambda", "0", "must be in (0, 0.5)"),
+        ("--owl-lambda", "0.5", "must be in (0, 0.5)"),
+        ("--owl-m", "0", "must be > 0"),
+        ("--owl-m", "inf", "must be > 0"),
+        ("--layerif-e1", "1.01", "must be in [0, 1]"),
+    ]:
+        with pytest.raises(SystemExit):
+            parse(flag, value)
+        assert f"{value} {message}" in capsys.readouterr().err, (flag, value)
+
+
+def test_flags_a_method_reads_are_not_called_ignored(tmp_path):
+    from prunetts.cli import _check, _ignored, _parser
+
+    def ignored(*flags):
+        ap, prune = _parser()
+        return _ignored(ap.parse_args(["prune", "--model", "m", "--out", "o", *flags]), prune)
+
+    window = ["--calibration", "demo", "--n-samples", "4", "--seqlen", "16", "--batch-size", "2"]
+    assert ignored("--method", "shortgpt", "--shortgpt-layers", "1", *window) == []  # the capture reads them
+    assert ignored("--method", "magnitude", "--sparsity", "0.2", *window) == [
+        "--calibration", "--n-samples", "--seqlen", "--batch-size"
+    ]  # fmt: skip
+    texts = str(tmp_path / "t.jsonl")
+    # --text-field names the field of the influence files when --influence-text-field is not given
+    layerif = ["--method", "magnitude", "--allocation", "layerif", "--sparsity", "0.2", "--calibration", "demo"]
+    # (the calibration texts are not read: the influence file is the training pool)
+    assert ignored(*layerif, "--influence-train", texts, "--text-field", "body") == ["--calibration"]
+    assert ignored(*layerif, "--influence-train", texts, "--influence-text-field", "b", "--text-field", "body") == [
+        "--calibration",
+        "--text-field",
+    ]
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a", "b", "c"):
+        (out / name).write_text("")
+    a = _parser()[0].parse_args(
+        ["prune", "--model", "m", "--method", "magnitude", "--sparsity", "0.2", "--out", str(out)]
+    )
+    assert _check(a).endswith("(holds a, b, c); choose a new directory")
+    (out / "d").write_text("")
+    assert _check(a).endswith("(holds a, b, c and 1 more); choose a new directory")
+
+
+def test_an_allocation_below_the_sparsity_is_reported(tiny_qwen3_dir, tmp_path, caplog, monkeypatch):
+    """E.g. LayerIF capping layers at 1.0: the allocation itself misses --sparsity, and the run says so."""
+    from prunetts.pruning import allocation
+
+    real = allocation.for_variant
+    monkeypatch.setattr(allocation, "for_variant", lambda *a: {k: 0.95 * s for k, s in real(*a).items()})
+    with caplog.at_level("WARNING"):
+        assert _prune(tiny_qwen3_dir, tmp_path / "o", "--method", "magnitude", "--sparsity", "0.3") == 0
+    assert "the allocation's target over the prunable linears is 0.2850, below --sparsity 0.3" in caplog.text
+
+
+def test_a_shortfall_within_the_row_rounding_and_one_percent_is_not_reported(caplog):
+    from prunetts.cli import _warn_if_short
+
+    shapes = {"model.layers.0.mlp.up_proj.weight": (100, 100)}  # rounding may leave one weight per row: 1 %
+
+    def warned(n_zero):
+        record = dict(layer=0, module="mlp.up_proj", numel=10_000, n_zero=n_zero, target_sparsity=0.5)
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            _warn_if_short([record], shapes, n_zero / 10_000, 0.5)
+        return "below the target" in caplog.text
+
+    assert not warned(4850) and warned(4750)

@@ -92,6 +92,8 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_parquet(de
 
     work, bench, whole = setup
     assert whole.num_rows == N_PROBLEMS * len(BUDGETS)
+    provenance = {k: set(whole.column(k).to_pylist()) for k in ("model", "variant", "bench", "seed", "budget")}
+    assert provenance == dict(model={"demo"}, variant={"dense"}, bench={"demo"}, seed={11}, budget=set(BUDGETS))
     rng = random.Random(RNG_SEED)
     fork = mp.get_context("fork")
     report = []

@@ -42,3 +42,56 @@ def test_training_few_steps_lowers_the_loss(tmp_path):
     assert losses[-1] < 0.7 * losses[0]
     assert (tmp_path / "m" / "model.safetensors").is_file()
     assert (tmp_path / "m" / "tokenizer.json").is_file()
+
+
+def test_training_examples_truncate_a_quarter_and_carry_no_loss_on_the_forced_delimiters():
+    import random
+
+    import torch
+
+    from prunetts.demo import train
+
+    tok = build_tokenizer()
+    problems = task.sample_problems("train", 400, seed=0, unique=False)
+    rng = random.Random(0)
+    examples = [train.example_segments(tok, p, rng) for p in problems]
+    truncated = [e for e in examples if e[2][0].endswith(task.FINAL_ANSWER)]
+    assert 0.2 < len(truncated) / len(examples) < 0.3  # TRUNCATED_FRACTION = 0.25
+    for e in examples:
+        assert [trained for _, trained in e] == [False, True, False, True]  # prompt and forced delimiter: no loss
+    assert all(task.THINK_END in e[2][0] for e in truncated)
+
+    batch = problems[:4]
+    input_ids, attn, labels = train.encode_batch(tok, batch, random.Random(1))
+    rng = random.Random(1)
+    for i, p in enumerate(batch):
+        ids, want = [], []
+        for text, trained in train.example_segments(tok, p, rng):
+            seg = tok(text, add_special_tokens=False)["input_ids"]
+            ids += seg
+            want += seg if trained else [-100] * len(seg)
+        n = len(ids)
+        assert input_ids[i, :n].tolist() == ids and attn[i].tolist() == [1] * n + [0] * (attn.shape[1] - n)
+        assert labels[i].tolist() == want + [-100] * (labels.shape[1] - n)
+    assert torch.equal(input_ids[attn == 0], torch.full_like(input_ids[attn == 0], tok.pad_token_id))
+
+
+def test_the_demo_problems_are_pinned_and_the_training_pool_repeats_problems():
+    """The demo benchmark and calibration texts are what the committed results were made with."""
+    assert [p.digits for p in task.sample_problems("test", 4)] == ["18719", "79", "2001230", "007146527"]
+    lengths = {len(p.digits) for p in task.sample_problems("test", 300)}
+    assert min(lengths) == task.K_MIN == 2 and max(lengths) == task.K_MAX
+    pool = [p.digits for p in task.sample_problems("train", 2000, seed=0, unique=False)]
+    assert len(set(pool)) < len(pool)  # drawn with replacement (two-digit problems recur)
+
+
+def test_the_built_tokenizer_is_the_committed_demo_models(demo_model_dir):
+    from prunetts.models import load_tokenizer
+
+    built, committed = build_tokenizer(), load_tokenizer(str(demo_model_dir))
+    assert (
+        (built.eos_token, built.pad_token)
+        == (committed.eos_token, committed.pad_token)
+        == ("<|im_end|>", "<|endoftext|>")
+    )
+    assert built.chat_template == committed.chat_template and built.get_vocab() == committed.get_vocab()

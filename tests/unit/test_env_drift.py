@@ -42,3 +42,17 @@ def test_scripts_import_the_library_of_their_checkout_without_an_installed_packa
     code = "import sys; sys.path.append('scripts'); import _bootstrap, prunetts; print(prunetts.__file__)"
     out = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(REPO / "workflow" / "prunetts" / "__init__.py")
+
+
+def test_a_pruned_checkpoint_records_the_versions_that_made_it():
+    from importlib.metadata import version
+
+    from prunetts import __version__
+    from prunetts.versions import IMPL_VERSION, package_versions
+
+    assert package_versions() == {
+        "prunetts": __version__,
+        "prune_impl": IMPL_VERSION["prune"],
+        "influence_impl": IMPL_VERSION["influence"],
+        **{pkg: version(pkg) for pkg in ("torch", "transformers", "safetensors")},
+    }

@@ -766,3 +766,56 @@ def test_sliding_window_sweep_forks_equal_two_phase_and_single_budgets(sliding):
     shared = {(r["problem_id"], r["budget"]): r for r in fork}
     for b in budgets:
         assert all(shared[r["problem_id"], b] == r for r in _sweep((tok, lm), [b], 1.0, n=8, batch_size=8))
+
+
+@pytest.mark.parametrize("option, engine_len, want", [(100, 77, 100), (None, 77, 77), (None, None, 512)])
+def test_vllm_answers_stop_at_the_option_else_the_engines_else_the_configs_context(
+    demo_model_dir, fake_vllm, monkeypatch, option, engine_len, want
+):
+    """generation.vllm.max_model_len, else what the engine derived (the paper's harness), else the config's
+    max_position_embeddings (the demo model's 512)."""
+    from prunetts.generation import run, vllm_backend
+    from prunetts.models import load_tokenizer
+
+    engine = SimpleNamespace(llm_engine=SimpleNamespace(model_config=SimpleNamespace(max_model_len=engine_len)))
+    monkeypatch.setattr(vllm_backend, "load_engine", lambda *args: engine)
+    vllm = {} if option is None else {"max_model_len": option}
+    generation = {"backend": "vllm", "temperature": 0.6, "vllm": vllm}
+    backend, _, limit = run.make_backend(str(demo_model_dir), load_tokenizer(str(demo_model_dir)), generation, {})
+    assert limit == want and backend.max_model_len == want
+
+
+def test_the_prompts_digest_ties_each_prompt_to_its_problem():
+    """Two problems that swap prompts (a re-made benchmark) must not resume each other's journaled samples."""
+    from prunetts.generation.run import prompts_digest
+
+    a, b = Problem("a", [1, 2]), Problem("b", [3])
+    assert prompts_digest([a, b]) == prompts_digest([Problem("a", [1, 2]), Problem("b", [3])])
+    assert prompts_digest([a, b]) != prompts_digest([Problem("b", [1, 2]), Problem("a", [3])])
+    assert prompts_digest([a, b]) != prompts_digest([b, a])
+
+
+def test_the_sweep_stops_on_the_generation_configs_end_ids_too(demo_model_dir, tmp_path, monkeypatch):
+    """run.generate hands the sweep the tokenizer's and config's EOS plus generation_config.json's (as vLLM)."""
+    import json
+    import shutil
+
+    from prunetts import jobs
+    from prunetts.generation import run
+    from prunetts.models import load_config
+
+    ckpt = shutil.copytree(demo_model_dir, tmp_path / "m")
+    config = json.loads((ckpt / "generation_config.json").read_text())
+    (ckpt / "generation_config.json").write_text(json.dumps({**config, "eos_token_id": [258, 65]}))
+    bench = tmp_path / "bench.parquet"
+    jobs.prepare_benchmark(str(bench), bench="demo", options={"limit": 2})
+    seen = {}
+    backend = SimpleNamespace(generated_tokens=0, decode_seconds=1.0)
+    monkeypatch.setattr(run, "make_backend", lambda path, *a: (backend, load_config(path), 512))
+    monkeypatch.setattr(run, "budget_sweep", lambda *a, **k: seen.setdefault("eos", a[7]) and [])
+    run.generate(
+        str(ckpt), str(bench), str(tmp_path / "g.parquet"), model="demo", variant="dense", bench="demo", seed=0,
+        budgets=[16], generation={"temperature": 0.0, "max_gen_toks": 8, "journal": False}, model_cfg={},
+        impl_version=1, progress=False,
+    )  # fmt: skip
+    assert {258, 65} <= seen["eos"]

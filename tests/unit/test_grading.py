@@ -298,6 +298,19 @@ def test_jobs_grade_uses_the_benchmark_kind(tmp_path):
     )
     graded = artifacts.read("grades", out).to_pydict()
     assert graded["verdict"] == ["correct", "unparsable"] and graded["extracted"] == ["C", "3"]
+    # graded after the model's own delimiter (Qwen3's </think>): the thinking's "Answer: (a)" is not the answer
+    qwen3 = [dict(rows[0], full_text="Answer: (a)\n</think>C")]
+    artifacts.write("generations", qwen3, tmp_path / "gen3.parquet")
+    jobs.grade(
+        str(tmp_path / "gen3.parquet"),
+        str(tmp_path / "bench.parquet"),
+        str(out),
+        bench="gpqa_diamond",
+        workers=1,
+        timeout_s=5,
+        delimiters="qwen3",
+    )
+    assert artifacts.read("grades", out).to_pydict()["verdict"] == ["no_answer"]  # s1's marker: "A", wrong
     with pytest.raises(ValueError, match="holds benchmark"):
         jobs.grade(
             str(tmp_path / "gen.parquet"),

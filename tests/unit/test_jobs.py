@@ -76,3 +76,43 @@ def test_auto_dtype_and_exact_casts():
     assert [exact_cast(bf, d) for d in (bf, fp16, fp32, fp64)] == [True, False, True, True]
     assert [exact_cast(fp16, d) for d in (bf, fp16, fp32, fp64)] == [False, True, True, True]
     assert [exact_cast(fp32, d) for d in (bf, fp16, fp32, fp64)] == [False, False, True, True]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "prunetts.artifacts.ArtifactError",
+        "prunetts.calibration.CalibrationError",
+        "prunetts.checkpoint.CheckpointError",
+        "prunetts.config.ConfigError",
+        "prunetts.records.InputFileError",
+        "prunetts.models.ModelError",
+    ],
+)
+def test_every_user_error_ends_a_job_with_its_one_line(tmp_path, monkeypatch, error):
+    import importlib
+
+    from prunetts import jobs
+
+    module, name = error.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    log = tmp_path / "job.log"
+    with pytest.raises(SystemExit) as e, jobs.job_logging(str(log), 1):
+        raise cls("data/x.jsonl: line 3 is not JSON; fix the file")
+    assert e.value.code == 1
+    text = log.read_text()
+    assert "ERROR data/x.jsonl: line 3 is not JSON; fix the file" in text and "Traceback" not in text
+
+
+def test_a_job_restores_the_gpu_requirement_it_found(monkeypatch):
+    import os
+
+    from prunetts import jobs
+    from prunetts.models import REQUIRE_GPU_ENV
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv(REQUIRE_GPU_ENV, "1")  # e.g. set by the job that runs this one in-process
+    with jobs.job_logging(None, 1, {"gpu": 0}):
+        pass
+    assert os.environ[REQUIRE_GPU_ENV] == "1"

@@ -76,3 +76,87 @@ def test_variant_styles_are_consistent():
     assert plots.VariantStyle(VARIANTS).line("wanda-owl-s0.50") == plots.VariantStyle(VARIANTS[::-1]).line(
         "wanda-owl-s0.50"
     )
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The axes of every figure drawn in the test (kept after the figure is saved and closed)."""
+    import contextlib
+
+    kept, make = [], plots._figure
+
+    @contextlib.contextmanager
+    def keep(out, *args, **kwargs):
+        with make(out, *args, **kwargs) as (fig, axes):
+            kept.append(axes)
+            yield fig, axes
+
+    monkeypatch.setattr(plots, "_figure", keep)
+    return kept
+
+
+def test_the_sparsest_variant_gets_the_full_method_colour():
+    import matplotlib.colors as mcolors
+
+    style = plots.VariantStyle(["magnitude-uniform-s0.30", "magnitude-uniform-s0.50", "shortgpt-n2", "shortgpt-n3"])
+    assert style.color("magnitude-uniform-s0.50") == pytest.approx(mcolors.to_rgb("tab:blue"))
+    assert style.color("shortgpt-n3") == pytest.approx(mcolors.to_rgb("tab:green"))
+    assert style.color("magnitude-uniform-s0.30") != pytest.approx(mcolors.to_rgb("tab:blue"))
+
+
+def test_accuracy_figure_draws_only_its_benchmark(tables, drawn, tmp_path):
+    _, st = tables
+    other = st[st["variant"].isin(["dense", "shortgpt-n3"]) | (st["variant"] == "wanda-owl-s0.50")].copy()
+    other["bench"], other["variant"] = "aime24", other["variant"].replace("wanda-owl-s0.50", "shortgpt-n3")
+    other["accuracy_mean"] = 0.99
+    plots.accuracy_vs_budget(pd.concat([st, other]), "m", "demo", tmp_path / "acc.png")
+    (ax,) = drawn
+    lines = {
+        line.get_label(): list(line.get_ydata()) for line in ax.get_lines() if not line.get_label().startswith("_")
+    }
+    assert list(lines) == VARIANTS
+    dense = st[st["variant"] == "dense"].sort_values("budget")["accuracy_mean"].tolist()
+    assert lines["dense"] == pytest.approx(dense)
+
+
+def test_diff_heatmap_stars_exactly_the_significant_cells_and_leaves_out_dense(tables, drawn, tmp_path):
+    _, st = tables
+    st = st.copy()
+    hit = (st["variant"] == "wanda-owl-s0.50") & (st["budget"] == 64)
+    st["diff_significant"] = np.where(st["variant"] == "dense", None, hit)
+    plots.diff_heatmap(st, "m", "demo", tmp_path / "diff.png")
+    (ax,) = drawn
+    starred = [t.get_position() for t in ax.texts if t.get_text().endswith("*")]
+    variants = [label.get_text() for label in ax.get_yticklabels()]
+    assert variants == VARIANTS[1:]
+    assert starred == [(1, variants.index("wanda-owl-s0.50"))]
+    assert len(ax.texts) == len(VARIANTS[1:]) * 3  # every pruned variant x budget cell has its number
+
+
+def test_thinking_lengths_box_plots_the_largest_budget(tables, drawn, tmp_path):
+    g, _ = tables
+    plots.thinking_lengths(g, "m", "demo", tmp_path / "think.png")
+    ((left, _right),) = drawn
+    assert "B = 256" in left.get_xlabel()
+    assert [line.get_xdata()[0] for line in left.get_lines() if line.get_linestyle() == "--"] == [256]
+
+
+def test_layer_sparsity_plots_the_realized_zeros(drawn, tmp_path):
+    rows = [
+        dict(
+            model="m",
+            variant="magnitude-uniform-s0.50",
+            layer=layer,
+            module=module,
+            numel=64,
+            n_zero=zero,
+            target_sparsity=0.5,
+        )
+        for layer, zero in enumerate((8, 16, 32))
+        for module in ("self_attn.q_proj", "mlp.down_proj")
+    ]
+    scores = [dict(model="m", scorer="owl", component="layer", layer=i, score=float(i)) for i in range(3)]
+    plots.layer_sparsity(pd.DataFrame(rows), pd.DataFrame(scores), "m", tmp_path / "layers.png")
+    ((top, _bottom),) = drawn
+    (line,) = [line for line in top.get_lines() if line.get_label() == "magnitude-uniform-s0.50"]
+    assert list(line.get_ydata()) == pytest.approx([0.125, 0.25, 0.5])

@@ -62,6 +62,30 @@ def test_template_in_tokenizer_config_counts(tmp_path):
     assert AutoTokenizer.from_pretrained(tmp_path).chat_template
 
 
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"chat_template.json": '{"chat_template": "{{ messages[0][\'content\'] }}"}'},  # transformers 4.4x layout
+        {"chat_template.jinja": "{{ messages[0]['content'] }}"},
+        {"tokenizer_config.json": '{"auto_map": {"AutoTokenizer": ["tok.MyTokenizer", null]}}'},  # its own code
+        {"tokenizer_config.json": "not json"},  # named by the checkpoint checks, not here
+        {},  # no tokenizer files: the job names it
+    ],
+)
+def test_every_place_a_chat_template_can_come_from_counts(tmp_path, files):
+    (tmp_path / "tokenizer_config.json").write_text('{"eos_token": "</s>"}')
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    if not files:
+        (tmp_path / "tokenizer_config.json").unlink()
+    assert chat_template_problem(tmp_path) is None
+    (tmp_path / "tokenizer_config.json").write_text('{"eos_token": "</s>"}')
+    for name in files:
+        if name != "tokenizer_config.json":
+            (tmp_path / name).unlink()
+    assert "the tokenizer has no chat template" in chat_template_problem(tmp_path)
+
+
 def test_no_chat_template_is_one_line_in_the_job(base_model):
     tok = load_tokenizer(str(base_model))
     with pytest.raises(ModelError, match="no chat template"):
@@ -76,3 +100,18 @@ def test_a_stop_string_of_several_tokens_names_the_other_delimiters():
     neither = _byte_tokenizer(["</s>"])
     with pytest.raises(ModelError, match="use a tokenizer that has it as a special token"):
         check_delimiters(neither, "qwen3")
+
+
+def test_prompt_ids_are_the_templates_text_without_a_second_bos():
+    """The harness tokenizes the rendered template with add_special_tokens=False: a tokenizer that adds a BOS (Llama)
+    must not get a second one in front of the template's own."""
+    from tokenizers.processors import TemplateProcessing
+
+    template = "{{ bos_token }}{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}"
+    tok = _byte_tokenizer(["</s>", "<s>"], chat_template=template)
+    tok.bos_token = "<s>"
+    bos = tok.convert_tokens_to_ids("<s>")
+    tok._tokenizer.post_processor = TemplateProcessing(single="<s> $A", special_tokens=[("<s>", bos)])
+    assert tok("x")["input_ids"][0] == bos  # this tokenizer adds a BOS by default
+    ids = prompt_ids(tok, "1+1?")
+    assert ids.count(bos) == 1 and tok.decode(ids) == "<s>[user]1+1?"

@@ -418,6 +418,8 @@ def test_shortgpt_choice():
     assert n_for_sparsity(0.2, 36) == 7 and n_for_sparsity(0.1, 28) == 3
     with pytest.raises(ValueError, match="cannot remove 6 of 6"):
         layers_to_remove(bi, 6, 6)
+    with pytest.raises(ValueError, match="cannot remove 0 of 6"):  # removing nothing would be the dense model
+        layers_to_remove(bi, 6, 0)
     with pytest.raises(ValueError, match="ShortGPT needs at least 2"):
         layers_to_remove({0: 0.1}, 1, 1)
     with pytest.raises(ValueError, match="Block Influence of layer 1 is nan; recompute the capture"):
@@ -429,6 +431,43 @@ def test_shortgpt_choice():
     old = {"num_hidden_layers": 4, "layer_types": ["a", "b", "c", "d"], "max_window_layers": 2}
     cfg = pruned_config(old, [0, 2, 3])
     assert cfg == {"num_hidden_layers": 3, "layer_types": ["a", "c", "d"], "max_window_layers": 1}
+    # only per-layer lists are sliced: a list that merely has L entries (Qwen's two EOS ids, L = 2) stays whole
+    old = {"num_hidden_layers": 2, "eos_token_id": [151645, 151643], "layer_types": ["a", "b"]}
+    assert pruned_config(old, [1]) == {"num_hidden_layers": 1, "eos_token_id": [151645, 151643], "layer_types": ["b"]}
+
+
+def test_component_of_a_prunable_linear():
+    assert alloc.component("self_attn.o_proj") == "attention" and alloc.component("mlp.down_proj") == "mlp"
+    with pytest.raises(ValueError, match="'block_sparse_moe.w1' is neither in self_attn nor in mlp"):
+        alloc.component("block_sparse_moe.w1")
+
+
+def test_for_variant_gives_each_allocation_its_scores_and_options():
+    """What the workflow's allocate job and ``prunetts prune`` both call, from the variant's id."""
+    from prunetts.config import Variant, parse_variant
+
+    mods = [(layer, name, 16) for layer in range(4) for name in ("self_attn.q_proj", "mlp.up_proj")]
+
+    def targets(variant, scores=None, options=None):
+        return alloc.for_variant(parse_variant(variant), mods, scores, options or {}, 4)
+
+    def removed(t):
+        return sorted({layer for (layer, _), s in t.items() if s == 1.0})
+
+    bi = {0: 0.5, 1: 0.1, 2: 0.3, 3: 0.0}  # layer 3 is the last: never removed
+    assert removed(targets("shortgpt-n2", bi)) == [1, 2]  # the explicit count, not round(S x L)
+    assert removed(targets("shortgpt-s0.25", bi)) == [1]
+    assert set(targets("wanda-uniform-s0.30").values()) == {0.3}
+    # layer 3 has far more outliers: S - (D' - mean D') = 0.05 - 0.12 < 0, set as the paper's code per method
+    ratios = {0: 1.0, 1: 1.0, 2: 1.0, 3: 9.0}
+    wanda = targets("wanda-owl-s0.05", ratios, {"lambda": 0.08})
+    assert (
+        wanda[3, "mlp.up_proj"] == 0.01
+        and targets("magnitude-owl-s0.05", ratios, {"lambda": 0.08})[3, "mlp.up_proj"] == 0
+    )
+    assert targets("wanda-owl-s0.05", ratios) == wanda  # lambda 0.08 when the options leave it out
+    with pytest.raises(ValueError, match="unknown allocation 'random'"):
+        alloc.for_variant(Variant("wanda", "random", 0.2), mods, None, {}, 4)
 
 
 def test_block_influence_is_one_minus_the_cosine_so_the_least_changing_layer_goes():
@@ -468,6 +507,18 @@ def test_shortgpt_checkpoint_reloads_and_generates(tiny_model_dir, tmp_path):
             assert torch.equal(a, b), name
     out = model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=5, do_sample=False)  # KV cache works
     assert out.shape == (1, 8)
+
+
+def test_shortgpt_records_count_the_zeros_the_kept_layers_already_have(tiny_model_dir, tmp_path):
+    """ShortGPT on an already sparse checkpoint: the realized sparsity of a kept linear is its own zeros."""
+    mods = modules_of(tiny_model_dir)
+    sparse = prune_checkpoint(str(tiny_model_dir), tmp_path / "mag", "magnitude", alloc.uniform(mods, 0.5))
+    records = prune_checkpoint(str(tmp_path / "mag"), tmp_path / "sg", "shortgpt", alloc.shortgpt(mods, [0]))
+    zeros = {(r["layer"], r["module"]): r["n_zero"] for r in sparse}
+    assert all(n > 0 for n in zeros.values())
+    for r in records:
+        want = r["numel"] if r["layer"] == 0 else zeros[r["layer"], r["module"]]
+        assert r["n_zero"] == want, (r["layer"], r["module"])
 
 
 @pytest.mark.parametrize("max_pending", [1, 512 * 1024**2])
