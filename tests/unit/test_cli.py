@@ -630,3 +630,27 @@ def test_a_shortfall_within_the_row_rounding_and_one_percent_is_not_reported(cap
         return "below the target" in caplog.text
 
     assert not warned(4850) and warned(4750)
+
+
+def test_a_hangup_ends_the_run_through_the_clean_up_as_sigterm_does(tiny_qwen3_dir, tmp_path):
+    import os
+    import signal
+
+    from prunetts import checkpoint
+
+    real_write, hangups = checkpoint.Writer._write, []
+
+    def hangup(self, name, t):  # the SSH session of a `prunetts prune ...` (without nohup) drops
+        real_write(self, name, t)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(checkpoint.Writer, "_write", hangup)
+        previous = signal.signal(signal.SIGHUP, lambda *a: hangups.append(a))  # not ignored: prunetts takes it over
+        try:
+            with pytest.raises(SystemExit) as e:
+                _prune(tiny_qwen3_dir, tmp_path / "c", "--method", "magnitude", "--sparsity", "0.2")
+            assert signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN  # the handler it found is back
+        finally:
+            signal.signal(signal.SIGHUP, previous)
+    assert e.value.code == 128 + signal.SIGHUP and not (tmp_path / "c").exists() and not hangups

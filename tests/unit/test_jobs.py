@@ -116,3 +116,24 @@ def test_a_job_restores_the_gpu_requirement_it_found(monkeypatch):
     with jobs.job_logging(None, 1, {"gpu": 0}):
         pass
     assert os.environ[REQUIRE_GPU_ENV] == "1"
+
+
+def test_the_prune_job_writes_what_made_the_checkpoint_beside_it(tiny_qwen3_dir, tmp_path):
+    import json
+
+    from prunetts import artifacts, jobs
+    from prunetts.versions import package_versions
+
+    variant, wanda = "magnitude-uniform-s0.30", {"mode": "sequential", "group": "row"}
+    jobs.allocate(str(tiny_qwen3_dir), None, str(tmp_path / "a.parquet"), model="t", variant=variant, options={})
+    out = tmp_path / "ckpt"
+    jobs.prune(
+        str(tiny_qwen3_dir), str(tmp_path / "a.parquet"), None, None, str(out), str(tmp_path / "s.parquet"),
+        model="t", variant=variant, wanda=wanda, batch_size=1, dtype="float32", device="cpu", trust_remote_code=False,
+    )  # fmt: skip
+    summary = json.loads((out / "prunetts_prune.json").read_text())
+    assert summary["wanda"] is None and summary["removed_layers"] is None  # magnitude reads no Wanda settings
+    assert summary["target_sparsity_prunable_linears"] == pytest.approx(0.3)
+    assert summary["versions"] == package_versions()
+    rows = artifacts.read("sparsity", tmp_path / "s.parquet").to_pylist()
+    assert rows == artifacts.read("sparsity", out / "prunetts_sparsity.parquet").to_pylist()
