@@ -14,8 +14,10 @@
     uniform and OWL, one-pass with the matrix as comparison group under LayerIF: config/paper.yaml) and one-pass
     throughout (statistics from the shared capture).
 (b) Peak RSS of pruning a bf16 checkpoint with sequential Wanda, in a fresh process: prunetts's layer-by-layer
-    pruner vs loading the whole model with ``from_pretrained``, pruning in memory and ``save_pretrained`` (the
-    reference repos' pattern), each as a multiple of the checkpoint size.
+    pruner; the standalone CLI's whole run with OWL (calibration, dense capture, OWL scores, sequential Wanda,
+    checkpoint write, in one process); and loading the whole model with ``from_pretrained``, pruning in memory and
+    ``save_pretrained`` (the reference repos' pattern), each as a multiple of the checkpoint size. ``--b-shape
+    qwen3-8b``: a random checkpoint of Qwen3-8B's exact shape (16.4 GB in bf16).
 (c) Optional: Wanda against llm-compressor's ``WandaPruningModifier`` on identical calibration tokens (it pins
     transformers 5.15-5.17, so it runs from its own virtual environment): wall time and mask agreement. prunetts
     reads the checkpoint, prunes and writes the pruned one; llm-compressor is timed for ``oneshot`` alone and with
@@ -96,6 +98,7 @@ def build_random_streamed(out: Path, config_kwargs: dict, max_shard_bytes: int, 
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from prunetts.checkpoint import SAFETENSORS_DTYPES, Writer
+    from prunetts.demo.tokenizer import build_tokenizer
 
     cfg = Qwen3Config(**config_kwargs, dtype="bfloat16")
     with torch.device("meta"):
@@ -110,6 +113,7 @@ def build_random_streamed(out: Path, config_kwargs: dict, max_shard_bytes: int, 
                 t = torch.empty(shape, dtype=torch.bfloat16).normal_(0.0, 0.02, generator=gen)
             w.add({name: t})
         w.finish(cfg.to_dict())
+    build_tokenizer().save_pretrained(out)  # for the CLI's calibration windows (ids below any vocabulary here)
 
 
 def dir_bytes(path: Path) -> int:
@@ -252,7 +256,7 @@ import json, sys, time
 def vm(key):  # this process's own counters (ru_maxrss would include the parent's, kept across exec)
     return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith(key))
 
-mode, src, out, n, seqlen = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+mode, src, out, n, seqlen, c4 = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 import os, torch, transformers, prunetts.pruning.pruner  # the import baseline, measured before any weight is read
 torch.set_num_threads(int(os.environ["PRUNETTS_BENCH_THREADS"]))  # the parent's count: both modes alike
 baseline = vm("VmRSS:")
@@ -266,6 +270,12 @@ if mode == "prunetts":
                             dtype="float32", progress=False)
     realized = sum(r["n_zero"] for r in recs) / sum(r["numel"] for r in recs)
     assert tensor_shapes(out) == tensor_shapes(src), "the pruned checkpoint's tensors differ from the source's"
+elif mode == "cli-owl":  # the standalone CLI's whole path: calibration, capture, OWL scores, sequential Wanda, write
+    from prunetts.cli import main as cli
+    assert cli(["prune", "--model", src, "--method", "wanda", "--allocation", "owl", "--sparsity", "0.5",
+                "--calibration", c4, "--n-samples", str(n), "--seqlen", str(seqlen), "--device", "cpu",
+                "--dtype", "float32", "--out", out]) in (0, None)
+    realized = json.load(open(out + "/prunetts_prune.json"))["realized_sparsity_prunable_linears"]
 else:  # whole model in memory, reference style (fp32 compute, as on CPU), saved with save_pretrained
     import torch
     from transformers import AutoModelForCausalLM
@@ -302,7 +312,7 @@ def peak_rss(model: Path, work: Path, a, shape: str) -> None:
         f"{a.rss_samples} x {a.rss_seqlen} calibration tokens, fresh process"
     )
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for mode in ("prunetts", "whole-model"):
+    for mode in ("prunetts", "cli-owl", "whole-model"):
         if mode == "whole-model" and 2 * size > memory:  # fp32 compute, as on CPU: twice the bf16 checkpoint
             print(
                 f"    {'whole model, fp32 (reference)':<32} not run: its fp32 weights alone ({2 * size / 1e9:.0f} GB) "
@@ -311,7 +321,17 @@ def peak_rss(model: Path, work: Path, a, shape: str) -> None:
             continue
         out = work / f"rss-{mode}"
         proc = subprocess.run(
-            [sys.executable, "-c", RSS_CHILD, mode, str(model), str(out), str(a.rss_samples), str(a.rss_seqlen)],
+            [
+                sys.executable,
+                "-c",
+                RSS_CHILD,
+                mode,
+                str(model),
+                str(out),
+                str(a.rss_samples),
+                str(a.rss_seqlen),
+                str(C4),
+            ],
             capture_output=True,
             text=True,
             env=child_env(),
@@ -320,7 +340,11 @@ def peak_rss(model: Path, work: Path, a, shape: str) -> None:
             print(proc.stderr[-2000:])
             raise SystemExit(f"{mode} run failed")
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        label = "layer by layer (prunetts)" if mode == "prunetts" else "whole model, fp32 (reference)"
+        label = {
+            "prunetts": "layer by layer (prunetts)",
+            "cli-owl": "prunetts prune, OWL (+ capture)",
+            "whole-model": "whole model, fp32 (reference)",
+        }[mode]
         print(
             f"    {label:<32} peak RSS {r['peak_rss'] / 1e9:5.2f} GB = {r['peak_rss'] / size:4.2f} x checkpoint; "
             f"above the {r['baseline'] / 1e9:.2f} GB import baseline: {(r['peak_rss'] - r['baseline']) / size:4.2f} x"

@@ -11,6 +11,7 @@ The calibration hidden states then flow layer by layer through a buffer on the c
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 
 from prunetts.checkpoint import Reader
@@ -52,6 +53,27 @@ def _recorders(runner, n: int):
     return torch.nn.ModuleList([Recorder(i) for i in range(n)])
 
 
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (another C library, another OS)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory() -> None:
+    """Give the memory of the layer just freed back to the OS. A decoder layer's tensors below glibc's (adaptive, up
+    to 32 MB) mmap threshold live in malloc's heaps, which fragment from layer to layer and are not returned: over
+    Qwen3-8B's 36 layers a CPU capture kept ~3 GB it no longer used (peak RSS 4.7 GB; bench/prune.py (b))."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 class LayerRunner:
     def __init__(self, reader: Reader, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False):
         self.reader = reader
@@ -85,6 +107,7 @@ class LayerRunner:
     def unload_layer(self, i: int) -> None:
         self.arch.layers(self.model)[i].to("meta")
         self._source = None
+        release_freed_memory()
 
     def scoring_weight(self, name: str, linear):
         """The weight of prunable linear ``name`` of the loaded layer at the checkpoint's precision, on the compute

@@ -18,7 +18,7 @@ SCORERS = ("owl", "bi", "layerif")
 def owl_outlier_ratios(model_path: str, stats: dict, m: float) -> dict[int, float]:
     import torch
 
-    from prunetts.layerwise import check_finite_stats
+    from prunetts.layerwise import check_finite_stats, release_freed_memory
     from prunetts.models import ModelError
     from prunetts.pruning.wanda import wanda_scores
 
@@ -34,12 +34,20 @@ def owl_outlier_ratios(model_path: str, stats: dict, m: float) -> dict[int, floa
     for layer, names in sorted(by_layer.items()):
         keys = [f"model.layers.{layer}.{n}.weight" for n in names]
         tensors = reader.load(keys)
-        flat = torch.cat(
-            [wanda_scores(tensors[k].float(), stats[(layer, n)]).flatten() for k, n in zip(keys, names, strict=True)]
-        )
+        # the layer's scores written into one buffer, each weight dropped once scored: a list of per-matrix scores
+        # and their concatenation would hold the layer's scores twice (1.5 GB at Qwen3-8B's width)
+        flat = torch.empty(sum(t.numel() for t in tensors.values()), dtype=torch.float32)
+        start = 0
+        for k, n in zip(keys, names, strict=True):
+            weight = tensors.pop(k)
+            flat[start : start + weight.numel()] = wanda_scores(weight, stats[(layer, n)]).flatten()
+            start += weight.numel()
+            del weight
         if not torch.isfinite(flat).all():
             raise ModelError(f"OWL: layer {layer}: the Wanda scores are inf/NaN; check the checkpoint's weights")
         ratios[layer] = float((flat > m * flat.mean()).sum()) / flat.numel() * 100.0
+        del flat
+        release_freed_memory()
     return ratios
 
 
