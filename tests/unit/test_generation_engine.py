@@ -48,17 +48,22 @@ def _sweep(demo, budgets, temperature=0.0, n=6, batch_size=4, delims=S1, **kw):
 def eager(demo_model_dir):
     """The demo model with a bias towards ending its thinking, so that it tries to stop again after each "Wait"
     (the plain demo model, once pushed off its training distribution by a "Wait", rambles until the budget)."""
-    import torch
 
     tok = load_tokenizer(str(demo_model_dir))
-    lm = load_model(str(demo_model_dir), dtype="float32", device="cpu")
+    return tok, _stop_biased(load_model(str(demo_model_dir), dtype="float32", device="cpu"), tok, 11.0)
+
+
+def _stop_biased(lm, tok, bias: float):
+    """``lm`` with its head biased by ``bias`` towards the s1 thinking stop token ``<|im_start|>``."""
+    import torch
+
     head = torch.nn.Linear(lm.lm_head.in_features, lm.lm_head.out_features, bias=True)
     with torch.no_grad():
         head.weight.copy_(lm.lm_head.weight)
         head.bias.zero_()
-        head.bias[tok.convert_tokens_to_ids("<|im_start|>")] = 11.0
+        head.bias[tok.convert_tokens_to_ids("<|im_start|>")] = bias
     lm.lm_head = head
-    return tok, lm
+    return lm
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
@@ -747,16 +752,8 @@ def test_sliding_window_sweep_forks_equal_two_phase_and_single_budgets(sliding):
     towards the thinking stop token makes rows stop at scattered lengths, so the batch shrinks while problems wait."""
     import copy
 
-    import torch
-
     tok, lm, _, _ = sliding
-    lm = copy.deepcopy(lm)  # the fixture's model stays unbiased
-    head = torch.nn.Linear(lm.lm_head.in_features, lm.lm_head.out_features, bias=True)
-    with torch.no_grad():
-        head.weight.copy_(lm.lm_head.weight)
-        head.bias.zero_()
-        head.bias[tok.convert_tokens_to_ids("<|im_start|>")] = 2.0
-    lm.lm_head = head
+    lm = _stop_biased(copy.deepcopy(lm), tok, 2.0)  # the fixture's model stays unbiased
     budgets = [4, 16, 48]
     fork = _sweep((tok, lm), budgets, 1.0, n=8, batch_size=4, method="fork")
     thought = [r["thinking_tokens"] for r in fork if r["budget"] == 48]
