@@ -816,3 +816,27 @@ def test_the_sweep_stops_on_the_generation_configs_end_ids_too(demo_model_dir, t
         impl_version=1, progress=False,
     )  # fmt: skip
     assert {258, 65} <= seen["eos"]
+
+
+def test_a_complete_journal_rewrites_the_parquet_without_loading_the_model(demo_model_dir, tmp_path, monkeypatch):
+    """A lost Parquet (a group job's failure deletes it) is rewritten from the journal alone, the same rows (timings
+    aside); the budgets' order in the config is not part of the fingerprint, so listing them otherwise resumes too."""
+    from prunetts import artifacts, jobs
+    from prunetts.generation import run
+
+    bench, out = tmp_path / "bench.parquet", tmp_path / "g.parquet"
+    jobs.prepare_benchmark(str(bench), bench="demo", options={"limit": 2})
+    kw = dict(
+        model="demo", variant="dense", bench="demo", seed=0, generation={"temperature": 0.6, "max_gen_toks": 8},
+        model_cfg={}, impl_version=1, progress=False,
+    )  # fmt: skip
+    run.generate(str(demo_model_dir), str(bench), str(out), budgets=[8, 16], **kw)
+    first = [without_timings(r) for r in artifacts.read("generations", out).to_pylist()]
+    out.unlink()
+
+    def no_model(*_a, **_k):
+        raise AssertionError("the model was loaded although the journal holds every problem")
+
+    monkeypatch.setattr(run, "make_backend", no_model)
+    run.generate(str(demo_model_dir), str(bench), str(out), budgets=[16, 8], **kw)
+    assert [without_timings(r) for r in artifacts.read("generations", out).to_pylist()] == first
