@@ -638,14 +638,20 @@ def test_a_hangup_ends_the_run_through_the_clean_up_as_sigterm_does(tiny_qwen3_d
 
     from prunetts import checkpoint
 
-    real_write, hangups = checkpoint.Writer._write, []
+    real_add, real_stop, hangups, during_stop = checkpoint.Writer.add, checkpoint.Writer._stop, [], []
 
-    def hangup(self, name, t):  # the SSH session of a `prunetts prune ...` (without nohup) drops
-        real_write(self, name, t)
-        os.kill(os.getpid(), signal.SIGHUP)
+    def hangup(self, tensors):  # the SSH session of a `prunetts prune ...` (without nohup) drops mid-write
+        real_add(self, tensors)
+        os.kill(os.getpid(), signal.SIGHUP)  # from the main thread: handled right here, deterministically
+
+    def stop(self):  # the writer's clean-up (waiting for its write in progress): further signals are ignored
+        during_stop.append({sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGTERM)})
+        os.kill(os.getpid(), signal.SIGTERM)  # scancel on top of the hangup
+        return real_stop(self)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(checkpoint.Writer, "_write", hangup)
+        mp.setattr(checkpoint.Writer, "add", hangup)
+        mp.setattr(checkpoint.Writer, "_stop", stop)
         previous = signal.signal(signal.SIGHUP, lambda *a: hangups.append(a))  # not ignored: prunetts takes it over
         try:
             with pytest.raises(SystemExit) as e:
@@ -654,3 +660,4 @@ def test_a_hangup_ends_the_run_through_the_clean_up_as_sigterm_does(tiny_qwen3_d
         finally:
             signal.signal(signal.SIGHUP, previous)
     assert e.value.code == 128 + signal.SIGHUP and not (tmp_path / "c").exists() and not hangups
+    assert during_stop == [{signal.SIGHUP: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}]

@@ -507,6 +507,10 @@ def main(argv=None) -> int:
         prune.error(f"--out {a.out}: cannot be created ({e.strerror or e})")
 
     def terminate(signum, _frame):
+        # one is enough: a second (scancel twice, Ctrl-C twice) must not cut the clean-up short, including the
+        # checkpoint writer's wait for its write in progress, which runs before the except block below
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
         raise SystemExit(128 + signum)  # through the clean-up below, as Ctrl-C (a Slurm time limit sends SIGTERM)
 
     # not where the signal is ignored (nohup ignores SIGHUP: the run must survive a dropped SSH session)
