@@ -506,11 +506,13 @@ def main(argv=None) -> int:
     except OSError as e:
         prune.error(f"--out {a.out}: cannot be created ({e.strerror or e})")
 
-    def terminate(signum, _frame):
-        # one is enough: a second (scancel twice, Ctrl-C twice) must not cut the clean-up short, including the
-        # checkpoint writer's wait for its write in progress, which runs before the except block below
+    def ignore_further_signals():  # a second (scancel twice, Ctrl-C twice) must not cut the clean-up short
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
+
+    def terminate(signum, _frame):
+        # at once: the checkpoint writer's wait for its write in progress runs before the except block below
+        ignore_further_signals()
         raise SystemExit(128 + signum)  # through the clean-up below, as Ctrl-C (a Slurm time limit sends SIGTERM)
 
     # not where the signal is ignored (nohup ignores SIGHUP: the run must survive a dropped SSH session)
@@ -522,8 +524,7 @@ def main(argv=None) -> int:
     try:
         run_prune(a)
     except BaseException as e:
-        for sig in previous:  # a second signal (scancel twice) must not cut the clean-up short
-            signal.signal(sig, signal.SIG_IGN)
+        ignore_further_signals()
         # a failed run leaves --out as it found it (absent or empty), so the same command can simply be rerun
         if not existed:
             shutil.rmtree(created[0], ignore_errors=True)
