@@ -95,3 +95,25 @@ def test_the_built_tokenizer_is_the_committed_demo_models(demo_model_dir):
         == ("<|im_end|>", "<|endoftext|>")
     )
     assert built.chat_template == committed.chat_template and built.get_vocab() == committed.get_vocab()
+
+
+def test_shipped_checkpoint_accuracy_is_the_readmes(demo_model_dir):
+    """The README's accuracy of the shipped checkpoint (T = 0.6, 100 test problems, seed 7), measured by the dev tool
+    through the workflow's generation and grading code. Within 3 problems per budget: sampling is seeded, but float32
+    logits may differ in the last bits on another CPU and flip a sample."""
+    import re
+
+    from prunetts.demo.evaluate import DEMO_BUDGETS, evaluate
+    from tests.conftest import REPO
+
+    line = re.search(
+        r"seed 7\): T = 0\.6: ([\d. /]+) at B = ([\d /]+);", " ".join((REPO / "README.md").read_text().split())
+    )
+    claimed = dict(zip(map(int, line[2].split(" / ")), map(float, line[1].split(" / ")), strict=True))
+    assert list(claimed) == DEMO_BUDGETS
+    acc = evaluate(str(demo_model_dir), n=100, temperature=0.6, seed=7)
+    assert list(acc) == DEMO_BUDGETS
+    for b in DEMO_BUDGETS:
+        assert abs(acc[b] - claimed[b]) <= 0.03, (b, acc, claimed)
+    # the test-time scaling the demo exists to show: more thinking, more accuracy
+    assert [acc[b] for b in DEMO_BUDGETS] == sorted(acc[b] for b in DEMO_BUDGETS) and acc[256] - acc[16] > 0.8

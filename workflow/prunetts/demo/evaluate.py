@@ -1,4 +1,6 @@
-"""Accuracy of a demo checkpoint per thinking budget, through the workflow's own generation code.
+"""Accuracy of a demo checkpoint per thinking budget, through the workflow's own generation and grading code (the
+demo benchmark's problems, s1 delimiters, ``grading.grade`` with the demo benchmark's kind): a quick check of a
+checkpoint without running the DAG.
 
 python -m prunetts.demo.evaluate resources/demo-qwen3 --n 100 --temperature 0.6 --seed 7
 """
@@ -8,40 +10,40 @@ from __future__ import annotations
 import argparse
 import json
 
-from prunetts.demo import task
-
 DEMO_BUDGETS = [16, 32, 64, 128, 256]
 
 
 def evaluate(
     model_dir: str, n: int = 100, budgets=DEMO_BUDGETS, temperature: float = 0.6, seed: int = 7, batch_size: int = 50
 ) -> dict[int, float]:
+    from prunetts import benchmarks
     from prunetts.generation.backends import Sampling, TransformersBackend
     from prunetts.generation.budget_forcing import DELIMITERS
     from prunetts.generation.prompts import prompt_ids
     from prunetts.generation.sweep import Problem, budget_sweep, eos_ids
-    from prunetts.grading import answer_segment, extract_answer
+    from prunetts.grading import grade
     from prunetts.models import load_model, load_tokenizer
 
     tok = load_tokenizer(model_dir)
     lm = load_model(model_dir, dtype="float32", device="cpu")
     backend = TransformersBackend(lm, tok, Sampling(temperature), batch_size=batch_size, progress=False)
-    problems = task.sample_problems("test", n)
-    gold = {p.id: str(p.answer) for p in problems}
+    problems = benchmarks.module("demo").load(None, n)
+    gold = {p["problem_id"]: p["gold"] for p in problems}
     rows = budget_sweep(
         backend,
         tok,
-        [Problem(p.id, prompt_ids(tok, p.question)) for p in problems],
+        [Problem(p["problem_id"], prompt_ids(tok, p["prompt"])) for p in problems],
         budgets,
         seed,
         DELIMITERS["s1"],
         32,
         eos_ids(tok, lm.config),
     )
+    verdicts = grade([(r["full_text"], gold[r["problem_id"]]) for r in rows], kind=benchmarks.kind("demo"))
     acc = {}
     for b in budgets:
-        sel = [r for r in rows if r["budget"] == b]
-        acc[b] = sum(extract_answer(answer_segment(r["full_text"])) == gold[r["problem_id"]] for r in sel) / len(sel)
+        sel = [v for r, (_, v) in zip(rows, verdicts, strict=True) if r["budget"] == b]
+        acc[b] = sum(v == "correct" for v in sel) / len(sel)
     return acc
 
 
