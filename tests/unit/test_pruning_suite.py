@@ -735,7 +735,7 @@ def test_sequential_wanda_and_shortgpt_on_other_checkpoint_layouts(kind, tmp_pat
     from transformers import AutoModelForCausalLM
 
     from prunetts.capture import capture
-    from prunetts.checkpoint import Reader
+    from prunetts.checkpoint import Reader, read_header
 
     src = _variant_checkpoint(kind, tmp_path / "src")
     if kind.endswith("bf16"):
@@ -749,6 +749,15 @@ def test_sequential_wanda_and_shortgpt_on_other_checkpoint_layouts(kind, tmp_pat
     ref = brute_force_sequential_wanda(src, allocation)
     assert all(torch.equal(ours[k], ref[k]) for k in ref)
     before, after = Reader(src), Reader(tmp_path / "w")
+    # shards as large as the source's, so about as many files (not one per 512 MiB: 30 for Qwen3-8B's 5)
+    sizes = {f: sum(m["data_offsets"][1] - m["data_offsets"][0] for m in read_header(f).values()) for f in (
+        set(before.files.values()) | set(after.files.values()))}  # fmt: skip
+    largest = max(sizes[f] for f in set(before.files.values()))
+    assert before.largest_shard_bytes() == largest
+    out_sizes = [sizes[f] for f in set(after.files.values())]
+    assert max(out_sizes) <= largest and len(out_sizes) <= len(set(before.files.values())) + 1
+    if kind.endswith("bf16"):
+        assert len(out_sizes) > 1
     prunable = {f"model.layers.{li}.{n}.weight" for li, n, _ in mods}
     names = before.other_names() + [n for i in range(4) for n in before.layer_names(i)]
     assert sorted(names) == sorted(after.other_names() + [n for i in range(4) for n in after.layer_names(i)])
@@ -779,6 +788,9 @@ def test_sequential_wanda_and_shortgpt_on_other_checkpoint_layouts(kind, tmp_pat
     stored = {}
     for f in (tmp_path / "sg").glob("*.safetensors"):
         stored.update(load_file(f))
+        assert sum(m["data_offsets"][1] - m["data_offsets"][0] for m in read_header(f).values()) <= largest
+    if kind.endswith("bf16"):
+        assert len(list((tmp_path / "sg").glob("*.safetensors"))) > 1
     for new, old_i in enumerate(kept):
         for n in before.layer_names(old_i):
             assert torch.equal(stored[n.replace(f"layers.{old_i}.", f"layers.{new}.", 1)], before.load([n])[n]), n

@@ -271,6 +271,14 @@ class Reader:
             out.append((n, meta["dtype"], meta["shape"]))
         return out
 
+    def largest_shard_bytes(self) -> int:
+        """The tensor bytes of the source's largest weight file: a pruned checkpoint written in shards of at most this
+        has about as many files as its source (e.g. Qwen3-8B: 5 of <= 4 GB; a single-file source stays one file)."""
+        files = set(self.files.values())
+        for file in files - self._headers.keys():
+            self._headers[file] = read_header(file)
+        return max(sum(m["data_offsets"][1] - m["data_offsets"][0] for m in self._headers[f].values()) for f in files)
+
     def load(self, names: list[str]) -> dict:
         from safetensors import safe_open
 

@@ -108,7 +108,8 @@ def prune_checkpoint(
 
     runner = LayerRunner(reader, device, dtype, trust_remote_code)
     order = reader.other_names() + [n for i in range(runner.n_layers) for n in reader.layer_names(i)]
-    with Writer(out_dir, reader.layout(order)) as writer:  # adds in this order; on an error its thread stops first
+    # adds in this order, in shards as large as the source's; on an error its thread stops first
+    with Writer(out_dir, reader.layout(order), reader.largest_shard_bytes()) as writer:
         writer.add(reader.load(reader.other_names()))
         hidden = runner.embed(windows, batch_size) if sequential else None
         records = []

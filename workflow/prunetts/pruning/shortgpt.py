@@ -82,7 +82,8 @@ def remove_layers(reader: Reader, out_dir: str, allocation: dict, before_config=
         for new, old in enumerate(keep)
         for n, *meta in reader.layout(reader.layer_names(old))
     ]
-    with Writer(out_dir, layout) as writer:  # on an error its thread stops before the error propagates
+    # shards as large as the source's; on an error the writer's thread stops before the error propagates
+    with Writer(out_dir, layout, reader.largest_shard_bytes()) as writer:
         writer.add(reader.load(reader.other_names()))
         zeros = {}
         for new, old in enumerate(keep):
