@@ -934,3 +934,41 @@ def test_writer_holds_at_most_max_pending_bytes_of_unwritten_tensors(tmp_path):
     assert max(seen) <= 32
     writer.finish({"a": 1})
     assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("method", ["wanda", "shortgpt"])
+def test_tensors_outside_the_layers_are_written_one_at_a_time(tiny_model_dir, tmp_path, monkeypatch, method):
+    """The embedding table and lm_head (1.2 GB each at Qwen3-8B's size) never wait for the writer together, and both
+    are written before the prune reads the embedding table again for the calibration windows."""
+    from prunetts.checkpoint import LAYER_RE, Reader, Writer
+    from prunetts.layerwise import LayerRunner
+
+    writers, loads = [], []
+    real_init, real_load, real_embed = Writer.__init__, Reader.load, LayerRunner.embed
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        writers.append(self)
+
+    def load(self, names):
+        if writers:  # what the writer still holds when these tensors are read
+            loads.append((tuple(names), sum(1 for _ in writers[0].pending)))
+        return real_load(self, names)
+
+    def embed(self, *args, **kwargs):
+        loads.append(("embed", len(writers[0].pending)))
+        return real_embed(self, *args, **kwargs)
+
+    monkeypatch.setattr(Writer, "__init__", init)
+    monkeypatch.setattr(Reader, "load", load)
+    monkeypatch.setattr(LayerRunner, "embed", embed)
+    mods = modules_of(tiny_model_dir)
+    allocation = alloc.uniform(mods, 0.3) if method == "wanda" else alloc.shortgpt(mods, [0])
+    prune_checkpoint(str(tiny_model_dir), tmp_path / "out", method, allocation, windows=WINDOWS, progress=False)
+    others = [n for n in Reader(tiny_model_dir).other_names()]
+    assert {"model.embed_tokens.weight", "lm_head.weight"} <= set(others)
+    firsts = [(names, held) for names, held in loads if names == "embed" or not LAYER_RE.match(names[0])]
+    assert [names for names, _ in firsts][: len(others)] == [(n,) for n in others]  # one at a time
+    assert all(held == 0 for _, held in firsts[: len(others) + (method == "wanda")])  # the previous one written
+    if method == "wanda":
+        assert firsts[len(others)][0] == "embed"

@@ -448,6 +448,11 @@ class Writer:
             self.pending.append((self.pool.submit(self._write, name, t), nbytes))
             self.pending_bytes += nbytes
 
+    def wait(self) -> None:
+        """Wait until every tensor added so far is written (and so freed by the writer)."""
+        while self.pending:
+            self._wait_oldest()
+
     def _wait_oldest(self) -> None:
         future, nbytes = self.pending.popleft()
         self.pending_bytes -= nbytes
@@ -472,8 +477,7 @@ class Writer:
 
     def _drain(self) -> None:
         try:
-            while self.pending:
-                self._wait_oldest()
+            self.wait()
         finally:
             self._stop()
 
@@ -517,3 +521,12 @@ class Writer:
         tmp = self.dir / "config.json.tmp"
         tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, self.dir / "config.json")
+
+
+def write_one_by_one(reader: Reader, writer: Writer, names: list[str]) -> None:
+    """Copy ``names`` unchanged from ``reader`` to ``writer``, each written before the next is read: at Qwen3-8B's
+    size the embedding table and ``lm_head`` are 1.2 GB each, which the writer would otherwise hold together (and
+    while the prune reads the embedding table again for the calibration windows)."""
+    for name in names:
+        writer.add(reader.load([name]))
+        writer.wait()

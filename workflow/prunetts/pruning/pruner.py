@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from prunetts.checkpoint import Reader, Writer
+from prunetts.checkpoint import Reader, Writer, write_one_by_one
 from prunetts.pruning.magnitude import magnitude_mask
 from prunetts.pruning.wanda import wanda_mask
 
@@ -110,7 +110,7 @@ def prune_checkpoint(
     order = reader.other_names() + [n for i in range(runner.n_layers) for n in reader.layer_names(i)]
     # adds in this order, in shards as large as the source's; on an error its thread stops first
     with Writer(out_dir, reader.layout(order), reader.largest_shard_bytes()) as writer:
-        writer.add(reader.load(reader.other_names()))
+        write_one_by_one(reader, writer, reader.other_names())
         hidden = runner.embed(windows, batch_size) if sequential else None
         records = []
         for i in tqdm(range(runner.n_layers), desc=f"prune ({method})", disable=not progress):

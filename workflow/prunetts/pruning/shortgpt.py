@@ -15,7 +15,14 @@ from __future__ import annotations
 
 import functools
 
-from prunetts.checkpoint import LAYER_RE, Reader, Writer, prunable_modules_from_shapes, tensor_shapes
+from prunetts.checkpoint import (
+    LAYER_RE,
+    Reader,
+    Writer,
+    prunable_modules_from_shapes,
+    tensor_shapes,
+    write_one_by_one,
+)
 
 
 def layers_to_remove(bi: dict[int, float], n_layers: int, n_remove: int) -> list[int]:
@@ -84,7 +91,7 @@ def remove_layers(reader: Reader, out_dir: str, allocation: dict, before_config=
     ]
     # shards as large as the source's; on an error the writer's thread stops before the error propagates
     with Writer(out_dir, layout, reader.largest_shard_bytes()) as writer:
-        writer.add(reader.load(reader.other_names()))
+        write_one_by_one(reader, writer, reader.other_names())
         zeros = {}
         for new, old in enumerate(keep):
             tensors = reader.load(reader.layer_names(old))
