@@ -952,7 +952,7 @@ def test_tensors_outside_the_layers_are_written_one_at_a_time(tiny_model_dir, tm
 
     def load(self, names):
         if writers:  # what the writer still holds when these tensors are read
-            loads.append((tuple(names), sum(1 for _ in writers[0].pending)))
+            loads.append((tuple(names), len(writers[0].pending)))
         return real_load(self, names)
 
     def embed(self, *args, **kwargs):
@@ -965,7 +965,7 @@ def test_tensors_outside_the_layers_are_written_one_at_a_time(tiny_model_dir, tm
     mods = modules_of(tiny_model_dir)
     allocation = alloc.uniform(mods, 0.3) if method == "wanda" else alloc.shortgpt(mods, [0])
     prune_checkpoint(str(tiny_model_dir), tmp_path / "out", method, allocation, windows=WINDOWS, progress=False)
-    others = [n for n in Reader(tiny_model_dir).other_names()]
+    others = Reader(tiny_model_dir).other_names()
     assert {"model.embed_tokens.weight", "lm_head.weight"} <= set(others)
     firsts = [(names, held) for names, held in loads if names == "embed" or not LAYER_RE.match(names[0])]
     assert [names for names, _ in firsts][: len(others)] == [(n,) for n in others]  # one at a time
