@@ -278,6 +278,28 @@ def test_owl_outlier_ratios_equal_the_reference(tiny_model_dir, m):
     assert max(abs(weight_only[li] - expected[li]) for li in expected) > 2 * 100 / min(numel.values())
 
 
+def test_owl_reads_one_matrix_at_a_time_and_counts_in_chunks_alike(tiny_model_dir, monkeypatch):
+    """OWL scoring holds one weight matrix at a time (not the whole layer: 0.4 GB at Qwen3-8B's width) and counts
+    the outliers chunk by chunk; the ratios are exactly those of one count over the layer."""
+    import prunetts.scores as sc
+    from prunetts.capture import capture
+    from prunetts.checkpoint import Reader
+
+    windows = [[(7 * i + 3 * j) % 200 for j in range(16)] for i in range(4)]
+    linear, _ = capture(str(tiny_model_dir), windows, batch_size=4, device="cpu", dtype="float32", progress=False)
+    stats = {k: s for k, (s, _) in linear.items()}
+    whole = sc.owl_outlier_ratios(str(tiny_model_dir), stats, 3.0)
+    per_layer = {}
+    for li, _, n in modules_of(tiny_model_dir):
+        per_layer[li] = per_layer.get(li, 0) + n
+    assert min(per_layer.values()) > 3 * 997 and any(v > 0 for v in whole.values())
+    loads, real_load = [], Reader.load
+    monkeypatch.setattr(Reader, "load", lambda self, names: loads.append(list(names)) or real_load(self, names))
+    monkeypatch.setattr(sc, "COUNT_CHUNK", 997)  # smaller than every layer's scores: many chunks, a ragged last one
+    assert sc.owl_outlier_ratios(str(tiny_model_dir), stats, 3.0) == whole
+    assert loads and all(len(names) == 1 for names in loads)
+
+
 def test_streamed_passes_give_each_freed_layer_back_to_the_os(tiny_model_dir, tmp_path, monkeypatch):
     """Capture, OWL scoring and pruning release malloc's freed memory after every layer (glibc's heaps fragment from
     layer to layer: without it a CPU capture of Qwen3-8B's shape peaked at 4.7 GB instead of 1.6, README (b));
