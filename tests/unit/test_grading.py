@@ -288,38 +288,20 @@ def test_jobs_grade_uses_the_benchmark_kind(tmp_path):
         r.update(think_seconds=0.0, answer_seconds=0.0)
     artifacts.write("generations", rows, tmp_path / "gen.parquet")
     out = tmp_path / "grades.parquet"
-    jobs.grade(
-        str(tmp_path / "gen.parquet"),
-        str(tmp_path / "bench.parquet"),
-        str(out),
-        bench="gpqa_diamond",
-        workers=1,
-        timeout_s=5,
-    )
-    graded = artifacts.read("grades", out).to_pydict()
+
+    def grade(gen_file: str, bench: str = "gpqa_diamond", **kw):
+        paths = (str(tmp_path / gen_file), str(tmp_path / "bench.parquet"), str(out))
+        jobs.grade(*paths, bench=bench, workers=1, timeout_s=5, **kw)
+        return artifacts.read("grades", out).to_pydict()
+
+    graded = grade("gen.parquet")
     assert graded["verdict"] == ["correct", "unparsable"] and graded["extracted"] == ["C", "3"]
     # graded after the model's own delimiter (Qwen3's </think>): the thinking's "Answer: (a)" is not the answer
     qwen3 = [dict(rows[0], full_text="Answer: (a)\n</think>C")]
     artifacts.write("generations", qwen3, tmp_path / "gen3.parquet")
-    jobs.grade(
-        str(tmp_path / "gen3.parquet"),
-        str(tmp_path / "bench.parquet"),
-        str(out),
-        bench="gpqa_diamond",
-        workers=1,
-        timeout_s=5,
-        delimiters="qwen3",
-    )
-    assert artifacts.read("grades", out).to_pydict()["verdict"] == ["no_answer"]  # s1's marker: "A", wrong
+    assert grade("gen3.parquet", delimiters="qwen3")["verdict"] == ["no_answer"]  # s1's marker: "A", wrong
     with pytest.raises(ValueError, match="holds benchmark"):
-        jobs.grade(
-            str(tmp_path / "gen.parquet"),
-            str(tmp_path / "bench.parquet"),
-            str(out),
-            bench="aime24",
-            workers=1,
-            timeout_s=5,
-        )
+        grade("gen.parquet", bench="aime24")
 
 
 # an unboxed "Answer:" tail (what follows the forced "Final Answer:" when the model writes no box): graded on its first
