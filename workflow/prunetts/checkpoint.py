@@ -261,11 +261,9 @@ class Reader:
 
     def layout(self, names: list[str]) -> list[tuple[str, str, list[int]]]:
         """``(name, dtype code, shape)`` of each of ``names`` as stored (from the files' headers): a Writer's plan."""
-        for file in {self.files[n] for n in names} - self._headers.keys():
-            self._headers[file] = read_header(file)
         out = []
         for n in names:
-            meta = self._headers[self.files[n]].get(n)
+            meta = self._header(self.files[n]).get(n)
             if meta is None:
                 raise CheckpointError(f"{self.files[n]}: has no tensor {n}, which {INDEX} places there; re-download it")
             out.append((n, meta["dtype"], meta["shape"]))
@@ -274,10 +272,16 @@ class Reader:
     def largest_shard_bytes(self) -> int:
         """The tensor bytes of the source's largest weight file: a pruned checkpoint written in shards of at most this
         has about as many files as its source (e.g. Qwen3-8B: 5 of <= 4 GB; a single-file source stays one file)."""
-        files = set(self.files.values())
-        for file in files - self._headers.keys():
+        return max(
+            sum(m["data_offsets"][1] - m["data_offsets"][0] for m in self._header(f).values())
+            for f in set(self.files.values())
+        )
+
+    def _header(self, file: Path) -> dict:
+        """``read_header(file)``, read once per file."""
+        if file not in self._headers:
             self._headers[file] = read_header(file)
-        return max(sum(m["data_offsets"][1] - m["data_offsets"][0] for m in self._headers[f].values()) for f in files)
+        return self._headers[file]
 
     def load(self, names: list[str]) -> dict:
         from safetensors import safe_open

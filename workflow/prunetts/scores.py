@@ -36,11 +36,10 @@ def owl_outlier_ratios(model_path: str, stats: dict, m: float) -> dict[int, floa
     ratios = {}
     for layer, names in sorted(by_layer.items()):
         keys = [f"model.layers.{layer}.{n}.weight" for n in names]
-        shapes = {k: shape for k, _, shape in reader.layout(keys)}
         # the layer's scores written into one buffer (the mean of the concatenation, as the reference computes it),
         # each weight read only when it is scored: a list of per-matrix scores and their concatenation would hold
         # the layer's scores twice (1.5 GB at Qwen3-8B's width), and the whole layer's weights would add 0.4 GB
-        flat = torch.empty(sum(math.prod(shape) for shape in shapes.values()), dtype=torch.float32)
+        flat = torch.empty(sum(math.prod(shape) for _, _, shape in reader.layout(keys)), dtype=torch.float32)
         start = 0
         for k, n in zip(keys, names, strict=True):
             weight = reader.load([k])[k]
