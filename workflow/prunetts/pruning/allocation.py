@@ -5,7 +5,7 @@
   ``D' = minmax(D) * 2*lam``, ``s_l = S - (D'_l - mean(D'))`` (mean exactly S, spread 2*lam, more outliers -> less
   pruning). Values <= 0 as TTS-Pruning's code: Wanda-OWL sets them to 0.01 (``prune_wanda_outlier``),
   magnitude-OWL prunes nothing there (``prune_mag_outlier``: ``int(numel * s) <= 0``), with a warning: the mean then
-  exceeds S. This happens whenever mean(D') < 2*lam - S (one layer with far more outliers than the rest at S = 0.1,
+  exceeds S. This happens whenever mean(D') <= 2*lam - S (one layer with far more outliers than the rest at S = 0.1,
   lam = 0.08), not only when lam > S as METHODS §3.2 says. Every linear of layer l gets s_l. A value above 1
   (S + mean(D') > 1, only with a large S and lam) is an error, not a silent full prune.
 - **layerif** (Askari et al. 2025, LayerIF, as TTS-Pruning's ``influence_helper``; METHODS §4.4): per component
