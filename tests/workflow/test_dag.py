@@ -94,6 +94,25 @@ def test_local_data_files_are_inputs(tmp_path):
     assert all(f.startswith(str(DEMO_MODEL)) for f in jobs_of(demo, "prepare_calibration")[0]["input"].split(", "))
 
 
+def test_a_local_dataset_folder_source_is_an_input_by_its_files(tmp_path):
+    """A benchmark source may be a local dataset folder (read by datasets.load_dataset): its files are the job's
+    inputs, so editing one reruns prepare_benchmark and --cache keys its content. As a folder it used to be no input
+    at all: an edited file changed nothing, and two workflows with different data under one path shared a cache
+    entry."""
+    from tests.conftest import bench_file
+
+    folder = tmp_path / "math500-data"
+    (folder / "data").mkdir(parents=True)
+    shutil.copy(bench_file("math500.jsonl"), folder / "data" / "test.jsonl")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    cfg = micro_config(pruning={"methods": [], "sparsities": []})
+    cfg["benchmarks"] = {"math500": {"source": str(folder), "limit": 3}}
+    proc = snakemake(tmp_path, "-n", configfile=write_config(tmp_path, cfg))
+    (job,) = jobs_of(proc, "prepare_benchmark")
+    assert job.get("input") == str(folder / "data" / "test.jsonl"), job
+
+
 def test_the_calibration_job_reads_the_tokenizer_files_not_the_weights(tmp_path):
     """New weights in a local checkpoint do not rerun the calibration windows (tokenizer only), and --cache does not
     hash the weights to key them; the prune reads the weights."""

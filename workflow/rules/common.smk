@@ -113,9 +113,24 @@ def base_model_tokenizer_input(wildcards):
 
 def local_files(*sources):
     """Config values naming local data files (benchmark sources, calibration and influence texts) as inputs: editing
-    such a file reruns its readers, and the between-workflow cache hashes its content. demo, c4 and hub ids are not
-    files."""
-    return sorted({str(s) for s in sources if s and Path(s).is_file()})
+    such a file reruns its readers, and the between-workflow cache hashes its content. A local dataset folder (a
+    benchmark source, read by datasets.load_dataset) counts by the files in it, hidden ones aside. demo, c4 and hub
+    ids are not files."""
+    files = set()
+    for s in sources:
+        if not s:
+            continue
+        path = Path(s)
+        if path.is_file():
+            files.add(str(path))
+        elif path.is_dir():
+            files.update(
+                str(f)
+                for f in path.rglob("*")
+                if f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(path).parts)
+            )
+    return sorted(files)
 
 
 def benchmark_source_input(wildcards):
