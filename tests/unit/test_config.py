@@ -185,6 +185,10 @@ def test_generation_trigger_leaves_out_the_run_settings():
     only_run_settings = {"temperature": 0.6, "backend": "vllm"}  # the same as no vllm options at all
     assert generation_trigger({**vllm, "vllm": {"gpu_memory_utilization": 0.5}}) == only_run_settings
     assert generation_trigger({**vllm, "vllm": {}}) == only_run_settings
+    # the transformers backend reads no vLLM option: editing one (max_model_len, quantization) reruns no generation
+    assert generation_trigger({**g, "vllm": {"max_model_len": 100, "quantization": "fp8"}}) == generation_trigger(g)
+    transformers = {**g, "backend": "transformers"}
+    assert generation_trigger({**transformers, "vllm": engine}) == generation_trigger(transformers)
 
 
 def test_gpu_rules_ask_for_a_gpu_by_default_and_vllm_parallelism_must_fit():

@@ -116,11 +116,12 @@ VLLM_RUN_SETTINGS = (
 def generation_trigger(generation: dict) -> dict:
     """The generation settings the samples depend on: the generate rule's rerun trigger and the journal's
     fingerprint. Not the budgets and seeds (a param and a wildcard of their own), nor the run settings above; with
-    the vLLM backend not ``device`` either (vLLM ignores it), and ``dtype: auto`` as the bf16 it means there."""
+    the vLLM backend not ``device`` either (vLLM ignores it), and ``dtype: auto`` as the bf16 it means there; with
+    the transformers backend not the ``vllm`` options (only the vLLM backend reads them)."""
     vllm = generation.get("backend", "transformers") == "vllm"
     out = {}
     for key, value in generation.items():
-        if key in ("budgets", "seeds", *GENERATION_RUN_SETTINGS) or (vllm and key == "device"):
+        if key in ("budgets", "seeds", *GENERATION_RUN_SETTINGS) or key == ("device" if vllm else "vllm"):
             continue
         if vllm and key == "dtype" and value == "auto":
             value = "bfloat16"  # what vLLM computes in for auto (vllm_backend.load_engine)
