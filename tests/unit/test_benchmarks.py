@@ -197,6 +197,17 @@ def test_prepare_benchmark_passes_options(tmp_path):
         jobs.prepare_benchmark(str(tmp_path / "x.parquet"), bench="aime24", options={**opts, "source": None})
 
 
+def test_with_defaults_writes_in_the_loaders_own_defaults():
+    """prepare_benchmark's params: a written-out default and a left-out one are the same options; a None default
+    (revision) stays unset, so no hub benchmark's params change."""
+    assert benchmarks.with_defaults("gpqa_diamond", {"limit": None}) == {"limit": None, "shuffle_seed": 0}
+    assert benchmarks.with_defaults("gpqa_diamond", {"shuffle_seed": 0}) == {"shuffle_seed": 0}
+    assert benchmarks.with_defaults("gpqa_diamond", {"shuffle_seed": 2})["shuffle_seed"] == 2
+    for name in ("demo", "math500", "aime24", "amc23"):
+        assert benchmarks.with_defaults(name, {"source": None, "limit": 3}) == {"source": None, "limit": 3}
+    assert benchmarks.with_defaults("math500", None) == {}
+
+
 def test_config_accepts_shuffle_seed_for_gpqa_only():
     from pathlib import Path
 

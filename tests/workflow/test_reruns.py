@@ -244,3 +244,25 @@ def test_capture_settings_rerun_its_readers_and_sequential_wanda(capture_run):
     assert variants_scheduled(proc.stdout) == CAPTURE_READERS | {"wanda-uniform-s0.50"}
     rerun = {"layer_scores": 2, "allocate": 2, "prune": 3, "generate": 3, "grade": 3, "plot_layers": 1}
     assert counts == {"capture": 1} | rerun | PLOTS, proc.stdout
+
+
+def test_gpqa_shuffle_seed_written_out_or_left_out_is_the_same_benchmark(tmp_path):
+    """gpqa_diamond's shuffle_seed defaults to 0 in its loader (no schema default: the other benchmarks reject the
+    key). Writing out `shuffle_seed: 0` (config/paper.yaml does) or leaving it out reruns nothing: it used to change
+    prepare_benchmark's params, so every GPQA generation of the grid ran again (and --cache missed)."""
+    from tests.conftest import bench_file
+
+    source = tmp_path / "gpqa.jsonl"
+    source.write_text("".join(bench_file("gpqa_diamond.jsonl").read_text().splitlines(keepends=True)[:4]))
+    cfg = micro_config(pruning={"methods": [], "sparsities": []})
+    target = "results/benchmarks/bench~gpqa_diamond.parquet"
+    for name, options in (("left-out", {}), ("written-out", {"shuffle_seed": 0})):
+        cfg["benchmarks"] = {"gpqa_diamond": {"source": str(source), **options}}
+        (tmp_path / name).mkdir()
+        configfile = write_config(tmp_path / name, cfg)
+        if name == "left-out":
+            snakemake(tmp_path, "--cores", "1", target, configfile=configfile)
+        assert job_counts(snakemake(tmp_path, "-n", target, configfile=configfile)) == {}, name
+    cfg["benchmarks"]["gpqa_diamond"]["shuffle_seed"] = 1  # another shuffle is another benchmark
+    configfile = write_config(tmp_path / "written-out", cfg)
+    assert job_counts(snakemake(tmp_path, "-n", target, configfile=configfile)) == {"prepare_benchmark": 1}

@@ -13,7 +13,7 @@ rule prepare_benchmark:
     params:
         # cached rule: Snakemake's cache key covers params and inputs, not wildcards, so the script reads them here
         bench=lambda w: w.bench,
-        options=lambda w: config["benchmarks"][w.bench],
+        options=benchmark_options,
         impl=IMPL_VERSION["prepare_benchmark"],
     script:
         "../../scripts/prepare_benchmark.py"

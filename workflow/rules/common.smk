@@ -4,6 +4,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from prunetts.benchmarks import with_defaults
 from prunetts.checkpoint import model_ref
 from prunetts.config import (
     ConfigError,
@@ -131,6 +132,15 @@ def local_files(*sources):
                 and not any(part.startswith(".") for part in f.relative_to(path).parts)
             )
     return sorted(files)
+
+
+def benchmark_options(wildcards):
+    """The benchmark's options with its loader's defaults written in: shuffle_seed: 0 written out or left out is the
+    same benchmark, so neither reruns prepare_benchmark (and every generation of it) nor misses the cache.
+    """
+    return canonical(
+        with_defaults(wildcards.bench, config["benchmarks"][wildcards.bench])
+    )
 
 
 def benchmark_source_input(wildcards):

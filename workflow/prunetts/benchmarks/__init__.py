@@ -32,6 +32,20 @@ def options_of(name: str) -> tuple[str, ...]:
     return tuple(p for p in params if p != "source" and not p.startswith("_"))
 
 
+def with_defaults(name: str, options: dict | None) -> dict:
+    """A benchmark's config options with its loader's own defaults written in (``shuffle_seed: 0`` for gpqa_diamond):
+    the prepare_benchmark rule's params and cache key, so that writing out a default reruns nothing (the schema
+    fills ``source`` and ``limit``; an option of one benchmark only has no schema default). Unset options whose
+    default is None (``revision``) stay unset."""
+    params = inspect.signature(module(name).load).parameters
+    defaults = {
+        p: params[p].default
+        for p in options_of(name)
+        if params[p].default is not inspect.Parameter.empty and params[p].default is not None
+    }
+    return {**defaults, **(options or {})}
+
+
 def load(name: str, source: str | None = None, limit: int | None = None, **options) -> list[dict]:
     mod = module(name)
     unknown = sorted(set(options) - set(options_of(name)))
