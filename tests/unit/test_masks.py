@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from prunetts.pruning.magnitude import magnitude_mask
-from prunetts.pruning.masks import apply_mask, k_smallest, kth_smallest
+from prunetts.pruning.masks import apply_mask, count_true, count_zeros, k_smallest, kth_smallest
 from prunetts.pruning.wanda import wanda_mask, wanda_scores
 
 
@@ -82,3 +82,16 @@ def test_apply_mask_writes_positive_zeros_and_keeps_the_rest_bitwise(dtype):
     apply_mask(w, mask)
     assert torch.equal(w.view(torch.uint8), expected.view(torch.uint8))  # same bytes: +0.0 where pruned, NaN kept
     assert int((w == 0).sum()) >= int(mask.sum()) and not torch.signbit(w[mask]).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+def test_counts_equal_torch_counts_with_signed_zeros_and_nan(dtype):
+    g = torch.Generator().manual_seed(5)
+    w = torch.randn(41, 23, generator=g).to(dtype)
+    w[w.abs() < 0.3] = 0
+    w[1, :5] = torch.tensor([-0.0, 0.0, float("nan"), float("inf"), -0.0], dtype=dtype)
+    mask = torch.rand(41, 23, generator=g) < 0.3
+    assert count_zeros(w) == int((w == 0).sum()) > 0  # -0.0 counts as zero, NaN does not
+    assert count_true(mask) == int(mask.sum()) > 0
+    assert count_true(mask[:, ::2]) == int(mask[:, ::2].sum())  # a non-contiguous view
+    assert count_zeros(w.t()) == count_zeros(w)

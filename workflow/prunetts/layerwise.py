@@ -122,18 +122,17 @@ class LayerRunner:
     def prune(self, name: str, linear, mask) -> int:
         """Zero ``mask`` (True = prune) in the linear's weight and, when kept, in the stored weight that will be
         written; returns the number of zeros in the written weight."""
-        import torch
 
-        from prunetts.pruning.masks import apply_mask
+        from prunetts.pruning.masks import apply_mask, count_zeros
 
         apply_mask(linear.weight, mask)
         if self._source is None:
-            return int(torch.count_nonzero(linear.weight == 0))
+            return count_zeros(linear.weight)
         key = name + ".weight"
         stored = self._source[key].clone()  # a view of the checkpoint file until here
         apply_mask(stored, mask.to("cpu"))
         self._source[key] = stored
-        return int(torch.count_nonzero(stored == 0))
+        return count_zeros(stored)
 
     def layer_tensors(self, i: int, layer) -> dict:
         """The layer's tensors under their checkpoint names in the checkpoint's dtypes: cast back from the compute

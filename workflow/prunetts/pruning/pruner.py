@@ -26,6 +26,7 @@ import logging
 
 from prunetts.checkpoint import Reader, Writer, write_one_by_one
 from prunetts.pruning.magnitude import magnitude_mask
+from prunetts.pruning.masks import count_true
 from prunetts.pruning.wanda import wanda_mask
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ def _prune_linears(runner, i: int, linears: dict, method: str, allocation: dict,
                     module=name,
                     numel=lin.weight.numel(),
                     target_sparsity=float(s),
-                    n_pruned=int(torch.count_nonzero(mask)),
+                    n_pruned=count_true(mask),
                     n_zero=n_zero,
                 )
             )
