@@ -271,6 +271,38 @@ def test_hub_model_from_the_cache_records_its_commit(tiny_qwen3_dir, tmp_path, m
     assert runs["hub-main"][1] != runs["hub-pinned"][1]
 
 
+def test_a_hub_id_stays_a_hub_id_beside_an_out_named_after_its_organisation(tiny_qwen3_dir, tmp_path, monkeypatch):
+    """--out ORG/NAME-pruned creates a local ORG/ folder: neither that run (the model not yet in the cache) nor a
+    later one from the same directory (cached) may then take --model ORG/NAME for a missing local path."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from tests.conftest import fake_hub
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    downloads = []
+
+    def download(repo_id, **_kw):  # a first download: nothing in the cache until it is fetched
+        downloads.append(repo_id)
+        return str(tiny_qwen3_dir)
+
+    args = ["--method", "magnitude", "--sparsity", "0.2"]
+    with monkeypatch.context() as m:
+        m.setattr(huggingface_hub, "snapshot_download", download)
+        assert _prune("org/tiny", "org/tiny-s0.2", *args) == 0
+    assert downloads == ["org/tiny"] and (tmp_path / "org" / "tiny-s0.2" / "config.json").is_file()
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    cache = fake_hub(tmp_path / "hub", "org/tiny", {commit: tiny_qwen3_dir}, main=commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    assert _prune("org/tiny", "org/tiny-s0.5", "--method", "magnitude", "--sparsity", "0.5") == 0
+    summary = json.loads((tmp_path / "org" / "tiny-s0.5" / "prunetts_prune.json").read_text())
+    assert summary["resolved"]["hub_commit"] == commit
+    with pytest.raises(SystemExit):  # a typo'd local path beside its folder is still one line, not a hub look-up
+        _prune("org/tny", "o", *args)
+
+
 def test_revision_mistakes_are_one_line(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
     """--revision on a local directory, and a revision the cache does not hold (offline), each stop with one line
     and leave no output."""

@@ -60,7 +60,19 @@ def looks_local(path: str) -> bool:
     if path.startswith(("/", ".", "~")) or path.count("/") > 1 or "\\" in path:
         return True
     head = path.split("/", 1)[0]
-    return "/" in path and Path(head).is_dir()
+    # ``Qwen/Qwen3-8B`` beside a local ``Qwen/`` folder (e.g. an earlier ``--out Qwen/Qwen3-8B-wanda``) is still the
+    # hub id when the hub cache holds that model
+    return "/" in path and Path(head).is_dir() and not _in_hub_cache(path)
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the local Hugging Face cache holds a snapshot of model ``repo_id`` (no network access)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except (ImportError, ValueError, OSError):  # not a valid repo id, or no readable cache
+        return False
 
 
 def local_path_problem(path: str | os.PathLike) -> str | None:
@@ -103,10 +115,12 @@ def split_ref(ref: str | os.PathLike) -> tuple[str, str | None]:
     return path, revision or None
 
 
-def resolve(path: str | os.PathLike, revision: str | None = None, weights: bool = True) -> Path:
+def resolve(path: str | os.PathLike, revision: str | None = None, weights: bool = True, hub: bool = False) -> Path:
     """A local checkpoint directory, or the local snapshot of a hub id at ``revision`` (a commit sha, tag or branch;
     None = the hub's default branch), downloaded if allowed; ``weights=False`` fetches all but the safetensors (what
-    a tokenizer needs). A snapshot's folder is named by its commit (``hub_commit``)."""
+    a tokenizer needs). A snapshot's folder is named by its commit (``hub_commit``). ``hub``: the caller already
+    took ``path`` for a hub id (the CLI, before creating ``--out``, which may add a local folder named like the
+    hub id's organisation): no local-path guess."""
     p = Path(path).expanduser()
     if p.is_dir():
         if revision:
@@ -114,7 +128,7 @@ def resolve(path: str | os.PathLike, revision: str | None = None, weights: bool 
                 f"{path}: revision {revision!r} given for a local directory; a revision pins a hub id, drop it"
             )
         return p
-    problem = local_path_problem(path)
+    problem = None if hub else local_path_problem(path)
     if problem:
         raise CheckpointError(f"{path}: {problem}")
     from huggingface_hub import snapshot_download
@@ -224,8 +238,8 @@ def num_layers(config: dict) -> int:
 class Reader:
     """Tensors of a checkpoint by name, loaded lazily from the safetensors files."""
 
-    def __init__(self, path: str | os.PathLike, revision: str | None = None):
-        self.dir = resolve(path, revision)
+    def __init__(self, path: str | os.PathLike, revision: str | None = None, hub: bool = False):
+        self.dir = resolve(path, revision, hub=hub)
         self.files = {n: f for n, f in weight_files(self.dir).items() if not IGNORED_RE.search(n)}
         self._headers: dict[Path, dict] = {}
         config = self.dir / "config.json"

@@ -273,9 +273,10 @@ def _ignored(a, prune: argparse.ArgumentParser) -> list[str]:
     ]
 
 
-def _preflight(a, v, needs_tokenizer: bool) -> tuple:
+def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
     """Checks that need the checkpoint's config (and a hub download), still before any calibration or model
-    loading: ``(reader, tokenizer or None)``."""
+    loading: ``(reader, tokenizer or None)``. ``hub``: ``--model`` was taken for a hub id before ``--out`` was created
+    (``--out Qwen/Qwen3-8B-wanda`` creates a local ``Qwen/`` that must not turn ``Qwen/Qwen3-8B`` into a path)."""
     from prunetts.checkpoint import Reader
     from prunetts.models import (
         SUPPORTED_MODEL_TYPES,
@@ -288,7 +289,7 @@ def _preflight(a, v, needs_tokenizer: bool) -> tuple:
     from prunetts.pruning.shortgpt import n_for_sparsity, removal_problem
 
     resolve_device(a.device)  # e.g. cuda on a machine without one: one line now, not a kernel error later
-    reader = Reader(a.model, a.revision)
+    reader = Reader(a.model, a.revision, hub=hub)
     model_type = reader.config.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise ModelError(
@@ -327,7 +328,7 @@ def _influence_texts(a, tok) -> tuple[list[str], list[str]]:
     return train, val
 
 
-def run_prune(a) -> dict:
+def run_prune(a, hub: bool = False) -> dict:
     from prunetts import artifacts
     from prunetts import capture as cap
     from prunetts import scores as sc
@@ -344,7 +345,7 @@ def run_prune(a) -> dict:
         v = Variant(a.method, a.allocation, a.sparsity)
     need_capture = v.allocation in ("owl", "shortgpt") or (a.method == "wanda" and a.wanda_mode == "one_pass")
     need_windows = need_capture or needs_calibration(a.method, a.wanda_mode)
-    reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif")
+    reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif", hub=hub)
     influence = _influence_texts(a, tok) if v.allocation == "layerif" else None
     shapes = tensor_shapes(reader.dir)
     modules = prunable_modules_from_shapes(shapes)
@@ -497,6 +498,8 @@ def main(argv=None) -> int:
             a.method if a.method == "shortgpt" else f"{a.method} with {a.allocation} allocation",
             ", ".join(ignored),
         )
+    # a hub id (checked by _check), decided before --out is created: --out ORG/NAME-pruned creates a local ORG/
+    hub = not Path(a.model).expanduser().exists()
     out = Path(a.out).expanduser()
     a.out = str(out)
     existed = out.exists()  # and then empty (_check)
@@ -522,7 +525,7 @@ def main(argv=None) -> int:
         if signal.getsignal(sig) is not signal.SIG_IGN
     }
     try:
-        run_prune(a)
+        run_prune(a, hub=hub)
     except BaseException as e:
         ignore_further_signals()
         # a failed run leaves --out as it found it (absent or empty), so the same command can simply be rerun
