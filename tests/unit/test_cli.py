@@ -457,6 +457,21 @@ def test_a_terminated_run_leaves_out_as_it_was_and_a_full_out_names_its_files(ti
     assert "exists and is not empty (holds .shard-00000.safetensors)" in _one_line_error(capsys)
 
 
+def test_ctrl_c_is_one_line_and_leaves_out_as_it_was(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
+    """Ctrl-C during the work ends with one line and the shell's 130, not a traceback through torch's modules."""
+    import signal
+
+    from prunetts.pruning import pruner
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pruner, "_prune_linears", interrupted)
+    out = tmp_path / "o"
+    assert _prune(tiny_qwen3_dir, out, "--method", "magnitude", "--sparsity", "0.2") == 128 + signal.SIGINT
+    assert _one_line_error(capsys) == f"prunetts: interrupted; --out {out} left as it was" and not out.exists()
+
+
 def test_prunetts_files_land_before_config_json(tiny_qwen3_dir, tmp_path, monkeypatch):
     """config.json marks a complete checkpoint: the CLI's own files must already be there when it appears."""
     import os

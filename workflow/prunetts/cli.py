@@ -534,6 +534,9 @@ def main(argv=None) -> int:
         elif out.is_dir():
             for child in out.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
+        if isinstance(e, KeyboardInterrupt):  # Ctrl-C: one line, as a SIGTERM ends quietly, not a torch traceback
+            print(f"prunetts: interrupted; --out {a.out} left as it was", file=sys.stderr)
+            return 128 + signal.SIGINT
         if not isinstance(e, (ValueError, OSError)):
             raise
         print(f"prunetts: error: {e}", file=sys.stderr)  # the library's user-facing errors carry one clear line
