@@ -457,6 +457,16 @@ def test_a_terminated_run_leaves_out_as_it_was_and_a_full_out_names_its_files(ti
     assert "exists and is not empty (holds .shard-00000.safetensors)" in _one_line_error(capsys)
 
 
+def test_layerif_with_a_single_calibration_text_names_the_fix_that_helps(tiny_qwen3_dir, tmp_path, capsys):
+    """One text cannot be split into training and validation texts: the line must not suggest fewer texts."""
+    texts = tmp_path / "one.jsonl"
+    texts.write_text(json.dumps({"text": "a single calibration text, long enough for a loss"}) + "\n")
+    args = ["--method", "magnitude", "--allocation", "layerif", "--sparsity", "0.2", "--calibration", texts]
+    assert _prune(tiny_qwen3_dir, tmp_path / "o", *args) == 1
+    line = _one_line_error(capsys)
+    assert "needs at least 2 distinct texts" in line and "got 1" in line and "--n-train" not in line
+
+
 def test_ctrl_c_is_one_line_and_leaves_out_as_it_was(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
     """Ctrl-C during the work ends with one line and the shell's 130, not a traceback through torch's modules."""
     import signal

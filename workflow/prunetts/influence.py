@@ -71,6 +71,11 @@ def split_calibration_texts(texts: list[str], n_train: int, n_val: int, seed: in
     """Disjoint splits of a corpus (by default the calibration texts). A corpus smaller than n_train + n_val (e.g. a
     small local file) is split 3:1 instead of failing, with a warning. Repeated texts count once."""
     texts = list(dict.fromkeys(texts))
+    if len(texts) < 2:  # no split can help: "fewer texts" (n_train / n_val >= 1) is no fix
+        raise ValueError(
+            f"LayerIF needs at least 2 distinct texts (one to train on, one to validate with), got {len(texts)}: give "
+            "more texts (influence.train_source, CLI --influence-train, or more calibration texts)"
+        )
     if len(texts) < n_train + n_val:
         n_val_new = max(1, min(n_val, len(texts) // 4))
         n_train_new = max(1, min(n_train, len(texts) - n_val_new))
