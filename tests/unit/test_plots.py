@@ -68,7 +68,8 @@ def test_variant_styles_are_consistent():
     style = plots.VariantStyle(VARIANTS + ["magnitude-uniform-s0.50", "shortgpt-n3"])
     assert style.line("dense")["color"] == (0.0, 0.0, 0.0)
     assert style.line("wanda-owl-s0.50")["linestyle"] == "--" and style.line("wanda-layerif-s0.50")["linestyle"] == ":"
-    assert style.line("magnitude-uniform-s0.30")["linestyle"] == "-" and style.line("shortgpt-n2")["linestyle"] == "-."
+    assert style.line("magnitude-uniform-s0.30")["linestyle"] == "-"
+    assert style.line("shortgpt-n2")["linestyle"] == plots.SHORTGPT_LAYERS_STYLE
     # same method, sparser = darker
     assert sum(style.color("magnitude-uniform-s0.50")) < sum(style.color("magnitude-uniform-s0.30"))
     assert sum(style.color("shortgpt-n3")) < sum(style.color("shortgpt-n2"))
@@ -76,6 +77,17 @@ def test_variant_styles_are_consistent():
     assert plots.VariantStyle(VARIANTS).line("wanda-owl-s0.50") == plots.VariantStyle(VARIANTS[::-1]).line(
         "wanda-owl-s0.50"
     )
+
+
+def test_shortgpt_by_sparsity_and_by_layer_count_never_share_a_style():
+    """Both ShortGPT kinds in one grid: each is shaded on its own scale, so the k-th sparsity and the k-th layer count
+    got the same colour and the same dash-dot line, two legend entries that could not be told apart."""
+    grid = ["dense", "magnitude-uniform-s0.30", "magnitude-uniform-s0.50"]
+    grid += ["shortgpt-s0.30", "shortgpt-s0.50", "shortgpt-n2", "shortgpt-n3"]
+    style = plots.VariantStyle(grid)
+    lines = [style.line(v) for v in grid]
+    assert style.line("shortgpt-s0.30")["linestyle"] == "-."
+    assert len({(line["color"], str(line["linestyle"])) for line in lines}) == len(grid)
 
 
 @pytest.fixture

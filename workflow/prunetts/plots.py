@@ -3,8 +3,8 @@ the per-layer sparsity.
 
 Styles are the same everywhere (``VariantStyle`` and ``_figure``): one colour per pruning method (black dense,
 blue magnitude, orange Wanda, green ShortGPT), one line style per allocation (solid uniform, dashed OWL, dotted
-LayerIF, dash-dot ShortGPT), darker = sparser (ShortGPT with a layer count: more layers removed); variants listed
-dense first, then by method, sparsity and allocation (``stats.variant_order``).
+LayerIF, dash-dot ShortGPT, dash-dot-dot ShortGPT with a layer count), darker = sparser (ShortGPT with a layer count:
+more layers removed); variants listed dense first, then by method, sparsity and allocation (``stats.variant_order``).
 
 - ``accuracy_vs_budget``: mean accuracy over seeds per variant and budget; band = the 95 % Wilson interval (problems
   as the sample) from the ``stats`` table.
@@ -32,6 +32,9 @@ from prunetts.stats import seeds_text, variant_order
 
 METHOD_COLOURS = {"dense": "black", "magnitude": "tab:blue", "wanda": "tab:orange", "shortgpt": "tab:green"}
 ALLOCATION_STYLES = {None: "-", "uniform": "-", "owl": "--", "layerif": ":", "shortgpt": "-."}
+# ShortGPT by layer count (shortgpt-n2) is shaded on its own scale (the layer counts), so the k-th layer count gets the
+# same colour as the k-th sparsity's shortgpt-s*: dash-dot-dot keeps the two apart in one legend
+SHORTGPT_LAYERS_STYLE = (0, (5, 1.5, 1, 1.5, 1, 1.5))
 RC = {
     "font.size": 9,
     "axes.titlesize": 10,
@@ -84,7 +87,8 @@ class VariantStyle:
         if p is not None and p.is_dense:
             return dict(color=self.color(variant), linestyle="-", linewidth=2.2)
         allocation = p.allocation if p is not None else None
-        return dict(color=self.color(variant), linestyle=ALLOCATION_STYLES.get(allocation, "--"), linewidth=1.6)
+        style = SHORTGPT_LAYERS_STYLE if p is not None and p.n_layers else ALLOCATION_STYLES.get(allocation, "--")
+        return dict(color=self.color(variant), linestyle=style, linewidth=1.6)
 
 
 @contextlib.contextmanager
