@@ -460,3 +460,23 @@ def test_summary_labels_a_row_with_fewer_seeds():
     assert "(2 seeds; n = 3 problems)" in md
     one = stats.summary_markdown(pd.DataFrame(stats.compute_stats(grades({"dense": {7: [1, 0, 1]}}), 1)))
     assert "(1 seed; n = 3 problems)" in one and "1 seeds" not in one
+
+
+def test_summary_labels_an_accuracy_cell_with_fewer_seeds_or_problems_at_any_budget():
+    """A seed missing at a budget below the largest, or a problem missing from a variant, used to leave its accuracy
+    cells unmarked: they averaged 1 seed (or 2 problems) under a header of 2 seeds and 3 problems."""
+    full = {"dense": {7: [1, 0, 1], 11: [1, 1, 1]}, "wanda-owl-s0.50": {7: [1, 0, 0], 11: [0, 0, 1]}}
+    g = pd.concat([grades(full, budget=16), grades(full, budget=64)], ignore_index=True)
+    g = g[~((g["variant"] == "wanda-owl-s0.50") & (g["budget"] == 16) & (g["seed"] == 11))]
+    g = g[~((g["variant"] == "dense") & (g["budget"] == 64) & (g["problem_id"] == "p0002"))]
+    st = pd.DataFrame(stats.compute_stats(g, 1))
+    md = stats.summary_markdown(st)
+    assert "(2 seeds; n = 3 problems)" in md
+    accuracy = md.split("\nDifference vs dense:\n")[0].splitlines()
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in accuracy if line.startswith("| ") and "[" in line}
+    wanda, dense = rows["| wanda-owl-s0.50"], rows["| dense"]
+    assert wanda[1].startswith("0.333 [") and wanda[1].endswith("] (k=1)")  # B=16: seed 7 only
+    assert "(k=" not in wanda[2] and "(n=" not in wanda[2]  # B=64: complete
+    assert dense[2].endswith("] (n=2)") and "(n=" not in dense[1]  # B=64: 2 of the 3 problems
+    page = stats.summary_html(st)
+    assert "] (k=1)</td>" in page and "] (n=2)</td>" in page

@@ -439,8 +439,15 @@ def _mark(r) -> str:
     return " ▲" if r["diff_vs_dense"] > 0 else " ▼"
 
 
-def _acc_cell(r) -> str:
-    return f"{r['accuracy_mean']:.3f} [{r['accuracy_ci_low']:.2f}, {r['accuracy_ci_high']:.2f}]{_mark(r)}"
+def _own_sample(r, n_seeds: int, n: int) -> str:
+    """A cell's "(k=m)" / "(n=p)": it averages another number of seeds / problems than its table's header says."""
+    own = "" if r["n_seeds"] == n_seeds else f" (k={r['n_seeds']})"
+    return own + ("" if r["n_problems"] == n else f" (n={r['n_problems']})")
+
+
+def _acc_cell(r, n_seeds: int, n: int) -> str:
+    acc = f"{r['accuracy_mean']:.3f} [{r['accuracy_ci_low']:.2f}, {r['accuracy_ci_high']:.2f}]"
+    return acc + _own_sample(r, n_seeds, n) + _mark(r)
 
 
 def _diff_cell(r) -> str:
@@ -467,7 +474,7 @@ _LEGEND = (
     f"budgets of the table: p < {ALPHA}). Difference vs dense: variant − dense accuracy on the same problems and seeds "
     "[95 % paired bootstrap interval over problems], * = the same test (the star follows the test, not the interval). "
     "pass@n / maj@n: any-correct / majority vote (ties split evenly) over the n seeds, at the largest budget; "
-    "(k=m) marks a row with m seeds instead of n."
+    "(k=m) marks a cell with m seeds instead of n, (n=p) an accuracy over p problems instead of the header's n."
 )
 
 
@@ -495,7 +502,7 @@ def summary_markdown(st: pd.DataFrame) -> str:
         lines.append("| variant | " + " | ".join(head) + " |")
         lines.append("|---" * (len(head) + 1) + "|")
         for v in variants:
-            cells = [_acc_cell(by[(v, b)]) if (v, b) in by else "–" for b in budgets]
+            cells = [_acc_cell(by[(v, b)], n_seeds, n) if (v, b) in by else "–" for b in budgets]
             cells += _top_cells(by.get((v, bmax)), n_seeds)
             lines.append(f"| {v} | " + " | ".join(cells) + " |")
         pruned = [v for v in variants if v != "dense"]
@@ -549,7 +556,7 @@ def summary_html(st: pd.DataFrame) -> str:
             cells = []
             for b in budgets:
                 r = by.get((v, b))
-                cells.append(f"<td{cls(r)}>{e(_acc_cell(r))}</td>" if r else "<td>–</td>")
+                cells.append(f"<td{cls(r)}>{e(_acc_cell(r, n_seeds, n))}</td>" if r else "<td>–</td>")
             cells += [f"<td>{x}</td>" for x in _top_cells(by.get((v, budgets[-1])), n_seeds)]
             parts.append(f"<tr><td>{e(v)}</td>{''.join(cells)}</tr>")
         parts.append("</table>")
