@@ -153,22 +153,27 @@ def test_thinking_lengths_box_plots_the_largest_budget(tables, drawn, tmp_path):
     assert [line.get_xdata()[0] for line in left.get_lines() if line.get_linestyle() == "--"] == [256]
 
 
-def test_layer_sparsity_plots_the_realized_zeros(drawn, tmp_path):
+def test_layer_sparsity_plots_the_realized_zeros_of_attention_and_mlp_apart(drawn, tmp_path):
+    # LayerIF-like: the last layer's MLP far sparser than its attention; a blended mean would show neither
+    zeros = {"self_attn.q_proj": (8, 16, 32), "self_attn.o_proj": (8, 16, 16), "mlp.down_proj": (32, 32, 63)}
     rows = [
         dict(
             model="m",
-            variant="magnitude-uniform-s0.50",
+            variant="magnitude-layerif-s0.50",
             layer=layer,
             module=module,
             numel=64,
             n_zero=zero,
             target_sparsity=0.5,
         )
-        for layer, zero in enumerate((8, 16, 32))
-        for module in ("self_attn.q_proj", "mlp.down_proj")
+        for module, per_layer in zeros.items()
+        for layer, zero in enumerate(per_layer)
     ]
     scores = [dict(model="m", scorer="owl", component="layer", layer=i, score=float(i)) for i in range(3)]
     plots.layer_sparsity(pd.DataFrame(rows), pd.DataFrame(scores), "m", tmp_path / "layers.png")
-    ((top, _bottom),) = drawn
-    (line,) = [line for line in top.get_lines() if line.get_label() == "magnitude-uniform-s0.50"]
-    assert list(line.get_ydata()) == pytest.approx([0.125, 0.25, 0.5])
+    ((attn, mlp, _bottom),) = drawn
+    (a,) = [line for line in attn.get_lines() if line.get_label() == "magnitude-layerif-s0.50"]
+    (m,) = [line for line in mlp.get_lines() if line.get_label() == "magnitude-layerif-s0.50"]
+    assert list(a.get_xdata()) == list(m.get_xdata()) == [0, 1, 2]
+    assert list(a.get_ydata()) == pytest.approx([0.125, 0.25, 0.375])  # (q + o zeros) / (q + o numel)
+    assert list(m.get_ydata()) == pytest.approx([0.5, 0.5, 63 / 64])

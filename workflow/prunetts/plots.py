@@ -16,7 +16,8 @@ more layers removed); variants listed dense first, then by method, sparsity and 
 - ``thinking_lengths``: left, box plots of the thinking tokens of every trace (problems × seeds) at the largest
   budget per variant (box = quartiles, whiskers 1.5 IQR, triangle = mean, dashed line = the budget); right, the share
   of traces that hit the budget, per variant and budget, on the same rows.
-- ``layer_sparsity``: per-layer realized sparsity of every variant and the layer scores behind the allocations.
+- ``layer_sparsity``: per-layer realized sparsity of every variant, attention and MLP linears apart, and the layer
+  scores behind the allocations.
 """
 
 from __future__ import annotations
@@ -278,23 +279,30 @@ def thinking_lengths(grades: pd.DataFrame, model: str, bench: str, out: str | Pa
 
 
 def layer_sparsity(sparsity: pd.DataFrame, scores: pd.DataFrame, model: str, out: str | Path) -> None:
-    """Per-layer realized sparsity of every pruned variant (top) and the per-layer scores behind the allocations
-    (bottom, each min-max normalised)."""
+    """Per-layer realized sparsity of every pruned variant, attention linears (top) and MLP linears (middle) apart:
+    LayerIF allocates the two components separately, so a layer's mean over all its linears would hide what
+    either got; below, the per-layer scores behind the allocations, each min-max normalised."""
+    from prunetts.pruning.allocation import component
+
     sp = sparsity[sparsity["model"] == model].copy()
-    sp["zeros"] = sp["n_zero"]
-    per_layer = sp.groupby(["variant", "layer"])[["zeros", "numel"]].sum()
-    per_layer = (per_layer["zeros"] / per_layer["numel"]).rename("sparsity").reset_index()
+    sp["component"] = sp["module"].map(component)
+    per_layer = sp.groupby(["variant", "component", "layer"])[["n_zero", "numel"]].sum()
+    per_layer = (per_layer["n_zero"] / per_layer["numel"]).rename("sparsity").reset_index()
     variants = variant_order(per_layer["variant"])
     style = VariantStyle(variants)
-    with _figure(out, 2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]}) as (fig, (top, bottom)):
-        for v in variants:
-            part = per_layer[per_layer["variant"] == v]
-            top.plot(part["layer"], part["sparsity"], marker="o", markersize=3, label=v, **style.line(v))
-        top.set_ylabel("realized sparsity of the layer's linears")
-        top.set_ylim(-0.02, 1.02)
-        top.set_title(f"{model}: per-layer sparsity by variant (ShortGPT: removed layer = 1)", fontsize=9)
-        top.grid(alpha=0.3)
-        top.legend(fontsize=6, ncol=2, loc="upper left")
+    with _figure(out, 3, 1, figsize=(8, 9), sharex=True, gridspec_kw={"height_ratios": [3, 3, 2]}) as (
+        fig,
+        (attn, mlp, bottom),
+    ):
+        for ax, comp, what in ((attn, "attention", "attention (q, k, v, o)"), (mlp, "mlp", "MLP (gate, up, down)")):
+            for v in variants:
+                part = per_layer[(per_layer["variant"] == v) & (per_layer["component"] == comp)]
+                ax.plot(part["layer"], part["sparsity"], marker="o", markersize=3, label=v, **style.line(v))
+            ax.set_ylabel(f"realized sparsity,\n{what}")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+        attn.set_title(f"{model}: per-layer sparsity by variant (ShortGPT: removed layer = 1)", fontsize=9)
+        attn.legend(fontsize=6, ncol=2, loc="upper left")
         sc = scores[scores["model"] == model]
         for (scorer, comp), part in sc.groupby(["scorer", "component"], sort=True):
             v = part.sort_values("layer")["score"]
