@@ -66,7 +66,7 @@ def k_smallest(scores, k: int):
 
 
 def count_true(mask) -> int:
-    """Number of True entries of a bool mask (numpy's count on CPU: ~5x faster than ``torch.count_nonzero``)."""
+    """Number of True entries of a bool mask (numpy's count on CPU: 2-3x faster than ``torch.count_nonzero``)."""
     import torch
 
     if _on_cpu(mask):
@@ -77,14 +77,11 @@ def count_true(mask) -> int:
 
 
 def count_zeros(weight) -> int:
-    """Number of entries equal to zero (either sign), in numpy on CPU where the dtype allows (~4x faster)."""
+    """Number of entries equal to zero (either sign; NaN is not): the size minus ``torch.count_nonzero``, which skips
+    the bool temporary of ``weight == 0`` (about 2x faster on CPU, and faster than numpy's count here)."""
     import torch
 
-    if _on_numpy(weight):
-        import numpy as np
-
-        return int(np.count_nonzero(weight.detach().numpy() == 0))
-    return int(torch.count_nonzero(weight == 0))
+    return weight.numel() - int(torch.count_nonzero(weight.detach()))
 
 
 def apply_mask(weight, mask) -> None:
