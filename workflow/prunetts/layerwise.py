@@ -122,7 +122,6 @@ class LayerRunner:
     def prune(self, name: str, linear, mask) -> int:
         """Zero ``mask`` (True = prune) in the linear's weight and, when kept, in the stored weight that will be
         written; returns the number of zeros in the written weight."""
-
         from prunetts.pruning.masks import apply_mask, count_zeros
 
         apply_mask(linear.weight, mask)

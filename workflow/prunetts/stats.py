@@ -439,10 +439,14 @@ def _mark(r) -> str:
     return " ▲" if r["diff_vs_dense"] > 0 else " ▼"
 
 
+def _own_seeds(r, n_seeds: int) -> str:
+    """The "(k=m)" mark, with its leading space, where a row averages another number of seeds than its header says."""
+    return "" if r["n_seeds"] == n_seeds else f" (k={r['n_seeds']})"
+
+
 def _own_sample(r, n_seeds: int, n: int) -> str:
     """A cell's "(k=m)" / "(n=p)": it averages another number of seeds / problems than its table's header says."""
-    own = "" if r["n_seeds"] == n_seeds else f" (k={r['n_seeds']})"
-    return own + ("" if r["n_problems"] == n else f" (n={r['n_problems']})")
+    return _own_seeds(r, n_seeds) + ("" if r["n_problems"] == n else f" (n={r['n_problems']})")
 
 
 def _acc_cell(r, n_seeds: int, n: int) -> str:
@@ -483,7 +487,7 @@ def _top_cells(r, n_seeds: int) -> list[str]:
     seeds than the header's n says its own."""
     if r is None:
         return ["–"] * 4
-    own = "" if r["n_seeds"] == n_seeds else f" (k={r['n_seeds']})"
+    own = _own_seeds(r, n_seeds)
     return [
         f"{r['pass_at_k'][-1]:.3f}{own}",
         f"{r['maj_at_k'][-1]:.3f}{own}",
