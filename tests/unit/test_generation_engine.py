@@ -240,21 +240,35 @@ def test_waiting_problems_join_a_running_batch(demo, monkeypatch):
 class FakeLLM:
     """``vllm.LLM.generate``'s signature and output shape. A seeded request's token at step t depends only on its
     seed, t and the previous token (as a seeded vLLM request depends only on its own generator), so capping
-    ``max_tokens`` gives a prefix; matched stop ids stay in ``token_ids`` as vLLM keeps them."""
+    ``max_tokens`` gives a prefix; matched stop ids stay in ``token_ids`` as vLLM keeps them.
+
+    As vLLM 0.33: its default model runner (V2) fails on more than 1024 ``allowed_token_ids`` or ``logit_bias``
+    entries per request (v1/worker/gpu/sample/logit_bias.py); tokens outside ``allowed_token_ids`` or with a -inf
+    bias are never sampled."""
 
     def __init__(self, vocab):
         self.vocab, self.calls = vocab, []
 
     def generate(self, prompts, sampling_params, use_tqdm=True):
+        import math
         import random
 
         self.calls.append(sampling_params)
         outs = []
         for prompt, sp in zip(prompts, sampling_params, strict=True):
+            allowed = getattr(sp, "allowed_token_ids", None)
+            bias = getattr(sp, "logit_bias", None) or {}
+            for name, n in (("allowed token IDs", len(allowed or ())), ("logit bias tokens", len(bias))):
+                if n > 1024:
+                    raise ValueError(f"Too many {name}: {n}. The max size is 1024.")
+            banned = {t for t, b in bias.items() if b == -math.inf}
+            allowed = set(allowed) if allowed else None
             rng = random.Random(f"{sp.seed}/{prompt['prompt_token_ids'][-1]}")
             ids, reason = [], "length"
             while len(ids) < sp.max_tokens:
                 t = rng.randrange(self.vocab)
+                while t in banned or (allowed is not None and t not in allowed):
+                    t = rng.randrange(self.vocab)
                 ids.append(t)
                 if t in sp.stop_token_ids:
                     reason = "stop"
@@ -301,6 +315,21 @@ def test_vllm_adapter_budget_sweep_against_a_fake_engine(demo, fake_vllm):
         assert "<|im_start|>" not in r["thinking_text"]
     waited = run(budgets, num_ignore=1)
     assert any(r["waits"] == 1 for r in waited)
+
+
+def test_vllm_never_samples_the_padded_vocab_and_stays_within_the_v2_runners_limits(fake_vllm):
+    """Qwen2.5 has embeddings for 152064 ids, its tokenizer 151665: the 399 others must never be sampled, and the
+    request must pass vLLM 0.33's default model runner, which takes at most 1024 allowed ids (an allow-list of the
+    151665 valid ones fails the engine)."""
+    from prunetts.generation.backends import Request
+    from prunetts.generation.sampling import Stream
+    from prunetts.generation.vllm_backend import VLLMBackend
+
+    n_valid, vocab = 151665, 152064
+    engine = FakeLLM(vocab=vocab)
+    backend = VLLMBackend(engine, Sampling(1.0), n_valid=n_valid, vocab_size=vocab)
+    res = backend.generate([Request([1], 1000, frozenset(), Stream(s, 1000)) for s in range(3)])
+    assert sum(len(r.tokens) for r in res) == 3000 and all(t < n_valid for r in res for t in r.tokens)
 
 
 def test_vllm_requests_stay_inside_the_context(fake_vllm):

@@ -13,7 +13,8 @@ compositions, so equality with independent runs holds up to that nondeterminism 
 Samples differ from the transformers backend's for the same seed (different random numbers).
 
 Token ids the model has embeddings for but the tokenizer cannot decode (Qwen2.5: 151665..152063) are excluded with
-``allowed_token_ids`` (the s1 README's "Token id out of vocabulary" problem, METHODS §6.2 item 6).
+a ``logit_bias`` of -inf (the s1 README's "Token id out of vocabulary" problem, METHODS §6.2 item 6); not with
+``allowed_token_ids``, as vLLM 0.33's default model runner (V2) takes at most 1024 of those per request.
 
 Not run on the CI machines (no GPU): tests drive this adapter with a fake engine that has ``LLM.generate``'s
 signature and output shape.
@@ -71,8 +72,12 @@ class VLLMBackend:
         self.max_model_len = max_model_len
         self.sampling = sampling
         self.progress = progress
-        # only restrict when the embedding is larger than the tokenizer (a logits processor costs time)
-        self.allowed = list(range(n_valid)) if n_valid is not None and vocab_size and n_valid < vocab_size else None
+        # only restrict when the embedding is larger than the tokenizer (a logits processor costs time). A -inf bias on
+        # the ids past the tokenizer, not an allow-list of the valid ones: vLLM 0.33's default model runner (V2) fails
+        # the engine on more than 1024 allowed_token_ids, or logit_bias entries, per request
+        # (vllm/v1/worker/gpu/sample/logit_bias.py, MAX_NUM_ALLOWED_TOKEN_IDS; Qwen2.5 pads 399 ids, Qwen3 267)
+        padded = n_valid is not None and vocab_size and n_valid < vocab_size
+        self.banned = {i: float("-inf") for i in range(n_valid, vocab_size)} if padded else None
         self.generated_tokens = 0
         self.decode_seconds = 0.0
 
@@ -93,8 +98,8 @@ class VLLMBackend:
         )
         if self.sampling.top_k > 0:
             kw["top_k"] = self.sampling.top_k
-        if self.allowed is not None:
-            kw["allowed_token_ids"] = self.allowed
+        if self.banned is not None:
+            kw["logit_bias"] = self.banned
         return SamplingParams(**kw)
 
     def generate(self, requests: list[Request], desc: str = "generate") -> list[Result]:
