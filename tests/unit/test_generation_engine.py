@@ -794,12 +794,16 @@ def test_sliding_window_sweep_forks_equal_two_phase_and_single_budgets(sliding):
         assert all(shared[r["problem_id"], b] == r for r in _sweep((tok, lm), [b], 1.0, n=8, batch_size=8))
 
 
-@pytest.mark.parametrize("option, engine_len, want", [(100, 77, 100), (None, 77, 77), (None, None, 512)])
-def test_vllm_answers_stop_at_the_option_else_the_engines_else_the_configs_context(
+@pytest.mark.parametrize(
+    "option, engine_len, want",
+    [(-1, 77, 77), (100, 100, 100), (None, 77, 77), (100, None, 100), (-1, None, 512), (None, None, 512)],
+)
+def test_vllm_answers_stop_at_the_engines_else_the_options_else_the_configs_context(
     demo_model_dir, fake_vllm, monkeypatch, option, engine_len, want
 ):
-    """generation.vllm.max_model_len, else what the engine derived (the paper's harness), else the config's
-    max_position_embeddings (the demo model's 512)."""
+    """The context the engine runs with (the option, the length it derived from the config as in the paper's
+    harness, or for max_model_len: -1 the length vLLM 0.33 fitted into GPU memory), else a positive
+    generation.vllm.max_model_len, else the config's max_position_embeddings (the demo model's 512)."""
     from prunetts.generation import run, vllm_backend
     from prunetts.models import load_tokenizer
 

@@ -17,9 +17,10 @@ log = logging.getLogger(__name__)
 
 
 def make_backend(model_path: str, tokenizer, generation: dict, model_cfg: dict, progress: bool = True):
-    """The configured backend, the model config (for EOS ids) and the context length answers stop at: vLLM's
-    ``max_model_len`` (the option, else what the engine derived from the config, as in the paper's harness), else
-    the config's ``max_position_embeddings``."""
+    """The configured backend, the model config (for EOS ids) and the context length answers stop at: the
+    ``max_model_len`` the vLLM engine runs with (the option; without it, what the engine derived from the config, as
+    in the paper's harness; for ``max_model_len: -1``, what vLLM fitted into GPU memory), else a positive option,
+    else the config's ``max_position_embeddings``."""
     trust = model_cfg.get("trust_remote_code", False)
     sampling = Sampling(generation["temperature"], generation.get("top_p", 1.0), generation.get("top_k", 0))
     if generation.get("backend", "transformers") == "vllm":
@@ -27,7 +28,10 @@ def make_backend(model_path: str, tokenizer, generation: dict, model_cfg: dict, 
 
         config = load_config(model_path, trust)  # before the engine: a bad config is one line, not a vLLM traceback
         engine = load_engine(model_path, generation.get("dtype", "auto"), trust, generation.get("vllm", {}))
-        limit = generation.get("vllm", {}).get("max_model_len") or engine_max_model_len(engine)
+        # the engine's own value first: vLLM 0.33 takes max_model_len: -1 as "fit into GPU memory" and then lowers
+        # it (vllm/config/model.py, max_model_len; v1/core/kv_cache_planning.py, _auto_fit_max_model_len)
+        option = generation.get("vllm", {}).get("max_model_len")
+        limit = engine_max_model_len(engine) or (option if isinstance(option, int) and option > 0 else None)
         limit = limit or getattr(config, "max_position_embeddings", None)
         backend = VLLMBackend(
             engine, sampling, len(tokenizer), config.vocab_size, progress=progress, max_model_len=limit
