@@ -244,10 +244,11 @@ class FakeLLM:
 
     As vLLM 0.33: its default model runner (V2) fails on more than 1024 ``allowed_token_ids`` or ``logit_bias``
     entries per request (v1/worker/gpu/sample/logit_bias.py); tokens outside ``allowed_token_ids`` or with a -inf
-    bias are never sampled."""
+    bias are never sampled. With ``max_model_len`` it rejects a prompt that fills the context and ends a request
+    where the context ends (v1/engine/input_processor.py, v1/core/sched/utils.py)."""
 
-    def __init__(self, vocab):
-        self.vocab, self.calls = vocab, []
+    def __init__(self, vocab, max_model_len=None):
+        self.vocab, self.calls, self.max_model_len = vocab, [], max_model_len
 
     def generate(self, prompts, sampling_params, use_tqdm=True):
         import math
@@ -255,6 +256,10 @@ class FakeLLM:
 
         self.calls.append(sampling_params)
         outs = []
+        for prompt in prompts:  # the whole call fails, before any request runs
+            n = len(prompt["prompt_token_ids"])
+            if self.max_model_len is not None and n >= self.max_model_len:
+                raise ValueError(f"The decoder prompt (length {n}) is longer than the maximum model length")
         for prompt, sp in zip(prompts, sampling_params, strict=True):
             allowed = getattr(sp, "allowed_token_ids", None)
             bias = getattr(sp, "logit_bias", None) or {}
@@ -272,6 +277,8 @@ class FakeLLM:
                 ids.append(t)
                 if t in sp.stop_token_ids:
                     reason = "stop"
+                    break
+                if self.max_model_len is not None and len(prompt["prompt_token_ids"]) + len(ids) >= self.max_model_len:
                     break
             outs.append(SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids, finish_reason=reason)]))
         return outs
@@ -341,6 +348,29 @@ def test_vllm_requests_stay_inside_the_context(fake_vllm):
     backend = VLLMBackend(engine, Sampling(1.0), max_model_len=10)
     res = backend.generate([Request([1] * 7, 100, frozenset({999}), Stream(1, 100))])
     assert engine.calls[0][0].max_tokens == 3 and len(res[0].tokens) == 3 and not res[0].stopped
+
+
+def test_vllm_gets_no_request_whose_context_fills_the_model_length(demo, fake_vllm):
+    """vLLM rejects a prompt of max_model_len tokens or more, and with it the whole generate call. A thinking phase
+    the context cut leaves answer contexts (thinking + closing delimiter) past it: those answers are empty."""
+    from prunetts.generation.backends import Request
+    from prunetts.generation.sampling import Stream
+    from prunetts.generation.vllm_backend import VLLMBackend
+
+    engine = FakeLLM(vocab=50, max_model_len=10)
+    backend = VLLMBackend(engine, Sampling(1.0), max_model_len=10)
+    reqs = [Request([1] * n, 5, frozenset({999}), Stream(n, 5)) for n in (7, 10, 12)]
+    assert [(len(r.tokens), r.stopped) for r in backend.generate(reqs)] == [(3, False), (0, False), (0, False)]
+    assert len(engine.calls[-1]) == 1
+
+    tok, lm = demo
+    problems = _problems(tok, 4)
+    start = len(tok(S1.think_start, add_special_tokens=False)["input_ids"])
+    limit = max(len(p.prompt_ids) for p in problems) + start + 8
+    engine = FakeLLM(vocab=50, max_model_len=limit)
+    backend = VLLMBackend(engine, Sampling(1.0), max_model_len=limit)
+    rows = budget_sweep(backend, tok, problems, [4, 64], 3, S1, 6, eos_ids(tok, lm.config), context_limit=limit)
+    assert any(r["budget"] == 64 and r["answer_tokens"] == 0 for r in rows)
 
 
 def test_vllm_stop_token_at_the_length_limit_is_a_stop(fake_vllm):

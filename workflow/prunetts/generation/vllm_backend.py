@@ -68,7 +68,8 @@ class VLLMBackend:
         max_model_len: int | None = None,
     ):
         self.engine = engine
-        # a request may not run past the context (prompt + max_tokens <= max_model_len, else vLLM rejects it)
+        # the context: vLLM ends a request there ("length") and rejects a prompt that fills it, failing the whole
+        # generate call (vllm/v1/engine/input_processor.py, _validate_prompt_len); such a request is not sent
         self.max_model_len = max_model_len
         self.sampling = sampling
         self.progress = progress
@@ -103,7 +104,15 @@ class VLLMBackend:
         return SamplingParams(**kw)
 
     def generate(self, requests: list[Request], desc: str = "generate") -> list[Result]:
-        live = [i for i, r in enumerate(requests) if r.max_new > 0]
+        wanted = [i for i, r in enumerate(requests) if r.max_new > 0]
+        live = [i for i in wanted if self.max_model_len is None or len(requests[i].context) < self.max_model_len]
+        if len(live) < len(wanted):
+            log.warning(
+                "%s: %d contexts fill the model's %d tokens (no room for a token; vLLM would reject them): empty",
+                desc,
+                len(wanted) - len(live),
+                self.max_model_len,
+            )
         results = [Result([], False) for _ in requests]
         if not live:
             return results
