@@ -374,8 +374,9 @@ def test_vllm_gets_no_request_whose_context_fills_the_model_length(demo, fake_vl
 
 
 def test_vllm_stop_token_at_the_length_limit_is_a_stop(fake_vllm):
-    """vLLM checks the length limit before stop tokens: a stop id sampled as the last allowed token ends as "length".
-    The adapter counts it as a stop and drops it, as the harness (stop strings) and the transformers backend do."""
+    """A stop id sampled as the last allowed token is a stop, dropped from the tokens, as in the harness (stop strings)
+    and the transformers backend: vLLM 0.33 checks stop ids before the length limit and ends it as "stop"
+    (v1/core/sched/utils.py, check_stop); an engine that checks the length first would end it as "length"."""
     from prunetts.generation.backends import Request
     from prunetts.generation.sampling import Stream
     from prunetts.generation.vllm_backend import VLLMBackend

@@ -127,9 +127,10 @@ class VLLMBackend:
         for i, out in zip(live, outs, strict=True):
             c = out.outputs[0]
             tokens = list(c.token_ids)
-            # vLLM keeps a matched stop token id in token_ids (the text drops it); our results never hold it. It also
-            # checks the length limit first: a stop token sampled as the last allowed token ends as "length"; the
-            # harness (stop strings) and the transformers backend count that as a stop
+            # vLLM keeps a matched stop token id (or EOS) in token_ids (the text drops it); our results never hold it.
+            # vLLM 0.33 checks stop ids before the length limit (vllm/v1/core/sched/utils.py, check_stop), so a stop id
+            # sampled as the last allowed token ends as "stop"; testing the id counts it as a stop on an engine that
+            # checks the length first too, as the harness (stop strings) and the transformers backend do
             stopped = bool(tokens) and tokens[-1] in requests[i].stop_ids
             if stopped:
                 tokens.pop()
