@@ -904,3 +904,25 @@ def test_a_complete_journal_rewrites_the_parquet_without_loading_the_model(demo_
     monkeypatch.setattr(run, "make_backend", no_model)
     run.generate(str(demo_model_dir), str(bench), str(out), budgets=[16, 8], **kw)
     assert [without_timings(r) for r in artifacts.read("generations", out).to_pylist()] == first
+
+
+def test_a_running_batch_keeps_no_column_that_every_row_pads(demo, monkeypatch):
+    """Continuous batching must not let the KV cache's width grow with the batch's lifetime: each step appends a
+    column for every row and joining rows are left-padded to the running width, so without trimming the columns that
+    every live row masks, the width is the number of steps since the first batch started (on the paper's grid, tens
+    of thousands of positions per row: KV caches of hundreds of GB)."""
+    excess = []
+    real = backends_mod._Batch.step
+
+    def step(self, feed):
+        real(self, feed)
+        longest = int(self.attn.sum(-1).max())  # the longest live row: the width the cache needs
+        excess.append(self.attn.shape[1] - longest)
+        for layer in self.cache.layers:
+            assert layer.keys.shape[-2] == self.attn.shape[1]
+
+    monkeypatch.setattr(backends_mod._Batch, "step", step)
+    trimmed = _sweep(demo, [8, 32], 1.0, n=10, batch_size=2)
+    assert excess and max(excess) == 0, max(excess)
+    monkeypatch.setattr(backends_mod._Batch, "step", real)
+    assert trimmed == _sweep(demo, [8, 32], 1.0, n=10, batch_size=10)

@@ -191,6 +191,22 @@ class _Batch:
         self.cache.batch_select_indices(idx)
         self.attn = self.attn[idx]
         self.logits = self.logits[idx]
+        self._trim()
+
+    def _trim(self) -> None:
+        """Drop the leading columns that every row masks (left padding of rows that have left the batch). Without
+        this a continuously joined batch's width is the number of steps since it started, not its longest row: every
+        row's KV cache and every step's attention would span the whole run. The columns hold only masked positions,
+        so no attention output changes. Only when every layer is a growing buffer (as ``can_merge``): a sliding-window
+        layer's cache keeps its own length."""
+        lead = int(self.attn.any(0).int().argmax()) if self.attn.shape[1] else 0
+        if lead == 0 or not self.can_merge():
+            return
+        for layer in self.cache.layers:
+            if layer.get_seq_length() > 0:  # a view of the buffer: its spare capacity stays usable
+                layer._k, layer._v = layer._k[:, :, lead:], layer._v[:, :, lead:]
+                layer._n -= lead
+        self.attn = self.attn[:, lead:]
 
     def can_merge(self) -> bool:
         return all(type(layer) is self.b.growing_layer for layer in self.cache.layers)
