@@ -480,3 +480,21 @@ def test_summary_labels_an_accuracy_cell_with_fewer_seeds_or_problems_at_any_bud
     assert dense[2].endswith("] (n=2)") and "(n=" not in dense[1]  # B=64: 2 of the 3 problems
     page = stats.summary_html(st)
     assert "] (k=1)</td>" in page and "] (n=2)</td>" in page
+
+
+def test_maj_at_k_adds_the_problems_credits_in_problem_order_bit_for_bit():
+    """The vectorised maj@k (one ``maj_credit`` per distinct vote signature) gives the very floats of adding each
+    problem's credit in turn, whatever the correct answer's code and with abstaining rows and columns."""
+    rng = np.random.default_rng(11)
+    for correct_code in (0, 3, stats.CORRECT_CODE):
+        for n in (1, 2, 3, 5, 8):
+            answers = rng.integers(-1, 5, size=(60, n))
+            answers[rng.random(answers.shape) < 0.3] = correct_code
+            answers[::7] = -1  # problems nobody answered
+            total = np.zeros(n)
+            for row in answers:
+                codes, counts = np.unique(row[row >= 0], return_counts=True)
+                wrong = tuple(sorted(counts[codes != correct_code].tolist(), reverse=True))
+                total += stats.maj_credit(int(counts[codes == correct_code].sum()), int((row < 0).sum()), wrong)
+            assert stats.maj_at_k(answers, correct_code).tobytes() == (total / len(answers)).tobytes()
+    assert np.isnan(stats.maj_at_k(np.zeros((0, 3), dtype=np.int64))).all()

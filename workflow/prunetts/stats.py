@@ -284,18 +284,31 @@ def maj_credit(n_correct: int, n_abstain: int, wrong: tuple[int, ...]) -> tuple[
 def maj_at_k(answers: np.ndarray, correct_code: int = CORRECT_CODE) -> np.ndarray:
     """maj@k for k = 1..n: ``answers`` (problems, n) integer answer codes, -1 = abstain, ``correct_code`` the code
     every correct answer has; each problem's exact expectation over the k-subsets of its n traces (``maj_credit``),
-    averaged over problems."""
+    averaged over problems.
+
+    Vectorised over problems: each row is reduced to its vote signature (correct votes, abstentions, the wrong
+    answers' vote counts in descending order), ``maj_credit`` runs once per distinct signature, and the problems'
+    credits are added up one after the other in problem order (``np.add.accumulate``), as a loop would add them."""
     answers = np.asarray(answers)
-    n = answers.shape[1]
-    if not len(answers):
+    n_problems, n = answers.shape
+    if not n_problems:
         return np.full(n, math.nan)
-    total = np.zeros(n)
-    for row in answers:
-        codes, counts = np.unique(row[row >= 0], return_counts=True)
-        is_correct = codes == correct_code
-        wrong = tuple(sorted(counts[~is_correct].tolist(), reverse=True))
-        total += maj_credit(int(counts[is_correct].sum()), int((row < 0).sum()), wrong)
-    return total / len(answers)
+    ranked = np.sort(answers, axis=1)  # equal answers of a problem next to each other
+    wrong = (ranked >= 0) & (ranked != correct_code)
+    starts = np.ones(ranked.shape, dtype=bool)
+    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    run = np.cumsum(starts, axis=1) - 1  # index of each trace's answer among its problem's distinct answers
+    votes = np.zeros(ranked.shape, dtype=np.int64)
+    np.add.at(votes, (np.nonzero(wrong)[0], run[wrong]), 1)
+    signature = np.column_stack(
+        [(ranked == correct_code).sum(axis=1), (ranked < 0).sum(axis=1), -np.sort(-votes, axis=1)]
+    )
+    distinct, which = np.unique(signature, axis=0, return_inverse=True)
+    credit = np.array(
+        [maj_credit(c, a, tuple(m for m in wrong_votes if m)) for c, a, *wrong_votes in distinct.tolist()],
+        dtype=np.float64,
+    ).reshape(len(distinct), n)
+    return np.add.accumulate(credit[which.reshape(-1)], axis=0)[-1] / n_problems
 
 
 def paired_difference(variant: np.ndarray, dense: np.ndarray, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> dict:
