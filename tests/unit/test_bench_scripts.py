@@ -55,6 +55,15 @@ def test_layerif_sketch_bench_runs():
     assert "countsketch" in out and "kronecker" in out and "exact, other texts" in out, out
 
 
+def test_aggregate_bench_runs_both_grids_and_its_checks_hold():
+    out = _bench("aggregate.py", "--fraction", "0.02")
+    assert "paper (config/paper.yaml): 360 grades files" in out and "demo (config/config.yaml): 30 grades" in out, out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("aggregate ", "plot"))}
+    assert set(rows) == {"aggregate", "plot", "plot_diff", "plot_thinking"}, out
+    assert all(r[-1] == "0" for r in rows.values()), out  # no warnings
+    assert "checks (rows, Holm families, tables, figures): ok" in out, out
+
+
 @pytest.mark.workflow
 def test_dag_bench_runs():
     out = _bench("dag.py", "--repeats", "1")
