@@ -183,6 +183,26 @@ def test_a_template_that_opens_the_thinking_is_not_opened_twice(demo_model_dir):
     assert rows["opened"] == rows["plain"]
 
 
+def test_s1_delimiters_after_a_template_that_opens_qwen3_thinking_warn(demo_model_dir, caplog):
+    """A thinking model's template (QwQ, Qwen3-Thinking-2507) ends with ``<think>\\n``; under ``delimiters: s1``
+    ``<|im_start|>think`` follows it (the prompt is kept, as configured) and one warning names the set that fits."""
+    import logging
+
+    tok = load_tokenizer(str(demo_model_dir))
+    lm = load_model(str(demo_model_dir), dtype="float32", device="cpu")
+    backend = TransformersBackend(lm, tok, Sampling(0.0), batch_size=4, progress=False)
+    plain = [Problem("0", prompt_ids(tok, "2+2"))]
+    tok.chat_template = tok.chat_template.replace("<|im_start|>assistant\\n", "<|im_start|>assistant\\n<think>\\n")
+    opened = [Problem("0", prompt_ids(tok, "2+2"))]
+    for probs, warned in ((plain, False), (opened, True)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="prunetts.generation.sweep"):
+            budget_sweep(backend, tok, probs, [4], 7, S1, 4, {tok.eos_token_id})
+        found = [r.getMessage() for r in caplog.records if "already opens the thinking" in r.getMessage()]
+        assert len(found) == warned, found
+    assert "'<think>\\n'" in found[0] and "delimiters: qwen3 fit" in found[0]
+
+
 def test_each_problem_thinks_and_answers_from_its_own_seeded_streams(demo_model_dir):
     """The plan a backend gets: per problem a thinking stream and an answer stream, seeded by (seed, problem id,
     phase), so the answer's uniforms are not the thinking's and a problem's samples do not depend on the others."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prunetts.generation.backends import Request
-from prunetts.generation.budget_forcing import Cut, Delimiters, closing_text, cut_for_budget
+from prunetts.generation.budget_forcing import DELIMITERS, Cut, Delimiters, closing_text, cut_for_budget
 from prunetts.generation.sampling import Stream, stream_seed
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,27 @@ def opens_thinking(prompt_ids: list[int], start_ids: list[int]) -> bool:
     "Thinking-2507", DeepSeek-R1 distills) end their generation prompt with ``<think>\n``, which the sweep must not
     append a second time."""
     return bool(start_ids) and prompt_ids[-len(start_ids) :] == start_ids
+
+
+def _warn_other_opening(tokenizer, problems: list[Problem], delims: Delimiters) -> None:
+    """Warn when the chat template already opens the thinking of another delimiter set (a thinking model's
+    ``<think>\n`` under ``delimiters: s1``): the chosen set's opening then follows it, and the model thinks inside
+    two openings, a prompt it was never trained on."""
+    for name, other in DELIMITERS.items():
+        if other.think_start == delims.think_start:
+            continue
+        other_ids = tokenizer(other.think_start, add_special_tokens=False)["input_ids"]
+        n = sum(opens_thinking(p.prompt_ids, other_ids) for p in problems)
+        if n:
+            log.warning(
+                "the chat template's generation prompt already opens the thinking with %r (%d of %d prompts) and "
+                "%r is appended after it; delimiters: %s fit this template",
+                other.think_start,
+                n,
+                len(problems),
+                delims.think_start,
+                name,
+            )
 
 
 def single_token_id(tokenizer, text: str) -> int:
@@ -187,6 +208,7 @@ def budget_sweep(
             len(opened),
             len(todo),
         )
+    _warn_other_opening(tokenizer, todo, delims)
     plan = SweepPlan(
         items=[
             SweepItem(
