@@ -94,6 +94,18 @@ def first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def hub_transport_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP client's own errors, which huggingface_hub lets through unwrapped: a connection dropped or timed out
+    past its retries while downloading a file (``http_get`` re-raises ``httpx2.ReadTimeout``, ``RemoteProtocolError``,
+    ``ConnectError``), or a proxy failure. huggingface_hub >= 1 uses httpx (2.x: httpx2), whose ``HTTPError`` is
+    neither an ``OSError`` nor a ``ValueError``, unlike requests' errors before 1.0."""
+    try:
+        from huggingface_hub.utils import httpx  # the client module huggingface_hub uses, whatever its name
+    except ImportError:  # huggingface_hub < 1: requests, whose errors are OSErrors
+        return ()
+    return (httpx.HTTPError,)
+
+
 def is_commit(revision: str | None) -> bool:
     """A full 40-character commit sha: the only revision that pins (a branch or tag moves; a short sha resolves only
     online)."""
@@ -144,7 +156,9 @@ def resolve(path: str | os.PathLike, revision: str | None = None, weights: bool 
     at = model_ref(str(path), revision)
     try:
         return Path(snapshot_download(str(path), revision=revision, allow_patterns=patterns))
-    except (OSError, ValueError) as e:  # every hub error is one of these; the library's messages span many lines
+    # every hub error is an OSError or ValueError, and the HTTP client's own errors pass through; the library's
+    # messages span many lines
+    except (OSError, ValueError, *hub_transport_errors()) as e:
         if isinstance(e, GatedRepoError):
             fix = "accept the model's terms on huggingface.co and log in (hf auth login), or set HF_TOKEN"
         elif isinstance(e, RepositoryNotFoundError):

@@ -33,12 +33,12 @@ def hub_dataset(
     from datasets import load_dataset
     from datasets.exceptions import DatasetsError
 
-    from prunetts.checkpoint import first_line, is_commit, model_ref
+    from prunetts.checkpoint import first_line, hub_transport_errors, is_commit, model_ref
 
     at = model_ref(source, revision)
     try:
         ds = load_dataset(source, hf_config, split=split, revision=revision, data_files=data_files)
-    except (OSError, ValueError, ConnectionError, DatasetsError) as e:
+    except (OSError, ValueError, ConnectionError, DatasetsError, *hub_transport_errors()) as e:
         raise InputFileError(
             f"{at}: cannot load the dataset ({type(e).__name__}: {first_line(e)[:300]}); check the id, the revision, "
             "the network (or HF_HOME's cache when offline), or give a local file"

@@ -1,0 +1,46 @@
+"""Hub failures raised as the installed huggingface_hub / datasets raise them (their real exception classes, not
+stand-ins), each ending in one line instead of a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _transport_error():
+    """What huggingface_hub's ``http_get`` re-raises when a download's connection times out past its retries: the
+    HTTP client's own exception (httpx / httpx2), neither an OSError nor a ValueError."""
+    from huggingface_hub.utils import httpx
+
+    error = httpx.ReadTimeout("The read operation timed out")
+    assert not isinstance(error, (OSError, ValueError))  # the premise: caught only if named
+    return error
+
+
+def test_a_dropped_download_of_a_hub_model_is_one_line(monkeypatch):
+    import huggingface_hub
+
+    from prunetts.checkpoint import CheckpointError, resolve
+
+    def download(*args, **kwargs):
+        raise _transport_error()
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", download)
+    with pytest.raises(CheckpointError) as e:
+        resolve("org/model", "a" * 40, hub=True)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"org/model@{'a' * 40}: cannot get the checkpoint")
+    assert "ReadTimeout" in message and "check the id and the network" in message
+
+
+def test_a_dropped_download_of_a_hub_dataset_is_one_line(monkeypatch):
+    import datasets
+
+    from prunetts.records import InputFileError, hub_dataset
+
+    def load_dataset(*args, **kwargs):
+        raise _transport_error()
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    with pytest.raises(InputFileError) as e:
+        hub_dataset("HuggingFaceH4/MATH-500", split="test")
+    assert "\n" not in str(e.value) and "ReadTimeout" in str(e.value)
