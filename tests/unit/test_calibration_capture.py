@@ -193,46 +193,41 @@ def test_statistics_pass_without_the_output_projection_measures_the_same(tiny_mo
     torch.testing.assert_close(runner.forward(0, layer, hidden), expected_out, rtol=0, atol=0)
 
 
-def test_c4_at_a_commit_reads_that_commit_and_checks_the_copy_it_got(monkeypatch):
-    """``c4`` and ``c4@<sha>`` read the allenai/c4 shard through ``datasets`` (stubbed here: no network), passing the
-    revision; a cached copy of another commit (what ``datasets`` returns offline) or a missing text field is one
-    line."""
-    import datasets
+def test_c4_at_a_commit_reads_that_commit_from_the_hub_cache_offline(tmp_path, monkeypatch):
+    """``c4`` and ``c4@<sha>`` read the allenai/c4 shard from the Hugging Face hub cache, offline (HF_HUB_OFFLINE, as
+    on compute nodes) through the real ``hf_hub_download``: the default branch's commit (refs/main) or the pinned one;
+    a commit the cache lacks, or a missing text field, is one line. (``datasets.load_dataset`` with ``data_files``
+    cannot reload such a shard offline: huggingface/datasets#6837.)"""
+    import gzip
+    import json
+
+    from huggingface_hub import constants
 
     from prunetts.calibration import C4_FILE, CalibrationError, load_texts
     from prunetts.records import InputFileError
 
-    calls = []
+    main, pinned = "a" * 40, "c" * 40
+    repo = tmp_path / "hub" / "datasets--allenai--c4"
+    for commit, tag in ((main, "main"), (pinned, "pinned")):
+        shard = repo / "snapshots" / commit / C4_FILE
+        shard.parent.mkdir(parents=True)
+        with gzip.open(shard, "wt", encoding="utf-8") as f:
+            for i in range(5):
+                f.write(json.dumps({"text": f"{tag} {i}", "timestamp": "", "url": ""}) + "\n")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(main)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
 
-    class Shard(list):
-        column_names = ["text", "timestamp", "url"]
-
-        def __init__(self, commit):
-            super().__init__({"text": f"doc {i}", "timestamp": "", "url": ""} for i in range(5))
-            self.cache_files = [{"filename": f"/hf/datasets/allenai___c4/default-x/0.0.0/{commit}/c4-train.arrow"}]
-
-        def __getitem__(self, key):
-            return [r[key] for r in self] if isinstance(key, str) else super().__getitem__(key)
-
-    def serve(commit):
-        def load_dataset(path, name=None, split=None, revision=None, data_files=None):
-            calls.append(dict(path=path, split=split, revision=revision, data_files=data_files))
-            return Shard(commit)
-
-        monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-
-    pinned = "c" * 40
-    serve(pinned)
-    assert load_texts(f"c4@{pinned}", limit=3) == ["doc 0", "doc 1", "doc 2"]
-    assert load_texts("c4") == [f"doc {i}" for i in range(5)]
-    assert calls == [
-        dict(path="allenai/c4", split="train", revision=rev, data_files={"train": C4_FILE}) for rev in (pinned, None)
-    ]
+    assert load_texts(f"c4@{pinned}", limit=3) == ["pinned 0", "pinned 1", "pinned 2"]
+    assert load_texts("c4") == [f"main {i}" for i in range(5)]
     with pytest.raises(CalibrationError, match=r"^c4: no 'content' field \(fields: text, timestamp, url\)"):
         load_texts("c4", "content")
-    serve("d" * 40)
-    with pytest.raises(InputFileError, match=f"^allenai/c4@{pinned}: datasets returned another commit's cached copy"):
-        load_texts(f"c4@{pinned}")
+    with pytest.raises(InputFileError) as e:
+        load_texts(f"c4@{'d' * 40}")
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"allenai/c4@{'d' * 40}: cannot get {C4_FILE}")
+    assert "LocalEntryNotFoundError" in message
 
 
 def reference_outlier_ratios(model_dir, windows, m):

@@ -11,7 +11,8 @@ window that starts at 0; Qwen tokenizers add none.
 into consecutive windows.
 
 Sources: ``demo`` (the demo task's calibration split), ``c4`` (``allenai/c4`` file
-``en/c4-train.00000-of-01024.json.gz`` through ``datasets``; ``c4@<commit sha>`` pins the dataset's commit), or a
+``en/c4-train.00000-of-01024.json.gz`` from the hub cache, downloaded once; ``c4@<commit sha>`` pins the dataset's
+commit), or a
 local ``.jsonl``/``.json``/``.parquet``/``.csv`` file with a text column.
 """
 
@@ -48,16 +49,17 @@ def load_texts(
         return calibration_texts(limit or 2000)
     if is_c4(source):
         from prunetts.checkpoint import split_ref
-        from prunetts.records import hub_dataset
+        from prunetts.records import hub_dataset_file, read_jsonl_gz
 
         revision = split_ref(source)[1]  # c4@<commit sha> pins the allenai/c4 commit
-        ds = hub_dataset("allenai/c4", split="train", revision=revision, data_files={"train": C4_FILE})
-        if text_field not in ds.column_names:
-            found = ", ".join(ds.column_names)
+        # the file itself, read in order: the records of the reference's load_dataset("allenai/c4", data_files=...)
+        rows = read_jsonl_gz(hub_dataset_file("allenai/c4", C4_FILE, revision), limit)
+        if not rows or text_field not in rows[0]:
+            found = ", ".join(rows[0]) if rows else "none"
             raise CalibrationError(
                 f"{source}: no '{text_field}' field (fields: {found}); set the text field ({field_setting})"
             )
-        return list(ds[text_field][: limit or len(ds)])
+        return [r[text_field] for r in rows]
     path = Path(source)
     if not path.is_file():
         raise CalibrationError(f"calibration.source: {source} is not 'demo', 'c4', 'c4@<commit>' or an existing file")

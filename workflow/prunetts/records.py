@@ -54,6 +54,48 @@ def hub_dataset(
     return ds
 
 
+def hub_dataset_file(repo: str, filename: str, revision: str | None = None) -> Path:
+    """The local copy of one file of a hub dataset at ``revision`` (None = the default branch), through
+    ``huggingface_hub.hf_hub_download``: downloaded once into the hub cache, read from it offline (``HF_HUB_OFFLINE``;
+    a full-sha revision gives that commit's copy or an error, never another commit's). Its folder is named by the
+    commit. ``datasets.load_dataset(repo, data_files=...)`` cannot serve this offline: the cache folder of a
+    ``data_files`` load is named by a hash of the files resolved online, which offline it cannot recompute
+    (huggingface/datasets#6837)."""
+    from huggingface_hub import hf_hub_download
+
+    from prunetts.checkpoint import first_line, hub_transport_errors, model_ref
+
+    at = model_ref(repo, revision)
+    try:
+        path = Path(hf_hub_download(repo, filename, repo_type="dataset", revision=revision))
+    except (OSError, ValueError, *hub_transport_errors()) as e:
+        raise InputFileError(
+            f"{at}: cannot get {filename} ({type(e).__name__}: {first_line(e)[:300]}); check the revision and the "
+            "network, or when offline (HF_HUB_OFFLINE) download it first (hf download --repo-type dataset), or give "
+            "a local file"
+        ) from None
+    log.info("%s: %s from %s", at, filename, path)
+    return path
+
+
+def read_jsonl_gz(path: Path, limit: int | None = None) -> list[dict]:
+    """The first ``limit`` (None: all) records of a gzip-compressed JSON Lines file."""
+    import gzip
+
+    out, n = [], 0
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                n += 1
+                if limit is not None and len(out) >= limit:
+                    break
+                if line.strip():
+                    out.append(json.loads(line))
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputFileError(f"{path}: line {n} unreadable ({e}); delete it and download it again") from None
+    return out
+
+
 def read_records(path: str | Path) -> list[dict]:
     """The records of a ``.jsonl`` / ``.json`` / ``.parquet`` / ``.csv`` file, each a dict."""
     path = Path(path)
