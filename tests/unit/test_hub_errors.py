@@ -44,3 +44,21 @@ def test_a_dropped_download_of_a_hub_dataset_is_one_line(monkeypatch):
     with pytest.raises(InputFileError) as e:
         hub_dataset("HuggingFaceH4/MATH-500", split="test")
     assert "\n" not in str(e.value) and "ReadTimeout" in str(e.value)
+
+
+def test_a_hub_dataset_that_needs_a_loading_script_is_one_line(monkeypatch):
+    """datasets >= 4 refuses a repository that still loads through a script with a RuntimeError (datasets/load.py);
+    the user gets one line that says so and points to a local file."""
+    import datasets
+
+    from prunetts.records import InputFileError, hub_dataset
+
+    def load_dataset(*args, **kwargs):
+        raise RuntimeError("Dataset scripts are no longer supported, but found gpqa.py")
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    with pytest.raises(InputFileError) as e:
+        hub_dataset("Idavidrein/gpqa", "gpqa_diamond", split="train")
+    message = str(e.value)
+    assert "\n" not in message and "Dataset scripts are no longer supported" in message
+    assert "give a local file" in message

@@ -38,7 +38,8 @@ def hub_dataset(
     at = model_ref(source, revision)
     try:
         ds = load_dataset(source, hf_config, split=split, revision=revision, data_files=data_files)
-    except (OSError, ValueError, ConnectionError, DatasetsError, *hub_transport_errors()) as e:
+    # RuntimeError: a hub dataset that still loads through a script ("Dataset scripts are no longer supported")
+    except (OSError, ValueError, ConnectionError, DatasetsError, RuntimeError, *hub_transport_errors()) as e:
         raise InputFileError(
             f"{at}: cannot load the dataset ({type(e).__name__}: {first_line(e)[:300]}); check the id, the revision, "
             "the network (or HF_HOME's cache when offline), or give a local file"
