@@ -80,21 +80,12 @@ def hub_dataset_file(repo: str, filename: str, revision: str | None = None) -> P
 
 
 def read_jsonl_gz(path: Path, limit: int | None = None) -> list[dict]:
-    """The first ``limit`` (None: all) records of a gzip-compressed JSON Lines file."""
-    import gzip
-
-    out, n = [], 0
+    """The first ``limit`` (None: all) records of a gzip-compressed JSON Lines download; a damaged one is named for
+    deletion."""
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                n += 1
-                if limit is not None and len(out) >= limit:
-                    break
-                if line.strip():
-                    out.append(json.loads(line))
-    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputFileError(f"{path}: line {n} unreadable ({e}); delete it and download it again") from None
-    return out
+        return _jsonl(path, limit)
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise InputFileError(f"{path}: unreadable ({type(e).__name__}: {e}); delete it and download it again") from None
 
 
 def read_records(path: str | Path) -> list[dict]:
@@ -116,10 +107,16 @@ def read_records(path: str | Path) -> list[dict]:
         raise InputFileError(f"{path}: not UTF-8 text (byte {e.start}); re-export the file as UTF-8") from None
 
 
-def _jsonl(path: Path) -> list[dict]:
+def _jsonl(path: Path, limit: int | None = None) -> list[dict]:
+    import gzip
+
     out = []
-    with path.open(encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors) is no part of line 1
+    # -sig: a byte-order mark (Windows editors) is no part of line 1; .gz: a compressed download (C4's shard)
+    opened = gzip.open(path, "rt", encoding="utf-8-sig") if path.suffix == ".gz" else path.open(encoding="utf-8-sig")
+    with opened as f:
         for n, line in enumerate(f, 1):
+            if limit is not None and len(out) >= limit:
+                break
             if not line.strip():
                 continue
             try:
