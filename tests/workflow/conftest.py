@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.workflow.helpers import demo_config, slurm_stub_env, snakemake, write_config
+from tests.workflow.helpers import demo_config, snakemake, write_config
 
 
 @pytest.fixture(scope="session")
@@ -16,11 +16,10 @@ def demo_runs(tmp_path_factory):
     `--cores 1` each so that both use the same thread count per job (README, Determinism). Tests may read both;
     only tests/workflow/test_reliability_workflow.py changes anything, and only in the second, restoring it."""
     dirs = [tmp_path_factory.mktemp(name) for name in ("demo_a", "demo_b")]
-    env = slurm_stub_env(tmp_path_factory.mktemp("stub-bin"))
 
     def run(work):
         t0 = time.perf_counter()
-        snakemake(work, "--cores", "1", configfile=write_config(work, demo_config()), timeout=3600, extra_env=env)
+        snakemake(work, "--cores", "1", configfile=write_config(work, demo_config()), timeout=3600)
         return time.perf_counter() - t0
 
     with ThreadPoolExecutor(2) as pool:

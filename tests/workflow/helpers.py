@@ -28,17 +28,26 @@ def demo_config(**overrides) -> dict:
     return _with_overrides(cfg, overrides)
 
 
-def slurm_stub_env(stub_dir: Path) -> dict[str, str]:
-    """Environment for Snakemake runs that never use Slurm: the Slurm executor plugin runs `scontrol show config` when
-    Snakemake starts, and where Slurm's client is installed but no controller runs that takes ~9 s per call; a stub
-    answers at once. Empty where no `scontrol` is installed."""
+def _scontrol_stub_dir() -> Path | None:
+    """A folder holding an ``scontrol`` that fails at once, made once per test process; None where Slurm's client is
+    not installed. Every Snakemake start runs ``scontrol show config`` (the Slurm executor plugin computes its
+    status-command default and MinJobAge on import, whatever the executor), and where the client is installed but no
+    controller answers, that call waits ~9 s before failing: ~40 dry runs made the suite ~14 min slower on a machine
+    whose test cluster was down. Failing at once gives the plugin the same answer (no config) without the wait."""
     import shutil
+    import tempfile
 
+    global _STUB_DIR
     if shutil.which("scontrol") is None:
-        return {}
-    (stub_dir / "scontrol").write_text("#!/bin/sh\nexit 1\n")
-    (stub_dir / "scontrol").chmod(0o755)
-    return {"PATH": f"{stub_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        return None
+    if _STUB_DIR is None:
+        _STUB_DIR = Path(tempfile.mkdtemp(prefix="prunetts-scontrol-stub-"))
+        (_STUB_DIR / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+        (_STUB_DIR / "scontrol").chmod(0o755)
+    return _STUB_DIR
+
+
+_STUB_DIR: Path | None = None
 
 
 def micro_config(**overrides) -> dict:
@@ -89,16 +98,20 @@ def snakemake_command(
     configfile: Path | None = None,
     snakefile: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    slurm: bool = False,
 ) -> tuple[list[str], dict[str, str]]:
     """The command line and environment of `snakemake ARGS` on the repo's Snakefile (or `snakefile`) in `workdir`:
-    this venv's Snakemake, offline, no tokenizer threads."""
+    this venv's Snakemake, offline, no tokenizer threads; Slurm's ``scontrol`` stubbed out unless ``slurm`` (runs
+    on the test cluster)."""
     snakefile = snakefile or REPO / "Snakefile"
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir)]
     if configfile:
         cmd += ["--configfile", str(configfile)]
+    stub = None if slurm else _scontrol_stub_dir()
+    path = [str(stub)] if stub else []
     env = {
         **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": os.pathsep.join([*path, str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
         **(extra_env or {}),
@@ -114,9 +127,13 @@ def snakemake(
     timeout: int = 900,
     snakefile: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    slurm: bool = False,
 ) -> subprocess.CompletedProcess:
-    """`snakemake ARGS` on the repo's Snakefile (or `snakefile`, e.g. a copy of the workflow) in `workdir`."""
-    cmd, env = snakemake_command(workdir, *args, configfile=configfile, snakefile=snakefile, extra_env=extra_env)
+    """`snakemake ARGS` on the repo's Snakefile (or `snakefile`, e.g. a copy of the workflow) in `workdir`; ``slurm``:
+    the run talks to the test cluster (``snakemake_command``)."""
+    cmd, env = snakemake_command(
+        workdir, *args, configfile=configfile, snakefile=snakefile, extra_env=extra_env, slurm=slurm
+    )
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

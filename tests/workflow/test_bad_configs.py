@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import BENCH_DATA
-from tests.workflow.helpers import DEMO_MODEL, REPO, micro_config, slurm_stub_env, snakemake, write_config
+from tests.workflow.helpers import DEMO_MODEL, REPO, micro_config, snakemake, write_config
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 
@@ -198,16 +198,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def no_slurm_probe(tmp_path_factory):
-    """helpers.slurm_stub_env for this module's Snakemake starts (dry runs never talk to Slurm)."""
-    env = slurm_stub_env(tmp_path_factory.mktemp("stub-bin"))
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        yield
-
-
 # checked in-process only (the same checks, without a Snakemake start each): near-twins of end-to-end cases
 IN_PROCESS_ONLY = {
     "bench-limit-demo-beyond",
@@ -244,7 +234,7 @@ def _broken(case, work):
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, no_slurm_probe):
+def results(tmp_path_factory):
     """The end-to-end cases' dry runs, two at a time (each is one Snakemake start, ~2 s of CPU)."""
 
     def run(case):
@@ -293,7 +283,7 @@ def test_every_case_gives_one_line_in_process(case, tmp_path, monkeypatch):
         assert word in lines[0], f"{word!r} missing from: {lines[0]}"
 
 
-def test_the_micro_config_itself_is_valid(tmp_path, no_slurm_probe):
+def test_the_micro_config_itself_is_valid(tmp_path):
     """The control: the unedited config of the table passes the same checks."""
     proc = snakemake(tmp_path, "-n", configfile=write_config(tmp_path, micro_config()), timeout=120)
     assert "config error" not in proc.stdout + proc.stderr
@@ -309,7 +299,7 @@ def test_schema_problems_lists_every_problem_at_once():
     assert [line.split(":")[0] for line in lines] == ["generation.seeds[0]", "generation.temperature", "grading.wrkers"]
 
 
-def test_every_output_and_log_of_the_dag_stays_under_results(tmp_path, no_slurm_probe):
+def test_every_output_and_log_of_the_dag_stays_under_results(tmp_path):
     """Output paths come from the rules' patterns plus config names (model slugs, benchmark enum, variant ids built
     from validated numbers, integer seeds): a dry run with a second, oddly named model lists only paths in results/."""
     cfg = micro_config(models={"s1.1-7B..v2": {"path": str(DEMO_MODEL)}})

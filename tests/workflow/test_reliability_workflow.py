@@ -27,7 +27,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.workflow.helpers import job_counts, snakemake, snakemake_command
-from tests.workflow.test_bad_configs import no_slurm_probe  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.workflow
 
@@ -48,7 +47,7 @@ def _digests(root: Path, pattern: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def runs(demo_runs, no_slurm_probe):  # noqa: F811
+def runs(demo_runs):
     return demo_runs
 
 

@@ -64,6 +64,7 @@ def run_on_slurm(work, cfg: dict, *args: str, extra_env: dict[str, str] | None =
         configfile=write_config(work, cfg),
         timeout=1200,
         extra_env=extra_env,
+        slurm=True,
     )
     return proc, re.search(r"SLURM run ID: (\S+)", proc.stdout + proc.stderr)[1]
 
