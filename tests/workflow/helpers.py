@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -28,26 +29,24 @@ def demo_config(**overrides) -> dict:
     return _with_overrides(cfg, overrides)
 
 
+@functools.cache
 def _scontrol_stub_dir() -> Path | None:
     """A folder holding an ``scontrol`` that fails at once, made once per test process; None where Slurm's client is
     not installed. Every Snakemake start runs ``scontrol show config`` (the Slurm executor plugin computes its
     status-command default and MinJobAge on import, whatever the executor), and where the client is installed but no
     controller answers, that call waits ~9 s before failing: ~40 dry runs made the suite ~14 min slower on a machine
     whose test cluster was down. Failing at once gives the plugin the same answer (no config) without the wait."""
+    import atexit
     import shutil
     import tempfile
 
-    global _STUB_DIR
     if shutil.which("scontrol") is None:
         return None
-    if _STUB_DIR is None:
-        _STUB_DIR = Path(tempfile.mkdtemp(prefix="prunetts-scontrol-stub-"))
-        (_STUB_DIR / "scontrol").write_text("#!/bin/sh\nexit 1\n")
-        (_STUB_DIR / "scontrol").chmod(0o755)
-    return _STUB_DIR
-
-
-_STUB_DIR: Path | None = None
+    stub = Path(tempfile.mkdtemp(prefix="prunetts-scontrol-stub-"))
+    atexit.register(shutil.rmtree, stub, ignore_errors=True)
+    (stub / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+    (stub / "scontrol").chmod(0o755)
+    return stub
 
 
 def micro_config(**overrides) -> dict:
