@@ -348,6 +348,23 @@ ANSWER_LINES = [
     ("\\sqrt{2} a", "\\sqrt{2}", "wrong"),  # was "correct": the variable was cut as a unit
     ("x", "2x", "wrong"),
     ("5\\sqrt{3} cm", "5\\sqrt{3}", "correct"),
+    # prose with LaTeX outside a math environment: graded on the expression it ends in, not on the number before the
+    # first command (math-verify reads "The area is 3\\sqrt{2}" as 3)
+    ("The area is 3\\sqrt{2}.", "3\\sqrt{2}", "correct"),
+    ("The area is 3\\sqrt{2}.", "3", "wrong"),
+    ("The distance is 2\\sqrt{5} units.", "2\\sqrt{5}", "correct"),
+    ("The distance is 2\\sqrt{5} units.", "2", "wrong"),
+    ("The value is 5\\pi.", "5\\pi", "correct"),
+    ("The value is 5\\pi.", "5", "wrong"),
+    ("The largest root is 1+\\sqrt{3}", "1+\\sqrt{3}", "correct"),
+    ("The largest root is 1+\\sqrt{3}", "1", "wrong"),
+    ("The area is 3\\sqrt{2} \\text{ square units}", "3\\sqrt{2}", "correct"),
+    ("so we get x = \\frac{\\pi}{4}", "\\frac{\\pi}{4}", "correct"),
+    ("The probability is \\frac{1}{2}", "\\frac12", "correct"),
+    # display math as inline math: math-verify drops \text units only inside $...$ and \(...\)
+    ("\n\\[\n864 \\mbox{ inches}^2\n\\]", "864", "correct"),
+    ("$$\\frac{270}{7} \\text{ degrees}$$", "\\frac{270}{7}", "correct"),
+    ("\\[ 5.4 \\text{ cents} \\]", "5.4", "correct"),
     # units, a worded parenthetical or a justification after a plain number
     ("10 dollars", "10", "correct"),
     ("10 dollars", "12", "wrong"),

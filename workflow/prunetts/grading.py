@@ -218,19 +218,54 @@ def _strip_units(text: str) -> str:
 
 def _math_input(extracted: str, boxed: bool) -> str:
     """The text math-verify parses. A box's content or a bare expression is wrapped as ``$\\boxed{...}$`` (LaTeX
-    outside a math environment is not extracted: "3\\sqrt{2}" would read as 3); text that opens a math environment
-    (``$``, ``\\[``, ``\\(``), and an ``Answer:`` line that reads as prose ("the sum is 42"), are parsed as written,
-    so math-verify picks the expression out of the words instead of reading the sentence as a product of letters.
-    Trailing words of two or more letters after LaTeX are units ("2\\pi square inches"): dropped before the prose
-    test; a single letter ("\\cot x", "\\sqrt{2} a") or a function's argument ("\\sin xy") is kept."""
+    outside a math environment is not extracted: "3\\sqrt{2}" would read as 3). Text with a math environment (``$``,
+    ``$$``, ``\\[``, ``\\(``) is parsed as written, each environment as ``$...$`` with no spaces inside
+    (``_tight_math``), so math-verify picks the expression out of any words around it. An unboxed ``Answer:`` line
+    that reads as prose ("the sum is 42") is graded on the expression it ends in (``_expression_tail``), boxed: as
+    written, math-verify reads "The area is 3\\sqrt{2}." as 3 and "The roots are 6 - 5i." as a product of letters;
+    with no such expression it is parsed as written. Trailing words of two or more letters after LaTeX are units
+    ("2\\pi square inches"): dropped before the prose test; a single letter ("\\cot x", "\\sqrt{2} a") or a function's
+    argument ("\\sin xy") is kept."""
     if _MATH_ENV_RE.search(extracted):
-        return extracted
+        return _tight_math(extracted)
     if not boxed:
         if _LATEX_COMMAND_RE.search(extracted):
             extracted = _strip_units(extracted)
         if _PROSE_RE.search(_LATEX_COMMAND_RE.sub(" ", extracted)):
-            return extracted
+            tail = _expression_tail(extracted)
+            return extracted if tail is None else f"$\\boxed{{{tail}}}$"
     return f"$\\boxed{{{extracted}}}$"
+
+
+_DELIMITER_RE = re.compile(r"(?<!\\)\$\$|(?<!\\)\\[\[\]()]")  # $$, \[, \], \(, \) (not a row break's \\[2pt])
+_INLINE_RE = re.compile(r"(?<!\\)\$\s*(.*?)\s*(?<!\\)\$", re.S)
+_WORD_RE = re.compile(r"[A-Za-z]{2,}")
+_ENVIRONMENT_RE = re.compile(r"\\(?:begin|end)\s*\{[A-Za-z*]+\}")
+_EXPRESSION_RE = re.compile(r"[0-9^_=+*/<>-]|\\[A-Za-z]")
+_TEXT_UNITS_RE = re.compile(r"\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z ]*\}\s*$")  # "\text{ square units}"
+
+
+def _tight_math(text: str) -> str:
+    """``text`` with every math environment as ``$...$`` without spaces inside the delimiters: math-verify 0.9 drops
+    ``\\text`` units only when the expression touches them ("$864 \\mbox{ inches}^2$" is 864, while
+    "$ 864 \\mbox{ inches}^2 $" and "\\[ 864 \\mbox{ inches}^2 \\]" are 864*inches**2)."""
+    return _INLINE_RE.sub(lambda m: f"${m.group(1)}$", _DELIMITER_RE.sub("$", text))
+
+
+def _expression_tail(line: str) -> str | None:
+    """The expression a prose line ends in ("The largest root is 1+\\sqrt{3}." -> "1+\\sqrt{3}", "The roots are
+    6 - 5i." -> "6 - 5i"): its longest run of trailing whitespace-separated tokens without a word of two or more letters
+    outside LaTeX commands and environment names, full stop and ``\\text{...}`` units dropped. None when there is
+    none, when it has no digit, LaTeX command or operator (a lone variable), or when it cuts a brace group."""
+    tokens = _TEXT_UNITS_RE.sub("", _strip_period(line)).split()
+    start = len(tokens)
+    while start and not _WORD_RE.search(_LATEX_COMMAND_RE.sub(" ", _ENVIRONMENT_RE.sub(" ", tokens[start - 1]))):
+        start -= 1
+    tail = " ".join(tokens[start:])
+    braces = _BRACE_RE.findall(tail)
+    if not _EXPRESSION_RE.search(tail) or braces.count("{") != braces.count("}"):
+        return None
+    return tail
 
 
 _INTEGER_RE = re.compile(r"-?[0-9]+(?:\.0+)?")
