@@ -108,6 +108,30 @@ def test_hub_model_that_cannot_be_fetched_is_one_line(tmp_path, capsys, monkeypa
     assert "not in the local cache" in err[0] and not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--method", "wanda", "--calibration", "{notes}"], "notes.txt: unsupported calibration file type"),
+        (["--method", "wanda", "--calibration", "{body}"], "body.jsonl: no 'text' field in the records"),
+        (["--method", "magnitude", "--allocation", "layerif", "--influence-train", "{body}"], "body.jsonl: no 'text'"),
+    ],
+)
+def test_text_files_are_checked_before_a_hub_checkpoint_is_fetched(tmp_path, capsys, monkeypatch, extra, message):
+    """A wrong calibration or influence file is one line before the checkpoint is fetched: for a hub id that is a
+    download of its weights (16 GB for Qwen3-8B), which here (offline, empty cache) would fail first."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    (tmp_path / "notes.txt").write_text("some text\n")
+    (tmp_path / "body.jsonl").write_text('{"body": "some text"}\n')
+    files = {"notes": tmp_path / "notes.txt", "body": tmp_path / "body.jsonl"}
+    extra = [x.format(**files) for x in extra]
+    assert _prune("org/no-such-model", tmp_path / "o", "--sparsity", "0.2", *extra) == 1
+    line = _one_line_error(capsys)
+    assert message in line and "hub" not in line, line
+
+
 def _prune(model, out, *extra):
     return main(["prune", "--model", str(model), "--out", str(out), *map(str, extra)])
 

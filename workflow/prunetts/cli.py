@@ -308,12 +308,12 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
     return reader, tok
 
 
-def _influence_texts(a, tok) -> tuple[list[str], list[str]]:
-    """LayerIF's training and validation texts, read and checked before the calibration windows, the capture and the
-    model load: a wrong field or a text too short for the next-token loss is one line now, not after that work."""
-    from prunetts.influence import check_texts, influence_texts
+def _influence_texts(a) -> tuple[list[str], list[str]]:
+    """LayerIF's training and validation texts, read before the checkpoint is fetched (a hub id's weights: gigabytes),
+    the calibration windows, the capture and the model load: a wrong file or field is one line now."""
+    from prunetts.influence import influence_texts
 
-    train, val = influence_texts(
+    return influence_texts(
         a.influence_train,
         a.influence_val,
         a.influence_text_field or a.text_field,
@@ -322,10 +322,15 @@ def _influence_texts(a, tok) -> tuple[list[str], list[str]]:
         a.seed,
         calibration=(a.calibration, a.text_field),
     )
+
+
+def _check_influence_texts(a, tok, train: list[str], val: list[str]) -> None:
+    """A text too short for the next-token loss: one line naming the flag that gave it, before any model work."""
+    from prunetts.influence import check_texts
+
     train_from = f"--influence-train {a.influence_train}" if a.influence_train else f"--calibration {a.calibration}"
     val_from = f"--influence-val {a.influence_val}" if a.influence_val else train_from
     check_texts(tok, train, val, a.influence_max_len, (train_from, val_from))
-    return train, val
 
 
 def run_prune(a, hub: bool = False) -> dict:
@@ -335,6 +340,7 @@ def run_prune(a, hub: bool = False) -> dict:
     from prunetts.calibration import load_texts, packed_windows, paper_windows
     from prunetts.checkpoint import hub_commit, prunable_modules_from_shapes, tensor_shapes
     from prunetts.config import Variant
+    from prunetts.models import resolve_device
     from prunetts.pruning.allocation import for_variant
     from prunetts.pruning.pruner import global_sparsity, needs_calibration, prune_checkpoint, sparsity_rows
     from prunetts.versions import package_versions
@@ -345,15 +351,28 @@ def run_prune(a, hub: bool = False) -> dict:
         v = Variant(a.method, a.allocation, a.sparsity)
     need_capture = v.allocation in ("owl", "shortgpt") or (a.method == "wanda" and a.wanda_mode == "one_pass")
     need_windows = need_capture or needs_calibration(a.method, a.wanda_mode)
-    reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif", hub=hub)
-    influence = _influence_texts(a, tok) if v.allocation == "layerif" else None
+
+    def read_texts():
+        calibration = load_texts(a.calibration, a.text_field) if need_windows else None
+        return calibration, _influence_texts(a) if v.allocation == "layerif" else None
+
+    # the cheaper checks first: a local checkpoint's (architecture, tokenizer, layer count) before the text files are
+    # read (a C4 download, a large file), but a wrong text file before a hub id's weights are fetched (gigabytes)
+    if hub or not Path(a.model).expanduser().is_dir():
+        resolve_device(a.device)  # a device this machine lacks: one line before a C4 download too
+        texts, influence = read_texts()
+        reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif", hub=hub)
+    else:
+        reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif", hub=hub)
+        texts, influence = read_texts()
+    if influence:
+        _check_influence_texts(a, tok, *influence)
     shapes = tensor_shapes(reader.dir)
     modules = prunable_modules_from_shapes(shapes)
     n_layers = reader.config["num_hidden_layers"]
 
     windows, stats, layer_stats = None, None, None
     if need_windows:
-        texts = load_texts(a.calibration, a.text_field)
         make = paper_windows if a.calibration_mode == "paper" else packed_windows
         windows = make(texts, tok, a.n_samples, a.seqlen, a.seed)
         log.info("calibration: %d windows x %d tokens from %s", len(windows), a.seqlen, a.calibration)

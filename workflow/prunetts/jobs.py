@@ -190,8 +190,8 @@ def influence(
     from prunetts.models import load_model, load_tokenizer
 
     set_threads(threads)
-    model_path = local_model(model_path)
     cfg = influence
+    # the texts before the checkpoint: a wrong file or field is one line before a hub id's weights are fetched
     train, val = influence_texts(
         cfg.get("train_source"),
         cfg.get("val_source"),
@@ -201,6 +201,7 @@ def influence(
         cfg["seed"],
         calibration=(calibration["source"], calibration.get("text_field", "text")) if calibration else None,
     )
+    model_path = local_model(model_path)
     tok = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
     check_texts(tok, train, val, cfg["max_len"])
     lm = load_model(model_path, dtype=cfg["dtype"], device=cfg["device"], trust_remote_code=trust_remote_code)
