@@ -1,4 +1,5 @@
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -198,7 +199,15 @@ def test_gpu_rules_ask_for_a_gpu_by_default_and_vllm_parallelism_must_fit():
     assert all("gpu" not in rule_resources(cfg, r) for r in ("capture", "prune", "influence", "generate", "grade"))
     for section in ("capture", "influence", "generation"):
         cfg[section]["device"] = "auto"
-    assert all(rule_resources(cfg, r)["gpu"] == 1 for r in ("capture", "prune", "influence", "generate"))
+    assert all(rule_resources(cfg, r)["gpu"] == 1 for r in ("capture", "influence", "generate"))
+    # prune: only sequential Wanda runs the model (magnitude, one-pass Wanda and ShortGPT read and write files)
+    prune_gpu = rule_resources(cfg, "prune")["gpu"]
+    by_variant = {v: prune_gpu(SimpleNamespace(variant=v)) for v in ("wanda-owl-s0.20", "magnitude-owl-s0.20")}
+    assert by_variant == {"wanda-owl-s0.20": 1, "magnitude-owl-s0.20": 0}
+    cfg["pruning"]["wanda"] = {"mode": "sequential", "by_allocation": {"layerif": {"mode": "one_pass"}}}
+    prune_gpu = rule_resources(cfg, "prune")["gpu"]
+    assert [prune_gpu(SimpleNamespace(variant=f"wanda-{a}-s0.20")) for a in ("uniform", "layerif")] == [1, 0]
+    assert prune_gpu(SimpleNamespace(variant="shortgpt-n2")) == 0
     assert "gpu" not in rule_resources(cfg, "grade")
     cfg["resources"] = {"generate": {"gres": "gpu:a100:2"}, "capture": {"gpu": 0}}
     assert "gpu" not in rule_resources(cfg, "generate") and rule_resources(cfg, "capture")["gpu"] == 0
@@ -312,3 +321,17 @@ def test_semantic_checks_at_their_boundaries():
     assert problems(lambda c: c["pruning"].update(shortgpt_layers=[6]))[0].startswith(
         "pruning.shortgpt_layers: 6 would remove every layer of model demo (6 layers, at most 5 can go)"
     )
+
+
+def test_sections_whose_keys_all_have_defaults_may_be_left_out():
+    """calibration, capture, influence, grading and resources default to {} filled with their keys' defaults (a
+    magnitude-uniform grid reads no calibration, yet the schema used to require the section)."""
+    cfg = {
+        "models": {"m": {"path": "org/model"}},
+        "benchmarks": {"demo": {}},
+        "pruning": {"methods": ["magnitude"], "allocations": ["uniform"], "sparsities": [0.5]},
+        "generation": {"budgets": [16], "seeds": [7]},
+    }
+    validate(cfg, SCHEMA)
+    assert cfg["calibration"]["n_samples"] == 128 and cfg["capture"]["batch_size"] == 8
+    assert cfg["grading"]["timeout_s"] > 0 and cfg["influence"]["n_train"] > 0 and cfg["resources"] == {}

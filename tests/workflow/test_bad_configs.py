@@ -51,6 +51,16 @@ def _bin_only_checkpoint(work):
     return str(ckpt)
 
 
+def _mistral_checkpoint(work):
+    """The demo checkpoint under another model_type: a layout prunetts.models.Arch does not know."""
+    ckpt = work / "mistral"
+    ckpt.mkdir(exist_ok=True)
+    config = json.loads((DEMO_MODEL / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps(dict(config, model_type="mistral")))
+    (ckpt / "model.safetensors").symlink_to(DEMO_MODEL / "model.safetensors")
+    return str(ckpt)
+
+
 def _replace(key: str, value):
     def edit(cfg, work):
         cfg[key] = value(work) if callable(value) else value
@@ -109,6 +119,11 @@ CASES = [
         "model-path-pickle-only",
         _set("models.demo.path", _bin_only_checkpoint),
         ["models.demo.path", "no *.safetensors", "convert"],
+    ),
+    (
+        "model-type-unsupported",
+        _set("models.demo.path", _mistral_checkpoint),
+        ["models.demo.path", "'mistral'", "qwen2, qwen3, llama"],
     ),
     ("model-name-escapes", _replace("models", {"../x": {"path": str(DEMO_MODEL)}}), ["models", "'../x'", "rename"]),
     ("model-name-hidden", _replace("models", {".x": {"path": str(DEMO_MODEL)}}), ["models", "'.x'", "rename"]),
@@ -222,6 +237,7 @@ IN_PROCESS_ONLY = {
     "bench-option-of-other",
     "wanda-override-allocation-typo",
     "wanda-override-group-typo",
+    "model-type-unsupported",
 }
 E2E = [c for c in CASES if c[0] not in IN_PROCESS_ONLY]
 

@@ -26,6 +26,18 @@ def resources_by_rule(stdout: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def prune_gpus(stdout: str) -> dict[str, str]:
+    """The ``gpu`` resource of each prune job of a dry run, by variant (None where it has none)."""
+    out = {}
+    for block in re.split(r"\n(?=\s*\[.*\]\n\s*rule )", stdout):
+        if re.search(r"^\s*rule prune:", block, re.M):
+            variant = re.search(r"variant=([^,\s]+)", block)[1]
+            out[variant] = dict(
+                kv.split("=", 1) for kv in re.search(r"^\s+resources: (.*)$", block, re.M)[1].split(", ")
+            ).get("gpu")
+    return out
+
+
 def test_slurm_profile_on_the_paper_grid(tmp_path):
     proc = snakemake(
         tmp_path, "-n", "--workflow-profile", str(PROFILES / "slurm"), configfile=REPO / "config" / "paper.yaml"
@@ -38,7 +50,12 @@ def test_slurm_profile_on_the_paper_grid(tmp_path):
         res["generate"]["gpu"] == "1" and res["generate"]["runtime"] == "1380" and res["generate"]["mem_mb"] == "64000"
     )
     assert res["capture"]["gpu"] == "1" and res["capture"]["mem_mb"] == "64000"
-    assert res["prune"]["gpu"] == "1" and res["influence"]["gpu"] == "1"
+    assert res["influence"]["gpu"] == "1"
+    # prune: a GPU for sequential Wanda only (uniform and OWL here; LayerIF's is one-pass), the rest reads and writes
+    gpus = prune_gpus(proc.stdout)
+    assert len(gpus) == 14 and all(
+        g == ("1" if v.startswith(("wanda-uniform", "wanda-owl")) else "0") for v, g in gpus.items()
+    ), gpus
     # CPU rules: no GPU; grade sized by the config, the others by the profile's default-resources (attempt 1)
     assert "gpu" not in res["grade"] and res["grade"]["mem_mb"] == "16000" and res["grade"]["runtime"] == "60"
     for rule in ("prepare_benchmark", "prepare_calibration", "layer_scores", "allocate"):
@@ -60,9 +77,19 @@ def test_gpu_rules_get_a_gpu_unless_the_config_says_otherwise(tmp_path, profile)
         cfg = write_config(tmp_path, micro_config(**overrides))
         return resources_by_rule(snakemake(tmp_path, "-n", *profile, configfile=cfg).stdout)
 
-    res = dry("auto", **AUTO)
-    for rule in GPU_RULES:
+    def dry_gpus(name, **overrides):
+        cfg = write_config(tmp_path, micro_config(**overrides))
+        stdout = snakemake(tmp_path, "-n", *profile, configfile=cfg).stdout
+        return resources_by_rule(stdout), prune_gpus(stdout)
+
+    res, gpus = dry_gpus("auto", **AUTO)
+    for rule in ("capture", "influence", "generate"):
         assert res[rule].get("gpu") == "1", rule
+    # prune only for sequential Wanda, which runs the model; magnitude, one-pass Wanda and ShortGPT get none
+    assert gpus and all(g == ("1" if v.startswith("wanda-") else "0") for v, g in gpus.items()), gpus
+    one_pass = {"wanda": {"mode": "sequential", "by_allocation": {"owl": {"mode": "one_pass"}}}}
+    _, gpus = dry_gpus("one-pass", **AUTO, pruning=one_pass)
+    assert gpus["wanda-owl-s0.50"] == "0" and gpus["wanda-uniform-s0.50"] == "1", gpus
     for rule in ("prepare_benchmark", "allocate", "grade", "aggregate"):
         assert "gpu" not in res[rule], rule
     res = dry("cpu")  # micro_config computes on the CPU

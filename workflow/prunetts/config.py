@@ -42,6 +42,10 @@ def rule_resources(config: dict, rule: str) -> dict:
         # a GPU rule whose stage may run on a GPU gets one unless the config says otherwise: a job on a node without
         # one would crawl through a 7B model on the CPU (a job given a GPU refuses that: jobs.job_logging)
         resources["gpu"] = 1
+        if rule == "prune":
+            # only sequential Wanda runs forward passes; magnitude, one-pass Wanda and ShortGPT read and write files
+            wanda = config["pruning"].get("wanda", {})
+            resources["gpu"] = lambda wildcards: int(prune_needs_gpu(wildcards.variant, wanda))
     scaled = ("mem_mb", "mem_mib") if rule in FIXED_RUNTIME_RULES else ("mem_mb", "mem_mib", "runtime")
     for key in scaled:
         if isinstance(resources.get(key), (int, float)):
@@ -53,6 +57,13 @@ DEMO_TEST_PROBLEMS = 100  # benchmarks/demo.py samples this many test problems
 
 # the rules that compute on a GPU, and the config section whose ``device`` each one runs on
 GPU_RULES = {"capture": "capture", "prune": "capture", "influence": "influence", "generate": "generation"}
+
+
+def prune_needs_gpu(variant_id: str, wanda: dict) -> bool:
+    """Whether pruning ``variant_id`` computes on its device: only sequential Wanda runs the model (its layer-by-layer
+    calibration passes); the other methods score and zero weights, work dominated by reading and writing files."""
+    v = parse_variant(variant_id)
+    return v.method == "wanda" and wanda_setting(wanda, v.allocation)["mode"] == "sequential"
 
 
 def _asks_for_gpu_setting(resources: dict) -> bool:
@@ -530,6 +541,17 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
     n_layers = _local_layer_count(path)
     if n_layers is None:
         return [f"{path}/config.json: unreadable or without num_hidden_layers; restore the checkpoint's config"]
+    if pruning.get("methods"):  # every capture / prune job reads the layers through prunetts.models.Arch
+        import json
+
+        from prunetts.models import SUPPORTED_MODEL_TYPES
+
+        model_type = json.loads((p / "config.json").read_text()).get("model_type")
+        if model_type not in SUPPORTED_MODEL_TYPES:
+            return [
+                f"{key}: {path} is model_type {model_type!r}; pruning supports {', '.join(SUPPORTED_MODEL_TYPES)} "
+                "(pruning.methods: [] evaluates it dense only)"
+            ]
     from prunetts.generation.prompts import chat_template_problem
 
     if no_template := chat_template_problem(p):  # every generation job would stop on it
