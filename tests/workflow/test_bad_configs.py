@@ -61,6 +61,18 @@ def _mistral_checkpoint(work):
     return str(ckpt)
 
 
+def _no_im_start_checkpoint(work):
+    """The demo checkpoint with a tokenizer that has no ``<|im_start|>`` token (s1's thinking stop) but ``</think>``."""
+    ckpt = work / "no-im-start"
+    ckpt.mkdir(exist_ok=True)
+    for f in DEMO_MODEL.iterdir():
+        if f.name != "tokenizer.json":
+            (ckpt / f.name).symlink_to(f)
+    text = (DEMO_MODEL / "tokenizer.json").read_text()
+    (ckpt / "tokenizer.json").write_text(text.replace('"<|im_start|>"', '"<|im_begin|>"'))
+    return str(ckpt)
+
+
 def _replace(key: str, value):
     def edit(cfg, work):
         cfg[key] = value(work) if callable(value) else value
@@ -124,6 +136,11 @@ CASES = [
         "model-type-unsupported",
         _set("models.demo.path", _mistral_checkpoint),
         ["models.demo.path", "'mistral'", "qwen2, qwen3, llama"],
+    ),
+    (
+        "model-stop-token-absent",
+        _set("models.demo.path", _no_im_start_checkpoint),
+        ["models.demo.delimiters", "'<|im_start|>'", "no single token", "use delimiters: qwen3"],
     ),
     ("model-name-escapes", _replace("models", {"../x": {"path": str(DEMO_MODEL)}}), ["models", "'../x'", "rename"]),
     ("model-name-hidden", _replace("models", {".x": {"path": str(DEMO_MODEL)}}), ["models", "'.x'", "rename"]),
@@ -238,6 +255,7 @@ IN_PROCESS_ONLY = {
     "wanda-override-allocation-typo",
     "wanda-override-group-typo",
     "model-type-unsupported",
+    "model-stop-token-absent",
 }
 E2E = [c for c in CASES if c[0] not in IN_PROCESS_ONLY]
 

@@ -552,10 +552,12 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
                 f"{key}: {path} is model_type {model_type!r}; pruning supports {', '.join(SUPPORTED_MODEL_TYPES)} "
                 "(pruning.methods: [] evaluates it dense only)"
             ]
-    from prunetts.generation.prompts import chat_template_problem
+    from prunetts.generation.prompts import chat_template_problem, stop_token_problem
 
     if no_template := chat_template_problem(p):  # every generation job would stop on it
         return [f"{key}: {no_template}"]
+    if no_stop := stop_token_problem(p, m.get("delimiters", "s1")):  # so would they on this, after the pruning
+        return [f"models.{name}.delimiters: {no_stop}"]
     if "shortgpt" not in pruning.get("methods", []):
         return []
     from prunetts.pruning.shortgpt import n_for_sparsity

@@ -33,6 +33,30 @@ def chat_template_problem(path: str | Path) -> str | None:
     return f"{p}: the tokenizer has no chat template; {_NO_TEMPLATE_FIX}"
 
 
+def stop_token_problem(path: str | Path, name: str) -> str | None:
+    """Why delimiters ``name`` cannot end the thinking with local checkpoint ``path``'s tokenizer, from its files alone
+    (``check_delimiters``'s rule, for the config check, which loads no tokenizer): the stop string is a single token
+    only if it is a vocabulary entry or an added token, so it appears as a whole JSON string in tokenizer.json (a chat
+    template holds it inside longer strings only). None when it does, or without a tokenizer.json to tell."""
+    from prunetts.generation.budget_forcing import DELIMITERS
+
+    tokenizer_json = Path(path) / "tokenizer.json"
+    try:
+        text = tokenizer_json.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # a sentencepiece model, or none at all: the generate job checks it on the loaded tokenizer
+    has = {k: json.dumps(d.until_thinking) in text for k, d in DELIMITERS.items()}
+    if has[name]:
+        return None
+    stop = DELIMITERS[name].until_thinking
+    others = [k for k, ok in has.items() if ok]
+    fix = f"use delimiters: {others[0]}" if others else "use a tokenizer that has it as a special token"
+    return (
+        f"delimiters {name} end the thinking at {stop!r}, which {tokenizer_json} has no single token for (budget "
+        f"forcing stops on one token); {fix}"
+    )
+
+
 def prompt_ids(tokenizer, user_text: str, system_prompt: str | None = None) -> list[int]:
     if not getattr(tokenizer, "chat_template", None):
         raise ModelError(f"{tokenizer.name_or_path}: the tokenizer has no chat template; {_NO_TEMPLATE_FIX}")
