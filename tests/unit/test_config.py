@@ -108,7 +108,10 @@ def test_unpinned_hub_sources_are_named_in_one_warning(tmp_path):
     validate(paper, SCHEMA)
     check(paper)
     line = unpinned_sources(paper)
-    expected = "models s1.1-7B, Qwen3-8B; benchmarks math500, aime24, amc23, gpqa_diamond; c4 in calibration."
+    expected = (
+        "models s1.1-7B, Qwen3-8B; benchmarks math500, aime24, amc23, gpqa_diamond; texts: c4 in calibration, s1k in "
+        "influence.train_source."
+    )
     assert "\n" not in line and expected in line
     assert "revision: <commit sha>" in line and "c4@<commit sha>" in line
     paper["models"]["s1.1-7B"]["revision"] = "0" * 40
@@ -120,11 +123,13 @@ def test_unpinned_hub_sources_are_named_in_one_warning(tmp_path):
     assert "s1.1-7B" not in line and "'abc1234' is not" in line
     paper["models"]["Qwen3-8B"]["revision"] = "f" * 40
     paper["calibration"]["source"] = "c4@" + "c" * 40
+    paper["influence"]["train_source"] = "s1k@" + "d" * 40
     paper["influence"]["val_source"] = "c4@main"
     assert unpinned_sources(paper).endswith(
-        "c4 in influence.val_source (revision 'main' is not a 40-character commit sha). Each job loads what the hub "
-        "serves when it downloads (job logs name the commit), and --cache keys do not change when the hub does; for "
-        "reproducible runs set revision: <commit sha> on each, and source: c4@<commit sha> (config/README.md)"
+        "texts: c4 in influence.val_source (revision 'main' is not a 40-character commit sha). Each job loads what "
+        "the hub serves when it downloads (job logs name the commit), and --cache keys do not change when the hub "
+        "does; for reproducible runs set revision: <commit sha> on each, and source: c4@<commit sha> (s1k@<commit "
+        "sha>; config/README.md)"
     )
     paper["influence"]["val_source"] = None
     local = tmp_path / "math500.jsonl"

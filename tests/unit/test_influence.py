@@ -398,3 +398,47 @@ def test_influence_job_rejects_a_one_token_text_before_loading_the_model(tiny_qw
             str(tiny_qwen3_dir), str(tmp_path / "i.parquet"), model="t", influence=cfg, calibration=None,
             trust_remote_code=False,
         )  # fmt: skip
+
+
+def test_s1k_source_gives_problem_thinking_and_answer_as_one_text(tmp_path, monkeypatch):
+    """``s1k`` (config/paper.yaml's LayerIF texts) reads simplescaling/s1K-1.1's parquet file through the hub cache
+    (stubbed here: no network) and joins each record's problem, DeepSeek-R1 thinking and answer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from prunetts import records
+    from prunetts.calibration import CalibrationError, load_texts
+    from prunetts.config import _source_problems
+    from prunetts.influence import influence_texts
+
+    rows = [
+        dict(
+            solution=f"s{i}",
+            question=f"Q{i}?",
+            cot_type="math",
+            metadata="{}",
+            deepseek_thinking_trajectory=f"think {i}\n",
+            deepseek_attempt=f"answer {i}",
+        )
+        for i in range(20)
+    ]
+    parquet = tmp_path / "train-00000-of-00001.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    calls = []
+
+    def hub_file(repo, filename, revision=None):
+        calls.append((repo, filename, revision))
+        return parquet
+
+    monkeypatch.setattr(records, "hub_dataset_file", hub_file)
+    texts = load_texts("s1k@" + "a" * 40)
+    assert len(texts) == 20 and texts[3] == "Q3?\n\nthink 3\n\nanswer 3"
+    assert calls == [("simplescaling/s1K-1.1", "data/train-00000-of-00001.parquet", "a" * 40)]
+    assert load_texts("s1k", "question", limit=2) == ["Q0?", "Q1?"]  # one column, as text_field names it
+    train, val = influence_texts("s1k", None, "text", 12, 4, seed=0)  # config/paper.yaml's way: held-out splits
+    assert len(train) == 12 and len(val) == 4 and not set(train) & set(val) and set(train + val) <= set(texts)
+    pq.write_table(pa.Table.from_pylist([{"text": "x"}]), parquet)  # another dataset's layout
+    with pytest.raises(CalibrationError, match="not s1K-1.1's layout .no question, deepseek_thinking_trajectory"):
+        load_texts("s1k")
+    assert _source_problems("influence.train_source", "s1k", hub_ok=False) == []
+    assert "s1k@ names no revision" in _source_problems("influence.train_source", "s1k@", hub_ok=False)[0]

@@ -12,8 +12,9 @@ into consecutive windows.
 
 Sources: ``demo`` (the demo task's calibration split), ``c4`` (``allenai/c4`` file
 ``en/c4-train.00000-of-01024.json.gz`` from the hub cache, downloaded once; ``c4@<commit sha>`` pins the dataset's
-commit), or a
-local ``.jsonl``/``.json``/``.parquet``/``.csv`` file with a text column.
+commit), ``s1k`` (``simplescaling/s1K-1.1``, s1.1's 1000 reasoning traces: LayerIF's default training texts in
+config/paper.yaml, METHODS §10; ``s1k@<commit sha>`` pins it), or a local ``.jsonl``/``.json``/``.parquet``/``.csv``
+file with a text column.
 """
 
 from __future__ import annotations
@@ -24,15 +25,34 @@ from pathlib import Path
 from prunetts.records import SUFFIXES, read_records
 
 C4_FILE = "en/c4-train.00000-of-01024.json.gz"
+S1K_FILE = "data/train-00000-of-00001.parquet"
+# text sources named by a short name (``name`` or ``name@<revision>``): the hub dataset and the one file read of it
+HUB_TEXTS = {"c4": ("allenai/c4", C4_FILE), "s1k": ("simplescaling/s1K-1.1", S1K_FILE)}
+# an s1K-1.1 record as one text: the problem, DeepSeek-R1's thinking and its answer (what s1.1 was trained on), plain
+# text without any model's chat markup, so that the same texts serve s1.1-7B and Qwen3-8B
+S1K_FIELDS = ("question", "deepseek_thinking_trajectory", "deepseek_attempt")
 
 
 class CalibrationError(ValueError):
     pass
 
 
-def is_c4(source: str | None) -> bool:
-    """``c4`` (the allenai/c4 default branch) or ``c4@<revision>``."""
-    return bool(source) and (source == "c4" or source.startswith("c4@"))
+def hub_texts(source: str | None) -> str | None:
+    """The name (``c4``, ``s1k``) of the hub text source ``source`` names, with or without ``@<revision>``; else
+    None."""
+    name = (source or "").split("@", 1)[0]
+    return name if name in HUB_TEXTS else None
+
+
+def _s1k_records(rows: list[dict], source: str) -> list[dict]:
+    """s1K-1.1's records with ``text`` = its three fields joined by blank lines (``S1K_FIELDS``)."""
+    missing = [f for f in S1K_FIELDS if rows and f not in rows[0]]
+    if not rows or missing:
+        raise CalibrationError(
+            f"{source}: not s1K-1.1's layout (no {', '.join(missing) or 'records'}); pin a revision that has it "
+            "(s1k@<commit sha>) or give a local file of texts"
+        )
+    return [dict(r, text="\n\n".join(str(r[f] or "").strip() for f in S1K_FIELDS)) for r in rows]
 
 
 # where a user sets the text field of each kind of source: the fix a field error names
@@ -47,13 +67,19 @@ def load_texts(
         from prunetts.demo.render import calibration_texts
 
         return calibration_texts(limit or 2000)
-    if is_c4(source):
+    name = hub_texts(source)
+    if name:
         from prunetts.checkpoint import split_ref
         from prunetts.records import hub_dataset_file, read_jsonl_gz
 
+        repo, filename = HUB_TEXTS[name]
         revision = split_ref(source)[1]  # c4@<commit sha> pins the allenai/c4 commit
-        # the file itself, read in order: the records of the reference's load_dataset("allenai/c4", data_files=...)
-        rows = read_jsonl_gz(hub_dataset_file("allenai/c4", C4_FILE, revision), limit)
+        path = hub_dataset_file(repo, filename, revision)
+        if name == "c4":
+            # the file itself, read in order: the records of the reference's load_dataset("allenai/c4", data_files=...)
+            rows = read_jsonl_gz(path, limit)
+        else:
+            rows = _s1k_records(read_records(path), source)[:limit]
         if not rows or text_field not in rows[0]:
             found = ", ".join(rows[0]) if rows else "none"
             raise CalibrationError(
@@ -62,7 +88,7 @@ def load_texts(
         return [r[text_field] for r in rows]
     path = Path(source)
     if not path.is_file():
-        raise CalibrationError(f"calibration.source: {source} is not 'demo', 'c4', 'c4@<commit>' or an existing file")
+        raise CalibrationError(f"{source}: not 'demo', 'c4', 's1k' (either @<commit>) or an existing file")
     if path.suffix not in SUFFIXES:
         raise CalibrationError(f"{path}: unsupported calibration file type (use .jsonl, .json, .parquet or .csv)")
     rows = read_records(path)  # errors name the file (and the line of a JSON Lines file) in one line

@@ -146,7 +146,11 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         choices=["paper_code", "layerif_paper"],
         help="paper_code = more influence, less pruning (TTS-Pruning); layerif_paper = the reverse",
     )
-    g.add_argument("--influence-train", help="texts to score for LayerIF; none = the calibration texts")
+    g.add_argument(
+        "--influence-train",
+        help="texts to score for LayerIF: a file, 's1k' (s1.1's reasoning traces, s1k@COMMIT_SHA pinned), 'c4' or "
+        "'demo'; none = the calibration texts",
+    )
     g.add_argument(
         "--influence-val",
         help="LayerIF validation texts; none = held out from the training texts (a disjoint random split)",
@@ -177,7 +181,7 @@ def _check(a) -> str | None:
     """The first user mistake visible in the arguments alone (one line), before anything expensive runs."""
     import os
 
-    from prunetts.calibration import is_c4
+    from prunetts.calibration import hub_texts
     from prunetts.checkpoint import local_path_problem, looks_local
 
     if a.method == "shortgpt":
@@ -214,8 +218,9 @@ def _check(a) -> str | None:
     used = _used(a)
     for flag in ("calibration", "influence_train", "influence_val"):
         value = getattr(a, flag)
-        if flag in used and value and value != "demo" and not is_c4(value) and not Path(value).is_file():
-            return f"--{flag.replace('_', '-')} {value}: not 'c4', 'c4@<commit sha>', 'demo' or an existing file"
+        if flag in used and value and value != "demo" and not hub_texts(value) and not Path(value).is_file():
+            flag_name = flag.replace("_", "-")
+            return f"--{flag_name} {value}: not 'c4', 's1k' (either @<commit sha>), 'demo' or an existing file"
     return None
 
 

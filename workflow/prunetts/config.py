@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from prunetts.calibration import is_c4
+from prunetts.calibration import hub_texts
 from prunetts.checkpoint import is_commit, looks_local, split_ref
 
 UNSTRUCTURED_METHODS = ("magnitude", "wanda")
@@ -439,16 +439,17 @@ def unpinned_sources(config: dict) -> str | None:
         if "revision" in options_of(key)  # the loaders that read a hub dataset by default
         and not _local_source((opts or {}).get("source"))
     ]
-    c4 = [
-        name(key, {"revision": split_ref(source)[1]})
+    texts = [
+        f"{hub_texts(source)} in {entry}" if entry else None
         for key, source in (
             ("calibration", config["calibration"].get("source", "c4")),
             ("influence.train_source", config.get("influence", {}).get("train_source")),
             ("influence.val_source", config.get("influence", {}).get("val_source")),
         )
-        if is_c4(source)
+        if hub_texts(source)
+        for entry in [name(key, {"revision": split_ref(source)[1]})]
     ]
-    named = (("models", models), ("benchmarks", benches), ("c4 in", c4))
+    named = (("models", models), ("benchmarks", benches), ("texts:", texts))
     groups = [(kind, [n for n in names if n]) for kind, names in named]
     if not any(names for _, names in groups):
         return None
@@ -456,7 +457,8 @@ def unpinned_sources(config: dict) -> str | None:
     return (
         f"prunetts warning: read from the Hugging Face hub without a pinned commit: {what}. Each job loads what the "
         "hub serves when it downloads (job logs name the commit), and --cache keys do not change when the hub does; "
-        "for reproducible runs set revision: <commit sha> on each, and source: c4@<commit sha> (config/README.md)"
+        "for reproducible runs set revision: <commit sha> on each, and source: c4@<commit sha> (s1k@<commit sha>; "
+        "config/README.md)"
     )
 
 
@@ -486,13 +488,16 @@ def _local_source(source: str | None) -> bool:
 
 
 def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
-    """A data source: 'demo', 'c4', a dataset id (``hub_ok``) or an existing file."""
+    """A data source: 'demo', 'c4', 's1k', a dataset id (``hub_ok``) or an existing file."""
     from pathlib import Path
 
     if source is None or source == "demo":
         return []
-    if is_c4(source):
-        return [] if source != "c4@" else [f"{key}: c4@ names no revision; write c4@<commit sha>, or c4"]
+    if hub_texts(source):
+        name = hub_texts(source)
+        return (
+            [] if source != f"{name}@" else [f"{key}: {name}@ names no revision; write {name}@<commit sha>, or {name}"]
+        )
     if source.startswith("~"):
         return [f"{key}: {source}: '~' is not expanded here; write the full path"]
     p = Path(source)
@@ -507,7 +512,11 @@ def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
     if hub_ok and p.suffix not in _FILE_SUFFIXES and not looks_local(source):
         return []  # a Hugging Face dataset id
     files = "/".join(_FILE_SUFFIXES)
-    allowed = f"an existing {files} file or a dataset id like org/name" if hub_ok else f"'demo', 'c4' or a {files} file"
+    allowed = (
+        f"an existing {files} file or a dataset id like org/name"
+        if hub_ok
+        else f"'demo', 'c4', 's1k' or a {files} file"
+    )
     return [f"{key}: {source} does not exist; give {allowed} (relative paths start at the working directory)"]
 
 
