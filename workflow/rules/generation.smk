@@ -6,6 +6,8 @@ rule generate:
         "results/generations/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
     log:
         "results/logs/generate/model~{model}_variant~{variant}_bench~{bench}_seed~{seed}.log",
+    benchmark:
+        "results/logs/generate/model~{model}_variant~{variant}_bench~{bench}_seed~{seed}.benchmark.tsv"
     conda:
         GEN_ENV
     threads: 1
@@ -29,6 +31,8 @@ rule grade:
         "results/grades/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
     log:
         "results/logs/grade/model~{model}_variant~{variant}_bench~{bench}_seed~{seed}.log",
+    benchmark:
+        "results/logs/grade/model~{model}_variant~{variant}_bench~{bench}_seed~{seed}.benchmark.tsv"
     conda:
         ENV
     threads: config["grading"]["workers"]

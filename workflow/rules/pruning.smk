@@ -28,6 +28,8 @@ rule prune:
         sparsity="results/sparsity/model~{model}/variant~{variant}.parquet",
     log:
         "results/logs/prune/model~{model}_variant~{variant}.log",
+    benchmark:
+        "results/logs/prune/model~{model}_variant~{variant}.benchmark.tsv"
     conda:
         ENV
     threads: 2
