@@ -27,6 +27,13 @@ def test_a_job_given_a_gpu_refuses_to_run_auto_on_the_cpu(monkeypatch, tmp_path)
         with jobs.job_logging(None, 1, resources):
             assert resolve_device("auto") == "cpu"
     assert resolve_device("auto") == "cpu"  # the job's setting does not outlive it
+    # a job given no GPU (gpu: 0: prune's magnitude, one-pass Wanda and ShortGPT) keeps off a GPU that torch sees:
+    # the local profile's pool gave it to another job
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with jobs.job_logging(None, 1, {"gpu": 0, "mem_mb": 8000}):
+        assert resolve_device("auto") == "cpu"
+    with jobs.job_logging(None, 1, {"mem_mb": 8000}):  # a rule without a gpu resource: auto as anywhere
+        assert resolve_device("auto") == "cuda"
 
 
 def test_an_unexpected_error_leaves_its_traceback_in_the_job_log(tmp_path, monkeypatch):

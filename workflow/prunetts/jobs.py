@@ -44,7 +44,9 @@ def _one_line_errors():
 @contextlib.contextmanager
 def job_logging(log_path: str | None, threads: int | None = None, resources=None):
     """Send logging, stdout and stderr (tqdm progress) of a job to its log file. A job whose ``resources`` ask for a
-    GPU refuses to fall back to the CPU (models.resolve_device)."""
+    GPU refuses to fall back to the CPU, and one whose ``gpu`` is 0 (prune's magnitude, one-pass Wanda and ShortGPT
+    variants) runs ``device: auto`` on the CPU even where torch sees a GPU: the local profile's GPU pool lets it run
+    beside a GPU job that holds that device (models.resolve_device)."""
     import os
 
     from prunetts.config import gpu_count
@@ -55,6 +57,8 @@ def job_logging(log_path: str | None, threads: int | None = None, resources=None
     before = os.environ.get(REQUIRE_GPU_ENV)
     if gpu_count(resources):  # None (not a number) asks for nothing Slurm would allocate
         os.environ[REQUIRE_GPU_ENV] = "1"
+    elif resources and resources.get("gpu") == 0:
+        os.environ[REQUIRE_GPU_ENV] = "0"
     try:
         with _job_log(log_path):
             yield

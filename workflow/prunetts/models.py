@@ -67,19 +67,22 @@ def resolve_dtype(name: str, device: str):
     return getattr(torch, DTYPES[name])
 
 
-# set by a workflow job that was given a GPU (jobs.job_logging): there, ``auto`` must not quietly mean the CPU
+# set by a workflow job (jobs.job_logging): "1" = given a GPU, where ``auto`` must not quietly mean the CPU; "0" =
+# given none (gpu: 0), where ``auto`` must not take a GPU that the scheduler gave another job
 REQUIRE_GPU_ENV = "PRUNETTS_REQUIRE_GPU"
 
 
 def resolve_device(name: str = "auto") -> str:
     """``auto`` = cuda if torch sees one, else cpu (an error instead in a job that was given a GPU: an 8B model in
-    fp32 on the CPU would run until the time limit); any other name must be a device this process can use (checked
-    here, in one line, rather than by a kernel failing after the model is loaded)."""
+    fp32 on the CPU would run until the time limit; cpu in a job given ``gpu: 0``); any other name must be a device
+    this process can use (checked here, in one line, rather than by a kernel failing after the model is loaded)."""
     import os
 
     import torch
 
     if name == "auto":
+        if os.environ.get(REQUIRE_GPU_ENV) == "0":
+            return "cpu"
         if torch.cuda.is_available():
             return "cuda"
         if os.environ.get(REQUIRE_GPU_ENV) == "1":
