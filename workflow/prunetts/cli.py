@@ -363,12 +363,11 @@ def run_prune(a, hub: bool = False) -> dict:
 
     # the cheaper checks first: a local checkpoint's (architecture, tokenizer, layer count) before the text files are
     # read (a C4 download, a large file), but a wrong text file before a hub id's weights are fetched (gigabytes)
-    if hub or not Path(a.model).expanduser().is_dir():
+    if hub:
         resolve_device(a.device)  # a device this machine lacks: one line before a C4 download too
         texts, influence = read_texts()
-        reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif", hub=hub)
-    else:
-        reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif", hub=hub)
+    reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif", hub=hub)
+    if not hub:
         texts, influence = read_texts()
     if influence:
         _check_influence_texts(a, tok, *influence)

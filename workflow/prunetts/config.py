@@ -387,14 +387,23 @@ def _shortgpt_variants_by_layers(sparsities, n_layers: int) -> dict[int, list[st
     return by_n
 
 
-def _local_layer_count(path: str) -> int | None:
-    """``num_hidden_layers`` from a local checkpoint's config.json; None when it cannot be read."""
+def _local_layer_count(path: str, config: dict | None = None) -> int | None:
+    """``num_hidden_layers`` from a local checkpoint's config.json (``config``: that file, already read); None when
+    it cannot be read."""
+    try:
+        return int((config if config is not None else _local_config(path))["num_hidden_layers"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _local_config(path: str) -> dict | None:
+    """A local checkpoint's config.json; None when it cannot be read."""
     import json
     from pathlib import Path
 
     try:
-        return int(json.loads((Path(path) / "config.json").read_text())["num_hidden_layers"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError):
         return None
 
 
@@ -493,8 +502,7 @@ def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
 
     if source is None or source == "demo":
         return []
-    if hub_texts(source):
-        name = hub_texts(source)
+    if name := hub_texts(source):
         return (
             [] if source != f"{name}@" else [f"{key}: {name}@ names no revision; write {name}@<commit sha>, or {name}"]
         )
@@ -547,15 +555,14 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
             f"{key}: {path} has no *.safetensors weights (pickled .bin/.pt files are never loaded); convert it "
             "with save_pretrained(..., safe_serialization=True)"
         ]
-    n_layers = _local_layer_count(path)
+    model_config = _local_config(path)
+    n_layers = _local_layer_count(path, model_config)
     if n_layers is None:
         return [f"{path}/config.json: unreadable or without num_hidden_layers; restore the checkpoint's config"]
     if pruning.get("methods"):  # every capture / prune job reads the layers through prunetts.models.Arch
-        import json
-
         from prunetts.models import SUPPORTED_MODEL_TYPES
 
-        model_type = json.loads((p / "config.json").read_text()).get("model_type")
+        model_type = model_config.get("model_type")
         if model_type not in SUPPORTED_MODEL_TYPES:
             return [
                 f"{key}: {path} is model_type {model_type!r}; pruning supports {', '.join(SUPPORTED_MODEL_TYPES)} "

@@ -48,13 +48,17 @@ def stop_token_problem(path: str | Path, name: str) -> str | None:
     has = {k: json.dumps(d.until_thinking) in text for k, d in DELIMITERS.items()}
     if has[name]:
         return None
-    stop = DELIMITERS[name].until_thinking
-    others = [k for k, ok in has.items() if ok]
-    fix = f"use delimiters: {others[0]}" if others else "use a tokenizer that has it as a special token"
     return (
-        f"delimiters {name} end the thinking at {stop!r}, which {tokenizer_json} has no single token for (budget "
-        f"forcing stops on one token); {fix}"
+        f"delimiters {name} end the thinking at {DELIMITERS[name].until_thinking!r}, which {tokenizer_json} has no "
+        f"single token for (budget forcing stops on one token); {_delimiters_fix(has)}"
     )
+
+
+def _delimiters_fix(single: dict[str, bool]) -> str:
+    """The fix for delimiters whose thinking stop is no single token: a set whose stop is one (``single``: set name ->
+    whether its stop is one token), else another tokenizer."""
+    others = [k for k, ok in single.items() if ok]
+    return f"use delimiters: {others[0]}" if others else "use a tokenizer that has it as a special token"
 
 
 def prompt_ids(tokenizer, user_text: str, system_prompt: str | None = None) -> list[int]:
@@ -79,8 +83,7 @@ def check_delimiters(tokenizer, name: str) -> None:
     n_tokens = {k: count(d.until_thinking) for k, d in DELIMITERS.items()}
     stop, n = DELIMITERS[name].until_thinking, n_tokens[name]
     if n != 1:
-        others = [other for other, m in n_tokens.items() if m == 1]
-        fix = f"use delimiters: {others[0]}" if others else "use a tokenizer that has it as a special token"
+        fix = _delimiters_fix({k: m == 1 for k, m in n_tokens.items()})
         raise ModelError(
             f"{tokenizer.name_or_path}: delimiters {name} end the thinking at {stop!r}, which this tokenizer splits "
             f"into {n} tokens (budget forcing stops on a single token); {fix} in the model's entry"
