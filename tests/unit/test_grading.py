@@ -378,6 +378,17 @@ ANSWER_LINES = [
     ("42, since 2+3=5", "42", "correct"),
     ("42 because 2+3=5", "5", "wrong"),
     ("The answer is 5 (rounded)", "5", "correct"),
+    # unit symbols after a number, bare or ending prose (they were boxed as a product: 12 m^2, 10 N)
+    ("12 m^2", "12", "correct"),
+    ("The area is 12 m^2", "12", "correct"),
+    ("The force is 10 N", "10", "correct"),
+    ("The current is 2.5 A", "2.5", "correct"),
+    ("The speed is 10 m/s", "10", "correct"),
+    ("The acceleration is 9.8 m s^{-2}", "9.8", "correct"),
+    ("The required value of c is 7 V", "7", "correct"),
+    ("The force is 10 N", "12", "wrong"),
+    ("The value is 5 x", "5", "wrong"),  # a lower-case letter alone may be a variable
+    ("The value is 5 x", "5x", "correct"),
     # a hedge or a variable after the number keeps the whole line
     ("2 or 3", "2", "wrong"),
     ("2 (or 3)", "2", "wrong"),

@@ -8,11 +8,13 @@
    that tail's first line with content counts once markdown emphasis and a lead-in such as "The final answer is"
    are gone, continued while a math environment it opens is open or it ends in ":" (``answer_line``): the harness
    kept the whole tail for its LLM judge, and math-verify on a tail with a justification picks the last number in
-   it. A plain number followed by unit words, a parenthetical that opens with a word, or a justification ("10
-   dollars", "42 (since ...)", "42, because ...") is that number; "2 or 3" stays whole. math-verify reads a box's
-   content or a bare expression as ``$\\boxed{...}$`` (trailing words of two or more letters after LaTeX are units
-   and dropped; a single letter is a variable, "\\cot x", and a word after a function such as ``\\sin`` its
-   argument), and a line with ``$``/``\\[``/``\\(`` or prose as written.
+   it. A plain number followed by unit words or SI unit symbols, a parenthetical that opens with a word, or a
+   justification ("10 dollars", "12 m^2", "42 (since ...)", "42, because ...") is that number; "2 or 3" stays whole.
+   math-verify reads a box's content or a bare expression as ``$\\boxed{...}$`` (trailing words of two or more
+   letters after LaTeX are units and dropped; a single letter is a variable, "\\cot x", and a word after a function
+   such as ``\\sin`` its argument); a line with ``$``/``\\[``/``\\(`` as written, each environment as ``$...$``
+   without inner spaces; prose on the expression it ends in, boxed ("The area is 3\\sqrt{2}." -> 3\\sqrt{2}), or as
+   written when it ends in none (``_math_input``).
 3. Verdict, by the benchmark's grading kind (``KIND`` in its ``prunetts.benchmarks`` module):
 
    - ``math`` (MATH500, AIME24, AMC23, demo): integers on both sides compare as integers - digit strings (the
@@ -163,6 +165,12 @@ _NUMBER_TAIL_RE = re.compile(
     re.I | re.S,
 )
 
+# a plain number followed by unit symbols ("12 m^2", "10 N", "10 m/s", "9.8 m s^{-2}"): SI letters only, and at least
+# one capital, exponent or slash among them, since a bare lower-case letter may be a variable ("5 x", "4 n"; math-verify
+# itself drops a bare "m")
+_UNIT = r"[mgsNAVJWKCLTFH](?:\^(?:\{-?[0-9]+\}|-?[0-9]+))?"
+_NUMBER_UNITS_RE = re.compile(rf"(-?[0-9]+(?:,[0-9]{{3}})*(?:\.[0-9]+)?)((?:\s+{_UNIT}(?:/{_UNIT})?)+)\s*")
+
 
 def _open_math(text: str) -> bool:
     """Whether ``text`` leaves a math environment open: an odd number of unescaped ``$$``, or of single ``$``, or more
@@ -203,6 +211,9 @@ def _strip_number_tail(line: str) -> str:
     if len(line) <= MAX_ANSWER_CHARS:
         m = _NUMBER_TAIL_RE.fullmatch(line)
         if m:
+            return m.group(1)
+        m = _NUMBER_UNITS_RE.fullmatch(line)
+        if m and re.search(r"[A-Z^/]", m.group(2)):
             return m.group(1)
     return line
 
@@ -265,7 +276,7 @@ def _expression_tail(line: str) -> str | None:
     braces = _BRACE_RE.findall(tail)
     if not _EXPRESSION_RE.search(tail) or braces.count("{") != braces.count("}"):
         return None
-    return tail
+    return _strip_number_tail(tail)  # "The area is 12 m^2": the number, not the product 12 m^2
 
 
 _INTEGER_RE = re.compile(r"-?[0-9]+(?:\.0+)?")
