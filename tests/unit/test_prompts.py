@@ -102,6 +102,42 @@ def test_a_stop_string_of_several_tokens_names_the_other_delimiters():
         check_delimiters(neither, "qwen3")
 
 
+@pytest.mark.parametrize("declared_in", [None, "added_tokens_decoder", "extra_special_tokens"])
+def test_the_config_check_finds_a_stop_declared_outside_tokenizer_json(tmp_path, declared_in):
+    """transformers adds the special tokens tokenizer_config.json declares, so a stop declared only there is one
+    token: the config check (files only) agrees with the generate job's check (the loaded tokenizer)."""
+    import json
+    import shutil
+
+    from prunetts.generation.prompts import stop_token_problem
+    from tests.conftest import DEMO_MODEL
+
+    for f in DEMO_MODEL.iterdir():
+        if f.name in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(f, tmp_path / f.name)
+        else:
+            (tmp_path / f.name).symlink_to(f)
+    text = (tmp_path / "tokenizer.json").read_text()
+    (tmp_path / "tokenizer.json").write_text(text.replace('"<|im_start|>"', '"<|im_begin|>"'))
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    if declared_in == "added_tokens_decoder":
+        config["added_tokens_decoder"] = {
+            "900": {"content": "<|im_start|>", "special": True, "lstrip": False, "rstrip": False,
+                    "normalized": False, "single_word": False}
+        }  # fmt: skip
+    elif declared_in:
+        config[declared_in] = ["<|im_start|>"]
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    problem = stop_token_problem(tmp_path, "s1")
+    if declared_in is None:
+        assert problem is not None and "no single token" in problem and "use delimiters: qwen3" in problem
+        with pytest.raises(ModelError, match="use delimiters: qwen3"):
+            check_delimiters(load_tokenizer(str(tmp_path)), "s1")
+    else:
+        assert problem is None
+        check_delimiters(load_tokenizer(str(tmp_path)), "s1")
+
+
 def test_prompt_ids_are_the_templates_text_without_a_second_bos():
     """The harness tokenizes the rendered template with add_special_tokens=False: a tokenizer that adds a BOS (Llama)
     must not get a second one in front of the template's own."""

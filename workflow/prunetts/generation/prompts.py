@@ -36,16 +36,21 @@ def chat_template_problem(path: str | Path) -> str | None:
 def stop_token_problem(path: str | Path, name: str) -> str | None:
     """Why delimiters ``name`` cannot end the thinking with local checkpoint ``path``'s tokenizer, from its files alone
     (``check_delimiters``'s rule, for the config check, which loads no tokenizer): the stop string is a single token
-    only if it is a vocabulary entry or an added token, so it appears as a whole JSON string in tokenizer.json (a chat
-    template holds it inside longer strings only). None when it does, or without a tokenizer.json to tell."""
+    only if it is a vocabulary entry or an added token, so it appears as a whole JSON string in tokenizer.json or in
+    the files that declare added tokens besides it (tokenizer_config.json's ``added_tokens_decoder`` and special
+    token lists, added_tokens.json, special_tokens_map.json; a chat template holds it inside longer strings only).
+    None when it does, or without a tokenizer.json to tell."""
     from prunetts.generation.budget_forcing import DELIMITERS
 
     tokenizer_json = Path(path) / "tokenizer.json"
-    try:
-        text = tokenizer_json.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None  # a sentencepiece model, or none at all: the generate job checks it on the loaded tokenizer
-    has = {k: json.dumps(d.until_thinking) in text for k, d in DELIMITERS.items()}
+    texts = []
+    for file in ("tokenizer.json", "tokenizer_config.json", "added_tokens.json", "special_tokens_map.json"):
+        try:
+            texts.append((Path(path) / file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            if file == "tokenizer.json":
+                return None  # a sentencepiece model, or none at all: the generate job checks the loaded tokenizer
+    has = {k: any(json.dumps(d.until_thinking) in text for text in texts) for k, d in DELIMITERS.items()}
     if has[name]:
         return None
     return (
