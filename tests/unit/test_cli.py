@@ -116,20 +116,37 @@ def test_hub_model_that_cannot_be_fetched_is_one_line(tmp_path, capsys, monkeypa
         (["--method", "magnitude", "--allocation", "layerif", "--influence-train", "{body}"], "body.jsonl: no 'text'"),
     ],
 )
-def test_text_files_are_checked_before_a_hub_checkpoint_is_fetched(tmp_path, capsys, monkeypatch, extra, message):
-    """A wrong calibration or influence file is one line before the checkpoint is fetched: for a hub id that is a
-    download of its weights (16 GB for Qwen3-8B), which here (offline, empty cache) would fail first."""
+def test_text_files_are_checked_before_a_hub_checkpoint_is_fetched(
+    tiny_qwen3_dir, tmp_path, capsys, monkeypatch, extra, message
+):
+    """A wrong calibration or influence file is one line before the checkpoint's weights are fetched (16 GB for
+    Qwen3-8B; here, offline, the cache holds all of the hub id's files but the weights, whose fetch would fail first),
+    and a wrong hub id is one line before the text files are read (--calibration c4: a 300 MB download)."""
+    import shutil
+
     from huggingface_hub import constants
 
+    from tests.conftest import fake_hub
+
+    weightless = tmp_path / "weightless"
+    shutil.copytree(tiny_qwen3_dir, weightless, ignore=shutil.ignore_patterns("*.safetensors"))
+    commit = "0123456789abcdef0123456789abcdef01234567"
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(
+        constants, "HF_HUB_CACHE", str(fake_hub(tmp_path / "hub", "org/tiny", {commit: weightless}, commit))
+    )
     (tmp_path / "notes.txt").write_text("some text\n")
     (tmp_path / "body.jsonl").write_text('{"body": "some text"}\n')
     files = {"notes": tmp_path / "notes.txt", "body": tmp_path / "body.jsonl"}
     extra = [x.format(**files) for x in extra]
-    assert _prune("org/no-such-model", tmp_path / "o", "--sparsity", "0.2", *extra) == 1
+    assert _prune("org/tiny", tmp_path / "o", "--sparsity", "0.2", *extra) == 1
     line = _one_line_error(capsys)
     assert message in line and "hub" not in line, line
+    assert _prune("org/tiny", tmp_path / "o", "--sparsity", "0.2", "--method", "magnitude") == 1
+    assert "model.safetensors" in _one_line_error(capsys)  # the weights' fetch is what fails without a text file
+    assert _prune("org/no-such-model", tmp_path / "o", "--sparsity", "0.2", *extra) == 1
+    line = _one_line_error(capsys)
+    assert "org/no-such-model: cannot get the checkpoint from the Hugging Face hub" in line and message not in line
 
 
 def _prune(model, out, *extra):
@@ -316,7 +333,8 @@ def test_a_hub_id_stays_a_hub_id_beside_an_out_named_after_its_organisation(tiny
     with monkeypatch.context() as m:
         m.setattr(huggingface_hub, "snapshot_download", download)
         assert _prune("org/tiny", "org/tiny-s0.2", *args) == 0
-    assert downloads == ["org/tiny"] and (tmp_path / "org" / "tiny-s0.2" / "config.json").is_file()
+    # its files but the weights (the id checked before any text is read), then the weights
+    assert downloads == ["org/tiny", "org/tiny"] and (tmp_path / "org" / "tiny-s0.2" / "config.json").is_file()
     commit = "0123456789abcdef0123456789abcdef01234567"
     cache = fake_hub(tmp_path / "hub", "org/tiny", {commit: tiny_qwen3_dir}, main=commit)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))

@@ -343,7 +343,7 @@ def run_prune(a, hub: bool = False) -> dict:
     from prunetts import capture as cap
     from prunetts import scores as sc
     from prunetts.calibration import load_texts, packed_windows, paper_windows
-    from prunetts.checkpoint import hub_commit, prunable_modules_from_shapes, tensor_shapes
+    from prunetts.checkpoint import hub_commit, prunable_modules_from_shapes, resolve, tensor_shapes
     from prunetts.config import Variant
     from prunetts.models import resolve_device
     from prunetts.pruning.allocation import for_variant
@@ -365,6 +365,8 @@ def run_prune(a, hub: bool = False) -> dict:
     # read (a C4 download, a large file), but a wrong text file before a hub id's weights are fetched (gigabytes)
     if hub:
         resolve_device(a.device)  # a device this machine lacks: one line before a C4 download too
+        # a mistyped or gated id, or a wrong revision, too: its files but the weights are megabytes
+        resolve(a.model, a.revision, weights=False, hub=True)
         texts, influence = read_texts()
     reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif", hub=hub)
     if not hub:
