@@ -48,10 +48,10 @@ rule all:
         ),
         expand(
             "results/figures/diff_vs_dense/model~{model}_bench~{bench}.png",
-            model=MODELS if "dense" in VARIANTS and PRUNED else [],
+            model=PRUNED_MODELS if "dense" in VARIANTS else [],
             bench=BENCHES,
         ),
         expand(
             "results/figures/layer_sparsity/model~{model}.png",
-            model=MODELS if PRUNED else [],
+            model=PRUNED_MODELS,
         ),

@@ -57,7 +57,7 @@ def test_layerif_sketch_bench_runs():
 
 def test_aggregate_bench_runs_both_grids_and_its_checks_hold():
     out = _bench("aggregate.py", "--fraction", "0.02")
-    assert "paper (config/paper.yaml): 360 grades files" in out and "demo (config/config.yaml): 30 grades" in out, out
+    assert "paper (config/paper.yaml): 420 grades files" in out and "demo (config/config.yaml): 30 grades" in out, out
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("aggregate ", "plot"))}
     assert set(rows) == {"aggregate", "plot", "plot_diff", "plot_thinking"}, out
     assert all(r[-1] == "0" for r in rows.values()), out  # no warnings

@@ -213,6 +213,9 @@ def test_gpu_rules_ask_for_a_gpu_by_default_and_vllm_parallelism_must_fit():
     prune_gpu = rule_resources(cfg, "prune")["gpu"]
     assert [prune_gpu(SimpleNamespace(variant=f"wanda-{a}-s0.20")) for a in ("uniform", "layerif")] == [1, 0]
     assert prune_gpu(SimpleNamespace(variant="shortgpt-n2")) == 0
+    # an explicit cuda device is every prune job's (a job given none would fail on it, or share another's GPU)
+    cfg["capture"]["device"] = "cuda:0"
+    assert rule_resources(cfg, "prune")["gpu"] == 1
     assert "gpu" not in rule_resources(cfg, "grade")
     cfg["resources"] = {"generate": {"gres": "gpu:a100:2"}, "capture": {"gpu": 0}}
     assert "gpu" not in rule_resources(cfg, "generate") and rule_resources(cfg, "capture")["gpu"] == 0
@@ -326,6 +329,53 @@ def test_semantic_checks_at_their_boundaries():
     assert problems(lambda c: c["pruning"].update(shortgpt_layers=[6]))[0].startswith(
         "pruning.shortgpt_layers: 6 would remove every layer of model demo (6 layers, at most 5 can go)"
     )
+
+
+def test_a_models_own_shortgpt_layers():
+    """``models.<name>.shortgpt_layers`` replaces the grid's list for that model: a layer count that a sparsity
+    already removes from one model (3 of 28 at S = 0.1) can still be run on another."""
+    from prunetts.config import config_problems, generation_settings
+
+    cfg = validated_demo()  # the demo model has 6 layers: ShortGPT at 0.3 removes round(1.8) = 2, at 0.5 3
+    demo = cfg["models"]["demo"]
+    cfg["models"]["other"] = {"path": "org/other", "shortgpt_layers": [2, 4]}
+    cfg["pruning"]["shortgpt_layers"] = [1]
+    assert [v for v in variants(cfg, "demo") if v.startswith("shortgpt")] == [
+        "shortgpt-s0.30",
+        "shortgpt-s0.50",
+        "shortgpt-n1",
+    ]
+    assert variants(cfg, "other")[-3:] == ["shortgpt-s0.50", "shortgpt-n2", "shortgpt-n4"]
+    assert variants(cfg)[-4:] == ["shortgpt-s0.50", "shortgpt-n1", "shortgpt-n2", "shortgpt-n4"]  # the union
+    assert config_problems(cfg) == []
+    # a local checkpoint's duplicate: the message names the key that lists it and the fix that fits it
+    cfg["pruning"]["shortgpt_layers"] = [2]
+    assert config_problems(cfg) == [
+        "pruning.shortgpt_layers: 2 duplicates variant shortgpt-s0.30 on model demo (both remove 2 of 6 layers); "
+        "drop one, or give model demo its own list (models.demo.shortgpt_layers)"
+    ]
+    demo["shortgpt_layers"] = [1, 2, 6]
+    assert config_problems(cfg) == [
+        "models.demo.shortgpt_layers: 2 duplicates variant shortgpt-s0.30 on model demo (both remove 2 of 6 layers); "
+        "drop it",
+        "models.demo.shortgpt_layers: 6 would remove every layer of model demo (6 layers, at most 5 can go); use 1..5",
+    ]
+    demo["shortgpt_layers"] = []  # none for this model, whatever the grid's list
+    assert "shortgpt-n2" not in variants(cfg, "demo") and config_problems(cfg) == []
+    # without the method the lists give nothing: each one set is named
+    cfg["pruning"]["methods"] = ["wanda"]
+    demo["shortgpt_layers"] = [1]
+    assert config_problems(cfg) == [
+        "pruning.shortgpt_layers: set, but 'shortgpt' is not in pruning.methods; add it",
+        "models.demo.shortgpt_layers: set, but 'shortgpt' is not in pruning.methods; add it",
+        "models.other.shortgpt_layers: set, but 'shortgpt' is not in pruning.methods; add it",
+    ]
+    # a model's own list alone gives ShortGPT variants: no "gives no variant" error
+    cfg["pruning"].update(methods=["shortgpt"], sparsities=[], shortgpt_layers=[])
+    del cfg["models"]["other"]
+    assert config_problems(cfg) == [] and variants(cfg) == ["dense", "shortgpt-n1"]
+    # the generate jobs see the model without it: a new count reruns none of the model's generations
+    assert generation_settings(demo) == {k: v for k, v in demo.items() if k != "shortgpt_layers"}
 
 
 def test_sections_whose_keys_all_have_defaults_may_be_left_out():

@@ -161,6 +161,16 @@ CASES = [
         ["pruning.shortgpt_layers", "every layer", "1..5"],
     ),
     (
+        "model-shortgpt-layers-duplicate",
+        _edits(_replace("pruning", {**SHORTGPT, "sparsities": [0.5]}), _set("models.demo.shortgpt_layers", [3])),
+        ["models.demo.shortgpt_layers", "duplicates variant shortgpt-s0.50", "drop it"],
+    ),
+    (
+        "model-shortgpt-layers-zero",
+        _set("models.demo.shortgpt_layers", [0]),
+        ["models.demo.shortgpt_layers[0]", "must be >= 1"],
+    ),
+    (
         "shortgpt-layers-without-method",
         _replace("pruning", {"methods": ["magnitude"], "sparsities": [0.5], "shortgpt_layers": [2]}),
         ["pruning.shortgpt_layers", "add it"],

@@ -26,24 +26,28 @@ def test_paper_config_is_the_papers_grid():
     assert g["budgets"] == [512, 1024, 2048, 4096, 8192] and g["seeds"] == [7, 11, 42]
     assert g["temperature"] == 1.0 and g["max_gen_toks"] == 32768
     assert cfg["calibration"] == {"source": "c4", "mode": "paper", "n_samples": 128, "seqlen": 2048, "seed": 0}
+    # the released scripts' PRUNE_LAYERS {1, 2, 3}, less what a sparsity already removes (round(0.1 x 28) = 3)
+    assert [m.get("shortgpt_layers") for m in cfg["models"].values()] == [[1, 2], [1, 2, 3]]
 
 
 def test_paper_config_dry_run_job_counts(tmp_path):
     proc = snakemake(tmp_path, "-n", configfile=PAPER)
     counts = job_counts(proc)
     models, benches, seeds = 2, 4, 3
-    pruned = 2 * 3 * 2 + 2  # {magnitude, wanda} x {uniform, owl, layerif} x {0.1, 0.2} + ShortGPT at 0.1 and 0.2
-    variants = pruned + 1
+    # {magnitude, wanda} x {uniform, owl, layerif} x {0.1, 0.2} + ShortGPT at 0.1 and 0.2, on each model
+    shared = 2 * 3 * 2 + 2
+    pruned = 2 * shared + 2 + 3  # + ShortGPT removing 1, 2 layers of s1.1-7B and 1, 2, 3 of Qwen3-8B
+    variants = pruned + models  # + dense
     expected = {
         "prepare_benchmark": benches,
         "prepare_calibration": models,
         "capture": models,
         "influence": models,
         "layer_scores": 3 * models,  # OWL ratios, ShortGPT BI, LayerIF
-        "allocate": pruned * models,
-        "prune": pruned * models,
-        "generate": models * variants * benches * seeds,  # 360: every budget inside each job
-        "grade": models * variants * benches * seeds,
+        "allocate": pruned,
+        "prune": pruned,
+        "generate": variants * benches * seeds,  # 420: every budget inside each job
+        "grade": variants * benches * seeds,
         "aggregate": 1,
         "plot_accuracy": models * benches,
         "plot_diff": models * benches,
@@ -55,7 +59,13 @@ def test_paper_config_dry_run_job_counts(tmp_path):
     generate = jobs_of(proc, "generate")[0]["resources"]
     assert re.search(r"\bgpu=1\b", generate) and "runtime=1380" in generate
     prunes = jobs_of(proc, "prune")
-    assert len(prunes) == pruned * models
+    assert len(prunes) == pruned
+    layer_counts = {
+        (job["wc"]["model"], job["wc"]["variant"]) for job in prunes if job["wc"]["variant"].startswith("shortgpt-n")
+    }
+    assert layer_counts == {("s1.1-7B", "shortgpt-n1"), ("s1.1-7B", "shortgpt-n2")} | {
+        ("Qwen3-8B", f"shortgpt-n{n}") for n in (1, 2, 3)
+    }
     # a GPU for the prune jobs that run the model: sequential Wanda (uniform and OWL here; LayerIF's is one-pass)
     for job in prunes:
         sequential = job["wc"]["variant"].startswith(("wanda-uniform", "wanda-owl"))
@@ -78,5 +88,5 @@ def test_configfile_replaces_the_demo_config(tmp_path):
     (tmp_path / "config").mkdir()
     shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
     proc = snakemake(tmp_path, "-n", configfile=PAPER)
-    assert job_counts(proc)["generate"] == 360 and "extended by additional config" not in proc.stdout + proc.stderr
+    assert job_counts(proc)["generate"] == 420 and "extended by additional config" not in proc.stdout + proc.stderr
     assert not [job for job in jobs_of(proc, "generate") if job["wc"]["model"] == "demo"]

@@ -44,7 +44,7 @@ def test_slurm_profile_on_the_paper_grid(tmp_path):
     )
     res = resources_by_rule(proc.stdout)
     # each generation and its grading are one Slurm job (the profile's group "eval")
-    assert proc.stdout.count("Group job eval (") == 360
+    assert proc.stdout.count("Group job eval (") == 420
     # GPU rules: one GPU from the profile; memory and time from config/paper.yaml (over the profile's defaults)
     assert (
         res["generate"]["gpu"] == "1" and res["generate"]["runtime"] == "1380" and res["generate"]["mem_mb"] == "64000"
@@ -53,7 +53,7 @@ def test_slurm_profile_on_the_paper_grid(tmp_path):
     assert res["influence"]["gpu"] == "1"
     # prune: a GPU for sequential Wanda only (uniform and OWL here; LayerIF's is one-pass), the rest reads and writes
     gpus = prune_gpus(proc.stdout)
-    assert len(gpus) == 14 and all(
+    assert len(gpus) == 17 and all(
         g == ("1" if v.startswith(("wanda-uniform", "wanda-owl")) else "0") for v, g in gpus.items()
     ), gpus
     # CPU rules: no GPU; grade sized by the config, the others by the profile's default-resources (attempt 1)

@@ -147,6 +147,19 @@ def test_unrelated_config_edits_rerun_nothing(run):
     assert counts == {}, proc.stdout
 
 
+def test_a_models_shortgpt_layers_add_only_their_variants(run):
+    """A model's own ShortGPT layer counts are variants of that model only, and a new entry in its config reruns none
+    of its generations (the generate jobs see the model's settings without it)."""
+    cfg = micro_config(**GRID)
+    cfg["pruning"]["methods"] = ["magnitude", "shortgpt"]
+    cfg["models"]["demo"]["shortgpt_layers"] = [1]
+    counts, proc = dry_run(run, "model_shortgpt_layers", cfg)
+    assert variants_scheduled(proc.stdout) == {"shortgpt-s0.50", "shortgpt-n1"}
+    # ShortGPT's BI scores from the capture the OWL variant already made
+    expected = {"layer_scores": 1, "allocate": 2, "prune": 2, "generate": 2, "grade": 2, "plot_layers": 1, **PLOTS}
+    assert counts == expected, proc.stdout
+
+
 def test_key_order_and_written_out_defaults_rerun_nothing(run):
     """Snakemake compares params by repr, which shows a dict's key order: a config rewritten with its keys in
     another order, and with defaults written out (which the schema otherwise appends), is the same config."""

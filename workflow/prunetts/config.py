@@ -42,8 +42,10 @@ def rule_resources(config: dict, rule: str) -> dict:
         # a GPU rule whose stage may run on a GPU gets one unless the config says otherwise: a job on a node without
         # one would crawl through a 7B model on the CPU (a job given a GPU refuses that: jobs.job_logging)
         resources["gpu"] = 1
-        if rule == "prune":
-            # only sequential Wanda runs forward passes; magnitude, one-pass Wanda and ShortGPT read and write files
+        if rule == "prune" and config.get("capture", {}).get("device", "auto") == "auto":
+            # only sequential Wanda runs forward passes; magnitude, one-pass Wanda and ShortGPT read and write files,
+            # and on the CPU under auto (a job given gpu: 0); an explicit cuda device is every prune job's, so each
+            # keeps its GPU
             wanda = config["pruning"].get("wanda", {})
             resources["gpu"] = lambda wildcards: int(prune_needs_gpu(wildcards.variant, wanda))
     scaled = ("mem_mb", "mem_mib") if rule in FIXED_RUNTIME_RULES else ("mem_mb", "mem_mib", "runtime")
@@ -210,8 +212,14 @@ def parse_variant(slug: str) -> Variant:
     return Variant(m["method"], m["allocation"], float(m["sparsity"]))
 
 
-def variants(config: dict) -> list[str]:
-    """All variant ids of the pruning grid, dense first."""
+def variants(config: dict, model: str | None = None) -> list[str]:
+    """The variant ids of ``model``'s pruning grid, dense first; without ``model``, every model's (the union, in
+    grid order). Models differ only in their ShortGPT layer-count variants (``shortgpt_layers_of``)."""
+    if model is None:
+        out: list[str] = []
+        for name in config["models"]:
+            out += [v for v in variants(config, name) if v not in out]
+        return out or variants(config, "")  # no model: the shared grid, for the emptiness check
     p = config["pruning"]
     out = [DENSE] if p.get("include_dense", True) else []
     methods = p.get("methods", [])
@@ -223,8 +231,21 @@ def variants(config: dict) -> list[str]:
                 out.append(Variant(method, allocation, s).id)
     if "shortgpt" in methods:
         out += [Variant("shortgpt", "shortgpt", s).id for s in p.get("sparsities", [])]
-        out += [Variant("shortgpt", "shortgpt", n_layers=n).id for n in p.get("shortgpt_layers", [])]
+        out += [Variant("shortgpt", "shortgpt", n_layers=n).id for n in shortgpt_layers_of(config, model)]
     return out
+
+
+def generation_settings(model: dict) -> dict:
+    """A model's config entry as its generate jobs see it (a rerun trigger): without ``shortgpt_layers``, which
+    only adds variants, so listing another layer count reruns no generation of the model's existing variants."""
+    return {key: value for key, value in model.items() if key != "shortgpt_layers"}
+
+
+def shortgpt_layers_of(config: dict, model: str) -> list[int]:
+    """The layer counts of ``model``'s ``shortgpt-n{k}`` variants: its own ``shortgpt_layers`` if set (one list per
+    model, since a count can equal what a sparsity removes from one model and not another), else the grid's."""
+    own = config["models"].get(model, {}).get("shortgpt_layers")
+    return list(own if own is not None else config["pruning"].get("shortgpt_layers", []))
 
 
 def scorers(config: dict) -> list[str]:
@@ -262,7 +283,7 @@ def config_problems(config: dict) -> list[str]:
     for s in sparsities:
         if abs(round(s, 4) - s) > 1e-12 or not 0.0001 <= round(s, 4) <= 0.9999:
             out.append(f"pruning.sparsities: {s} has more than 4 decimals (variant ids keep 4); round it, e.g. 0.125")
-    out += _silent_method_problems(p)
+    out += _silent_method_problems(p, [shortgpt_layers_of(config, name) for name in config["models"]])
     taken = sorted(set(config["generation"].get("vllm") or {}) & set(VLLM_SET_BY_PRUNETTS))
     if taken:
         out.append(
@@ -282,8 +303,10 @@ def config_problems(config: dict) -> list[str]:
             )
     if not out and not variants(config):
         out.append("pruning: the grid is empty; set include_dense: true or list methods and sparsities")
-    if p.get("shortgpt_layers") and "shortgpt" not in p.get("methods", []):
-        out.append("pruning.shortgpt_layers: set, but 'shortgpt' is not in pruning.methods; add it")
+    if "shortgpt" not in p.get("methods", []):
+        keys = ["pruning"] * bool(p.get("shortgpt_layers"))
+        keys += [f"models.{name}" for name, m in config["models"].items() if m.get("shortgpt_layers")]
+        out += [f"{key}.shortgpt_layers: set, but 'shortgpt' is not in pruning.methods; add it" for key in keys]
     layerif = p.get("layerif", {})
     if "layerif" in p.get("allocations", []):
         problem = layerif_range_problem(layerif.get("e1", 0.05), layerif.get("e2", 0.40))
@@ -340,8 +363,9 @@ def one_of(names) -> str:
     return "|".join(re.escape(str(n)) for n in names)
 
 
-def _silent_method_problems(p: dict) -> list[str]:
-    """A listed method that yields no variant, and sparsities no method uses: the grid would silently lack them."""
+def _silent_method_problems(p: dict, layer_lists: list[list[int]]) -> list[str]:
+    """A listed method that yields no variant, and sparsities no method uses: the grid would silently lack them
+    (``layer_lists``: each model's ShortGPT layer counts)."""
     methods, sparsities = p.get("methods", []), p.get("sparsities", [])
     unstructured = ", ".join(m for m in methods if m in UNSTRUCTURED_METHODS)
     out = []
@@ -349,7 +373,7 @@ def _silent_method_problems(p: dict) -> list[str]:
         out.append(f"pruning.sparsities: empty, so {unstructured} give no variant; list sparsities, e.g. [0.1, 0.2]")
     if unstructured and not p.get("allocations", ["uniform"]):
         out.append(f"pruning.allocations: empty, so {unstructured} give no variant; list e.g. [uniform, owl, layerif]")
-    if "shortgpt" in methods and not sparsities and not p.get("shortgpt_layers"):
+    if "shortgpt" in methods and not sparsities and not any(layer_lists):
         out.append("pruning.methods: shortgpt gives no variant; list pruning.sparsities or pruning.shortgpt_layers")
     if sparsities and not methods:
         out.append("pruning.sparsities: set, but pruning.methods is empty; list methods (e.g. [wanda]) or drop them")
@@ -589,16 +613,18 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
                 f"{most}: the last layer stays); use a sparsity of at most {top:.2f} or drop shortgpt"
             )
     by_n = _shortgpt_variants_by_layers(pruning.get("sparsities", []), n_layers)
-    for n in pruning.get("shortgpt_layers", []):
+    own = m.get("shortgpt_layers") is not None
+    key = f"models.{name}.shortgpt_layers" if own else "pruning.shortgpt_layers"
+    for n in m["shortgpt_layers"] if own else pruning.get("shortgpt_layers", []):
         if n > most:
             out.append(
-                f"pruning.shortgpt_layers: {n} would remove every layer of model {name} ({n_layers} layers, at most "
-                f"{most} can go); use 1..{most}"
+                f"{key}: {n} would remove every layer of model {name} ({n_layers} layers, at most {most} can go); "
+                f"use 1..{most}"
             )
         elif n in by_n:
             out.append(
-                f"pruning.shortgpt_layers: {n} duplicates variant {by_n[n][0]} on model {name} (both remove {n} of "
-                f"{n_layers} layers); drop one"
+                f"{key}: {n} duplicates variant {by_n[n][0]} on model {name} (both remove {n} of {n_layers} layers); "
+                + ("drop it" if own else f"drop one, or give model {name} its own list (models.{name}.shortgpt_layers)")
             )
     return out
 

@@ -61,11 +61,11 @@ of outcomes of that cell:
   p ≈ 0.03, the exact test 0.125). The interval is therefore descriptive and can, in such cases, exclude 0 while
   p ≥ 0.05; the star follows the p-value. Identical variants give p = 1.
   ``diff_p_holm``: the p-value after Holm's step-down correction over the family of all variant × budget tests of
-  the same model and benchmark (one summary table: the paper's grid tests 14 variants × 5 budgets = 70 hypotheses
-  per benchmark, where an uncorrected 5 % level expects 3.5 false stars). ``diff_significant`` = ``diff_p_holm`` <
-  ``ALPHA`` = 0.05 (family-wise error rate); the marks in the summaries and figures follow it, and ``diff_p_value``
-  stays the uncorrected test of one comparison. The family is the grid aggregated together, so adding variants or
-  budgets can only raise the other cells' ``diff_p_holm``.
+  the same model and benchmark (one summary table: the paper's grid tests 16 variants × 5 budgets = 80 hypotheses
+  per benchmark for s1.1-7B, 17 × 5 = 85 for Qwen3-8B, where an uncorrected 5 % level expects 4 false stars).
+  ``diff_significant`` = ``diff_p_holm`` < ``ALPHA`` = 0.05 (family-wise error rate); the marks in the summaries
+  and figures follow it, and ``diff_p_value`` stays the uncorrected test of one comparison. The family is the grid
+  aggregated together, so adding variants or budgets can only raise the other cells' ``diff_p_holm``.
 - ``mean_thinking_tokens``, ``budget_hit_rate``: over all traces (problems × seeds) of the cell.
 
 Every variant's grades in a cell must cover each of its problems under each of its seeds (the workflow always grades

@@ -11,6 +11,7 @@ from prunetts.config import (
     canonical,
     check,
     error_lines,
+    generation_settings,
     generation_trigger,
     parse_variant,
     schema_check,
@@ -52,7 +53,8 @@ MODELS = list(config["models"])
 BENCHES = list(config["benchmarks"])
 SEEDS = config["generation"]["seeds"]
 VARIANTS = variants(config)
-PRUNED = [v for v in VARIANTS if v != "dense"]
+# models with a pruned variant (they differ only when a model's shortgpt_layers is the grid's only source of variants)
+PRUNED_MODELS = [m for m in MODELS if set(variants(config, m)) - {"dense"}]
 SCORERS = scorers(config)
 ENV = "../../envs/prunetts.yaml"
 # rule generate runs in the vLLM environment when that backend is chosen (GPU only)
@@ -79,6 +81,23 @@ def rule_resources(rule):
 
 def model_cfg(wildcards):
     return config["models"][wildcards.model]
+
+
+def model_generation_cfg(wildcards):
+    return generation_settings(model_cfg(wildcards))
+
+
+def model_variants(wildcards):
+    return variants(config, wildcards.model)
+
+
+def sparsity_of(wildcards):
+    """The realized-sparsity tables of one model's pruned variants."""
+    return expand(
+        "results/sparsity/model~{model}/variant~{variant}.parquet",
+        model=wildcards.model,
+        variant=[v for v in model_variants(wildcards) if v != "dense"],
+    )
 
 
 def base_model_path(wildcards):
@@ -262,11 +281,26 @@ def generation_params(wildcards):
 
 
 def grades_of(wildcards):
-    """The grades of one (model, bench): every variant and seed."""
+    """The grades of one (model, bench): every variant of the model and seed."""
     return expand(
         "results/grades/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
         model=wildcards.model,
-        variant=VARIANTS,
+        variant=model_variants(wildcards),
         bench=wildcards.bench,
         seed=SEEDS,
     )
+
+
+def all_grades(wildcards):
+    """The grades of the whole grid: each model's variants (models differ in their ShortGPT layer counts)."""
+    return [
+        f
+        for model in MODELS
+        for f in expand(
+            "results/grades/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
+            model=model,
+            variant=variants(config, model),
+            bench=BENCHES,
+            seed=SEEDS,
+        )
+    ]

@@ -17,7 +17,7 @@ rule generate:
         model_path=variant_model_path,
         budgets=config["generation"]["budgets"],
         generation=generation_params,
-        model_cfg=model_cfg,
+        model_cfg=model_generation_cfg,
         impl=IMPL_VERSION["generate"],
     script:
         "../../scripts/generate.py"

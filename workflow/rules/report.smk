@@ -11,13 +11,7 @@ localrules:
 
 rule aggregate:
     input:
-        expand(
-            "results/grades/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
-            model=MODELS,
-            variant=VARIANTS,
-            bench=BENCHES,
-            seed=SEEDS,
-        ),
+        all_grades,
     output:
         scores="results/tables/scores.parquet",
         stats="results/tables/stats.parquet",
@@ -109,10 +103,7 @@ rule plot_thinking:
 
 rule plot_layers:
     input:
-        sparsity=expand(
-            "results/sparsity/model~{{model}}/variant~{variant}.parquet",
-            variant=PRUNED,
-        ),
+        sparsity=sparsity_of,
         scores=expand(
             "results/scores/model~{{model}}/scorer~{scorer}.parquet", scorer=SCORERS
         ),
