@@ -171,6 +171,18 @@ def test_unknown_options_are_rejected_with_one_line():
         benchmarks.load("math500", str(bench_file("math500.jsonl")), shuffle_seed=1)
 
 
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+def test_a_source_without_problems_is_one_line(tmp_path, suffix):
+    """An empty file made empty generations, grades and figures, and a summary silently without the benchmark."""
+    from prunetts.records import InputFileError
+
+    path = tmp_path / f"empty.{suffix}"
+    path.write_text("" if suffix == "jsonl" else "problem,answer\n")
+    with pytest.raises(InputFileError, match=r"^benchmarks\.math500: .*empty\.\w+ holds no problems; give a source"):
+        jobs.prepare_benchmark(str(tmp_path / "b.parquet"), bench="math500", options={"source": str(path)})
+    assert not (tmp_path / "b.parquet").exists()
+
+
 def test_a_repeated_problem_id_is_one_line_before_anything_runs(tmp_path):
     """A local AMC file numbering problems within each contest (12A and 12B both have 1-25) would let one problem's
     generations and grades overwrite the other's."""

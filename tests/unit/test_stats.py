@@ -498,3 +498,37 @@ def test_maj_at_k_adds_the_problems_credits_in_problem_order_bit_for_bit():
                 total += stats.maj_credit(int(counts[codes == correct_code].sum()), int((row < 0).sum()), wrong)
             assert stats.maj_at_k(answers, correct_code).tobytes() == (total / len(answers)).tobytes()
     assert np.isnan(stats.maj_at_k(np.zeros((0, 3), dtype=np.int64))).all()
+
+
+def test_aggregate_writes_nothing_from_an_empty_or_repeated_grades_file(tmp_path):
+    """An empty grades file (a benchmark without problems) would silently drop its cells from the summary, and the
+    scores table used to be written before the statistics found a repeated file."""
+    from prunetts import jobs
+
+    full = artifacts.write("grades", grades({"dense": {7: [1, 0]}}).to_dict("records"), tmp_path / "a.parquet")
+    empty = artifacts.write("grades", [], tmp_path / "e.parquet")
+    outs = [tmp_path / n for n in ("scores.parquet", "summary.md", "summary.csv", "stats.parquet", "summary.html")]
+    with pytest.raises(artifacts.ArtifactError, match=r"e\.parquet: grades artifact without rows \(1 of 2 empty\)"):
+        jobs.aggregate([str(full), str(empty)], *map(str, outs))
+    with pytest.raises(ValueError, match="duplicate row for problem 'p0000', seed 7"):
+        jobs.aggregate([str(full), str(full)], *map(str, outs))
+    assert not any(p.exists() for p in outs)
+    jobs.aggregate([str(full)], *map(str, outs))
+    assert all(p.exists() for p in outs)
+
+
+def test_grader_failures_are_a_column_and_named_under_the_tables():
+    """Traces the grader could not judge count wrong, and each cell that has them is named: a loaded grader must not
+    pass for a pruning effect."""
+    g = grades({"dense": {7: [1, 0, 0, 1]}, "wanda-owl-s0.50": {7: [1, 0, 0, 0]}})
+    g.loc[(g["variant"] == "wanda-owl-s0.50") & (g["problem_id"] == "p0001"), "verdict"] = "timeout"
+    g.loc[(g["variant"] == "wanda-owl-s0.50") & (g["problem_id"] == "p0002"), "verdict"] = "error"
+    rows = by_variant(stats.compute_stats(g, 1))
+    assert rows["dense"]["grader_failure_rate"] == 0.0 and rows["wanda-owl-s0.50"]["grader_failure_rate"] == 0.5
+    assert rows["wanda-owl-s0.50"]["accuracy_mean"] == 0.25  # counted wrong
+    st = artifacts.table("stats", list(rows.values())).to_pandas()
+    note = "Grader timeouts or errors, counted wrong (raise grading.timeout_s and rerun grade): wanda-owl-s0.50 @ B=64"
+    assert f"{note}: 50.0%" in stats.summary_markdown(st) and note in stats.summary_html(st)
+    assert stats.summary_csv(st)["grader_failure_rate"].tolist() == [0.0, 0.5]
+    clean = artifacts.table("stats", stats.compute_stats(grades({"dense": {7: [1, 0]}}), 1)).to_pandas()
+    assert "Grader timeouts" not in stats.summary_markdown(clean) + stats.summary_html(clean)

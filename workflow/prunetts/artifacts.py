@@ -149,6 +149,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("n_paired", pa.int32()),
             ("mean_thinking_tokens", pa.float64()),
             ("budget_hit_rate", pa.float64()),
+            ("grader_failure_rate", pa.float64()),  # traces graded timeout or error (counted wrong)
         ],
     ),
 }
@@ -212,6 +213,13 @@ def read(kind: str, path: str | os.PathLike) -> pa.Table:
     return tbl
 
 
-def read_many(kind: str, paths) -> pa.Table:
+def read_many(kind: str, paths, require_rows: bool = False) -> pa.Table:
+    """The artifacts concatenated; ``require_rows``: an empty one is an error naming it."""
+    paths = list(paths)
     tables = [read(kind, p) for p in paths]
+    empty = [p for p, t in zip(paths, tables, strict=True) if t.num_rows == 0]
+    if require_rows and empty:
+        raise ArtifactError(
+            f"{empty[0]}: {kind} artifact without rows ({len(empty)} of {len(paths)} empty); delete it and rerun"
+        )
     return pa.concat_tables(tables) if tables else SCHEMAS[kind].empty_table()

@@ -56,6 +56,7 @@ import sys
 log = logging.getLogger(__name__)
 
 VERDICTS = ("correct", "wrong", "no_answer", "unparsable", "timeout", "error")
+GRADER_FAILURES = ("timeout", "error")  # the grader could not judge the answer (counted wrong)
 KINDS = ("math", "choice")
 LETTERS = "ABCD"
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)")

@@ -360,9 +360,11 @@ def grade(
     delimiters: str = "s1",
 ) -> None:
     """``bench``: the benchmark's name, which decides the grading kind (math or choice)."""
+    from collections import Counter
+
     from prunetts import benchmarks
     from prunetts.generation.budget_forcing import DELIMITERS
-    from prunetts.grading import grade_rows
+    from prunetts.grading import GRADER_FAILURES, VERDICTS, grade_rows
 
     gen = artifacts.read("generations", generations_path).to_pylist()
     table = artifacts.read("benchmark", bench_path).to_pydict()
@@ -373,8 +375,18 @@ def grade(
     kind = benchmarks.kind(bench)
     rows = grade_rows(gen, gold, IMPL_VERSION["grade"], workers, timeout_s, marker, kind)
     artifacts.write("grades", rows, out)
-    n_ok = sum(r["correct"] for r in rows)
-    log.info("%d/%d correct", n_ok, len(rows))
+    counts = Counter(r["verdict"] for r in rows)
+    others = ", ".join(f"{v} {counts[v]}" for v in VERDICTS[1:] if counts[v])
+    log.info("%d/%d correct%s", counts["correct"], len(rows), f" ({others})" if others else "")
+    failed = sum(counts[v] for v in GRADER_FAILURES)
+    if failed:
+        log.warning(
+            "%d of %d traces could not be graded (timeout or error; counted wrong): raise grading.timeout_s (now %d s)"
+            " and rerun grade",
+            failed,
+            len(rows),
+            timeout_s,
+        )
 
 
 def aggregate(
@@ -387,10 +399,12 @@ def aggregate(
 ) -> None:
     from prunetts import stats
 
-    grades = artifacts.read_many("grades", grade_paths).to_pandas()
+    # an empty file would silently drop its cells from the summary and figures
+    grades = artifacts.read_many("grades", grade_paths, require_rows=True).to_pandas()
+    # the statistics first: they check the grid (duplicates, gaps) before anything is written
+    tbl = artifacts.table("stats", stats.compute_stats(grades, IMPL_VERSION["aggregate"]))
     sc = stats.scores(grades, IMPL_VERSION["aggregate"])
     artifacts.write("scores", artifacts.table("scores", sc.to_dict("records")), scores_out)
-    tbl = artifacts.table("stats", stats.compute_stats(grades, IMPL_VERSION["aggregate"]))
     if stats_out:
         artifacts.write("stats", tbl, stats_out)
     st = tbl.to_pandas()
@@ -399,6 +413,13 @@ def aggregate(
     if summary_html:
         Path(summary_html).write_text(stats.summary_html(st))
     log.info("%d score rows, %d stats rows", len(sc), tbl.num_rows)
+    failing = st[st["grader_failure_rate"] > 0]
+    if len(failing):
+        log.warning(
+            "%d of %d cells hold traces the grader could not judge (counted wrong; listed under the summary's tables)",
+            len(failing),
+            len(st),
+        )
 
 
 def plot(stats_path: str, out: str, *, model: str, bench: str) -> None:

@@ -67,6 +67,9 @@ of outcomes of that cell:
   and figures follow it, and ``diff_p_value`` stays the uncorrected test of one comparison. The family is the grid
   aggregated together, so adding variants or budgets can only raise the other cells' ``diff_p_holm``.
 - ``mean_thinking_tokens``, ``budget_hit_rate``: over all traces (problems × seeds) of the cell.
+- ``grader_failure_rate``: the share of the cell's traces the grader could not judge (verdict ``timeout`` or
+  ``error``), counted wrong in every accuracy: a grader under load is not a pruning effect, so the summaries list
+  each cell where it is above 0 under its table.
 
 Every variant's grades in a cell must cover each of its problems under each of its seeds (the workflow always grades
 complete sets); a hole is an error, because accuracy, its interval, pass@k and the paired test would each average a
@@ -84,7 +87,7 @@ import numpy as np
 import pandas as pd
 
 from prunetts.config import ALLOCATIONS, ConfigError, parse_variant
-from prunetts.grading import as_integer
+from prunetts.grading import GRADER_FAILURES, as_integer
 
 KEYS = ["model", "variant", "bench", "seed", "budget"]
 CELL = ["model", "variant", "bench", "budget"]
@@ -372,7 +375,9 @@ def compute_stats(grades: pd.DataFrame, impl_version: int, n_boot: int = N_BOOT,
     rows = []
     for (model, bench, budget), block in grades.groupby(["model", "bench", "budget"], sort=True):
         variants, _, _, cube, answers = _cube(block)
-        tokens = block.groupby("variant")[["thinking_tokens", "hit_budget"]].mean()
+        failed = block["verdict"].isin(GRADER_FAILURES).rename("failed")
+        tokens = pd.concat([block[["variant", "thinking_tokens", "hit_budget"]], failed], axis=1).groupby("variant")
+        tokens = tokens.mean()
         dense = variants.index("dense") if "dense" in variants else None
         for vi, variant in enumerate(variants):
             present = ~np.isnan(cube[vi])
@@ -412,6 +417,7 @@ def compute_stats(grades: pd.DataFrame, impl_version: int, n_boot: int = N_BOOT,
                 n_paired=None,
                 mean_thinking_tokens=float(tokens.at[variant, "thinking_tokens"]),
                 budget_hit_rate=float(tokens.at[variant, "hit_budget"]),
+                grader_failure_rate=float(tokens.at[variant, "failed"]),
             )
             if dense is not None and vi != dense:
                 d = paired_difference(cube[vi], cube[dense], n_boot, seed)
@@ -530,7 +536,22 @@ def summary_markdown(st: pd.DataFrame) -> str:
             for v in pruned:
                 cells = [_diff_cell(by[(v, b)]) if (v, b) in by else "–" for b in budgets]
                 lines.append(f"| {v} | " + " | ".join(cells) + " |")
+        if note := _grader_failures_note(variants, budgets, by):
+            lines += ["", note]
     return "\n".join(lines) + "\n"
+
+
+def _grader_failures_note(variants, budgets, by) -> str | None:
+    """The cells of one table with traces the grader could not judge, or None."""
+    cells = [
+        f"{v} @ B={b}: {by[(v, b)]['grader_failure_rate']:.1%}"
+        for v in variants
+        for b in budgets
+        if (v, b) in by and (by[(v, b)].get("grader_failure_rate") or 0) > 0
+    ]
+    if not cells:
+        return None
+    return "Grader timeouts or errors, counted wrong (raise grading.timeout_s and rerun grade): " + "; ".join(cells)
 
 
 def summary_csv(st: pd.DataFrame) -> pd.DataFrame:
@@ -588,5 +609,7 @@ def summary_html(st: pd.DataFrame) -> str:
                     cells.append(f"<td{cls(r)}>{e(_diff_cell(r))}</td>" if r else "<td>–</td>")
                 parts.append(f"<tr><td>{e(v)}</td>{''.join(cells)}</tr>")
             parts.append("</table>")
+        if note := _grader_failures_note(variants, budgets, by):
+            parts.append(f"<p class='legend'>{e(note)}</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

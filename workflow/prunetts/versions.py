@@ -20,8 +20,9 @@ IMPL_VERSION = {
     "grade": 7,  # 4: variables after LaTeX kept, units after a number dropped; GPQA lead-ins ("The answer is C")
     # 5: Wilson accuracy interval, maj@k ties split evenly, Holm-adjusted significance; 4: maj@k: an unparsable
     # answer abstains (3: correct answers vote together, integer rule)
+    # 7: grader_failure_rate (timeout / error traces) per cell, listed under the summary's tables
     # 6: summary cells averaging fewer seeds / problems than the header are marked at every budget
-    "aggregate": 6,
+    "aggregate": 7,
     # 2: per-layer figure with attention and MLP apart; ShortGPT by layer count has its own line style
     "plot": 2,  # the four figure rules (prunetts.plots)
 }

@@ -53,14 +53,19 @@ def load(name: str, source: str | None = None, limit: int | None = None, **optio
         known = ", ".join(("source", "limit", *options_of(name)))
         raise ValueError(f"benchmark {name!r} takes no option {', '.join(unknown)} (its options: {known})")
     records = mod.load(source, **options)
+    from prunetts.records import InputFileError
+
+    where = source or getattr(mod, "HF_ID", name)
+    if not records:
+        # every generation, grade and figure of it would be empty, and the summary would silently lack the benchmark
+        raise InputFileError(
+            f"benchmarks.{name}: {where} holds no problems; give a source with records (or drop the benchmark)"
+        )
     seen: dict[str, int] = {}
     for r in records:
         pid = str(r["problem_id"])
         if pid in seen:
-            from prunetts.records import InputFileError
-
             # generations, grades and statistics are keyed by problem id: a repeat would overwrite its twin's results
-            where = source or getattr(mod, "HF_ID", name)
             raise InputFileError(
                 f"benchmarks.{name}: problem id {pid!r} appears twice in {where} (records {seen[pid]} and {len(seen)});"
                 f" give every record a unique id field (e.g. contest and number: '2023-12B-{pid}')"
