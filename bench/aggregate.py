@@ -139,6 +139,7 @@ def write_grades(g: dict, out: Path, seed: int = 0) -> list[str]:
                             problem_id=pids * nb,
                             thinking_tokens=tokens.ravel(),
                             hit_budget=hit.ravel(),
+                            answer_stopped=(~(hit & (other[None, :] > 0.97))).ravel(),  # a few answers cut too
                             gold=list(gold) * nb,
                             extracted=answer.ravel().tolist(),
                             verdict=verdict.ravel().tolist(),

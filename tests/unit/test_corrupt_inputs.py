@@ -40,6 +40,7 @@ def grades_file(tmp_path):
             problem_id=f"p{i}",
             thinking_tokens=i,
             hit_budget=bool(i % 2),
+            answer_stopped=True,
             gold=str(i % 10),
             extracted=str(i % 7),
             verdict="wrong",

@@ -283,6 +283,7 @@ def test_jobs_grade_uses_the_benchmark_kind(tmp_path):
     gen.update(thinking_tokens=3, hit_budget=False, waits=0, answer_tokens=2, answer_stopped=True)
     gen.update(thinking_text="t", answer_text="")
     rows = [dict(gen, full_text=S1_MARKER + "Answer: (c)"), dict(gen, full_text=S1_MARKER + "Answer: 3")]
+    rows[1]["answer_stopped"] = False  # cut at max_gen_toks: graded as it stands, and marked
     for r in rows:
         r["answer_text"] = r["full_text"]
         r.update(think_seconds=0.0, answer_seconds=0.0)
@@ -296,6 +297,7 @@ def test_jobs_grade_uses_the_benchmark_kind(tmp_path):
 
     graded = grade("gen.parquet")
     assert graded["verdict"] == ["correct", "unparsable"] and graded["extracted"] == ["C", "3"]
+    assert graded["answer_stopped"] == [True, False]
     # graded after the model's own delimiter (Qwen3's </think>): the thinking's "Answer: (a)" is not the answer
     qwen3 = [dict(rows[0], full_text="Answer: (a)\n</think>C")]
     artifacts.write("generations", qwen3, tmp_path / "gen3.parquet")

@@ -30,6 +30,7 @@ def grades(outcomes: dict, budget: int = 64, answers: dict | None = None, model=
                         problem_id=f"p{i:04d}",
                         thinking_tokens=10 + i % 7,
                         hit_budget=i % 3 == 0,
+                        answer_stopped=i % 5 != 4,
                         gold="1",
                         extracted=ans,
                         verdict="correct" if c else ("no_answer" if ans is None else "wrong"),
@@ -57,7 +58,9 @@ def test_accuracy_interval_contains_the_mean_and_narrows_with_more_problems():
 
 def test_accuracy_mean_std_and_token_columns():
     g = grades({"dense": {7: [1, 1, 0, 0], 11: [1, 1, 1, 0]}})
+    g.loc[1, "answer_stopped"] = False  # one of 8 answers cut at max_gen_toks
     r = stats.compute_stats(g, 3)[0]
+    assert r["answer_cut_rate"] == 0.125 and r["grader_failure_rate"] == 0.0
     assert r["accuracy_mean"] == pytest.approx(0.625)
     assert r["accuracy_std"] == pytest.approx(np.std([0.5, 0.75], ddof=1))
     assert (r["n_seeds"], r["n_problems"], r["impl_version"]) == (2, 4, 3)

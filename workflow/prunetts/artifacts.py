@@ -110,6 +110,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("problem_id", pa.string()),
             ("thinking_tokens", pa.int32()),
             ("hit_budget", pa.bool_()),
+            ("answer_stopped", pa.bool_()),  # the answer ended on an end token (false: cut, graded as it stands)
             ("gold", pa.string()),
             ("extracted", pa.string()),
             ("verdict", pa.string()),
@@ -150,6 +151,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("mean_thinking_tokens", pa.float64()),
             ("budget_hit_rate", pa.float64()),
             ("grader_failure_rate", pa.float64()),  # traces graded timeout or error (counted wrong)
+            ("answer_cut_rate", pa.float64()),  # answers cut at max_gen_toks or the context, graded as they stand
         ],
     ),
 }

@@ -572,6 +572,7 @@ def grade_rows(
                 problem_id=r["problem_id"],
                 thinking_tokens=r["thinking_tokens"],
                 hit_budget=r["hit_budget"],
+                answer_stopped=r["answer_stopped"],
                 gold=gold[r["problem_id"]],
                 extracted=extracted,
                 verdict=verdict,

@@ -70,6 +70,8 @@ of outcomes of that cell:
 - ``grader_failure_rate``: the share of the cell's traces the grader could not judge (verdict ``timeout`` or
   ``error``), counted wrong in every accuracy: a grader under load is not a pruning effect, so the summaries list
   each cell where it is above 0 under its table.
+- ``answer_cut_rate``: the share of the cell's traces whose answer did not end on an end token (cut at
+  ``max_gen_toks`` or the model's context, graded on the text as it stands; a broken model that loops in its answer).
 
 Every variant's grades in a cell must cover each of its problems under each of its seeds (the workflow always grades
 complete sets); a hole is an error, because accuracy, its interval, pass@k and the paired test would each average a
@@ -376,8 +378,9 @@ def compute_stats(grades: pd.DataFrame, impl_version: int, n_boot: int = N_BOOT,
     for (model, bench, budget), block in grades.groupby(["model", "bench", "budget"], sort=True):
         variants, _, _, cube, answers = _cube(block)
         failed = block["verdict"].isin(GRADER_FAILURES).rename("failed")
-        tokens = pd.concat([block[["variant", "thinking_tokens", "hit_budget"]], failed], axis=1).groupby("variant")
-        tokens = tokens.mean()
+        cut = (~block["answer_stopped"].astype(bool)).rename("cut")
+        tokens = pd.concat([block[["variant", "thinking_tokens", "hit_budget"]], failed, cut], axis=1)
+        tokens = tokens.groupby("variant").mean()
         dense = variants.index("dense") if "dense" in variants else None
         for vi, variant in enumerate(variants):
             present = ~np.isnan(cube[vi])
@@ -418,6 +421,7 @@ def compute_stats(grades: pd.DataFrame, impl_version: int, n_boot: int = N_BOOT,
                 mean_thinking_tokens=float(tokens.at[variant, "thinking_tokens"]),
                 budget_hit_rate=float(tokens.at[variant, "hit_budget"]),
                 grader_failure_rate=float(tokens.at[variant, "failed"]),
+                answer_cut_rate=float(tokens.at[variant, "cut"]),
             )
             if dense is not None and vi != dense:
                 d = paired_difference(cube[vi], cube[dense], n_boot, seed)
