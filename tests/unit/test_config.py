@@ -374,6 +374,13 @@ def test_a_models_own_shortgpt_layers():
     cfg["pruning"].update(methods=["shortgpt"], sparsities=[], shortgpt_layers=[])
     del cfg["models"]["other"]
     assert config_problems(cfg) == [] and variants(cfg) == ["dense", "shortgpt-n1"]
+    # a model left with no variant at all is named (its results would be silently empty)
+    cfg["models"]["other"] = {"path": "org/other"}
+    cfg["pruning"]["include_dense"] = False
+    assert config_problems(cfg) == [
+        "models.other: its grid is empty (no dense, no pruned variant); list models.other.shortgpt_layers, set "
+        "pruning.include_dense: true or list sparsities"
+    ]
     # the generate jobs see the model without it: a new count reruns none of the model's generations
     assert generation_settings(demo) == {k: v for k, v in demo.items() if k != "shortgpt_layers"}
 

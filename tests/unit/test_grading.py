@@ -261,7 +261,9 @@ def test_gpqa_letters_under_all_24_permutations():
 def test_grade_rows_on_real_gpqa_golds():
     recs = benchmarks.load("gpqa_diamond", str(bench_file("gpqa_diamond.jsonl")))
     gold = {r["problem_id"]: r["gold"] for r in recs}
-    common = dict(model="m", variant="dense", bench="gpqa_diamond", seed=7, budget=512, thinking_tokens=5)
+    common = dict(
+        model="m", variant="dense", bench="gpqa_diamond", seed=7, budget=512, thinking_tokens=5, answer_stopped=True
+    )
     gen = []
     for r in recs:
         other = "ABCD"[("ABCD".index(r["gold"]) + 1) % 4]
@@ -391,6 +393,15 @@ ANSWER_LINES = [
     ("The force is 10 N", "12", "wrong"),
     ("The value is 5 x", "5", "wrong"),  # a lower-case letter alone may be a variable
     ("The value is 5 x", "5x", "correct"),
+    ("The final answer is 10 N.", "10", "correct"),
+    ("12 m^2.", "12", "correct"),
+    # against a gold with letters they are the answer's variables (MATH500 has golds such as "3R^2")
+    ("3 m^2", "3m^2", "correct"),
+    ("3 m^2", "3", "correct"),
+    ("2 A", "2A", "correct"),
+    ("5 T", "5T", "correct"),
+    ("The area is 3 s^2.", "3s^2", "correct"),
+    ("2 A", "2B", "wrong"),
     # a hedge or a variable after the number keeps the whole line
     ("2 or 3", "2", "wrong"),
     ("2 (or 3)", "2", "wrong"),

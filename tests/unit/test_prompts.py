@@ -102,7 +102,9 @@ def test_a_stop_string_of_several_tokens_names_the_other_delimiters():
         check_delimiters(neither, "qwen3")
 
 
-@pytest.mark.parametrize("declared_in", [None, "added_tokens_decoder", "extra_special_tokens"])
+@pytest.mark.parametrize(
+    "declared_in", [None, "added_tokens_decoder", "extra_special_tokens", "stop_strings", "added_tokens.json"]
+)
 def test_the_config_check_finds_a_stop_declared_outside_tokenizer_json(tmp_path, declared_in):
     """transformers adds the special tokens tokenizer_config.json declares, so a stop declared only there is one
     token: the config check (files only) agrees with the generate job's check (the loaded tokenizer)."""
@@ -125,11 +127,13 @@ def test_the_config_check_finds_a_stop_declared_outside_tokenizer_json(tmp_path,
             "900": {"content": "<|im_start|>", "special": True, "lstrip": False, "rstrip": False,
                     "normalized": False, "single_word": False}
         }  # fmt: skip
+    elif declared_in == "added_tokens.json":
+        (tmp_path / "added_tokens.json").write_text(json.dumps({"<|im_start|>": 900}))
     elif declared_in:
         config[declared_in] = ["<|im_start|>"]
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     problem = stop_token_problem(tmp_path, "s1")
-    if declared_in is None:
+    if declared_in in (None, "stop_strings"):  # a string under another key is no token
         assert problem is not None and "no single token" in problem and "use delimiters: qwen3" in problem
         with pytest.raises(ModelError, match="use delimiters: qwen3"):
             check_delimiters(load_tokenizer(str(tmp_path)), "s1")

@@ -303,6 +303,14 @@ def config_problems(config: dict) -> list[str]:
             )
     if not out and not variants(config):
         out.append("pruning: the grid is empty; set include_dense: true or list methods and sparsities")
+    elif not out:
+        # models differ only in their ShortGPT layer counts: one can be left with nothing (its results silently empty)
+        out += [
+            f"models.{name}: its grid is empty (no dense, no pruned variant); list models.{name}.shortgpt_layers, "
+            "set pruning.include_dense: true or list sparsities"
+            for name in config["models"]
+            if not variants(config, name)
+        ]
     if "shortgpt" not in p.get("methods", []):
         keys = ["pruning"] * bool(p.get("shortgpt_layers"))
         keys += [f"models.{name}" for name, m in config["models"].items() if m.get("shortgpt_layers")]
@@ -374,7 +382,10 @@ def _silent_method_problems(p: dict, layer_lists: list[list[int]]) -> list[str]:
     if unstructured and not p.get("allocations", ["uniform"]):
         out.append(f"pruning.allocations: empty, so {unstructured} give no variant; list e.g. [uniform, owl, layerif]")
     if "shortgpt" in methods and not sparsities and not any(layer_lists):
-        out.append("pruning.methods: shortgpt gives no variant; list pruning.sparsities or pruning.shortgpt_layers")
+        out.append(
+            "pruning.methods: shortgpt gives no variant; list pruning.sparsities, pruning.shortgpt_layers or a model's "
+            "shortgpt_layers"
+        )
     if sparsities and not methods:
         out.append("pruning.sparsities: set, but pruning.methods is empty; list methods (e.g. [wanda]) or drop them")
     return out

@@ -8,8 +8,9 @@
    that tail's first line with content counts once markdown emphasis and a lead-in such as "The final answer is"
    are gone, continued while a math environment it opens is open or it ends in ":" (``answer_line``): the harness
    kept the whole tail for its LLM judge, and math-verify on a tail with a justification picks the last number in
-   it. A plain number followed by unit words or SI unit symbols, a parenthetical that opens with a word, or a
-   justification ("10 dollars", "12 m^2", "42 (since ...)", "42, because ...") is that number; "2 or 3" stays whole.
+   it. A plain number followed by unit words or SI unit symbols (those only against a plain-number gold: "3 m^2" may
+   answer "3m^2"), a parenthetical that opens with a word, or a justification ("10 dollars", "12 m^2", "42 (since
+   ...)", "42, because ...") is that number; "2 or 3" stays whole.
    math-verify reads a box's content or a bare expression as ``$\\boxed{...}$`` (trailing words of two or more
    letters after LaTeX are units and dropped; a single letter is a variable, "\\cot x", and a word after a function
    such as ``\\sin`` its argument); a line with ``$``/``\\[``/``\\(`` as written, each environment as ``$...$``
@@ -168,9 +169,10 @@ _NUMBER_TAIL_RE = re.compile(
 
 # a plain number followed by unit symbols ("12 m^2", "10 N", "10 m/s", "9.8 m s^{-2}"): SI letters only, and at least
 # one capital, exponent or slash among them, since a bare lower-case letter may be a variable ("5 x", "4 n"; math-verify
-# itself drops a bare "m")
+# itself drops a bare "m"). Dropped only against a plain-number gold: against "3m^2" or "2A" the letter is the answer's
 _UNIT = r"[mgsNAVJWKCLTFH](?:\^(?:\{-?[0-9]+\}|-?[0-9]+))?"
 _NUMBER_UNITS_RE = re.compile(rf"(-?[0-9]+(?:,[0-9]{{3}})*(?:\.[0-9]+)?)((?:\s+{_UNIT}(?:/{_UNIT})?)+)\s*")
+_PLAIN_NUMBER_RE = re.compile(r"\s*-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?\s*")
 
 
 def _open_math(text: str) -> bool:
@@ -185,13 +187,13 @@ def _open_math(text: str) -> bool:
     )
 
 
-def answer_line(tail: str) -> str | None:
+def answer_line(tail: str, unit_symbols: bool = True) -> str | None:
     """What an unboxed ``Answer:`` tail answers, for math: its first line with content once markdown emphasis and a
     lead-in ("The final answer is") are gone, continued over the next lines while a math environment it opens is
     open (``$$``, ``\\[``, ``\\begin{pmatrix}`` ...) or while it ends in ":". The harness kept the whole rest of the
     text, which its LLM judge then read; math-verify on a tail with a justification takes its last number. A plain
-    number keeps none of the units, worded parenthetical or justification after it (``_strip_number_tail``). None if
-    nothing is left."""
+    number keeps none of the units, worded parenthetical or justification after it (``_strip_number_tail``; unit
+    symbols such as "m^2" only with ``unit_symbols``). None if nothing is left."""
     lines = [ln.strip() for ln in tail.splitlines()]
     lines = [ln for ln in (_LEAD_IN_RE.sub("", _EMPHASIS_RE.sub("", ln).strip()).strip() for ln in lines) if ln]
     if not lines:
@@ -202,10 +204,10 @@ def answer_line(tail: str) -> str | None:
         if not (_open_math(text) or text.endswith(":")):
             break
         parts.append(ln)
-    return _strip_number_tail(" ".join(parts))
+    return _strip_number_tail(" ".join(parts), unit_symbols)
 
 
-def _strip_number_tail(line: str) -> str:
+def _strip_number_tail(line: str, unit_symbols: bool = True) -> str:
     """A plain number without what follows it when that is units, a worded parenthetical or a justification ("10
     dollars", "42 (since 6 * 7 = 42)", "42, because ..." -> the number); any other line as it is. Lines past
     ``MAX_ANSWER_CHARS`` are left alone (graded ``unparsable`` as they are)."""
@@ -213,8 +215,8 @@ def _strip_number_tail(line: str) -> str:
         m = _NUMBER_TAIL_RE.fullmatch(line)
         if m:
             return m.group(1)
-        m = _NUMBER_UNITS_RE.fullmatch(line)
-        if m and re.search(r"[A-Z^/]", m.group(2)):
+        m = _NUMBER_UNITS_RE.fullmatch(_strip_period(line)) if unit_symbols else None
+        if m and re.search(r"[A-Z^/]", m.group(2)):  # "10 N." too
             return m.group(1)
     return line
 
@@ -228,7 +230,7 @@ def _strip_units(text: str) -> str:
     return text[: m.start()]
 
 
-def _math_input(extracted: str, boxed: bool) -> str:
+def _math_input(extracted: str, boxed: bool, unit_symbols: bool = True) -> str:
     """The text math-verify parses. A box's content or a bare expression is wrapped as ``$\\boxed{...}$`` (LaTeX
     outside a math environment is not extracted: "3\\sqrt{2}" would read as 3). Text with a math environment (``$``,
     ``$$``, ``\\[``, ``\\(``) is parsed as written, each environment as ``$...$`` with no spaces inside
@@ -244,7 +246,7 @@ def _math_input(extracted: str, boxed: bool) -> str:
         if _LATEX_COMMAND_RE.search(extracted):
             extracted = _strip_units(extracted)
         if _PROSE_RE.search(_LATEX_COMMAND_RE.sub(" ", extracted)):
-            tail = _expression_tail(extracted)
+            tail = _expression_tail(extracted, unit_symbols)
             return extracted if tail is None else f"$\\boxed{{{tail}}}$"
     return f"$\\boxed{{{extracted}}}$"
 
@@ -264,7 +266,7 @@ def _tight_math(text: str) -> str:
     return _INLINE_RE.sub(lambda m: f"${m.group(1)}$", _DELIMITER_RE.sub("$", text))
 
 
-def _expression_tail(line: str) -> str | None:
+def _expression_tail(line: str, unit_symbols: bool = True) -> str | None:
     """The expression a prose line ends in ("The largest root is 1+\\sqrt{3}." -> "1+\\sqrt{3}", "The roots are
     6 - 5i." -> "6 - 5i"): its longest run of trailing whitespace-separated tokens without a word of two or more letters
     outside LaTeX commands and environment names, full stop and ``\\text{...}`` units dropped. None when there is
@@ -277,7 +279,7 @@ def _expression_tail(line: str) -> str | None:
     braces = _BRACE_RE.findall(tail)
     if not _EXPRESSION_RE.search(tail) or braces.count("{") != braces.count("}"):
         return None
-    return _strip_number_tail(tail)  # "The area is 12 m^2": the number, not the product 12 m^2
+    return _strip_number_tail(tail, unit_symbols)  # "The area is 12 m^2": the number, not the product 12 m^2
 
 
 _INTEGER_RE = re.compile(r"-?[0-9]+(?:\.0+)?")
@@ -508,8 +510,9 @@ def grade(
     todo = []
     for i, (text, gold) in enumerate(items):
         extracted, boxed = _extract(answer_segment(text, marker))
+        unit_symbols = _PLAIN_NUMBER_RE.fullmatch(gold) is not None  # "12 m^2" is 12 only against a number
         if extracted is not None and kind == "math" and not boxed:
-            extracted = answer_line(extracted)
+            extracted = answer_line(extracted, unit_symbols)
         if extracted is None:
             out[i] = (None, "no_answer")
         elif kind == "choice":
@@ -521,7 +524,7 @@ def grade(
             out[i] = (_shorten(extracted), "unparsable")
         else:
             out[i] = (extracted, "")
-            todo.append((i, (gold, _math_input(_strip_period(extracted), boxed), timeout)))
+            todo.append((i, (gold, _math_input(_strip_period(extracted), boxed, unit_symbols), timeout)))
     # backstop for a worker stuck in C code (the item timer fires only between Python bytecodes); the slack covers the
     # start of a fresh pool (spawn + import of math-verify) on a loaded machine
     guard = 2 * timeout + 10

@@ -547,12 +547,13 @@ def summary_markdown(st: pd.DataFrame) -> str:
 
 def _grader_failures_note(variants, budgets, by) -> str | None:
     """The cells of one table with traces the grader could not judge, or None."""
-    cells = [
-        f"{v} @ B={b}: {by[(v, b)]['grader_failure_rate']:.1%}"
-        for v in variants
-        for b in budgets
-        if (v, b) in by and (by[(v, b)].get("grader_failure_rate") or 0) > 0
-    ]
+    cells = []
+    for v in variants:
+        for b in budgets:
+            r = by.get((v, b))
+            if r is not None and (r.get("grader_failure_rate") or 0) > 0:
+                n = int(r["n_seeds"]) * int(r["n_problems"])  # the cell's traces (it has no holes)
+                cells.append(f"{v} @ B={b}: {round(r['grader_failure_rate'] * n)} of {n} traces")
     if not cells:
         return None
     return "Grader timeouts or errors, counted wrong (raise grading.timeout_s and rerun grade): " + "; ".join(cells)

@@ -2,6 +2,7 @@
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from prunetts.benchmarks import with_defaults
@@ -221,6 +222,12 @@ def layer_scores_input(wildcards):
 
 
 def allocate_scores_input(wildcards):
+    if wildcards.variant not in model_variants(wildcards):
+        # the variant constraint is the union of the models' grids: another model's ShortGPT layer count
+        raise WorkflowError(
+            f"variant {wildcards.variant} is not in model {wildcards.model}'s grid "
+            f"(models.{wildcards.model}.shortgpt_layers); request one of its variants or add it there"
+        )
     scorer = parse_variant(wildcards.variant).scorer
     if scorer is None:
         return {}

@@ -36,27 +36,61 @@ def chat_template_problem(path: str | Path) -> str | None:
 def stop_token_problem(path: str | Path, name: str) -> str | None:
     """Why delimiters ``name`` cannot end the thinking with local checkpoint ``path``'s tokenizer, from its files alone
     (``check_delimiters``'s rule, for the config check, which loads no tokenizer): the stop string is a single token
-    only if it is a vocabulary entry or an added token, so it appears as a whole JSON string in tokenizer.json or in
-    the files that declare added tokens besides it (tokenizer_config.json's ``added_tokens_decoder`` and special
-    token lists, added_tokens.json, special_tokens_map.json; a chat template holds it inside longer strings only).
-    None when it does, or without a tokenizer.json to tell."""
+    only if it is a vocabulary entry or an added token: a whole JSON string in tokenizer.json (a chat template holds
+    it inside longer strings only), or a token the other tokenizer files declare, which transformers adds
+    (``declared_tokens``). None when it is, or without a tokenizer.json to tell."""
     from prunetts.generation.budget_forcing import DELIMITERS
 
     tokenizer_json = Path(path) / "tokenizer.json"
-    texts = []
-    for file in ("tokenizer.json", "tokenizer_config.json", "added_tokens.json", "special_tokens_map.json"):
-        try:
-            texts.append((Path(path) / file).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            if file == "tokenizer.json":
-                return None  # a sentencepiece model, or none at all: the generate job checks the loaded tokenizer
-    has = {k: any(json.dumps(d.until_thinking) in text for text in texts) for k, d in DELIMITERS.items()}
+    try:
+        text = tokenizer_json.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # a sentencepiece model, or none at all: the generate job checks it on the loaded tokenizer
+    declared = declared_tokens(path)
+    has = {k: json.dumps(d.until_thinking) in text or d.until_thinking in declared for k, d in DELIMITERS.items()}
     if has[name]:
         return None
     return (
         f"delimiters {name} end the thinking at {DELIMITERS[name].until_thinking!r}, which {tokenizer_json} has no "
         f"single token for (budget forcing stops on one token); {_delimiters_fix(has)}"
     )
+
+
+_SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+_TOKEN_LISTS = ("additional_special_tokens", "extra_special_tokens")
+
+
+def declared_tokens(path: str | Path) -> set[str]:
+    """The added tokens a checkpoint declares outside tokenizer.json: tokenizer_config.json's
+    ``added_tokens_decoder`` and special tokens, added_tokens.json, special_tokens_map.json (their values only, not
+    any string such as a ``stop_strings`` entry)."""
+    out: set[str] = set()
+
+    def strings(x) -> None:  # a token as a string or {"content": ...}, or lists / name -> token maps of them
+        if isinstance(x, str):
+            out.add(x)
+        elif isinstance(x, dict) and isinstance(x.get("content"), str):
+            out.add(x["content"])
+        elif isinstance(x, (list, dict)):
+            for v in x.values() if isinstance(x, dict) else x:
+                strings(v)
+
+    for file in ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
+        try:
+            data = json.loads((Path(path) / file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        if file == "added_tokens.json":
+            out.update(k for k in data if isinstance(k, str))
+            continue
+        for key in (*_SPECIAL_KEYS, *_TOKEN_LISTS):
+            strings(data.get(key))
+        decoder = data.get("added_tokens_decoder")
+        if isinstance(decoder, dict):
+            strings(list(decoder.values()))
+    return out
 
 
 def _delimiters_fix(single: dict[str, bool]) -> str:
