@@ -402,6 +402,8 @@ ANSWER_LINES = [
     ("5 T", "5T", "correct"),
     ("The area is 3 s^2.", "3s^2", "correct"),
     ("2 A", "2B", "wrong"),
+    ("1.5 m^2", "\\frac{3}{2}", "correct"),  # a number in LaTeX is a number
+    ("10080 m^2", "10,\\!080", "correct"),
     # a hedge or a variable after the number keeps the whole line
     ("2 or 3", "2", "wrong"),
     ("2 (or 3)", "2", "wrong"),

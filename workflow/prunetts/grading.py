@@ -8,9 +8,9 @@
    that tail's first line with content counts once markdown emphasis and a lead-in such as "The final answer is"
    are gone, continued while a math environment it opens is open or it ends in ":" (``answer_line``): the harness
    kept the whole tail for its LLM judge, and math-verify on a tail with a justification picks the last number in
-   it. A plain number followed by unit words or SI unit symbols (those only against a plain-number gold: "3 m^2" may
-   answer "3m^2"), a parenthetical that opens with a word, or a justification ("10 dollars", "12 m^2", "42 (since
-   ...)", "42, because ...") is that number; "2 or 3" stays whole.
+   it. A plain number followed by unit words or SI unit symbols (those only against a gold without letters outside
+   LaTeX commands: "3 m^2" may answer "3m^2"), a parenthetical that opens with a word, or a justification ("10
+   dollars", "12 m^2", "42 (since ...)", "42, because ...") is that number; "2 or 3" stays whole.
    math-verify reads a box's content or a bare expression as ``$\\boxed{...}$`` (trailing words of two or more
    letters after LaTeX are units and dropped; a single letter is a variable, "\\cot x", and a word after a function
    such as ``\\sin`` its argument); a line with ``$``/``\\[``/``\\(`` as written, each environment as ``$...$``
@@ -169,10 +169,10 @@ _NUMBER_TAIL_RE = re.compile(
 
 # a plain number followed by unit symbols ("12 m^2", "10 N", "10 m/s", "9.8 m s^{-2}"): SI letters only, and at least
 # one capital, exponent or slash among them, since a bare lower-case letter may be a variable ("5 x", "4 n"; math-verify
-# itself drops a bare "m"). Dropped only against a plain-number gold: against "3m^2" or "2A" the letter is the answer's
+# itself drops a bare "m"). Dropped only against a gold without letters outside LaTeX commands (a number: "12",
+# "\frac{3}{2}", "10,\!080"): against "3m^2" or "2A" the letter is the answer's
 _UNIT = r"[mgsNAVJWKCLTFH](?:\^(?:\{-?[0-9]+\}|-?[0-9]+))?"
 _NUMBER_UNITS_RE = re.compile(rf"(-?[0-9]+(?:,[0-9]{{3}})*(?:\.[0-9]+)?)((?:\s+{_UNIT}(?:/{_UNIT})?)+)\s*")
-_PLAIN_NUMBER_RE = re.compile(r"\s*-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?\s*")
 
 
 def _open_math(text: str) -> bool:
@@ -510,7 +510,7 @@ def grade(
     todo = []
     for i, (text, gold) in enumerate(items):
         extracted, boxed = _extract(answer_segment(text, marker))
-        unit_symbols = _PLAIN_NUMBER_RE.fullmatch(gold) is not None  # "12 m^2" is 12 only against a number
+        unit_symbols = not re.search(r"[A-Za-z]", _LATEX_COMMAND_RE.sub("", gold))  # "12 m^2" is 12 against 12
         if extracted is not None and kind == "math" and not boxed:
             extracted = answer_line(extracted, unit_symbols)
         if extracted is None:
