@@ -219,8 +219,7 @@ def read_many(kind: str, paths, require_rows: bool = False) -> pa.Table:
     """The artifacts concatenated; ``require_rows``: an empty one is an error naming it."""
     paths = list(paths)
     tables = [read(kind, p) for p in paths]
-    empty = [p for p, t in zip(paths, tables, strict=True) if t.num_rows == 0]
-    if require_rows and empty:
+    if require_rows and (empty := [p for p, t in zip(paths, tables, strict=True) if t.num_rows == 0]):
         raise ArtifactError(
             f"{empty[0]}: {kind} artifact without rows ({len(empty)} of {len(paths)} empty); delete it and rerun"
         )

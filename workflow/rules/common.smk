@@ -287,27 +287,23 @@ def generation_params(wildcards):
     return generation_trigger(config["generation"])
 
 
-def grades_of(wildcards):
-    """The grades of one (model, bench): every variant of the model and seed."""
+def model_grades(model, benches):
+    """The grades of one model on ``benches``: every variant of its grid (models differ in their ShortGPT layer
+    counts) and seed."""
     return expand(
         "results/grades/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
-        model=wildcards.model,
-        variant=model_variants(wildcards),
-        bench=wildcards.bench,
+        model=model,
+        variant=variants(config, model),
+        bench=benches,
         seed=SEEDS,
     )
 
 
+def grades_of(wildcards):
+    """The grades of one (model, bench)."""
+    return model_grades(wildcards.model, wildcards.bench)
+
+
 def all_grades(wildcards):
-    """The grades of the whole grid: each model's variants (models differ in their ShortGPT layer counts)."""
-    return [
-        f
-        for model in MODELS
-        for f in expand(
-            "results/grades/model~{model}/variant~{variant}/bench~{bench}/seed~{seed}.parquet",
-            model=model,
-            variant=variants(config, model),
-            bench=BENCHES,
-            seed=SEEDS,
-        )
-    ]
+    """The grades of the whole grid."""
+    return [f for model in MODELS for f in model_grades(model, BENCHES)]
