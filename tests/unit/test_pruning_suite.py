@@ -1,6 +1,7 @@
 """The pruning suite against brute-force references on tiny random models of every family."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -794,6 +795,42 @@ def test_sequential_wanda_and_shortgpt_on_other_checkpoint_layouts(kind, tmp_pat
     for new, old_i in enumerate(kept):
         for n in before.layer_names(old_i):
             assert torch.equal(stored[n.replace(f"layers.{old_i}.", f"layers.{new}.", 1)], before.load([n])[n]), n
+
+
+def test_tied_checkpoint_storing_the_table_as_lm_head_only_prunes_as_the_usual_layout(tmp_path):
+    """transformers ties a checkpoint whose shared table is stored only as ``lm_head.weight`` (re-exports do this):
+    capture and sequential Wanda read the embedding from that name (they raised KeyError), with the same results as
+    the usual layout, and the written checkpoint keeps the source's layout."""
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForCausalLM
+
+    from prunetts.capture import capture
+    from tests.conftest import build_tiny
+
+    usual = build_tiny("qwen3", tmp_path / "usual", tie_word_embeddings=True)
+    other = tmp_path / "other"
+    shutil.copytree(usual, other)
+    tensors = load_file(other / "model.safetensors")
+    tensors["lm_head.weight"] = tensors.pop("model.embed_tokens.weight")
+    save_file(tensors, other / "model.safetensors", metadata={"format": "pt"})
+    assert torch.equal(AutoModelForCausalLM.from_pretrained(other).model.embed_tokens.weight, tensors["lm_head.weight"])
+
+    lin_a, layers_a = capture(str(usual), WINDOWS, 4, "cpu", "float32", progress=False)
+    lin_b, layers_b = capture(str(other), WINDOWS, 4, "cpu", "float32", progress=False)
+    assert layers_a == layers_b and all(torch.equal(lin_a[k][0], lin_b[k][0]) for k in lin_a)
+    allocation = alloc.uniform(modules_of(usual), 0.4)
+    for src in (usual, other):
+        prune_checkpoint(
+            str(src), tmp_path / f"w-{src.name}", "wanda", allocation, windows=WINDOWS, batch_size=4, device="cpu",
+            progress=False,
+        )  # fmt: skip
+    masks_a, masks_b = zero_masks(tmp_path / "w-usual"), zero_masks(tmp_path / "w-other")
+    assert masks_a.keys() == masks_b.keys() and all(torch.equal(m, masks_b[k]) for k, m in masks_a.items())
+    written = load_file(tmp_path / "w-other" / "model.safetensors")
+    assert "lm_head.weight" in written and "model.embed_tokens.weight" not in written
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "w-other", dtype=torch.float32)
+    assert torch.equal(model.model.embed_tokens.weight, tensors["lm_head.weight"])
+    assert model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=6, do_sample=False).shape == (1, 9)
 
 
 def overflowing_copy(src, dst, layer: int = 0):

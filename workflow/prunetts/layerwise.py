@@ -148,6 +148,8 @@ class LayerRunner:
 
         decoder = self.arch.decoder(self.model)
         embed_name = "model.embed_tokens.weight"
+        if embed_name not in self.reader.files and getattr(self.config, "tie_word_embeddings", False):
+            embed_name = "lm_head.weight"  # a tied checkpoint may store the shared table under this name only
         norm_name = "model.norm.weight"
         tensors = self.reader.load([embed_name, norm_name])
         # the table stays in its stored dtype and only the looked-up rows are cast (the same values as casting the
