@@ -1,6 +1,6 @@
 """Calibration windows (token ids) for activation capture.
 
-``paper`` mode reproduces Wanda / TTS-Pruning ``get_c4`` (METHODS §1.2): with ``random.Random(seed)``, draw random
+``paper`` mode reproduces Wanda / TTS-Pruning ``get_c4``: with ``random.Random(seed)``, draw random
 documents until one tokenizes to more than ``seqlen`` tokens, then take ``seqlen`` tokens from a random start in
 ``[0, len - seqlen - 1]``; repeat for each window. (Same draw sequence as ``random.seed(seed)`` + ``random.randint``
 in the reference; the reference uses the slow tokenizer, we use the fast one.) Documents are tokenized as the reference
@@ -13,7 +13,7 @@ into consecutive windows.
 Sources: ``demo`` (the demo task's calibration split), ``c4`` (``allenai/c4`` file
 ``en/c4-train.00000-of-01024.json.gz`` from the hub cache, downloaded once; ``c4@<commit sha>`` pins the dataset's
 commit), ``s1k`` (``simplescaling/s1K-1.1``, s1.1's 1000 reasoning traces: LayerIF's default training texts in
-config/paper.yaml, METHODS §10; ``s1k@<commit sha>`` pins it), or a local ``.jsonl``/``.json``/``.parquet``/``.csv``
+config/paper.yaml; ``s1k@<commit sha>`` pins it), or a local ``.jsonl``/``.json``/``.parquet``/``.csv``
 file with a text column.
 """
 

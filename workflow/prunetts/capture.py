@@ -1,12 +1,12 @@
 """Dense activation capture: one layer-by-layer pass over the calibration windows, shared by every variant of a model.
 
 Per prunable linear (``models.Arch.prunable_linears``) it accumulates, in float64, ``sum_n sum_t x_{n,t,j}^2`` per
-input channel j. Wanda's ``scaler_row`` is this sum divided by the number of windows (METHODS §2.1); a constant factor
+input channel j. Wanda's ``scaler_row`` is this sum divided by the number of windows; a constant factor
 changes no per-row or per-matrix ranking and no OWL outlier ratio (a ratio against the layer mean), so the plain sum
 and the token count are stored.
 
 Per decoder layer it accumulates the cosine between the layer's input and output hidden state per token, the
-ShortGPT Block Influence statistic (BI_i = 1 - mean cos, Men et al. 2024, METHODS §5.1; the output of layer i is the
+ShortGPT Block Influence statistic (BI_i = 1 - mean cos, Men et al. 2024; the output of layer i is the
 input of layer i+1); a token whose cosine is NaN counts as 0.5, as in the reference. Deviation: ShortGPT's code
 calibrates on PG19 chunks; we reuse the calibration windows.
 
@@ -33,7 +33,7 @@ class _CaptureRunner(LayerRunner):
     def _after_batch(self, i, h, o) -> None:
         import torch.nn.functional as F
 
-        # a non-finite hidden state (fp16 overflow) gives NaN: 0.5 as ShortGPT's block_influence (METHODS §5.2)
+        # a non-finite hidden state (fp16 overflow) gives NaN: 0.5 as ShortGPT's block_influence
         cos = F.cosine_similarity(h.float(), o.float(), dim=-1).nan_to_num(nan=0.5)
         self.cos_sum[i] += float(cos.double().sum())
         self.cos_n[i] += cos.numel()

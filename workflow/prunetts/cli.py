@@ -83,8 +83,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     p.add_argument("--model", required=True, help="local HF checkpoint directory (safetensors) or hub id")
     p.add_argument(
         "--revision",
-        help="hub ids only: the commit sha (or tag, branch) to load; default: the hub's default branch (the summary "
-        "records the commit it resolved to)",
+        help="hub ids only: the commit sha (or tag, branch) to load; default: the hub's default branch (OUT/"
+        "prunetts_prune.json records the commit it resolved to)",
     )
     p.add_argument(
         "--method",
@@ -105,7 +105,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     p.add_argument(
         "--calibration",
         default="c4",
-        help="'c4' (c4@COMMIT_SHA pins the dataset), 'demo', or a .jsonl/.json/.parquet/.csv file of texts",
+        help="'c4' (c4@COMMIT_SHA pins the dataset), 's1k' (s1.1's reasoning traces; s1k@COMMIT_SHA), 'demo', or a "
+        ".jsonl/.json/.parquet/.csv file of texts",
     )
     p.add_argument("--out", required=True, help="output checkpoint directory (must not exist or be empty)")
     g = p.add_argument_group("calibration")
@@ -157,7 +158,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     g.add_argument(
         "--influence-text-field",
-        help="field of the texts in --influence-train / --influence-val files (default: --text-field)",
+        help="field of the texts in --influence-train / --influence-val files; None: --text-field's",
     )
     g.add_argument("--n-train", type=_whole(1), default=300, help="LayerIF training texts")
     g.add_argument("--n-val", type=_whole(1), default=96, help="LayerIF validation texts")

@@ -257,7 +257,7 @@ def scorers(config: dict) -> list[str]:
 def wanda_setting(wanda: dict, allocation: str | None) -> dict:
     """Mode and comparison group of Wanda under one allocation: ``pruning.wanda`` with the allocation's entry of
     ``pruning.wanda.by_allocation`` on top (the paper's code prunes LayerIF allocations one-pass with the matrix as
-    the comparison group, METHODS §4.4)."""
+    the comparison group)."""
     over = wanda.get("by_allocation", {}).get(allocation, {})
     return {key: over.get(key, wanda.get(key, default)) for key, default in (("mode", "sequential"), ("group", "row"))}
 

@@ -1,4 +1,4 @@
-"""Grading of budget-forced outputs (METHODS §7).
+"""Grading of budget-forced outputs.
 
 1. Answer segment: the text after the last ``<|im_start|>answer\\n`` (qwen3 delimiters: ``</think>``); else after the
    last ``<|im_start|>`` minus its first line (all of it when it is one line); else the whole text (the s1 harness
@@ -39,7 +39,7 @@ Verdicts (``VERDICTS``): ``correct``; ``wrong``; ``no_answer`` (nothing extracte
 not a parsable answer / not a letter / beyond the limits above); ``timeout``; ``error`` (grader crash). Only
 ``correct`` counts as correct.
 
-Deviations from the paper: its harness (METHODS section 7.1) fell back to a gpt-4o-mini judge where the rules above
+Deviations from the paper: its harness fell back to a gpt-4o-mini judge where the rules above
 failed - an equivalence judge for math (MATH500, AIME24; AMC23 was run without it, by exact match) and a letter
 extractor for GPQA, whose remaining misses then defaulted to "A". We use no LLM judge (nothing here may call a network
 service): math-verify decides math equivalence, and a GPQA answer that is not a plain letter is wrong.

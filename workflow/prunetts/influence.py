@@ -3,7 +3,7 @@
 Algorithm: LayerIF (Askari et al., NeurIPS 2025, arXiv 2505.23811) restricts the influence function of a training
 example to one parameter group, here (decoder layer l, component c in {attention, mlp}), and approximates the
 inverse-Hessian-vector product with DataInf (Kwon et al., ICLR 2024, arXiv 2310.00902; ``ykwon0407/DataInf``
-``src/influence.py``), METHODS §4.1-4.4. For one group with per-example training gradients g_1..g_n (dimension d)
+``src/influence.py``). For one group with per-example training gradients g_1..g_n (dimension d)
 and the mean validation gradient v:
 
     lambda = (1/(n d)) sum_i ||g_i||^2 / 10                      (DataInf damping: mean g^2 entry / 10)
@@ -36,7 +36,7 @@ Deviations from the papers (all deliberate; LayerIF's own IF code is not release
 - One DataInf group per (layer, component): the damping lambda and the rank-one inverse are taken over the
   concatenated gradients of q,k,v,o (or gate,up,down), LayerIF's H^(l) restricted to the block's component, where
   DataInf's own code would damp and invert each weight matrix separately and sum the per-matrix terms.
-- Scores are kept per (layer, component, example) as the TTS-Pruning pickles store them (METHODS §4.4), not summed.
+- Scores are kept per (layer, component, example) as the TTS-Pruning pickles store them, not summed.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def influence_texts(
 
 
 def aggregate_positive(rows: list[dict]) -> dict[tuple[int, str], float]:
-    """LayerIF "+VE" aggregation (METHODS §4.4): S(l, c) = sum over examples of max(influence, 0)."""
+    """LayerIF "+VE" aggregation: S(l, c) = sum over examples of max(influence, 0)."""
     out: dict[tuple[int, str], float] = {}
     for r in rows:
         key = (int(r["layer"]), str(r["component"]))

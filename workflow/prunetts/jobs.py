@@ -1,6 +1,6 @@
 """Job entry points: one function per workflow rule, taking plain paths and values.
 
-The adapters in ``scripts/`` unpack ``snakemake.input/output/params`` and call exactly one of these; the CLI and the
+The adapters in ``scripts/`` unpack ``snakemake.input/output/params`` and call exactly one of these; the
 tests call them directly. No Snakemake import here.
 """
 

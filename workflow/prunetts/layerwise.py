@@ -5,7 +5,7 @@ time are materialized. A first pass with every decoder layer replaced by a recor
 exact keyword arguments the model's own forward passes to it (causal / sliding masks, rotary position embeddings,
 position ids), so nothing architecture-specific is re-implemented here: the same code serves Qwen2, Qwen3 and Llama.
 The calibration hidden states then flow layer by layer through a buffer on the compute device, as in Wanda's
-``prune_wanda`` (METHODS §2.3).
+``prune_wanda``.
 """
 
 from __future__ import annotations

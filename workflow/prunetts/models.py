@@ -3,7 +3,7 @@
 Qwen2 (s1.1-7B, q/k/v biases), Qwen3 (q_norm/k_norm, ``layer_types``) and Llama share the decoder layout
 ``model.model.layers[i]`` with ``self_attn.{q,k,v,o}_proj`` and ``mlp.{gate,up,down}_proj``; everything
 architecture-specific goes through ``Arch`` so no code is copied per family. The prunable set is every ``nn.Linear``
-inside a decoder layer (METHODS §1.2): never embeddings, ``lm_head``, norms or biases.
+inside a decoder layer: never embeddings, ``lm_head``, norms or biases.
 
 Safety: weights load only from safetensors (``use_safetensors=True``) and ``trust_remote_code`` is off unless the
 model's config entry turns it on.

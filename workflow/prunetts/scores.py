@@ -1,6 +1,6 @@
 """Per-layer importance scores, each from cached artifacts (no forward pass here).
 
-- ``owl``: layer outlier ratio D_l (OWL, Yin et al. 2024; METHODS §3.1) = 100 x share of the Wanda scores
+- ``owl``: layer outlier ratio D_l (OWL, Yin et al. 2024) = 100 x share of the Wanda scores
   |W_ij| * ||X_j|| of all prunable linears of layer l that exceed M x their mean. Activations from the dense capture;
   weights streamed one matrix at a time from the checkpoint.
 - ``bi``: ShortGPT Block Influence BI_l = 1 - mean cos(input, output) of layer l (capture).

@@ -1,7 +1,7 @@
 """Statistics of the graded traces: the per-seed score table, the per-budget statistics table and the summaries.
 
 Input: the ``grades`` artifact, one row per (model, variant, bench, seed, budget, problem_id) with ``correct``,
-``extracted``, ``thinking_tokens``, ``hit_budget`` and ``answer_stopped``.
+``verdict``, ``extracted``, ``thinking_tokens``, ``hit_budget`` and ``answer_stopped``.
 
 ``scores`` (artifact ``scores``): one row per (model, variant, bench, seed, budget): accuracy over problems, mean
 thinking tokens, share of traces that hit the budget.

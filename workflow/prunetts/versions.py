@@ -14,7 +14,7 @@ IMPL_VERSION = {
     "allocate": 3,  # 3: LayerIF min-max after smoothing (paper code), magnitude-OWL without the 0.01 clamp
     "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
     "generate": 4,  # 4: top-p on the renormalised top-k distribution (vLLM's order); answer_stopped column
-    # 9: SI unit symbols dropped only against a plain-number gold, also before a full stop
+    # 9: SI unit symbols dropped only against a gold without letters outside LaTeX commands, also before a full stop
     # 8: answer_stopped column (from the generations)
     # 7: unit symbols after a number dropped ("The area is 12 m^2", "10 N", "10 m/s": 12, 10, 10, not products)
     # 6: a prose answer line graded on the expression it ends in; math environments as $...$ without inner spaces

@@ -1,7 +1,7 @@
 """AIME 2024 (AIME I and II, 30 problems): default source ``simplescaling/aime24_nofigures`` (split ``train``, the
 paper's ``aime24_nofigures`` task: ASY figure code kept only where the problem needs it), or a local file with
 ``problem``/``answer`` fields (e.g. the Qwen2.5-Math copy, whose figures are kept; ``question`` is read when there is
-no ``problem``). Prompt = the problem as is (METHODS §1.2). problem_id = the record's ``id`` (else ``problem_label``,
+no ``problem``). Prompt = the problem as is. problem_id = the record's ``id`` (else ``problem_label``,
 else its position); gold = the integer answer as a plain digit string ("025" -> "25", the harness's
 ``str(int(answer))``). Graded as ``math``.
 """

@@ -1,6 +1,6 @@
 """AMC 2023 (40 problems of AMC 12A/12B 2023): default source ``math-ai/amc23`` (split ``test``, the paper's
 ``amc23`` task), or a local file with ``question`` (or ``problem``) and ``answer`` fields. Prompt = the question as
-is (METHODS §1.2). problem_id = the record's ``id`` (not contiguous) else its position. The answer may be stored as a
+is. problem_id = the record's ``id`` (not contiguous) else its position. The answer may be stored as a
 float (27.0): gold is normalised to "27" when integral, and grading (``math``) also compares "27.0" = 27.
 Deviation: the paper graded AMC23 by exact string match only (no judge), under which a float gold "-1.0" never
 matches a model's "-1"; we compare integers numerically and fall back to math-verify.

@@ -2,8 +2,8 @@
 ``gpqa_diamond``, split ``train``; gated on the Hub), or a local file with the CSV's ``Question``, ``Correct Answer``,
 ``Incorrect Answer 1..3`` and ``Record ID`` fields.
 
-Prompt = ``"{Question}\\n\\nA) …\\nB) …\\nC) …\\nD) …"`` (the paper harness's ``gpqa_diamond_openai`` template,
-METHODS §1.2, §7.1); gold = the letter of the correct answer; graded as ``choice`` (one letter, no judge).
+Prompt = ``"{Question}\\n\\nA) …\\nB) …\\nC) …\\nD) …"`` (the paper harness's ``gpqa_diamond_openai`` template);
+gold = the letter of the correct answer; graded as ``choice`` (one letter, no judge).
 
 Option order: the harness shuffles ``[Incorrect 1, Incorrect 2, Incorrect 3, Correct]`` with Python's global
 ``random`` (deterministic but dependent on library versions). Deviations: we shuffle that list with an explicit

@@ -1,5 +1,5 @@
 """MATH500 (Lightman et al. 2023, the PRM800K test split): default source ``HuggingFaceH4/MATH-500`` (test), or a
-local file with ``problem``/``answer`` fields. Prompt = the problem as is (METHODS §1.2)."""
+local file with ``problem``/``answer`` fields. Prompt = the problem as is."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def evaluate(
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("model_dir")
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--temperature", type=float, default=0.6)

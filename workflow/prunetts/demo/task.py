@@ -4,7 +4,7 @@ A problem is a string of k digits (k in [K_MIN, K_MAX]); the answer is their sum
 written as fixed-width lines ``acc|rest`` padded with ``.``: the first line copies the digits, each next line adds the
 first remaining digit to the accumulator and drops it. Every line has the same width, so each output character sits
 at a constant offset from the characters it depends on in the line above; a tiny transformer learns that in minutes
-(a free-form trace does not, see DESIGN §5). The trace has k lines, so thinking length grows linearly with k and a
+(a free-form trace does not). The trace has k lines, so thinking length grows linearly with k and a
 thinking budget below the trace length forces an answer from a partial sum: a real test-time-scaling curve.
 
 Texts use the s1 format: the assistant turn is ``<|im_start|>think`` + trace + ``<|im_start|>answer`` + answer.

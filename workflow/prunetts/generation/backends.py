@@ -258,7 +258,7 @@ class TransformersBackend:
         self.device = next(model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         # ids the model has embeddings for but the tokenizer cannot decode (e.g. Qwen2.5: 151665..152063) are never
-        # sampled (METHODS §6.2 item 6)
+        # sampled
         self.n_valid = min(len(tokenizer), model.config.vocab_size)
         self.generated_tokens = 0
         self.decode_seconds = 0.0

@@ -1,4 +1,4 @@
-"""s1 budget forcing, as the s1 fork of lm-evaluation-harness that the paper used does it (METHODS §6.2).
+"""s1 budget forcing, as the s1 fork of lm-evaluation-harness that the paper used does it.
 
 Phase 1: prompt + ``<|im_start|>think``; sample until ``<|im_start|>``, EOS, or ``B`` generated tokens (the stop token
 counts towards ``B``, as vLLM's ``max_tokens`` does). If the budget ran out, append ``\\n`` (unless the thinking
@@ -19,7 +19,7 @@ As in the harness, phase 2 continues from token ids: the generated ids (the stop
 the harness also sets vLLM's ``min_tokens=1``, so no round (the first included) can stop on its first token; here a
 stop right after "Wait" uses up one more ignore.
 
-Prefix sharing (DESIGN §4): with a per-sequence random stream, the first ``B`` thinking tokens of a run capped at
+Prefix sharing: with a per-sequence random stream, the first ``B`` thinking tokens of a run capped at
 ``B_max`` are exactly the run capped at ``B``. So phase 1 runs once at the largest budget, each smaller budget cuts
 the trace, and a trace that stopped by itself after ``L`` tokens (``L + 1 <= B``) shares one answer phase across all
 those budgets.

@@ -1,5 +1,5 @@
 """Prompts as the paper's harness builds them: the problem as the user turn of the model's own chat template
-(``--apply_chat_template``, no extra instruction; METHODS §1.2), with the generation prompt opened."""
+(``--apply_chat_template``, no extra instruction), with the generation prompt opened."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ compositions, so equality with independent runs holds up to that nondeterminism 
 Samples differ from the transformers backend's for the same seed (different random numbers).
 
 Token ids the model has embeddings for but the tokenizer cannot decode (Qwen2.5: 151665..152063) are excluded with
-a ``logit_bias`` of -inf (the s1 README's "Token id out of vocabulary" problem, METHODS §6.2 item 6); not with
+a ``logit_bias`` of -inf (the s1 README's "Token id out of vocabulary" problem); not with
 ``allowed_token_ids``, as vLLM 0.33's default model runner (V2) takes at most 1024 of those per request.
 
 Not run on the CI machines (no GPU): tests drive this adapter with a fake engine that has ``LLM.generate``'s

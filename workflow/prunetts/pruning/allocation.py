@@ -1,21 +1,21 @@
 """Layer-wise sparsity allocation: the target sparsity of every prunable linear of a variant.
 
 - **uniform**: every linear at S.
-- **owl** (Yin et al. 2024, "Outlier Weighed Layerwise Sparsity", METHODS §3): from the layer outlier ratios D_l,
+- **owl** (Yin et al. 2024, "Outlier Weighed Layerwise Sparsity"): from the layer outlier ratios D_l,
   ``D' = minmax(D) * 2*lam``, ``s_l = S - (D'_l - mean(D'))`` (mean exactly S, spread 2*lam, more outliers -> less
   pruning). Values <= 0 as TTS-Pruning's code: Wanda-OWL sets them to 0.01 (``prune_wanda_outlier``),
   magnitude-OWL prunes nothing there (``prune_mag_outlier``: ``int(numel * s) <= 0``), with a warning: the mean then
   exceeds S. This happens whenever mean(D') <= 2*lam - S (one layer with far more outliers than the rest at S = 0.1,
-  lam = 0.08), not only when lam > S as METHODS §3.2 says. Every linear of layer l gets s_l. A value above 1
+  lam = 0.08), not only when lam > S. Every linear of layer l gets s_l. A value above 1
   (S + mean(D') > 1, only with a large S and lam) is an error, not a silent full prune.
-- **layerif** (Askari et al. 2025, LayerIF, as TTS-Pruning's ``influence_helper``; METHODS §4.4): per component
+- **layerif** (Askari et al. 2025, LayerIF, as TTS-Pruning's ``influence_helper``): per component
   (attention = q,k,v,o; mlp = gate,up,down) separately: a = |S_{l,c}| (positive influence sums), min-max to [0, 1],
   Savitzky-Golay smoothing (window 5, order 2; skipped below ``window`` layers), clip to [0, 1], min-max again
   (``allocate_layer_sparsity``: ``(s - min) / (max - min + 1e-8)``, so the smoothed extremes span [e1, e2] again;
-  METHODS §4.4 omits this step, the paper's code has it), then ``p_hat = (1 - a)(e2 - e1) + e1`` (direction
+  the paper's text omits this step, its code has it), then ``p_hat = (1 - a)(e2 - e1) + e1`` (direction
   ``paper_code``: more influence -> less pruning) or ``p_hat = a (e2 - e1) + e1`` (direction ``layerif_paper``: the
-  LayerIF paper's direction on the paper code's pipeline; LayerIF's own per-block SG(7, 3) and epsilon-ratios,
-  METHODS §4.1-4.2, are not implemented), rescaled by ``eta = S * sum(d) / (sum(p_hat * d) + 1e-8)`` (d = parameters
+  LayerIF paper's direction on the paper code's pipeline; LayerIF's own per-block SG(7, 3) and epsilon-ratios
+  are not implemented), rescaled by ``eta = S * sum(d) / (sum(p_hat * d) + 1e-8)`` (d = parameters
   of the component in the layer) and clipped to [0, 1], so each component class hits S unless a layer reaches 1
   (a large S with a wide spread: then the component falls short of S, as in the paper's code, with a warning).
 - **shortgpt** (``shortgpt.py``): the removed layers get 1.0, the others 0.0.

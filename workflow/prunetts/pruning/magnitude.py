@@ -3,7 +3,7 @@ weight matrix.
 
 Deviation, on purpose: we prune exactly ``floor(numel * s)`` entries (ties broken by index). The reference repo takes
 the threshold at index ``floor(numel * s)`` of the sorted |W| and prunes ``|W| <= t``, i.e. one entry more plus any
-ties (METHODS §2.4); TTS-Pruning's OWL/LayerIF magnitude variants use the exact count, as here.
+ties; TTS-Pruning's OWL/LayerIF magnitude variants use the exact count, as here.
 """
 
 from __future__ import annotations

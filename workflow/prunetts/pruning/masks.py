@@ -2,7 +2,7 @@
 
 ``k_smallest`` marks exactly ``k`` entries per row: every entry below the k-th smallest score, then the tied entries
 at that score in index order. That is the mask a stable ascending sort followed by taking the first ``k`` indices
-gives (Wanda's per-row rule, METHODS §2.1), but in O(n) with a selection instead of a full sort, which matters
+gives (Wanda's per-row rule), but in O(n) with a selection instead of a full sort, which matters
 for 50M-entry matrices of 8B models.
 
 On CPU the whole pipeline (selection, comparison, row counts, zeroing) runs in numpy on views of the same memory:

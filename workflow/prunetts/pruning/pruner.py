@@ -6,7 +6,7 @@ decoder layer plus, for sequential Wanda, the calibration hidden states: one ``[
 layer by layer (``LayerRunner.embed`` briefly holds the per-batch inputs and their concatenation besides).
 
 - ``magnitude``: |W| per matrix (``magnitude.py``); no calibration data.
-- ``wanda``, mode ``sequential`` (the reference, METHODS §2.3): layer l's activation statistics are measured on the
+- ``wanda``, mode ``sequential`` (the reference): layer l's activation statistics are measured on the
   inputs produced by the already pruned layers 0..l-1, then the pruned layer l is re-run to produce layer l+1's
   inputs. Two exact savings over the reference, same statistics and masks: the statistics pass skips the output
   projection's matmul (its output is discarded), and the last layer is not re-run (nothing reads its outputs).

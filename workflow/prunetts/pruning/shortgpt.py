@@ -1,9 +1,9 @@
 """ShortGPT layer removal (Men et al. 2024, "ShortGPT: Layers in Large Language Models are More Redundant Than You
-Expect"; METHODS §5).
+Expect").
 
 Block Influence BI_i = 1 - mean over calibration tokens of cos(input of layer i, input of layer i+1), from the dense
 capture. The ``n`` layers with the lowest BI are removed in one shot; as in the code the paper used, only layers
-0..L-2 are scored, so the last layer is never removed. ``n = round(S * L)`` for a sparsity S (METHODS §5.3: removed
+0..L-2 are scored, so the last layer is never removed. ``n = round(S * L)`` for a sparsity S (removed
 linear parameters ~= S x decoder linear parameters, the same denominator as unstructured sparsity), or explicit.
 
 The pruned checkpoint is written by copying the kept layers' tensors under new consecutive indices (so attention

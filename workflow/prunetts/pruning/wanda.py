@@ -1,9 +1,9 @@
 """Wanda (Sun et al. 2023, "A Simple and Effective Pruning Approach for Large Language Models"): score
-|W_ij| * ||X_j||_2 (METHODS §2.1).
+|W_ij| * ||X_j||_2.
 
 Comparison group ``row`` (the reference): ``floor(d_in * s)`` lowest scores pruned in each output row. Group
 ``matrix`` is what TTS-Pruning's ``wanda_influence`` (LayerIF allocation) does: ``floor(numel * s)`` lowest over the
-whole matrix (METHODS §4.4).
+whole matrix.
 
 ``||X_j||_2`` comes from the sum of squared activations of input channel j over the calibration tokens, either from
 the dense capture (one-pass mode) or re-measured on the partly pruned model (sequential mode, ``pruner.py``); the
