@@ -53,6 +53,10 @@ def test_five_flags_work(tiny_qwen3_dir, tmp_path, method, allocation):
     [
         (["--sparsity", "1.5"], "--sparsity 1.5: must be in (0, 1)"),
         (["--sparsity", "1"], "--sparsity 1.0: must be in (0, 1)"),  # every weight: not a pruned model
+        # the workflow's rule: an unpruned copy named s0.00, or s1.00, or an id that is not the sparsity
+        (["--sparsity", "0.00001"], "--sparsity 1e-05: more than 4 decimals"),
+        (["--sparsity", "0.99999"], "--sparsity 0.99999: more than 4 decimals"),
+        (["--sparsity", "0.12345"], "--sparsity 0.12345: more than 4 decimals"),
         (["--sparsity", "0.2", "--calibration", "/no/such.jsonl"], "--calibration /no/such.jsonl"),
         (["--method", "shortgpt"], "shortgpt needs exactly one of --sparsity or --shortgpt-layers"),
         # knobs out of the workflow schema's range stop before any work, not after the capture or the influence

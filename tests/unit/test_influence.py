@@ -261,15 +261,21 @@ def test_split_texts():
     assert (train, val) == split_texts(texts, 8, 5, seed=3)
     assert (train, val) != split_texts(texts, 8, 5, seed=4)
     assert split_texts(texts, 15, 5, seed=0)[0]  # exactly enough is fine
-    with pytest.raises(ValueError, match=r"16 \+ 5 distinct texts"):
+    from prunetts.influence import split_calibration_texts
+    from prunetts.jobs import user_errors
+
+    # user errors: one line in the influence job (they were tracebacks there)
+    with pytest.raises(user_errors(), match=r"16 \+ 5 distinct texts"):
         split_texts(texts, 16, 5, seed=0)
     # a text repeated in the pool is one text: never on both sides
     repeated = [t for t in texts[:6] for _ in range(4)]
     for seed in range(20):
         train, val = split_texts(repeated, 4, 2, seed=seed)
         assert not set(train) & set(val) and len(set(train)) == 4
-    with pytest.raises(ValueError, match=r"got 6"):
+    with pytest.raises(user_errors(), match=r"got 6"):
         split_texts(repeated, 5, 2, seed=0)
+    with pytest.raises(user_errors(), match="at least 2 distinct texts"):
+        split_calibration_texts(["one text"] * 300, 4, 2, seed=0)
 
 
 def test_a_small_corpus_is_split_three_to_one(caplog):

@@ -56,9 +56,11 @@ def split_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[
     on both sides), drawn with ``random.Random(seed)``."""
     if n_train < 1 or n_val < 1:
         raise ValueError(f"LayerIF needs n_train >= 1 and n_val >= 1 (got {n_train}, {n_val})")
+    from prunetts.records import InputFileError
+
     texts = list(dict.fromkeys(texts))
     if len(texts) < n_train + n_val:
-        raise ValueError(
+        raise InputFileError(
             f"LayerIF needs {n_train} + {n_val} distinct texts for disjoint train/validation, got {len(texts)}: give "
             "more texts (influence.train_source, CLI --influence-train) or fewer (influence.n_train / n_val, CLI "
             "--n-train / --n-val)"
@@ -70,9 +72,11 @@ def split_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[
 def split_calibration_texts(texts: list[str], n_train: int, n_val: int, seed: int) -> tuple[list[str], list[str]]:
     """Disjoint splits of a corpus (by default the calibration texts). A corpus smaller than n_train + n_val (e.g. a
     small local file) is split 3:1 instead of failing, with a warning. Repeated texts count once."""
+    from prunetts.records import InputFileError
+
     texts = list(dict.fromkeys(texts))
     if len(texts) < 2:  # no split can help: "fewer texts" (n_train / n_val >= 1) is no fix
-        raise ValueError(
+        raise InputFileError(
             f"LayerIF needs at least 2 distinct texts (one to train on, one to validate with), got {len(texts)}: give "
             "more texts (influence.train_source, CLI --influence-train, or more calibration texts)"
         )

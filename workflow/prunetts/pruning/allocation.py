@@ -58,13 +58,16 @@ def owl(
 ) -> dict[tuple[int, str], float]:
     import math
 
+    from prunetts.artifacts import ArtifactError
+    from prunetts.config import ConfigError
+
     nonfinite = sorted(i for i, d in ratios.items() if not math.isfinite(d))
     if nonfinite:
-        raise ValueError(f"OWL: the outlier ratio of layer {nonfinite[0]} is not finite; recompute the capture")
+        raise ArtifactError(f"OWL: the outlier ratio of layer {nonfinite[0]} is not finite; recompute the capture")
     raw = owl_layer_sparsity(ratios, sparsity, lam)
     bad = [i for i, s in raw.items() if s > 1.0]
-    if bad:
-        raise ValueError(
+    if bad:  # the settings' error, one line in the allocate job (it was a traceback there)
+        raise ConfigError(
             f"OWL: layer {bad[0]} would get sparsity {raw[bad[0]]:.4f} (target {sparsity}, lambda {lam}); "
             "lower the lambda (pruning.owl.lambda, CLI --owl-lambda) or the sparsity"
         )
