@@ -81,6 +81,22 @@ def test_bad_input_is_one_line(tiny_qwen3_dir, tmp_path, capsys, extra, message)
     assert message in err[-1] and "Traceback" not in "\n".join(err)
 
 
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--seqlen", "513"], "--seqlen 513: beyond --model"),
+        (["--seqlen", "64", "--allocation", "layerif", "--influence-max-len", "600"], "--influence-max-len 600"),
+    ],
+)
+def test_lengths_beyond_the_model_context_are_one_line(tiny_qwen3_dir, tmp_path, capsys, extra, message):
+    """Beyond the tiny model's 512 positions: the capture / LayerIF ran at untrained positions without a word."""
+    args = ["prune", "--model", str(tiny_qwen3_dir), "--method", "wanda", "--sparsity", "0.2", "--calibration", "demo"]
+    assert main(args + ["--out", str(tmp_path / "o"), *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "context of 512 tokens" in err[0], err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
 def test_model_path_without_config(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(
@@ -214,7 +230,7 @@ def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
     ]
     for model, extra, message in cases:
         out = tmp_path / "o"
-        assert _prune(model, out, "--calibration", c4, *extra) == 1
+        assert _prune(model, out, "--calibration", c4, "--seqlen", 64, *extra) == 1
         assert message in _one_line_error(capsys)
         assert not out.exists()
     assert _prune(no_tok, tmp_path / "m", "--method", "magnitude", "--sparsity", "0.2") == 0  # needs no tokenizer
@@ -234,7 +250,8 @@ def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
 def test_bad_calibration_records_are_one_line(tiny_qwen3_dir, tmp_path, capsys, lines, message):
     texts = tmp_path / "texts.jsonl"
     texts.write_text("".join(line + "\n" for line in lines))
-    assert _prune(tiny_qwen3_dir, tmp_path / "o", "--method", "wanda", "--sparsity", "0.2", "--calibration", texts) == 1
+    args = ["--method", "wanda", "--sparsity", "0.2", "--calibration", texts, "--seqlen", 64]  # within 512 positions
+    assert _prune(tiny_qwen3_dir, tmp_path / "o", *args) == 1
     line = _one_line_error(capsys)
     assert message in line
     assert ("--text-field" in line) == bool(lines)  # a record problem names the CLI flag among the fixes
@@ -417,7 +434,7 @@ def test_influence_text_problems_stop_before_the_expensive_work(tiny_qwen3_dir, 
     short.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["a b c d", "e f g h", "x", "i j k l"]))
     c4 = str(bench_file("c4_demo.jsonl"))
     args = ["--method", "wanda", "--wanda-mode", "one_pass", "--allocation", "layerif", "--sparsity", "0.3"]
-    args += ["--calibration", c4, "--n-train", "3", "--n-val", "1"]
+    args += ["--calibration", c4, "--n-train", "3", "--n-val", "1", "--seqlen", "64"]
     cases = [
         (["--influence-train", prompts], "prompts.jsonl: no 'text' field in the records (fields: 'prompt')"),
         (["--influence-train", c4, "--influence-val", prompts], "prompts.jsonl: no 'text' field"),

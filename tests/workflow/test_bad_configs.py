@@ -73,6 +73,15 @@ def _no_im_start_checkpoint(work):
     return str(ckpt)
 
 
+def _no_tokenizer_checkpoint(work):
+    """The demo checkpoint without its tokenizer files (config.json and weights only)."""
+    ckpt = work / "no-tokenizer"
+    ckpt.mkdir(exist_ok=True)
+    for f in ("config.json", "model.safetensors"):
+        (ckpt / f).symlink_to(DEMO_MODEL / f)
+    return str(ckpt)
+
+
 def _replace(key: str, value):
     def edit(cfg, work):
         cfg[key] = value(work) if callable(value) else value
@@ -227,6 +236,16 @@ CASES = [
     ),
     ("layerif-range-reversed", _set("pruning.layerif", {"e1": 0.4, "e2": 0.1}), ["pruning.layerif", "below e2"]),
     ("grading-workers-zero", _set("grading.workers", 0), ["grading.workers", ">= 1"]),
+    # a tokenizer-less folder failed in the first generate job, after the pruning, naming the pruned copy
+    (
+        "model-without-tokenizer",
+        _set("models.demo.path", _no_tokenizer_checkpoint),
+        ["models.demo.path", "no tokenizer"],
+    ),
+    # beyond the demo model's 512 positions: capture / influence ran there silently, generate warned after pruning
+    ("budget-beyond-context", _set("generation.budgets", [16, 64, 512]), ["generation.budgets", "context of 512"]),
+    ("seqlen-beyond-context", _set("calibration.seqlen", 1024), ["calibration.seqlen", "context of 512"]),
+    ("influence-len-beyond-context", _set("influence.max_len", 600), ["influence.max_len", "context of 512"]),
     ("top-p-zero", _set("generation.top_p", 0), ["generation.top_p", "> 0"]),
     ("bench-limit-demo-beyond", _set("benchmarks.demo.limit", 200), ["benchmarks.demo.limit", "100 test problems"]),
     ("device-typo", _set("capture.device", "gpu"), ["capture.device", "'gpu'", "cuda:N"]),
@@ -250,6 +269,8 @@ IN_PROCESS_ONLY = {
     "seed-string",
     "top-p-zero",
     "grading-workers-zero",
+    "seqlen-beyond-context",
+    "influence-len-beyond-context",
     "bench-limit-zero",
     "max-gen-toks-string",
     "model-key-typo",

@@ -314,6 +314,13 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
         problem = removal_problem(n, n_layers)
         if problem:
             raise ValueError(f"--shortgpt-layers/--sparsity: {problem}")
+    ctx, used = reader.config.get("max_position_embeddings"), _used(a)
+    for flag in ("seqlen", "influence_max_len"):  # positions the model was never trained on: nonsense statistics
+        if isinstance(ctx, int) and flag in used and getattr(a, flag) > ctx:
+            raise ValueError(
+                f"--{flag.replace('_', '-')} {getattr(a, flag)}: beyond --model {a.model}'s context of {ctx} tokens "
+                f"(max_position_embeddings); use at most {ctx}"
+            )
     tok = load_tokenizer(str(reader.dir), trust_remote_code=a.trust_remote_code) if needs_tokenizer else None
     return reader, tok
 

@@ -362,7 +362,34 @@ def config_problems(config: dict) -> list[str]:
     for key in ("train_source", "val_source"):
         out += _source_problems(f"influence.{key}", config.get("influence", {}).get(key), hub_ok=False)
     for name, m in config["models"].items():
-        out += _model_problems(name, m, p)
+        out += _model_problems(name, m, p) or _context_problems(name, m, config)
+    return out
+
+
+def _context_problems(name, m: dict, config: dict) -> list[str]:
+    """Lengths beyond a local checkpoint's context (``max_position_embeddings``), which its jobs would otherwise run
+    at positions the model was never trained on (calibration, LayerIF), or stop on after the pruning (budgets)."""
+    if not _is_local(str(m["path"])):
+        return []
+    ctx = (_local_config(str(m["path"])) or {}).get("max_position_embeddings")
+    if not isinstance(ctx, int) or isinstance(ctx, bool):
+        return []
+    out = []
+    largest = config["generation"]["budgets"][-1]
+    if largest >= ctx:
+        out.append(
+            f"generation.budgets: the largest budget {largest} leaves no room for the prompt and an answer in model "
+            f"{name}'s context of {ctx} tokens (max_position_embeddings); use budgets below it"
+        )
+    p = config["pruning"]
+    lengths = []
+    if p.get("methods"):  # calibration windows: Wanda, and the capture of OWL and ShortGPT
+        lengths.append(("calibration.seqlen", config["calibration"].get("seqlen", 2048)))
+    if "layerif" in p.get("allocations", []):
+        lengths.append(("influence.max_len", config.get("influence", {}).get("max_len", 512)))
+    for key, n in lengths:
+        if n > ctx:
+            out.append(f"{key}: {n} tokens exceed model {name}'s context of {ctx} (max_position_embeddings); use {ctx}")
     return out
 
 
@@ -563,6 +590,10 @@ def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
     return [f"{key}: {source} does not exist; give {allowed} (relative paths start at the working directory)"]
 
 
+# one of them: a fast tokenizer, a sentencepiece model, a BPE vocabulary (with merges.txt)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
 def _model_problems(name, m: dict, pruning: dict) -> list[str]:
     import math
     from pathlib import Path
@@ -603,6 +634,11 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
                 f"{key}: {path} is model_type {model_type!r}; pruning supports {', '.join(SUPPORTED_MODEL_TYPES)} "
                 "(pruning.methods: [] evaluates it dense only)"
             ]
+    if not any((p / f).is_file() for f in TOKENIZER_FILES):  # every generation job loads it, after the pruning
+        return [
+            f"{key}: {path} has no tokenizer ({' / '.join(TOKENIZER_FILES)}); save the model's tokenizer there "
+            "(tokenizer.save_pretrained)"
+        ]
     from prunetts.generation.prompts import chat_template_problem, stop_token_problem
 
     if no_template := chat_template_problem(p):  # every generation job would stop on it
