@@ -160,6 +160,10 @@ def test_retries_grow_memory_and_time_but_not_the_eval_groups_time():
         assert sum(v(None, attempt) if callable(v) else v for v in group) == 24 * 60
     assert rule_resources({}, "generate") == {"gpu": 1}  # the workflow's default for a GPU rule (device auto)
     assert rule_resources({}, "grade") == {}
+    # without the journal a retry starts over: it needs the first attempt's time again and more (every attempt timed
+    # out at the same limit)
+    no_journal = {**cfg, "generation": {**cfg["generation"], "journal": False}}
+    assert rule_resources(no_journal, "generate")["runtime"](None, 3) == 3 * 1380
 
 
 def validated_demo() -> dict:

@@ -20,8 +20,9 @@ STRUCTURED_METHODS = ("shortgpt",)
 ALLOCATIONS = ("uniform", "owl", "layerif")
 DENSE = "dense"
 # rules whose Slurm time limit stays the first attempt's on a retry: generate resumes from its journal (it needs only
-# the time left), grade is bounded by its per-answer timeouts, and the Slurm profile runs the two as one job whose
-# limit is the sum, which must stay within the partition's maximum (a larger request is refused or pends forever)
+# the time left; with `generation.journal: false` it starts over, so its limit grows as the others'), grade is bounded
+# by its per-answer timeouts, and the Slurm profile's opt-in group runs the two as one job whose limit is the sum,
+# which must stay within the partition's maximum (a larger request is refused or pends forever)
 FIXED_RUNTIME_RULES = ("generate", "grade")
 
 
@@ -48,7 +49,9 @@ def rule_resources(config: dict, rule: str) -> dict:
             # keeps its GPU
             wanda = config["pruning"].get("wanda", {})
             resources["gpu"] = lambda wildcards: int(prune_needs_gpu(wildcards.variant, wanda))
-    scaled = ("mem_mb", "mem_mib") if rule in FIXED_RUNTIME_RULES else ("mem_mb", "mem_mib", "runtime")
+    resumes = rule != "generate" or config.get("generation", {}).get("journal", True)
+    fixed = rule in FIXED_RUNTIME_RULES and resumes
+    scaled = ("mem_mb", "mem_mib") if fixed else ("mem_mb", "mem_mib", "runtime")
     for key in scaled:
         if isinstance(resources.get(key), (int, float)):
             resources[key] = lambda wildcards, attempt, v=resources[key]: int(v * attempt)

@@ -81,8 +81,8 @@ def _job_log(log_path: str | None):
     import socket
 
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    # appended, one header per attempt: a retry after a Slurm time limit or an out-of-memory kill keeps the log
-    # that says why the attempt before it ended (Snakemake leaves an existing log in place)
+    # appended: Snakemake removes a job's log before each attempt, so this is the attempt's own log; a retry's
+    # replaces it, and on Slurm each attempt's stderr (with the one-line error below) stays in the plugin's log
     with open(log_path, "a", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
         slurm = f", Slurm job {os.environ['SLURM_JOB_ID']}" if os.environ.get("SLURM_JOB_ID") else ""
         started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
