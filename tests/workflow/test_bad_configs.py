@@ -82,6 +82,23 @@ def _no_tokenizer_checkpoint(work):
     return str(ckpt)
 
 
+def _texts_file(name: str, lines: list[str]):
+    """A local text file (JSON Lines, Parquet) written into the case's directory."""
+
+    def make(work):
+        path = work / name
+        if name.endswith(".parquet"):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.table({"body": lines}), path)
+        else:
+            path.write_text("".join(line + "\n" for line in lines))
+        return str(path)
+
+    return make
+
+
 def _replace(key: str, value):
     def edit(cfg, work):
         cfg[key] = value(work) if callable(value) else value
@@ -236,6 +253,22 @@ CASES = [
     ),
     ("layerif-range-reversed", _set("pruning.layerif", {"e1": 0.4, "e2": 0.1}), ["pruning.layerif", "below e2"]),
     ("grading-workers-zero", _set("grading.workers", 0), ["grading.workers", ">= 1"]),
+    # text files the jobs would refuse, while other jobs ran beside them: now before any job
+    (
+        "calibration-field-missing",
+        _set("calibration.source", _texts_file("body.jsonl", ['{"body": "a text"}'])),
+        ["calibration.source", "body.jsonl: no 'text' field", "(fields: 'body')", "calibration.text_field"],
+    ),
+    (
+        "calibration-parquet-field-missing",
+        _set("calibration.source", _texts_file("t.parquet", ["a text"])),
+        ["calibration.source", "t.parquet: no 'text' field", "calibration.text_field"],
+    ),
+    (
+        "influence-file-empty",
+        _set("influence.train_source", _texts_file("empty.jsonl", [])),
+        ["influence.train_source", "no records in the file"],
+    ),
     # a tokenizer-less folder failed in the first generate job, after the pruning, naming the pruned copy
     (
         "model-without-tokenizer",
@@ -269,6 +302,7 @@ IN_PROCESS_ONLY = {
     "seed-string",
     "top-p-zero",
     "grading-workers-zero",
+    "calibration-parquet-field-missing",
     "seqlen-beyond-context",
     "influence-len-beyond-context",
     "bench-limit-zero",

@@ -109,6 +109,39 @@ def load_texts(
     return texts[:limit] if limit else texts
 
 
+def text_field_problem(source: str, text_field: str, field_setting: str) -> str | None:
+    """A cheap look at a local text file before any job (the config check): its first record (a Parquet file's
+    schema, a CSV file's header) must have ``text_field``. The problem in one line, else None; a job that reads the
+    file still checks every record (``load_texts``)."""
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from prunetts.records import InputFileError, _jsonl, read_records
+
+    path = Path(source)
+    try:
+        if path.suffix == ".parquet":
+            fields = pq.read_schema(path).names
+            empty = pq.ParquetFile(path).metadata.num_rows == 0
+        elif path.suffix == ".csv":
+            with path.open(encoding="utf-8-sig", newline="") as f:
+                rows = [r for _, r in zip(range(2), csv.reader(f), strict=False)]
+            fields, empty = (rows[0] if rows else []), len(rows) < 2
+        else:  # JSON Lines: the first record; a .json file is one list, read whole
+            rows = _jsonl(path, limit=1) if path.suffix == ".jsonl" else read_records(path)
+            fields, empty = (list(rows[0]) if rows else []), not rows
+    except (InputFileError, OSError, UnicodeDecodeError, pa.ArrowException) as e:
+        return str(e)
+    if empty:
+        return f"{path}: no records in the file; give a file of texts"
+    if text_field not in fields:
+        found = ", ".join(map(repr, fields)) or "none"
+        return f"{path}: no '{text_field}' field in the records (fields: {found}); set the text field ({field_setting})"
+    return None
+
+
 _TOO_SHORT_FIX = (
     "lower the window length (calibration.seqlen, --seqlen) or pack short texts together (calibration.mode: pack, "
     "--calibration-mode pack)"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from prunetts.calibration import hub_texts
+from prunetts.calibration import hub_texts, text_field_problem
 from prunetts.checkpoint import is_commit, looks_local, split_ref
 
 UNSTRUCTURED_METHODS = ("magnitude", "wanda")
@@ -360,10 +361,23 @@ def config_problems(config: dict) -> list[str]:
                 f"benchmarks.demo.limit: {opts['limit']}, but the demo task has {DEMO_TEST_PROBLEMS} test problems; "
                 f"use at most {DEMO_TEST_PROBLEMS}"
             )
-    cal = config["calibration"]
-    out += _source_problems("calibration.source", cal.get("source", "c4"), hub_ok=False)
-    for key in ("train_source", "val_source"):
-        out += _source_problems(f"influence.{key}", config.get("influence", {}).get(key), hub_ok=False)
+    cal, influence = config["calibration"], config.get("influence", {})
+    methods, allocations = p.get("methods", []), p.get("allocations", [])
+    layerif = "layerif" in allocations and any(m in UNSTRUCTURED_METHODS for m in methods)
+    # the calibration texts: windows for Wanda and the dense capture (OWL, ShortGPT), and LayerIF's pool without a
+    # training source
+    windows = "wanda" in methods or "shortgpt" in methods or ("owl" in allocations and bool(methods))
+    sources = [("calibration.source", cal.get("source", "c4"), cal.get("text_field", "text"), windows or (
+        layerif and not influence.get("train_source")))]  # fmt: skip
+    sources += [(f"influence.{k}", influence.get(k), influence.get("text_field", "text"), layerif) for k in (
+        "train_source", "val_source")]  # fmt: skip
+    for key, source, field, used in sources:
+        problems = _source_problems(key, source, hub_ok=False)
+        if not problems and used and source and Path(source).is_file():
+            # a wrong text field or an empty file: one line now, not in the job while others run beside it
+            setting = key.split(".")[0] + ".text_field"
+            problems = [f"{key}: {x}" for x in [text_field_problem(source, field, setting)] if x]
+        out += problems
     for name, m in config["models"].items():
         out += _model_problems(name, m, p) or _context_problems(name, m, config)
     return out
