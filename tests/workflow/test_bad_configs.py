@@ -253,6 +253,12 @@ CASES = [
     ),
     ("layerif-range-reversed", _set("pruning.layerif", {"e1": 0.4, "e2": 0.1}), ["pruning.layerif", "below e2"]),
     ("grading-workers-zero", _set("grading.workers", 0), ["grading.workers", ">= 1"]),
+    # passed on unread: the job got the profile's 8 GB and was killed once its model was loaded
+    (
+        "resource-name-typo",
+        _set("resources", {"generate": {"mem_mbb": 64000}}),
+        ["resources.generate.mem_mbb", "did you mean 'mem_mb'"],
+    ),
     # text files the jobs would refuse, while other jobs ran beside them: now before any job
     (
         "calibration-field-missing",
@@ -302,6 +308,7 @@ IN_PROCESS_ONLY = {
     "seed-string",
     "top-p-zero",
     "grading-workers-zero",
+    "resource-name-typo",
     "calibration-parquet-field-missing",
     "seqlen-beyond-context",
     "influence-len-beyond-context",

@@ -294,6 +294,7 @@ def config_problems(config: dict) -> list[str]:
             f"generation.vllm: {', '.join(taken)} is set by prunetts (the model's path and trust_remote_code, "
             "generation.dtype); remove it"
         )
+    out += _resource_name_problems(config.get("resources") or {})
     vllm = config["generation"].get("vllm") or {}
     if config["generation"].get("backend") == "vllm" and isinstance(vllm, dict):
         need = 1
@@ -380,6 +381,32 @@ def config_problems(config: dict) -> list[str]:
         out += problems
     for name, m in config["models"].items():
         out += _model_problems(name, m, p) or _context_problems(name, m, config)
+    return out
+
+
+# resource names Snakemake, its local scheduler or the Slurm executor plugin read (others pass through unread)
+KNOWN_RESOURCES = (
+    "mem", "mem_mb", "mem_mib", "disk", "disk_mb", "disk_mib", "runtime", "tmpdir", "gpu", "gpus", "gres",
+    "gpu_model", "cpus_per_task", "cpus_per_gpu", "tasks", "tasks_per_gpu", "nodes", "mem_mb_per_cpu",
+    "mem_mib_per_cpu", "slurm_partition", "slurm_account", "slurm_extra", "constraint", "qos", "clusters",
+)  # fmt: skip
+
+
+def _resource_name_problems(resources: dict) -> list[str]:
+    """A resource name one typo away from a known one (mem_mbb, runtim, slurm_partiton): Snakemake passes it on
+    unread, and the job gets the profile's default (8 GB) instead, to be killed once its model is loaded."""
+    import difflib
+
+    out = []
+    for rule, res in resources.items():
+        for name in res if isinstance(res, dict) else ():
+            close = difflib.get_close_matches(name, KNOWN_RESOURCES, n=1, cutoff=0.8)
+            if name not in KNOWN_RESOURCES and close:
+                unit = " (in megabytes: 64 GB = 64000)" if close[0].endswith("_mb") else ""
+                out.append(
+                    f"resources.{rule}.{name}: not a resource Snakemake or the Slurm executor reads; did you mean "
+                    f"{close[0]!r}{unit}?"
+                )
     return out
 
 
