@@ -62,3 +62,32 @@ def test_a_hub_dataset_that_needs_a_loading_script_is_one_line(monkeypatch):
     message = str(e.value)
     assert "\n" not in message and "Dataset scripts are no longer supported" in message
     assert "give a local file" in message
+
+
+def test_an_unreachable_hub_text_file_is_one_line_without_the_retry_warnings(monkeypatch):
+    """Offline without a cached copy, hf_hub_download retries its request five times and warns twice each time (11
+    lines before prunetts's one); those warnings are quieted for the call, and the library's level is restored."""
+    import logging
+
+    import huggingface_hub
+
+    from prunetts.records import InputFileError, hub_dataset_file
+
+    hub_log, http_log = logging.getLogger("huggingface_hub"), logging.getLogger("huggingface_hub.utils._http")
+    before = hub_log.level
+    emitted = []
+    handler = logging.Handler()
+    handler.emit = emitted.append  # the library's own handler writes to the stderr of its import time
+    http_log.addHandler(handler)
+
+    def download(*args, **kwargs):
+        for retry in range(1, 6):  # as huggingface_hub.utils._http.http_backoff logs them
+            http_log.warning("Retrying in 1s [Retry %d/5].", retry)
+        raise OSError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    with pytest.raises(InputFileError) as e:
+        hub_dataset_file("allenai/c4", "en/c4-train.00000-of-01024.json.gz")
+    http_log.removeHandler(handler)
+    assert "\n" not in str(e.value) and "Name or service not known" in str(e.value)
+    assert not emitted and hub_log.level == before

@@ -67,6 +67,11 @@ def hub_dataset_file(repo: str, filename: str, revision: str | None = None) -> P
     from prunetts.checkpoint import first_line, hub_transport_errors, model_ref
 
     at = model_ref(repo, revision)
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    # without a cached copy the library retries a failed request five times (~25 s), printing two lines each time:
+    # offline, that buried the one line below under eleven
+    hub_log.setLevel(max(level, logging.ERROR))
     try:
         path = Path(hf_hub_download(repo, filename, repo_type="dataset", revision=revision))
     except (OSError, ValueError, *hub_transport_errors()) as e:
@@ -75,6 +80,8 @@ def hub_dataset_file(repo: str, filename: str, revision: str | None = None) -> P
             "network, or when offline (HF_HUB_OFFLINE) download it first (hf download --repo-type dataset), or give "
             "a local file"
         ) from None
+    finally:
+        hub_log.setLevel(level)
     log.info("%s: %s from %s", at, filename, path)
     return path
 
