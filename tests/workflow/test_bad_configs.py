@@ -99,6 +99,16 @@ def _texts_file(name: str, lines: list[str]):
     return make
 
 
+def _rename_bench(name: str):
+    """The micro config's one benchmark under another name."""
+
+    def edit(cfg, work):
+        (options,) = cfg["benchmarks"].values()
+        cfg["benchmarks"] = {name: options}
+
+    return edit
+
+
 def _replace(key: str, value):
     def edit(cfg, work):
         cfg[key] = value(work) if callable(value) else value
@@ -253,6 +263,9 @@ CASES = [
     ),
     ("layerif-range-reversed", _set("pruning.layerif", {"e1": 0.4, "e2": 0.1}), ["pruning.layerif", "below e2"]),
     ("grading-workers-zero", _set("grading.workers", 0), ["grading.workers", ">= 1"]),
+    # a value in another case gets the suggestion too (spelling-close matching alone missed 'OWL' and 'MATH500')
+    ("allocation-upper-case", _set("pruning.allocations", ["OWL"]), ["'OWL'", "did you mean 'owl'"]),
+    ("benchmark-upper-case", _rename_bench("MATH500"), ["'MATH500'", "did you mean 'math500'"]),
     # passed on unread: the job got the profile's 8 GB and was killed once its model was loaded
     (
         "resource-name-typo",
@@ -308,6 +321,8 @@ IN_PROCESS_ONLY = {
     "seed-string",
     "top-p-zero",
     "grading-workers-zero",
+    "allocation-upper-case",
+    "benchmark-upper-case",
     "resource-name-typo",
     "calibration-parquet-field-missing",
     "seqlen-beyond-context",

@@ -762,6 +762,14 @@ def _describe(schema: dict) -> str:
     return f" ({d})" if d else ""
 
 
+def _close(value, allowed) -> list[str]:
+    """The allowed value ``value`` was probably meant as: ignoring case first ('OWL', 'MATH500'), then by spelling."""
+    import difflib
+
+    by_case = [str(a) for a in allowed if str(a).lower() == str(value).lower()]
+    return by_case or difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+
+
 def _schema_message(error, schema_root: dict) -> str | None:
     import difflib
 
@@ -774,7 +782,7 @@ def _schema_message(error, schema_root: dict) -> str | None:
                 f"(results/.../model~NAME/...), so use only {SLUG_HINT}; rename it"
             )
         allowed = error.validator_value if kind == "enum" else []
-        close = difflib.get_close_matches(str(inst), [str(a) for a in allowed], n=1)
+        close = _close(inst, allowed)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"{key}: {inst!r} is not known{hint}; use one of: {', '.join(map(str, allowed))}"
     if kind == "additionalProperties":
@@ -797,7 +805,7 @@ def _schema_message(error, schema_root: dict) -> str | None:
             lines.append(f"{where}: missing required key; add it{_describe(sch['properties'].get(k, {}))}")
         return "\n".join(lines) or None
     if kind == "enum":
-        close = difflib.get_close_matches(str(inst), [str(a) for a in error.validator_value], n=1)
+        close = _close(inst, error.validator_value)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"{key}: {inst!r} is not allowed{hint}; use one of: {', '.join(map(str, error.validator_value))}"
     if kind == "type":
