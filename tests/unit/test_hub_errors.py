@@ -29,7 +29,10 @@ def test_a_dropped_download_of_a_hub_model_is_one_line(monkeypatch):
         resolve("org/model", "a" * 40, hub=True)
     message = str(e.value)
     assert "\n" not in message and message.startswith(f"org/model@{'a' * 40}: cannot get the checkpoint")
-    assert "ReadTimeout" in message and "check the id and the network" in message
+    assert "ReadTimeout" in message and "check the id and the network" in message and "under the working" not in message
+    # not taken for a hub id by the caller (a config's path): it may be a relative path from another directory
+    with pytest.raises(CheckpointError, match=r"\(no directory org/model under the working directory /"):
+        resolve("org/model")
 
 
 def test_a_dropped_download_of_a_hub_dataset_is_one_line(monkeypatch):

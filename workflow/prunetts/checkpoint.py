@@ -170,9 +170,11 @@ def resolve(path: str | os.PathLike, revision: str | None = None, weights: bool 
             fix = f"the hub is unreachable and {what} not in the local cache (HF_HOME); download it first"
         else:
             fix = "check the id and the network"
+        # an id of the org/name form may have been meant as a relative path from another working directory
+        local = "" if hub else f" (no directory {path} under the working directory {os.getcwd()})"
         raise CheckpointError(
             f"{at}: cannot get the checkpoint from the Hugging Face hub ({type(e).__name__}: {first_line(e)}); {fix}, "
-            "or give a local checkpoint directory"
+            f"or give a local checkpoint directory{local}"
         ) from None
 
 
