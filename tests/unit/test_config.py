@@ -401,3 +401,21 @@ def test_sections_whose_keys_all_have_defaults_may_be_left_out():
     validate(cfg, SCHEMA)
     assert cfg["calibration"]["n_samples"] == 128 and cfg["capture"]["batch_size"] == 8
     assert cfg["grading"]["timeout_s"] > 0 and cfg["influence"]["n_train"] > 0 and cfg["resources"] == {}
+
+
+def test_context_length_follows_rope_scaling_as_vllm_derives_it():
+    """The context the config checks hold budgets and window lengths to: a YaRN / linear / dynamic RoPE scaling
+    extends max_position_embeddings (Qwen2.5's YaRN recipe: 32768 -> 131072); Llama 3.1's llama3 type is in it."""
+    from prunetts.checkpoint import context_length
+
+    assert context_length({"max_position_embeddings": 32768}) == 32768
+    yarn = {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}
+    assert context_length({"max_position_embeddings": 32768, "rope_scaling": yarn}) == 131072
+    assert (
+        context_length({"max_position_embeddings": 4096, "rope_parameters": {"rope_type": "linear", "factor": 2}})
+        == 8192
+    )
+    llama3 = {"rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 8192}
+    assert context_length({"max_position_embeddings": 131072, "rope_scaling": llama3}) == 131072
+    assert context_length({"max_position_embeddings": 40960, "rope_scaling": None}) == 40960
+    assert context_length({}) is None and context_length({"max_position_embeddings": "4k"}) is None

@@ -251,6 +251,23 @@ def num_layers(config: dict) -> int:
     return int(config["num_hidden_layers"])
 
 
+def context_length(config: dict) -> int | None:
+    """The positions a model config.json serves: ``max_position_embeddings``, times the factor of a linear, dynamic
+    or YaRN RoPE scaling (YaRN from its ``original_max_position_embeddings``), as vLLM derives its ``max_model_len``
+    (Qwen2.5's YaRN recipe leaves max_position_embeddings at 32768 for 131072 positions; Llama 3.1's ``llama3``
+    scaling is already in it). None when the config does not say."""
+    ctx = config.get("max_position_embeddings")
+    if not isinstance(ctx, int) or isinstance(ctx, bool):
+        return None
+    scaling = config.get("rope_scaling") or config.get("rope_parameters") or {}
+    kind = scaling.get("rope_type") or scaling.get("type") if isinstance(scaling, dict) else None
+    factor = scaling.get("factor") if isinstance(scaling, dict) else None
+    if kind in ("linear", "dynamic", "yarn") and isinstance(factor, (int, float)) and factor > 1:
+        base = scaling.get("original_max_position_embeddings") if kind == "yarn" else None
+        return int((base if isinstance(base, int) else ctx) * factor)
+    return ctx
+
+
 class Reader:
     """Tensors of a checkpoint by name, loaded lazily from the safetensors files."""
 

@@ -287,7 +287,7 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
     """Checks that need the checkpoint's config (and a hub download), still before any calibration or model
     loading: ``(reader, tokenizer or None)``. ``hub``: ``--model`` was taken for a hub id before ``--out`` was created
     (``--out Qwen/Qwen3-8B-wanda`` creates a local ``Qwen/`` that must not turn ``Qwen/Qwen3-8B`` into a path)."""
-    from prunetts.checkpoint import Reader
+    from prunetts.checkpoint import Reader, context_length
     from prunetts.models import (
         SUPPORTED_MODEL_TYPES,
         ModelError,
@@ -314,12 +314,12 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
         problem = removal_problem(n, n_layers)
         if problem:
             raise ValueError(f"--shortgpt-layers/--sparsity: {problem}")
-    ctx, used = reader.config.get("max_position_embeddings"), _used(a)
+    ctx, used = context_length(reader.config), _used(a)
     for flag in ("seqlen", "influence_max_len"):  # positions the model was never trained on: nonsense statistics
-        if isinstance(ctx, int) and flag in used and getattr(a, flag) > ctx:
+        if ctx is not None and flag in used and getattr(a, flag) > ctx:
             raise ValueError(
                 f"--{flag.replace('_', '-')} {getattr(a, flag)}: beyond --model {a.model}'s context of {ctx} tokens "
-                f"(max_position_embeddings); use at most {ctx}"
+                f"(config.json: max_position_embeddings, RoPE scaling); use at most {ctx}"
             )
     tok = load_tokenizer(str(reader.dir), trust_remote_code=a.trust_remote_code) if needs_tokenizer else None
     return reader, tok

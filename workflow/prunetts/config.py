@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prunetts.calibration import hub_texts, text_field_problem
-from prunetts.checkpoint import is_commit, looks_local, split_ref
+from prunetts.checkpoint import context_length, is_commit, looks_local, split_ref
 
 UNSTRUCTURED_METHODS = ("magnitude", "wanda")
 STRUCTURED_METHODS = ("shortgpt",)
@@ -363,11 +363,8 @@ def config_problems(config: dict) -> list[str]:
                 f"use at most {DEMO_TEST_PROBLEMS}"
             )
     cal, influence = config["calibration"], config.get("influence", {})
-    methods, allocations = p.get("methods", []), p.get("allocations", [])
-    layerif = "layerif" in allocations and any(m in UNSTRUCTURED_METHODS for m in methods)
-    # the calibration texts: windows for Wanda and the dense capture (OWL, ShortGPT), and LayerIF's pool without a
-    # training source
-    windows = "wanda" in methods or "shortgpt" in methods or ("owl" in allocations and bool(methods))
+    # the calibration texts: the windows, and LayerIF's pool without a training source
+    windows, layerif = _text_uses(config)
     sources = [("calibration.source", cal.get("source", "c4"), cal.get("text_field", "text"), windows or (
         layerif and not influence.get("train_source")))]  # fmt: skip
     sources += [(f"influence.{k}", influence.get(k), influence.get("text_field", "text"), layerif) for k in (
@@ -415,26 +412,33 @@ def _context_problems(name, m: dict, config: dict) -> list[str]:
     at positions the model was never trained on (calibration, LayerIF), or stop on after the pruning (budgets)."""
     if not _is_local(str(m["path"])):
         return []
-    ctx = (_local_config(str(m["path"])) or {}).get("max_position_embeddings")
-    if not isinstance(ctx, int) or isinstance(ctx, bool):
+    ctx = context_length(_local_config(str(m["path"])) or {})
+    if ctx is None:
         return []
     out = []
     largest = config["generation"]["budgets"][-1]
+    where = f"model {name}'s context of {ctx} tokens (config.json: max_position_embeddings, RoPE scaling)"
     if largest >= ctx:
         out.append(
-            f"generation.budgets: the largest budget {largest} leaves no room for the prompt and an answer in model "
-            f"{name}'s context of {ctx} tokens (max_position_embeddings); use budgets below it"
+            f"generation.budgets: the largest budget {largest} leaves no room for the prompt and an answer in {where}; "
+            "use budgets below it"
         )
-    p = config["pruning"]
-    lengths = []
-    if p.get("methods"):  # calibration windows: Wanda, and the capture of OWL and ShortGPT
-        lengths.append(("calibration.seqlen", config["calibration"].get("seqlen", 2048)))
-    if "layerif" in p.get("allocations", []):
-        lengths.append(("influence.max_len", config.get("influence", {}).get("max_len", 512)))
+    windows, layerif = _text_uses(config)
+    lengths = [("calibration.seqlen", config["calibration"].get("seqlen", 2048))] if windows else []
+    lengths += [("influence.max_len", config.get("influence", {}).get("max_len", 512))] if layerif else []
     for key, n in lengths:
         if n > ctx:
-            out.append(f"{key}: {n} tokens exceed model {name}'s context of {ctx} (max_position_embeddings); use {ctx}")
+            out.append(f"{key}: {n} tokens exceed {where}; use at most {ctx}")
     return out
+
+
+def _text_uses(config: dict) -> tuple[bool, bool]:
+    """(calibration windows, LayerIF texts): whether the grid reads them. Windows: Wanda, and the dense capture of
+    OWL and ShortGPT; LayerIF: an unstructured method under the layerif allocation."""
+    p = config["pruning"]
+    methods, allocations = p.get("methods", []), p.get("allocations", [])
+    windows = "wanda" in methods or "shortgpt" in methods or ("owl" in allocations and bool(methods))
+    return windows, "layerif" in allocations and any(m in UNSTRUCTURED_METHODS for m in methods)
 
 
 def one_of(names) -> str:
