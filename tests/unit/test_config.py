@@ -419,3 +419,49 @@ def test_context_length_follows_rope_scaling_as_vllm_derives_it():
     assert context_length({"max_position_embeddings": 131072, "rope_scaling": llama3}) == 131072
     assert context_length({"max_position_embeddings": 40960, "rope_scaling": None}) == 40960
     assert context_length({}) is None and context_length({"max_position_embeddings": "4k"}) is None
+
+
+def test_configs_the_new_checks_must_still_accept(tmp_path):
+    """Valid setups near the length, tokenizer, text-file and resource checks: no config error."""
+    import csv
+    import json
+    import shutil
+
+    from snakemake.utils import validate
+
+    from prunetts.config import check, schema_check
+    from tests.workflow.helpers import DEMO_MODEL, micro_config
+
+    schema = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+    def ok(cfg):
+        cfg = json.loads(json.dumps(cfg))
+        schema_check(cfg, schema)
+        validate(cfg, schema)
+        check(cfg)
+
+    # magnitude / uniform reads no calibration windows: the default 2048-token seqlen beyond the demo's 512 is moot
+    ok(micro_config(pruning={"methods": ["magnitude"], "allocations": ["uniform"]}, calibration={"seqlen": 2048}))
+    # YaRN scaling serves 4 x 512 positions; vLLM's own max_model_len is where generation stops
+    yarn = tmp_path / "yarn"
+    shutil.copytree(DEMO_MODEL, yarn)
+    cfg = json.loads((yarn / "config.json").read_text())
+    scaling = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512}
+    (yarn / "config.json").write_text(json.dumps({**cfg, "rope_scaling": scaling}))
+    ok(micro_config(models={"demo": {"path": str(yarn)}}, generation={"budgets": [16, 64, 1024]}))
+    gen = {"budgets": [16, 64, 1024], "backend": "vllm", "vllm": {"max_model_len": 2048}}
+    ok(micro_config(generation=gen))
+    # a tokenizer that only tokenizer_config.json names (remote code, another vocabulary file name), as load_tokenizer
+    # accepts
+    remote = tmp_path / "remote-tok"
+    remote.mkdir()
+    for f in DEMO_MODEL.iterdir():
+        if f.name not in ("tokenizer.json",):
+            (remote / f.name).symlink_to(f)
+    ok(micro_config(models={"demo": {"path": str(remote)}}, pruning={"methods": [], "sparsities": []}))
+    # a CSV text past the csv module's default 128 KiB field limit; Slurm resource names the plugin reads
+    texts = tmp_path / "long.csv"
+    with texts.open("w", newline="") as f:
+        csv.writer(f).writerows([["text"], ["word " * 40_000], ["a second text"]])
+    resources = {"generate": {"cluster": "gpu-cluster", "tasks_per_node": 1, "mpi": "pmix", "slurm_cluster": "c"}}
+    ok(micro_config(calibration={"source": str(texts)}, resources=resources))

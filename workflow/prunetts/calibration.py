@@ -126,6 +126,7 @@ def text_field_problem(source: str, text_field: str, field_setting: str) -> str 
             fields = pq.read_schema(path).names
             empty = pq.ParquetFile(path).metadata.num_rows == 0
         elif path.suffix == ".csv":
+            csv.field_size_limit(2**31 - 1)  # as records._csv: a long text exceeds the default 128 KiB field
             with path.open(encoding="utf-8-sig", newline="") as f:
                 rows = [r for _, r in zip(range(2), csv.reader(f), strict=False)]
             fields, empty = (rows[0] if rows else []), len(rows) < 2
@@ -134,6 +135,8 @@ def text_field_problem(source: str, text_field: str, field_setting: str) -> str 
             fields, empty = (list(rows[0]) if rows else []), not rows
     except (InputFileError, OSError, UnicodeDecodeError, pa.ArrowException) as e:
         return str(e)
+    except csv.Error as e:
+        return f"{path}: not a readable CSV file ({e}); restore or re-export it"
     if empty:
         return f"{path}: no records in the file; give a file of texts"
     if text_field not in fields:

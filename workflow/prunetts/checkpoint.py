@@ -171,7 +171,8 @@ def resolve(path: str | os.PathLike, revision: str | None = None, weights: bool 
         else:
             fix = "check the id and the network"
         # an id of the org/name form may have been meant as a relative path from another working directory
-        local = "" if hub else f" (no directory {path} under the working directory {os.getcwd()})"
+        maybe_path = not hub and isinstance(e, (LocalEntryNotFoundError, RepositoryNotFoundError))
+        local = f" (no directory {path} under the working directory {os.getcwd()})" if maybe_path else ""
         raise CheckpointError(
             f"{at}: cannot get the checkpoint from the Hugging Face hub ({type(e).__name__}: {first_line(e)}); {fix}, "
             f"or give a local checkpoint directory{local}"

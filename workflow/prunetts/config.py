@@ -386,6 +386,7 @@ KNOWN_RESOURCES = (
     "mem", "mem_mb", "mem_mib", "disk", "disk_mb", "disk_mib", "runtime", "tmpdir", "gpu", "gpus", "gres",
     "gpu_model", "cpus_per_task", "cpus_per_gpu", "tasks", "tasks_per_gpu", "nodes", "mem_mb_per_cpu",
     "mem_mib_per_cpu", "slurm_partition", "slurm_account", "slurm_extra", "constraint", "qos", "clusters",
+    "cluster", "slurm_cluster", "tasks_per_node", "mpi",
 )  # fmt: skip
 
 
@@ -397,7 +398,9 @@ def _resource_name_problems(resources: dict) -> list[str]:
     out = []
     for rule, res in resources.items():
         for name in res if isinstance(res, dict) else ():
-            close = difflib.get_close_matches(name, KNOWN_RESOURCES, n=1, cutoff=0.8)
+            close = [k for k in KNOWN_RESOURCES if k == name.lower()] or difflib.get_close_matches(
+                name, KNOWN_RESOURCES, n=1, cutoff=0.8
+            )
             if name not in KNOWN_RESOURCES and close:
                 unit = " (in megabytes: 64 GB = 64000)" if close[0].endswith("_mb") else ""
                 out.append(
@@ -418,10 +421,17 @@ def _context_problems(name, m: dict, config: dict) -> list[str]:
     out = []
     largest = config["generation"]["budgets"][-1]
     where = f"model {name}'s context of {ctx} tokens (config.json: max_position_embeddings, RoPE scaling)"
-    if largest >= ctx:
+    gen = config["generation"]
+    engine_len = (gen.get("vllm") or {}).get("max_model_len") if gen.get("backend") == "vllm" else None
+    if isinstance(engine_len, int) and not isinstance(engine_len, bool) and engine_len > 0:
+        # the engine's own context is where generation stops (vLLM checks it against the model's)
+        limit, limit_where = engine_len, f"generation.vllm.max_model_len = {engine_len}"
+    else:
+        limit, limit_where = ctx, where
+    if largest >= limit:
         out.append(
-            f"generation.budgets: the largest budget {largest} leaves no room for the prompt and an answer in {where}; "
-            "use budgets below it"
+            f"generation.budgets: the largest budget {largest} leaves no room for the prompt and an answer in "
+            f"{limit_where}; use budgets below it"
         )
     windows, layerif = _text_uses(config)
     lengths = [("calibration.seqlen", config["calibration"].get("seqlen", 2048))] if windows else []
@@ -638,10 +648,6 @@ def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
     return [f"{key}: {source} does not exist; give {allowed} (relative paths start at the working directory)"]
 
 
-# one of them: a fast tokenizer, a sentencepiece model, a BPE vocabulary (with merges.txt)
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
-
-
 def _model_problems(name, m: dict, pruning: dict) -> list[str]:
     import math
     from pathlib import Path
@@ -682,6 +688,8 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
                 f"{key}: {path} is model_type {model_type!r}; pruning supports {', '.join(SUPPORTED_MODEL_TYPES)} "
                 "(pruning.methods: [] evaluates it dense only)"
             ]
+    from prunetts.models import TOKENIZER_FILES  # what load_tokenizer asks for
+
     if not any((p / f).is_file() for f in TOKENIZER_FILES):  # every generation job loads it, after the pruning
         return [
             f"{key}: {path} has no tokenizer ({' / '.join(TOKENIZER_FILES)}); save the model's tokenizer there "

@@ -116,7 +116,7 @@ _JSON_FILES = (
     "generation_config.json",
 )
 # any one of these is a tokenizer transformers can load (fast, SentencePiece, or BPE vocab + merges)
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 _RESTORE = "restore it from the original checkpoint (a checkpoint under results/: delete its directory and rerun)"
 
 
@@ -184,9 +184,9 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     check_local_checkpoint(path, weights=False)
-    if Path(path).is_dir() and not any((Path(path) / f).is_file() for f in _TOKENIZER_FILES):
+    if Path(path).is_dir() and not any((Path(path) / f).is_file() for f in TOKENIZER_FILES):
         raise ModelError(
-            f"{path}: no tokenizer ({', '.join(_TOKENIZER_FILES)}); copy the tokenizer files of the model it was made "
+            f"{path}: no tokenizer ({', '.join(TOKENIZER_FILES)}); copy the tokenizer files of the model it was made "
             "from into that directory"
         )
     try:

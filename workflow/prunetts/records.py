@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 
 log = logging.getLogger("prunetts")
@@ -55,6 +56,20 @@ def hub_dataset(
     return ds
 
 
+class _QuietInThisThread(logging.Filter):
+    """Drops the records of the thread that set ``here.on`` (other threads' warnings pass)."""
+
+    def __init__(self):
+        super().__init__()
+        self.here = threading.local()
+
+    def filter(self, record) -> bool:
+        return not getattr(self.here, "on", False)
+
+
+_QUIET_HUB = _QuietInThisThread()
+
+
 def hub_dataset_file(repo: str, filename: str, revision: str | None = None) -> Path:
     """The local copy of one file of a hub dataset at ``revision`` (None = the default branch), through
     ``huggingface_hub.hf_hub_download``: downloaded once into the hub cache, read from it offline (``HF_HUB_OFFLINE``;
@@ -67,11 +82,12 @@ def hub_dataset_file(repo: str, filename: str, revision: str | None = None) -> P
     from prunetts.checkpoint import first_line, hub_transport_errors, model_ref
 
     at = model_ref(repo, revision)
-    hub_log = logging.getLogger("huggingface_hub")
-    level = hub_log.level
-    # without a cached copy the library retries a failed request five times (~25 s), printing two lines each time:
-    # offline, that buried the one line below under eleven
-    hub_log.setLevel(max(level, logging.ERROR))
+    # without a cached copy the library retries a failed request five times (~25 s), warning each time: offline, that
+    # buried the one line below under eleven. Dropped in this thread only, by a filter on the logger that warns.
+    http_log = logging.getLogger("huggingface_hub.utils._http")
+    if _QUIET_HUB not in http_log.filters:
+        http_log.addFilter(_QUIET_HUB)
+    _QUIET_HUB.here.on = True
     try:
         path = Path(hf_hub_download(repo, filename, repo_type="dataset", revision=revision))
     except (OSError, ValueError, *hub_transport_errors()) as e:
@@ -81,7 +97,7 @@ def hub_dataset_file(repo: str, filename: str, revision: str | None = None) -> P
             "a local file"
         ) from None
     finally:
-        hub_log.setLevel(level)
+        _QUIET_HUB.here.on = False
     log.info("%s: %s from %s", at, filename, path)
     return path
 
