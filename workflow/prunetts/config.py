@@ -22,7 +22,7 @@ ALLOCATIONS = ("uniform", "owl", "layerif")
 DENSE = "dense"
 # rules whose Slurm time limit stays the first attempt's on a retry: generate resumes from its journal (it needs only
 # the time left; with `generation.journal: false` it starts over, so its limit grows as the others'), grade is bounded
-# by its per-answer timeouts, and the Slurm profile's opt-in group runs the two as one job whose limit is the sum,
+# by its per-answer timeouts, and the Slurm profile's group runs the two as one job whose limit is the sum,
 # which must stay within the partition's maximum (a larger request is refused or pends forever)
 FIXED_RUNTIME_RULES = ("generate", "grade")
 
