@@ -128,7 +128,7 @@ def _dry_run(work, name: str, cfg: dict) -> dict[str, int]:
 
 def test_budget_change_reruns_only_generation_and_downstream(run):
     work, cfg = run
-    counts = _dry_run(work, "alt", demo_config(generation={"budgets": [16, 32, 64, 256, 512]}))
+    counts = _dry_run(work, "alt", demo_config(generation={"budgets": [16, 32, 64, 256, 384]}))
     assert set(counts) == {"generate", "grade", "aggregate", "plot_accuracy", "plot_diff", "plot_thinking", "all"}
     assert counts["generate"] == 30 and counts["grade"] == 30  # 15 variants x 2 seeds
 
