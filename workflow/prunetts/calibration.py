@@ -92,12 +92,10 @@ def load_texts(
     if path.suffix not in SUFFIXES:
         raise CalibrationError(f"{path}: unsupported calibration file type (use .jsonl, .json, .parquet or .csv)")
     rows = read_records(path)  # errors name the file (and the line of a JSON Lines file) in one line
-    if not rows:
-        raise CalibrationError(f"{path}: no records in the file; give a file of texts")
+    problem = _first_record_problem(path, rows, text_field, field_setting)
+    if problem:
+        raise CalibrationError(problem)
     fix = f"set the text field ({field_setting})"
-    if text_field not in rows[0]:
-        found = ", ".join(map(repr, rows[0])) or "none"
-        raise CalibrationError(f"{path}: no '{text_field}' field in the records (fields: {found}); {fix}")
     texts = []
     for n, r in enumerate(rows, 1):  # every record, not only the first: a bad one would otherwise crash or slip in
         value = r.get(text_field)
@@ -110,37 +108,24 @@ def load_texts(
 
 
 def text_field_problem(source: str, text_field: str, field_setting: str) -> str | None:
-    """A cheap look at a local text file before any job (the config check): its first record (a Parquet file's
-    schema, a CSV file's header) must have ``text_field``. The problem in one line, else None; a job that reads the
-    file still checks every record (``load_texts``)."""
-    import csv
+    """A cheap look at a local text file before any job (the config check): its first record must have
+    ``text_field``. The problem in one line, else None; a job that reads the file still checks every record
+    (``load_texts``)."""
+    from prunetts.records import InputFileError
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from prunetts.records import InputFileError, _jsonl, read_records
-
-    path = Path(source)
     try:
-        if path.suffix == ".parquet":
-            fields = pq.read_schema(path).names
-            empty = pq.ParquetFile(path).metadata.num_rows == 0
-        elif path.suffix == ".csv":
-            csv.field_size_limit(2**31 - 1)  # as records._csv: a long text exceeds the default 128 KiB field
-            with path.open(encoding="utf-8-sig", newline="") as f:
-                rows = [r for _, r in zip(range(2), csv.reader(f), strict=False)]
-            fields, empty = (rows[0] if rows else []), len(rows) < 2
-        else:  # JSON Lines: the first record; a .json file is one list, read whole
-            rows = _jsonl(path, limit=1) if path.suffix == ".jsonl" else read_records(path)
-            fields, empty = (list(rows[0]) if rows else []), not rows
-    except (InputFileError, OSError, UnicodeDecodeError, pa.ArrowException) as e:
+        rows = read_records(source, limit=1)
+    except InputFileError as e:
         return str(e)
-    except csv.Error as e:
-        return f"{path}: not a readable CSV file ({e}); restore or re-export it"
-    if empty:
+    return _first_record_problem(Path(source), rows, text_field, field_setting)
+
+
+def _first_record_problem(path: Path, rows: list[dict], text_field: str, field_setting: str) -> str | None:
+    """No records, or a first record without ``text_field``: the one line that says so."""
+    if not rows:
         return f"{path}: no records in the file; give a file of texts"
-    if text_field not in fields:
-        found = ", ".join(map(repr, fields)) or "none"
+    if text_field not in rows[0]:
+        found = ", ".join(map(repr, rows[0])) or "none"
         return f"{path}: no '{text_field}' field in the records (fields: {found}); set the text field ({field_setting})"
     return None
 

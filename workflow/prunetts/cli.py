@@ -184,6 +184,7 @@ def _check(a) -> str | None:
 
     from prunetts.calibration import hub_texts
     from prunetts.checkpoint import local_path_problem, looks_local
+    from prunetts.config import fits_variant_id
 
     if a.method == "shortgpt":
         if (a.sparsity is None) == (a.shortgpt_layers is None):
@@ -192,8 +193,7 @@ def _check(a) -> str | None:
         return f"--sparsity is required for {a.method}"
     if a.sparsity is not None and not 0 < a.sparsity < 1:
         return f"--sparsity {a.sparsity}: must be in (0, 1), e.g. 0.2"
-    s = a.sparsity
-    if s is not None and (abs(round(s, 4) - s) > 1e-12 or not 0.0001 <= s <= 0.9999):
+    if a.sparsity is not None and not fits_variant_id(a.sparsity):
         # the workflow's rule: the variant id (and prunetts_prune.json) name the sparsity with 4 decimals
         return f"--sparsity {a.sparsity}: more than 4 decimals (the variant id keeps 4); round it, e.g. 0.125"
     if a.method != "shortgpt" and a.allocation == "layerif":

@@ -200,6 +200,12 @@ def format_sparsity(s: float) -> str:
     return f"{head}.{frac.ljust(2, '0')}"
 
 
+def fits_variant_id(s: float) -> bool:
+    """A sparsity a variant id names exactly: at most 4 decimals, within [0.0001, 0.9999] (the config's and the CLI's
+    rule)."""
+    return abs(round(s, 4) - s) <= 1e-12 and 0.0001 <= round(s, 4) <= 0.9999
+
+
 def parse_variant(slug: str) -> Variant:
     if slug == DENSE:
         return Variant(DENSE)
@@ -285,7 +291,7 @@ def config_problems(config: dict) -> list[str]:
     if len({format_sparsity(s) for s in sparsities}) != len(sparsities):
         out.append(f"pruning.sparsities: {sparsities} has duplicates (after rounding to 4 decimals); list each once")
     for s in sparsities:
-        if abs(round(s, 4) - s) > 1e-12 or not 0.0001 <= round(s, 4) <= 0.9999:
+        if not fits_variant_id(s):
             out.append(f"pruning.sparsities: {s} has more than 4 decimals (variant ids keep 4); round it, e.g. 0.125")
     out += _silent_method_problems(p, [shortgpt_layers_of(config, name) for name in config["models"]])
     taken = sorted(set(config["generation"].get("vllm") or {}) & set(VLLM_SET_BY_PRUNETTS))

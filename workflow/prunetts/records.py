@@ -111,8 +111,9 @@ def read_jsonl_gz(path: Path, limit: int | None = None) -> list[dict]:
         raise InputFileError(f"{path}: unreadable ({type(e).__name__}: {e}); delete it and download it again") from None
 
 
-def read_records(path: str | Path) -> list[dict]:
-    """The records of a ``.jsonl`` / ``.json`` / ``.parquet`` / ``.csv`` file, each a dict."""
+def read_records(path: str | Path, limit: int | None = None) -> list[dict]:
+    """The records of a ``.jsonl`` / ``.json`` / ``.parquet`` / ``.csv`` file, each a dict; ``limit``: the first
+    ones only, read without the rest (a ``.json`` file, one list, is read whole)."""
     path = Path(path)
     if path.suffix not in SUFFIXES:
         raise InputFileError(f"{path}: unsupported file type; use one of {', '.join(SUFFIXES)}")
@@ -120,12 +121,12 @@ def read_records(path: str | Path) -> list[dict]:
         raise InputFileError(f"{path}: file not found; fix the path in the config")
     try:
         if path.suffix == ".jsonl":
-            return _jsonl(path)
+            return _jsonl(path, limit)
         if path.suffix == ".json":
-            return _json(path)
+            return _json(path)[:limit]
         if path.suffix == ".parquet":
-            return _parquet(path)
-        return _csv(path)
+            return _parquet(path, limit)
+        return _csv(path, limit)
     except UnicodeDecodeError as e:
         raise InputFileError(f"{path}: not UTF-8 text (byte {e.start}); re-export the file as UTF-8") from None
 
@@ -169,24 +170,28 @@ def _json(path: Path) -> list[dict]:
     return data
 
 
-def _parquet(path: Path) -> list[dict]:
+def _parquet(path: Path, limit: int | None = None) -> list[dict]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
+        if limit is not None:
+            batch = next(pq.ParquetFile(path).iter_batches(batch_size=limit), None)
+            return [] if batch is None else batch.to_pylist()[:limit]
         return pq.read_table(path).to_pylist()
     except (pa.ArrowException, OSError, ValueError) as e:
         raise InputFileError(f"{path}: not a readable Parquet file ({e}); restore or re-export it") from None
 
 
-def _csv(path: Path) -> list[dict]:
+def _csv(path: Path, limit: int | None = None) -> list[dict]:
     import csv
+    import itertools
 
     # a long document (a whole paper, a reasoning trace) exceeds the csv module's default 128 KiB field limit
     csv.field_size_limit(2**31 - 1)
     try:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would otherwise prefix the first column
         with path.open(newline="", encoding="utf-8-sig") as f:
-            return list(csv.DictReader(f))
+            return list(itertools.islice(csv.DictReader(f), limit))
     except csv.Error as e:
         raise InputFileError(f"{path}: not a readable CSV file ({e}); restore or re-export it") from None
