@@ -926,3 +926,66 @@ def test_a_running_batch_keeps_no_column_that_every_row_pads(demo, monkeypatch):
     assert excess and max(excess) == 0, max(excess)
     monkeypatch.setattr(backends_mod._Batch, "step", real)
     assert trimmed == _sweep(demo, [8, 32], 1.0, n=10, batch_size=10)
+
+
+# ---- out of device memory ----------------------------------------------------------------------------------------
+def _oom_at(monkeypatch, calls: set[int] | None):
+    """``_Batch.step`` raises CUDA's out-of-memory error at the given step calls (None: at every call); returns the
+    list of contexts prefilled and, at each error, how many had been prefilled by then."""
+    import torch
+
+    real_init, real_step = backends_mod._Batch.__init__, backends_mod._Batch.step
+    log = {"prefilled": [], "at_error": [], "steps": 0}
+
+    def init(self, backend, contexts):
+        log["prefilled"] += [tuple(c) for c in contexts]
+        real_init(self, backend, contexts)
+
+    def step(self, feed):
+        log["steps"] += 1
+        if calls is None or log["steps"] in calls:
+            log["at_error"].append(len(log["prefilled"]))
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+        real_step(self, feed)
+
+    monkeypatch.setattr(backends_mod._Batch, "__init__", init)
+    monkeypatch.setattr(backends_mod._Batch, "step", step)
+    return log
+
+
+def test_out_of_device_memory_halves_the_batch_and_keeps_the_finished_problems(demo, monkeypatch, caplog):
+    """A batch whose KV caches (forks included) outgrow the GPU: the problems already finished are kept, the rest run
+    again at half the batch size, and the samples are those of an uninterrupted run."""
+    import logging
+    import re
+
+    clean = _sweep(demo, [8, 32], 1.0, n=10, batch_size=4)
+    log = _oom_at(monkeypatch, {120})  # of the 195 steps of the clean run
+    with caplog.at_level(logging.WARNING, logger="prunetts.generation.sweep"):
+        got = _sweep(demo, [8, 32], 1.0, n=10, batch_size=4)
+    assert got == clean
+    (line,) = [r.getMessage() for r in caplog.records if "out of device memory" in r.getMessage()]
+    m = re.search(r"at batch size 4 with (\d+) of 10 problems finished \(CUDA out of memory\. Tried to allocate "
+                  r"2\.00 GiB\); going on at batch size 2 ", line)  # fmt: skip
+    assert m, line
+    finished = int(m.group(1))
+    assert 0 < finished < 10, "the error must come after some problems and before the last"
+    # the finished problems are not generated again; those in flight at the error are, once more
+    (before,) = log["at_error"]
+    assert len(log["prefilled"]) == before + 10 - finished
+    assert len(set(log["prefilled"])) == 10
+
+
+def test_out_of_device_memory_at_batch_size_one_is_one_line(demo, monkeypatch, caplog):
+    from prunetts.models import ModelError
+
+    _oom_at(monkeypatch, None)
+    with pytest.raises(ModelError) as e:
+        _sweep(demo, [8, 32], 1.0, n=3, batch_size=2)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith("generation: out of device memory even at batch size 1 (CUDA out of memory. Tried to ")
+    assert "0 of 3 problems finished)" in msg and "backend: vllm" in msg
+    assert [r.getMessage().split(" with ")[0] for r in caplog.records if "out of device" in r.getMessage()] == [
+        "out of device memory at batch size 2"
+    ]

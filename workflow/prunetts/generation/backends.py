@@ -441,6 +441,21 @@ class TransformersBackend:
         return outcomes
 
     # ---- bookkeeping ------------------------------------------------------------------------------------------------
+    def shrink_batch(self) -> bool:
+        """After an out-of-memory error (``sweep._fork_sweep``): hand the failed batch's freed memory back to the
+        device and halve the batch size; False (nothing changed) at batch size 1."""
+        import gc
+
+        import torch
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if self.batch_size <= 1:
+            return False
+        self.batch_size //= 2
+        return True
+
     def _account(self, t0: float, tokens: int) -> None:
         self.generated_tokens += tokens
         self.decode_seconds += time.perf_counter() - t0

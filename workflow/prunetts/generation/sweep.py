@@ -165,6 +165,49 @@ def two_phase(backend, plan: SweepPlan) -> list[Outcome]:
     return outcomes
 
 
+def _fork_sweep(backend, plan: SweepPlan, done: dict, finished, journaled: bool) -> None:
+    """``backend.run_sweep`` over the plan's items not yet ``done``. Out of device memory (a batch's KV caches, its
+    forks included, outgrow the GPU), the finished problems are kept and the rest run again at half the batch size,
+    down to one sequence: the samples do not depend on the batch size (per-problem random streams), so the outcome
+    is that of a run at the smaller size from the start."""
+    while True:
+        part = SweepPlan(**{**vars(plan), "items": [it for it in plan.items if it.problem_id not in done]})
+        if not part.items:
+            return
+        try:
+            backend.run_sweep(part, on_done=lambda i, o, part=part: finished(part.items[i].problem_id, o))
+            return
+        except Exception as e:
+            if not _out_of_memory(e) or not hasattr(backend, "shrink_batch"):
+                raise
+            what = str(e).splitlines()[0][:200]
+        # here, not in the handler: the traceback held the failed batch's tensors until the handler ended
+        size, n_done = backend.batch_size, sum(it.problem_id in done for it in plan.items)
+        if not backend.shrink_batch():  # at size 1 already
+            from prunetts.models import ModelError
+
+            raise ModelError(
+                f"generation: out of device memory even at batch size 1 ({what}; {n_done} of {len(plan.items)} "
+                f"problems finished{', kept in the journal' if journaled else ''}): lower the largest budget or "
+                "max_gen_toks, free the device, or use a larger GPU or backend: vllm"
+            )
+        log.warning(
+            "out of device memory at batch size %d with %d of %d problems finished (%s); going on at batch size %d "
+            "(set generation.batch_size to it to start there)",
+            size,
+            n_done,
+            len(plan.items),
+            what,
+            backend.batch_size,
+        )
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    import torch
+
+    return isinstance(e, torch.OutOfMemoryError)
+
+
 def budget_sweep(
     backend,
     tokenizer,
@@ -245,22 +288,22 @@ def budget_sweep(
                 max(len(it.context) for it in over),
             )
 
-    def finished(i: int, o: Outcome) -> None:
-        done[plan.items[i].problem_id] = o
+    def finished(problem_id: str, o: Outcome) -> None:
+        done[problem_id] = o
         if journal is not None:
-            journal.record(plan.items[i].problem_id, o)
+            journal.record(problem_id, o)
 
     t0 = time.perf_counter()
     use_fork = method == "fork" or (method == "auto" and hasattr(backend, "run_sweep"))
     if len(done):
         log.info("resuming: %d of %d problems already done", len(problems) - len(todo), len(problems))
     if use_fork and plan.items:
-        backend.run_sweep(plan, on_done=finished)
+        _fork_sweep(backend, plan, done, finished, journal is not None)
     else:
         for lo in range(0, len(plan.items), chunk):
             part = SweepPlan(**{**vars(plan), "items": plan.items[lo : lo + chunk]})
-            for j, o in enumerate(two_phase(backend, part)):
-                finished(lo + j, o)
+            for it, o in zip(part.items, two_phase(backend, part), strict=True):
+                finished(it.problem_id, o)
     n_answers = sum(len(done[it.problem_id].answers) for it in plan.items)
     log.info(
         "sweep (%s): %d problems, %d answer phases for %d (problem, budget) pairs in %.1fs",
