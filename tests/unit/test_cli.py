@@ -781,3 +781,44 @@ def test_a_hangup_ends_the_run_through_the_clean_up_as_sigterm_does(tiny_qwen3_d
             signal.signal(signal.SIGHUP, previous)
     assert e.value.code == 128 + signal.SIGHUP and not (tmp_path / "c").exists() and not hangups
     assert during_stop == [{signal.SIGHUP: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}]
+
+
+def test_a_disk_without_room_for_the_output_is_one_line_before_any_work(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
+    """The pruned checkpoint's size is known from the source's headers (ShortGPT's without the layers it removes):
+    a disk without room for it stops the run before the calibration texts are read, and leaves no --out."""
+    import shutil
+    from collections import namedtuple
+
+    from prunetts import calibration, checkpoint
+    from prunetts.checkpoint import Reader, byte_size
+
+    reader = Reader(tiny_qwen3_dir)
+    whole = reader.tensor_bytes(list(reader.files))
+    one_layer = reader.tensor_bytes(reader.layer_names(0))
+    usage, real = namedtuple("usage", "total used free"), shutil.disk_usage
+    free = {"bytes": whole - 1}
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda p: usage(real(p).total, 0, free["bytes"]))
+
+    def never(*_a, **_k):
+        raise AssertionError("calibration read before the disk check")
+
+    real_load = calibration.load_texts
+    monkeypatch.setattr(calibration, "load_texts", never)
+    c4 = str(bench_file("c4_demo.jsonl"))
+    out = tmp_path / "o"
+    wanda = ["--method", "wanda", "--sparsity", "0.2", "--calibration", c4, "--seqlen", "64"]
+    assert _prune(tiny_qwen3_dir, out, *wanda) == 1
+    assert _one_line_error(capsys) == (
+        f"prunetts: error: --out {out}: not enough disk space for the checkpoint: its tensors take "
+        f"{byte_size(whole)} and {byte_size(whole - 1)} are free there; free some space or write it elsewhere"
+    )
+    assert not out.exists()
+    # ShortGPT writes one layer less here: that much room is enough, one byte less is not
+    shortgpt = ["--method", "shortgpt", "--shortgpt-layers", "1", "--calibration", c4, "--seqlen", "64"]
+    free["bytes"] = whole - one_layer - 1
+    assert _prune(tiny_qwen3_dir, out, *shortgpt) == 1
+    assert f"its tensors take {byte_size(whole - one_layer)} and" in _one_line_error(capsys)
+    free["bytes"] = whole - one_layer
+    monkeypatch.setattr(calibration, "load_texts", real_load)
+    assert _prune(tiny_qwen3_dir, out, *shortgpt) == 0
+    assert byte_size(1) == "1 kB" and byte_size(3_456_789) == "3.5 MB" and byte_size(15_262_000_000) == "15.26 GB"

@@ -574,9 +574,9 @@ def test_writer_refuses_what_its_plan_does_not_hold(tiny_model_dir, tmp_path):
 
 
 def test_a_write_error_in_the_writer_thread_reaches_the_caller(tiny_model_dir, tmp_path, monkeypatch):
-    """A failed write (disk full) in the background thread is raised in the pruning process, and the checkpoint is
-    never named as complete."""
-    from prunetts.checkpoint import Reader, Writer
+    """A failed write (disk full) in the background thread is raised in the pruning process, as one line, and the
+    checkpoint is never named as complete."""
+    from prunetts.checkpoint import CheckpointError, Reader, Writer
 
     reader = Reader(tiny_model_dir)
     names = reader.other_names() + reader.layer_names(0)
@@ -591,11 +591,68 @@ def test_a_write_error_in_the_writer_thread_reaches_the_caller(tiny_model_dir, t
     writer = Writer(tmp_path / "out", reader.layout(names))
     for n in names:
         writer.add(reader.load([n]))
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CheckpointError) as e:
         writer.finish(reader.config)
+    assert str(e.value).startswith(
+        f"{tmp_path / 'out'}: the disk filled up while writing the checkpoint (No space left"
+    )
+    assert str(e.value).endswith("free some space and run it again") and "\n" not in str(e.value)
     with pytest.raises(RuntimeError, match="earlier checkpoint write failed"):  # a retry cannot name it complete
         writer.finish(reader.config)
     assert not (tmp_path / "out" / "config.json").exists() and not list((tmp_path / "out").glob("model*"))
+
+    monkeypatch.setattr(Writer, "_write", lambda *_: (_ for _ in ()).throw(OSError(5, "Input/output error")))
+    writer = Writer(tmp_path / "out2", reader.layout(names))
+    writer.add(reader.load(names[:1]))
+    with pytest.raises(OSError, match="Input/output error"):  # other write errors pass through as they are
+        writer.finish(reader.config)
+
+
+def test_a_disk_without_room_for_the_checkpoint_stops_the_prune_before_any_layer(tiny_model_dir, tmp_path, monkeypatch):
+    """The checkpoint's size is known from the source's headers: a disk without room for it is one line before the
+    calibration pass or any layer, and nothing is created."""
+    import os
+    from collections import namedtuple
+
+    from prunetts import checkpoint
+    from prunetts.checkpoint import CheckpointError, Reader, byte_size, prunable_modules_from_shapes, tensor_shapes
+    from prunetts.layerwise import LayerRunner
+    from prunetts.pruning.pruner import prune_checkpoint
+
+    reader = Reader(tiny_model_dir)
+    size = reader.tensor_bytes(list(reader.files))
+    assert size == sum(f.stat().st_size for f in tiny_model_dir.glob("*.safetensors")) - sum(
+        8 + int.from_bytes(f.read_bytes()[:8], "little") for f in tiny_model_dir.glob("*.safetensors")
+    )
+    usage = namedtuple("usage", "total used free")
+    free = {"bytes": size - 1}
+    real = shutil.disk_usage
+
+    def disk_usage(path):
+        assert os.path.exists(path)
+        return usage(real(path).total, 0, free["bytes"])
+
+    def never(*_a, **_k):
+        raise AssertionError("a layer was loaded before the disk check")
+
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", disk_usage)
+    monkeypatch.setattr(LayerRunner, "embed", never)
+    monkeypatch.setattr(LayerRunner, "load_layer", never)
+    out = tmp_path / "deep" / "out"
+    allocation = {(li, name): 0.5 for li, name, _ in prunable_modules_from_shapes(tensor_shapes(tiny_model_dir))}
+    for method in ("magnitude", "wanda"):
+        with pytest.raises(CheckpointError) as e:
+            prune_checkpoint(str(tiny_model_dir), str(out), method, allocation, windows=[[1, 2, 3]], device="cpu")
+        assert str(e.value) == (
+            f"{out}: not enough disk space for the checkpoint: its tensors take {byte_size(size)} and "
+            f"{byte_size(size - 1)} are free there; free some space or write it elsewhere"
+        )
+        assert not (tmp_path / "deep").exists()
+    free["bytes"] = size
+    monkeypatch.undo()
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", disk_usage)
+    prune_checkpoint(str(tiny_model_dir), str(out), "magnitude", allocation, device="cpu", progress=False)
+    assert (out / "config.json").is_file()
 
 
 def test_a_failed_prune_stops_the_writer_thread_before_the_error_propagates(tiny_model_dir, tmp_path, monkeypatch):

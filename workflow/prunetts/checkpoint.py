@@ -11,6 +11,7 @@ Only safetensors are read (pickled ``.bin`` checkpoints are refused); hub ids ar
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -317,6 +318,10 @@ class Reader:
             out.append((n, meta["dtype"], meta["shape"]))
         return out
 
+    def tensor_bytes(self, names: list[str]) -> int:
+        """Bytes of ``names``' data as stored."""
+        return sum(_nbytes(dtype, shape) for _, dtype, shape in self.layout(names))
+
     def largest_shard_bytes(self) -> int:
         """The tensor bytes of the source's largest weight file: a pruned checkpoint written in shards of at most this
         has about as many files as its source (e.g. Qwen3-8B: 5 of <= 4 GB; a single-file source stays one file)."""
@@ -368,6 +373,33 @@ _DTYPES = {
 }
 SAFETENSORS_DTYPES = {name: code for name, (code, _) in _DTYPES.items()}
 DTYPE_BYTES = dict(_DTYPES.values())
+
+
+def byte_size(n: int) -> str:
+    """``n`` bytes for a message: '15.26 GB', '3.4 MB', '812 kB' (decimal units, as ``df -H``)."""
+    for unit, scale, digits in (("GB", 1e9, 2), ("MB", 1e6, 1)):
+        if n >= scale:
+            return f"{n / scale:.{digits}f} {unit}"
+    return f"{math.ceil(n / 1e3)} kB"
+
+
+def free_space_problem(out_dir: str | os.PathLike, needed: int) -> str | None:
+    """Why a checkpoint of ``needed`` tensor bytes cannot be written to ``out_dir`` (created or not) for lack of
+    disk space, or None. The paper's grid writes 33 pruned checkpoints of 15-16 GB: a full disk should stop a prune
+    before its calibration pass, not at its last shard."""
+    probe = Path(out_dir).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:  # e.g. a path through a file: the write itself will name the problem
+        return None
+    if free >= needed:
+        return None
+    return (
+        f"{out_dir}: not enough disk space for the checkpoint: its tensors take {byte_size(needed)} and "
+        f"{byte_size(free)} are free there; free some space or write it elsewhere"
+    )
 
 
 def _nbytes(dtype: str, shape: list[int]) -> int:
@@ -446,7 +478,6 @@ class Writer:
         from concurrent.futures import ThreadPoolExecutor
 
         self.dir = Path(out_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
         groups: list[dict[str, tuple[str, list[int]]]] = []
         size = self.total = 0
         for name, dtype, shape in layout:  # the rule of a buffer flushed before the tensor that would overflow it
@@ -457,6 +488,10 @@ class Writer:
             groups[-1][name] = (dtype, list(shape))
             size += nbytes
             self.total += nbytes
+        problem = free_space_problem(self.dir, self.total)  # before the caller computes any layer
+        if problem:
+            raise CheckpointError(problem)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.shards = [(self.dir / f".shard-{i:05d}.safetensors", sorted(g)) for i, g in enumerate(groups)]
         self.plan: dict[str, tuple[int, int, tuple[str, list[int]]]] = {}
         self.heads = []
@@ -512,6 +547,11 @@ class Writer:
             future.result()  # re-raises the thread's error, if any
         except BaseException as e:
             self.failed = e
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):  # e.g. other jobs filled it
+                raise CheckpointError(
+                    f"{self.dir}: the disk filled up while writing the checkpoint ({e.strerror}; "
+                    f"{byte_size(self.total)} in all); free some space and run it again"
+                ) from None
             raise
 
     def _write(self, name: str, t) -> None:

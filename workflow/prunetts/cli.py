@@ -287,7 +287,7 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
     """Checks that need the checkpoint's config (and a hub download), still before any calibration or model
     loading: ``(reader, tokenizer or None)``. ``hub``: ``--model`` was taken for a hub id before ``--out`` was created
     (``--out Qwen/Qwen3-8B-wanda`` creates a local ``Qwen/`` that must not turn ``Qwen/Qwen3-8B`` into a path)."""
-    from prunetts.checkpoint import Reader, context_length
+    from prunetts.checkpoint import CheckpointError, Reader, context_length, free_space_problem
     from prunetts.models import (
         SUPPORTED_MODEL_TYPES,
         ModelError,
@@ -321,6 +321,12 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
                 f"--{flag.replace('_', '-')} {getattr(a, flag)}: beyond --model {a.model}'s context of {ctx} tokens "
                 f"(config.json: max_position_embeddings, RoPE scaling); use at most {ctx}"
             )
+    # disk space for the output now, not after the calibration pass (ShortGPT: without its largest removable layers)
+    layers = sorted((reader.tensor_bytes(reader.layer_names(i)) for i in range(n_layers - 1)), reverse=True)
+    removed = sum(layers[:n]) if a.method == "shortgpt" else 0
+    problem = free_space_problem(a.out, reader.tensor_bytes(list(reader.files)) - removed)
+    if problem:
+        raise CheckpointError(f"--out {problem}")
     tok = load_tokenizer(str(reader.dir), trust_remote_code=a.trust_remote_code) if needs_tokenizer else None
     return reader, tok
 
