@@ -465,3 +465,167 @@ def test_configs_the_new_checks_must_still_accept(tmp_path):
         csv.writer(f).writerows([["text"], ["word " * 40_000], ["a second text"]])
     resources = {"generate": {"cluster": "gpu-cluster", "tasks_per_node": 1, "mpi": "pmix", "slurm_cluster": "c"}}
     ok(micro_config(calibration={"source": str(texts)}, resources=resources))
+
+
+def test_four_decimal_sparsities_up_to_the_range_ends_name_variants():
+    """The 4-decimal rule (``fits_variant_id``, the config's and the CLI's) takes every 4-decimal sparsity, the
+    range ends 0.0001 and 0.9999 included; a fifth decimal is refused."""
+    from prunetts.config import config_problems, fits_variant_id
+
+    assert all(fits_variant_id(s) for s in (0.0001, 0.1234, 0.0625, 0.9999))
+    assert not any(fits_variant_id(s) for s in (0.00001, 0.12345, 0.99999))
+    cfg = validated_demo()
+    cfg["pruning"].update(methods=["magnitude"], allocations=["uniform"], sparsities=[0.0001, 0.1234, 0.9999])
+    assert config_problems(cfg) == []
+    assert variants(cfg) == [
+        "dense",
+        "magnitude-uniform-s0.0001",
+        "magnitude-uniform-s0.1234",
+        "magnitude-uniform-s0.9999",
+    ]
+
+
+def test_resource_names_a_typo_or_a_case_away_are_named_and_the_read_ones_pass():
+    """A resource name one typo away from a read one (spelling, or only its case) gets the name meant, with the unit
+    of a megabyte resource; the names Snakemake and the Slurm plugin read, and a custom resource that is no near miss
+    (a pool the local scheduler counts), pass."""
+    from prunetts.config import config_problems
+
+    cfg = validated_demo()
+    cfg["resources"] = {"generate": {"MEM_MB": 64000, "runtim": 60}, "prune": {"mem_gb": 64}}
+    unread = "not a resource Snakemake or the Slurm executor reads; did you mean"
+    assert config_problems(cfg) == [
+        f"resources.generate.MEM_MB: {unread} 'mem_mb' (in megabytes: 64 GB = 64000)?",
+        f"resources.generate.runtim: {unread} 'runtime'?",
+        f"resources.prune.mem_gb: {unread} 'mem_mb' (in megabytes: 64 GB = 64000)?",
+    ]
+    read = {"clusters": "c1", "cluster": "c2", "qos": "high", "constraint": "a100", "gpu_model": "a100"}
+    cfg["resources"] = {"generate": {**read, "gpu_mem": 1}}  # gpu_mem: 0.75 alike to gpu_model, below the cutoff
+    assert config_problems(cfg) == []
+
+
+def _checked(cfg: dict) -> str | None:
+    """The config error of ``cfg`` after the schema's defaults (what common.smk runs), or None."""
+    import json
+
+    from prunetts.config import schema_check
+
+    cfg = json.loads(json.dumps(cfg))
+    try:
+        schema_check(cfg, SCHEMA)
+        validate(cfg, SCHEMA)
+        check(cfg)
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
+def test_lengths_are_held_to_the_context_only_where_the_grid_reads_them():
+    """The demo model serves 512 positions: a calibration seqlen or LayerIF max_len up to 512 fits; beyond, it is an
+    error where the grid reads calibration windows (Wanda, and OWL's or ShortGPT's dense capture) or LayerIF texts
+    (an unstructured method under layerif), and moot elsewhere; budgets are held to the model's context under
+    transformers, which reads no generation.vllm option."""
+    from tests.workflow.helpers import micro_config
+
+    assert _checked(micro_config(calibration={"seqlen": 512}, influence={"max_len": 512})) is None
+    shortgpt = {"methods": ["shortgpt"], "allocations": ["uniform"]}
+    assert "calibration.seqlen: 1024" in _checked(micro_config(pruning=shortgpt, calibration={"seqlen": 1024}))
+    owl = {"methods": ["magnitude"], "allocations": ["owl"]}
+    assert "calibration.seqlen: 1024" in _checked(micro_config(pruning=owl, calibration={"seqlen": 1024}))
+    # a dense-only grid reads no windows, whatever allocations it lists
+    dense_only = {"methods": [], "sparsities": [], "allocations": ["uniform", "owl", "layerif"]}
+    assert _checked(micro_config(pruning=dense_only, calibration={"seqlen": 1024})) is None
+    # LayerIF texts: only an unstructured method under layerif reads them
+    uniform = {"methods": ["magnitude"], "allocations": ["uniform"]}
+    assert _checked(micro_config(pruning=uniform, influence={"max_len": 600})) is None
+    shortgpt_layerif = {"methods": ["shortgpt"], "allocations": ["uniform", "layerif"]}
+    assert _checked(micro_config(pruning=shortgpt_layerif, influence={"max_len": 600})) is None
+    # generation.vllm.max_model_len is the engine's context only under vLLM
+    gen = {"budgets": [16, 64, 1024], "backend": "transformers", "vllm": {"max_model_len": 2048}}
+    assert "generation.budgets: the largest budget 1024" in _checked(micro_config(generation=gen))
+
+
+def test_text_files_are_looked_at_where_the_grid_reads_them_with_the_field_and_key_that_read_them(tmp_path):
+    """The first-record look at a local text file: the calibration texts where the grid reads windows or LayerIF's
+    pool (no training source), never where nothing reads them; an influence file with influence.text_field (not the
+    calibration's), named as the fix; an unreadable first record is one line too."""
+    from tests.workflow.helpers import micro_config
+
+    body = tmp_path / "body.jsonl"
+    body.write_text('{"body": "a text"}\n')
+    layerif = {"methods": ["magnitude"], "allocations": ["layerif"]}
+    problem = _checked(micro_config(pruning=layerif, calibration={"source": str(body)}))
+    assert problem.startswith("calibration.source: ") and "no 'text' field" in problem
+    uniform = {"methods": ["magnitude"], "allocations": ["uniform"]}
+    assert _checked(micro_config(pruning=uniform, calibration={"source": str(body)})) is None
+    problem = _checked(micro_config(calibration={"text_field": "body"}, influence={"train_source": str(body)}))
+    assert problem.startswith("influence.train_source: ") and "set the text field (influence.text_field)" in problem
+    garbled = tmp_path / "garbled.jsonl"
+    garbled.write_text('{"text": "a text"\n')
+    problem = _checked(micro_config(calibration={"source": str(garbled)}))
+    assert problem.startswith("calibration.source: ") and "line 1 is not valid JSON" in problem
+
+
+def test_model_checks_that_depend_on_the_grid_and_the_delimiters(tmp_path):
+    """The architecture check is the pruning's (a dense-only grid evaluates any model_type); the stop-token check
+    takes the model's own delimiters; an empty per-model ShortGPT list without the method is no error."""
+    import json
+
+    from prunetts.config import config_problems
+    from tests.workflow.helpers import DEMO_MODEL, micro_config
+
+    other = tmp_path / "mistral"
+    other.mkdir()
+    for f in DEMO_MODEL.iterdir():
+        if f.name != "config.json":
+            (other / f.name).symlink_to(f)
+    (other / "config.json").write_text(json.dumps({**json.loads((DEMO_MODEL / "config.json").read_text()),
+                                                   "model_type": "mistral"}))  # fmt: skip
+    dense_only = {"methods": [], "sparsities": []}
+    assert _checked(micro_config(models={"demo": {"path": str(other)}}, pruning=dense_only)) is None
+    assert "is model_type 'mistral'" in _checked(micro_config(models={"demo": {"path": str(other)}}))
+    no_think = tmp_path / "no-think"
+    no_think.mkdir()
+    for f in DEMO_MODEL.iterdir():
+        if f.name != "tokenizer.json":
+            (no_think / f.name).symlink_to(f)
+    text = (DEMO_MODEL / "tokenizer.json").read_text()
+    (no_think / "tokenizer.json").write_text(text.replace('"</think>"', '"</thinking>"'))
+    assert _checked(micro_config(models={"demo": {"path": str(no_think)}})) is None  # s1 stops on <|im_start|>
+    problem = _checked(micro_config(models={"demo": {"path": str(no_think), "delimiters": "qwen3"}}))
+    assert problem.startswith("models.demo.delimiters: delimiters qwen3") and "use delimiters: s1" in problem
+    cfg = validated_demo()
+    cfg["pruning"]["methods"] = ["wanda"]
+    cfg["models"]["demo"]["shortgpt_layers"] = []
+    assert config_problems(cfg) == []
+
+
+def test_one_line_per_mistake_and_hub_text_revisions_and_the_graders_fixed_time():
+    """A grid left empty by another mistake gets that mistake's line only; 's1k@' names no revision as 'c4@' does;
+    without the journal only generate's retry time grows (grade's stays bounded by its per-answer timeouts)."""
+    from prunetts.config import config_problems, rule_resources
+
+    cfg = validated_demo()
+    cfg["pruning"].update(include_dense=False, methods=[])
+    assert config_problems(cfg) == [
+        "pruning.sparsities: set, but pruning.methods is empty; list methods (e.g. [wanda]) or drop them"
+    ]
+    cfg = validated_demo()
+    cfg["calibration"]["source"] = "s1k@"
+    assert config_problems(cfg) == ["calibration.source: s1k@ names no revision; write s1k@<commit sha>, or s1k"]
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    no_journal = {**paper, "generation": {**paper["generation"], "journal": False}}
+    assert rule_resources(no_journal, "grade")["runtime"] == rule_resources(paper, "grade")["runtime"] == 60
+
+
+def test_context_length_of_dynamic_and_linear_scaling_and_a_yarn_config_already_extended():
+    """Dynamic scaling extends the context as linear does; linear scales max_position_embeddings even where the
+    config also names an original length; YaRN scales its original length, not a max_position_embeddings that
+    already holds the extended context."""
+    from prunetts.checkpoint import context_length
+
+    assert context_length({"max_position_embeddings": 4096, "rope_scaling": {"type": "dynamic", "factor": 2.0}}) == 8192
+    linear = {"rope_type": "linear", "factor": 2.0, "original_max_position_embeddings": 2048}
+    assert context_length({"max_position_embeddings": 4096, "rope_scaling": linear}) == 8192
+    yarn = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}
+    assert context_length({"max_position_embeddings": 131072, "rope_scaling": yarn}) == 131072
