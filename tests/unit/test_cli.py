@@ -822,3 +822,21 @@ def test_a_disk_without_room_for_the_output_is_one_line_before_any_work(tiny_qwe
     monkeypatch.setattr(calibration, "load_texts", real_load)
     assert _prune(tiny_qwen3_dir, out, *shortgpt) == 0
     assert byte_size(1) == "1 kB" and byte_size(3_456_789) == "3.5 MB" and byte_size(15_262_000_000) == "15.26 GB"
+
+
+def test_hub_text_sources_are_taken_by_name_with_or_without_a_revision(tmp_path, monkeypatch):
+    """'s1k' and 'c4' (either @<commit sha>) are text sources of every text flag; another name is refused."""
+    from prunetts.cli import _check, _parser
+
+    monkeypatch.chdir(tmp_path)  # no local file of these names
+
+    def check(*flags):
+        return _check(_parser()[0].parse_args(["prune", "--model", "org/name", "--out", "o", *flags]))
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    assert check("--method", "wanda", "--sparsity", "0.2", "--calibration", "s1k") is None
+    layerif = ["--method", "magnitude", "--allocation", "layerif", "--sparsity", "0.2"]
+    assert check(*layerif, "--influence-train", f"s1k@{sha}", "--influence-val", f"c4@{sha}") is None
+    assert check("--method", "wanda", "--sparsity", "0.2", "--calibration", "s2k") == (
+        "--calibration s2k: not 'c4', 's1k' (either @<commit sha>), 'demo' or an existing file"
+    )

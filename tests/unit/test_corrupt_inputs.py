@@ -417,3 +417,27 @@ def test_a_revision_for_a_local_directory_is_refused_and_a_local_path_with_an_at
     assert split_ref(str(d)) == (str(d), None)
     assert split_ref("org/name@" + "a" * 40) == ("org/name", "a" * 40)
     assert split_ref("org/name@") == ("org/name", None) and split_ref("org/name") == ("org/name", None)
+
+
+def test_a_record_limit_gives_the_first_records_in_every_format(tmp_path):
+    """``read_records(limit=...)`` (the config check's first-record look) gives the first records of every format,
+    a JSON list's too, and none of an empty Parquet file."""
+    import csv
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = ["a", "b", "c"]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    (tmp_path / "t.json").write_text(json.dumps([{"text": t} for t in texts]))
+    pq.write_table(pa.table({"text": texts}), tmp_path / "t.parquet")
+    with (tmp_path / "t.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([["text"], *([t] for t in texts)])
+    for suffix in ("jsonl", "json", "parquet", "csv"):
+        path = tmp_path / f"t.{suffix}"
+        assert read_records(path, limit=1) == [{"text": "a"}], suffix
+        assert read_records(path, limit=2) == [{"text": "a"}, {"text": "b"}], suffix
+        assert len(read_records(path)) == 3, suffix
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), tmp_path / "empty.parquet")
+    assert read_records(tmp_path / "empty.parquet", limit=1) == []

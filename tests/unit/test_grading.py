@@ -365,6 +365,10 @@ ANSWER_LINES = [
     ("The area is 3\\sqrt{2} \\text{ square units}", "3\\sqrt{2}", "correct"),
     ("so we get x = \\frac{\\pi}{4}", "\\frac{\\pi}{4}", "correct"),
     ("The probability is \\frac{1}{2}", "\\frac12", "correct"),
+    # operators without a digit are an expression ("x+y"), and an environment name is no word
+    ("So the sum is x+y", "x+y", "correct"),
+    ("So it equals a-b.", "a-b", "correct"),
+    ("The vector is \\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}.", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "correct"),
     # display math as inline math: math-verify drops \text units only inside $...$ and \(...\)
     ("\n\\[\n864 \\mbox{ inches}^2\n\\]", "864", "correct"),
     ("$$\\frac{270}{7} \\text{ degrees}$$", "\\frac{270}{7}", "correct"),
@@ -462,3 +466,49 @@ def test_choice_answer_hedging_between_options_is_unparsable():
         "C) 2 (d) orbitals",
     ):
         assert choice_letter(text) == text[0]
+
+
+def test_unit_symbols_need_a_capital_an_exponent_or_a_slash():
+    """A bare lower-case symbol after a number stays in the answer line (it may be a variable; math-verify itself
+    drops a bare "m"), where "N", "m^2" or "m/s" are cut as units against a numeric gold."""
+    from prunetts.grading import answer_line
+
+    assert [answer_line(x) for x in ("4 s", "5 m", "12 g.")] == ["4 s", "5 m", "12 g."]
+    assert [answer_line(x) for x in ("4 N", "5 m^2", "10 m/s")] == ["4", "5", "10"]
+    assert answer_line("4 N", unit_symbols=False) == "4 N"  # against a gold with letters
+
+
+def test_the_grade_job_logs_the_verdicts_and_warns_of_traces_the_grader_could_not_judge(tmp_path, monkeypatch, caplog):
+    """The job's summary line counts each verdict besides "correct"; grader timeouts or errors get a warning naming
+    the fix."""
+    import logging
+
+    from prunetts import artifacts, grading, jobs
+
+    recs = [dict(problem_id=f"q{i}", prompt="Q?\n\nA) a\nB) b\nC) c\nD) d", gold="C", metadata={}) for i in range(3)]
+    artifacts.write("benchmark", benchmarks.rows("gpqa_diamond", recs, 1), tmp_path / "bench.parquet")
+    gen = dict(model="m", variant="dense", bench="gpqa_diamond", seed=7, budget=16, impl_version=1)
+    gen.update(thinking_tokens=3, hit_budget=False, waits=0, answer_tokens=2, answer_stopped=True, thinking_text="t")
+    gen.update(think_seconds=0.0, answer_seconds=0.0)
+    texts = ["Answer: (c)", "Answer: (a)", "Answer: (c)"]
+    rows = [
+        dict(gen, problem_id=f"q{i}", full_text=S1_MARKER + t, answer_text=S1_MARKER + t) for i, t in enumerate(texts)
+    ]
+    artifacts.write("generations", rows, tmp_path / "gen.parquet")
+    real = grading.grade
+
+    def grade_with_a_failure(items, *args, **kwargs):  # the third trace's grader fails
+        out = real(items, *args, **kwargs)
+        return out[:2] + [(out[2][0], "error")]
+
+    monkeypatch.setattr(grading, "grade", grade_with_a_failure)
+    paths = [str(tmp_path / f) for f in ("gen.parquet", "bench.parquet", "grades.parquet")]
+    with caplog.at_level(logging.INFO, logger="prunetts"):
+        jobs.grade(*paths, bench="gpqa_diamond", workers=1, timeout_s=5)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "1/3 correct (wrong 1, error 1)" in messages
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "1 of 3 traces could not be graded (timeout or error; counted wrong): raise grading.timeout_s (now 5 s) and "
+        "rerun grade"
+    ]

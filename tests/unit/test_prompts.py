@@ -155,3 +155,17 @@ def test_prompt_ids_are_the_templates_text_without_a_second_bos():
     assert tok("x")["input_ids"][0] == bos  # this tokenizer adds a BOS by default
     ids = prompt_ids(tok, "1+1?")
     assert ids.count(bos) == 1 and tok.decode(ids) == "<s>[user]1+1?"
+
+
+def test_a_stop_string_only_inside_longer_vocabulary_entries_is_no_single_token(tmp_path):
+    """tokenizer.json must hold the stop as a whole string: "<|im_start|>" inside "<|im_start|>x" is no token."""
+    from prunetts.generation.prompts import stop_token_problem
+    from tests.conftest import DEMO_MODEL
+
+    for f in DEMO_MODEL.iterdir():
+        if f.name != "tokenizer.json":
+            (tmp_path / f.name).symlink_to(f)
+    text = (DEMO_MODEL / "tokenizer.json").read_text()
+    (tmp_path / "tokenizer.json").write_text(text.replace('"<|im_start|>"', '"<|im_start|>x"'))
+    problem = stop_token_problem(tmp_path, "s1")
+    assert problem is not None and "no single token" in problem

@@ -535,3 +535,31 @@ def test_grader_failures_are_a_column_and_named_under_the_tables():
     assert stats.summary_csv(st)["grader_failure_rate"].tolist() == [0.0, 0.5]
     clean = artifacts.table("stats", stats.compute_stats(grades({"dense": {7: [1, 0]}}), 1)).to_pandas()
     assert "Grader timeouts" not in stats.summary_markdown(clean) + stats.summary_html(clean)
+
+
+def test_the_grader_failures_note_counts_the_traces_of_every_seed():
+    """The note's count is the cell's failed traces over problems x seeds, rounded from the rate (15 of 22 is a rate
+    whose product with 22 falls just below 15)."""
+    g = grades({"dense": {7: [1] * 11, 11: [1] * 11}, "wanda-owl-s0.50": {7: [0] * 11, 11: [0] * 11}})
+    failed = g.index[g["variant"] == "wanda-owl-s0.50"][:15]
+    g.loc[failed, "verdict"] = "timeout"
+    st = artifacts.table("stats", stats.compute_stats(g, 1)).to_pandas()
+    assert "wanda-owl-s0.50 @ B=64: 15 of 22 traces" in stats.summary_markdown(st)
+
+
+def test_aggregate_warns_of_the_cells_with_grader_failures(tmp_path, caplog):
+    import logging
+
+    from prunetts import jobs
+
+    g = grades({"dense": {7: [1, 0]}, "wanda-owl-s0.50": {7: [1, 0]}})
+    outs = [tmp_path / n for n in ("scores.parquet", "summary.md", "summary.csv", "stats.parquet", "summary.html")]
+    clean = artifacts.write("grades", g.to_dict("records"), tmp_path / "clean.parquet")
+    with caplog.at_level(logging.WARNING, logger="prunetts"):
+        jobs.aggregate([str(clean)], *map(str, outs))
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    g.loc[(g["variant"] == "dense") & (g["problem_id"] == "p0001"), "verdict"] = "error"
+    failing = artifacts.write("grades", g.to_dict("records"), tmp_path / "failing.parquet")
+    with caplog.at_level(logging.WARNING, logger="prunetts"):
+        jobs.aggregate([str(failing)], *map(str, outs))
+    assert "1 of 2 cells hold traces the grader could not judge" in caplog.text
