@@ -369,6 +369,23 @@ ANSWER_LINES = [
     ("So the sum is x+y", "x+y", "correct"),
     ("So it equals a-b.", "a-b", "correct"),
     ("The vector is \\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}.", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "correct"),
+    # letters inside a brace group the tail ends in are math, not prose (they stopped the tail, and math-verify read
+    # the sentence as written: 4 passed)
+    ("So we get \\sqrt{xy + 4}", "\\sqrt{xy+4}", "correct"),
+    ("So we get \\sqrt{xy + 4}", "4", "wrong"),
+    ("The answer is \\frac{ab}{2}.", "\\frac{ab}{2}", "correct"),
+    # a lone variable ending the line is the answer (it was unparsable); other letters-only tails stay prose
+    ("So the base is e", "e", "correct"),
+    ("Then we pick n.", "n", "correct"),
+    ("So the base is e", "2", "wrong"),
+    # a row break's vertical space is no product 2*p*t (math-verify 0.9 reads it so)
+    (
+        "\\begin{pmatrix} 1 \\\\[2pt] 2 \\end{pmatrix}",
+        "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+        "correct",
+    ),
+    ("$\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}$", "\\begin{pmatrix} 1 \\\\[3pt] 2 \\end{pmatrix}", "correct"),
+    ("\\begin{pmatrix} 1 \\\\[2pt] 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 3 \\end{pmatrix}", "wrong"),
     # display math as inline math: math-verify drops \text units only inside $...$ and \(...\)
     ("\n\\[\n864 \\mbox{ inches}^2\n\\]", "864", "correct"),
     ("$$\\frac{270}{7} \\text{ degrees}$$", "\\frac{270}{7}", "correct"),
@@ -511,4 +528,20 @@ def test_the_grade_job_logs_the_verdicts_and_warns_of_traces_the_grader_could_no
     assert warnings == [
         "1 of 3 traces could not be graded (timeout or error; counted wrong): raise grading.timeout_s (now 5 s) and "
         "rerun grade"
+    ]
+
+
+def test_a_row_break_with_vertical_space_grades_as_a_plain_row_break():
+    """``\\\\[2pt]`` in a matrix, boxed or in a math environment: math-verify 0.9 reads ``[2pt]`` as 2*p*t."""
+    two_rows = "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"
+    spaced = "\\begin{pmatrix} 1 \\\\[2pt] 2 \\end{pmatrix}"
+    items = [
+        (f"{S1_MARKER}\\boxed{{{spaced}}}", two_rows),
+        (f"{S1_MARKER}Final Answer: The vector is $${spaced}$$", two_rows),
+        (f"{S1_MARKER}\\boxed{{{spaced}}}", "\\begin{pmatrix} 2 \\\\ 1 \\end{pmatrix}"),
+    ]
+    assert grade(items, workers=1) == [
+        (spaced, "correct"),
+        (f"The vector is $${spaced}$$", "correct"),
+        (spaced, "wrong"),
     ]

@@ -240,6 +240,7 @@ def _math_input(extracted: str, boxed: bool, unit_symbols: bool = True) -> str:
     with no such expression it is parsed as written. Trailing words of two or more letters after LaTeX are units
     ("2\\pi square inches"): dropped before the prose test; a single letter ("\\cot x", "\\sqrt{2} a") or a function's
     argument ("\\sin xy") is kept."""
+    extracted = without_row_spacing(extracted)
     if _MATH_ENV_RE.search(extracted):
         return _tight_math(extracted)
     if not boxed:
@@ -254,9 +255,19 @@ def _math_input(extracted: str, boxed: bool, unit_symbols: bool = True) -> str:
 _DELIMITER_RE = re.compile(r"(?<!\\)\$\$|(?<!\\)\\[\[\]()]")  # $$, \[, \], \(, \) (not a row break's \\[2pt])
 _INLINE_RE = re.compile(r"(?<!\\)\$\s*(.*?)\s*(?<!\\)\$", re.S)
 _WORD_RE = re.compile(r"[A-Za-z]{2,}")
+_LONE_VARIABLE_RE = re.compile(r"[A-Za-z]'*")
+# a row break's vertical space ("\\\\[2pt]" in a matrix), which math-verify 0.9 reads as the product 2*p*t
+_ROW_SPACING_RE = re.compile(
+    r"(\\\\)\s*\[\s*-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?:pt|em|ex|mm|cm|in|bp|pc|dd|cc|sp|mu)\s*\]"
+)
 _ENVIRONMENT_RE = re.compile(r"\\(?:begin|end)\s*\{[A-Za-z*]+\}")
 _EXPRESSION_RE = re.compile(r"[0-9^_=+*/<>-]|\\[A-Za-z]")
 _TEXT_UNITS_RE = re.compile(r"\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z ]*\}\s*$")  # "\text{ square units}"
+
+
+def without_row_spacing(text: str) -> str:
+    """``text`` with each matrix row break's vertical space dropped ("1 \\\\[2pt] 2" -> "1 \\\\ 2")."""
+    return _ROW_SPACING_RE.sub(r"\1", text)
 
 
 def _tight_math(text: str) -> str:
@@ -269,16 +280,26 @@ def _tight_math(text: str) -> str:
 def _expression_tail(line: str, unit_symbols: bool = True) -> str | None:
     """The expression a prose line ends in ("The largest root is 1+\\sqrt{3}." -> "1+\\sqrt{3}", "The roots are
     6 - 5i." -> "6 - 5i"): its longest run of trailing whitespace-separated tokens without a word of two or more letters
-    outside LaTeX commands and environment names, full stop and ``\\text{...}`` units dropped. None when there is
-    none, when it has no digit, LaTeX command or operator (a lone variable), or when it cuts a brace group."""
+    outside LaTeX commands, environment names and the brace groups it ends in ("So we get \\sqrt{xy + 4}"), full stop
+    and ``\\text{...}`` units dropped. None when there is none, when it cuts a brace group, or when it has no digit,
+    LaTeX command or operator and is not a lone variable ("So the base is e")."""
     tokens = _TEXT_UNITS_RE.sub("", _strip_period(line)).split()
-    start = len(tokens)
-    while start and not _WORD_RE.search(_LATEX_COMMAND_RE.sub(" ", _ENVIRONMENT_RE.sub(" ", tokens[start - 1]))):
+    start, open_groups = len(tokens), 0
+    while start:
+        token = tokens[start - 1]
+        # inside a brace group the tail has entered from its end, letters are math ("\sqrt{xy + 4}")
+        if open_groups <= 0 and _WORD_RE.search(_LATEX_COMMAND_RE.sub(" ", _ENVIRONMENT_RE.sub(" ", token))):
+            break
+        braces = _BRACE_RE.findall(token)
+        open_groups += braces.count("}") - braces.count("{")
         start -= 1
     tail = " ".join(tokens[start:])
     braces = _BRACE_RE.findall(tail)
-    if not _EXPRESSION_RE.search(tail) or braces.count("{") != braces.count("}"):
+    if braces.count("{") != braces.count("}"):
         return None
+    if not _EXPRESSION_RE.search(tail):
+        # a lone variable ("So the base is e", gold "e"); any other letters-only tail ("(C)") stays prose
+        return tail if _LONE_VARIABLE_RE.fullmatch(tail) else None
     return _strip_number_tail(tail, unit_symbols)  # "The area is 12 m^2": the number, not the product 12 m^2
 
 
@@ -441,7 +462,9 @@ def _verify(gold: str, extracted: str, timeout: float) -> str:
     try:
         from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
-        g = parse(f"${gold}$", [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None)
+        g = parse(
+            f"${without_row_spacing(gold)}$", [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None
+        )
         p = parse(
             extracted,
             [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],

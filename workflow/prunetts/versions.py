@@ -14,12 +14,14 @@ IMPL_VERSION = {
     "allocate": 3,  # 3: LayerIF min-max after smoothing (paper code), magnitude-OWL without the 0.01 clamp
     "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
     "generate": 4,  # 4: top-p on the renormalised top-k distribution (vLLM's order); answer_stopped column
+    # 10: letters inside a brace group the prose tail ends in are math; a lone variable ends a prose line; a row
+    # break's vertical space (\\[2pt]) dropped
     # 9: SI unit symbols dropped only against a gold without letters outside LaTeX commands, also before a full stop
     # 8: answer_stopped column (from the generations)
     # 7: unit symbols after a number dropped ("The area is 12 m^2", "10 N", "10 m/s": 12, 10, 10, not products)
     # 6: a prose answer line graded on the expression it ends in; math environments as $...$ without inner spaces
     # 5: a one-line tail after the last <|im_start|> is kept (the harness), not dropped as its "first line"
-    "grade": 9,  # 4: variables after LaTeX kept, units after a number dropped; GPQA lead-ins ("The answer is C")
+    "grade": 10,  # 4: variables after LaTeX kept, units after a number dropped; GPQA lead-ins ("The answer is C")
     # 5: Wilson accuracy interval, maj@k ties split evenly, Holm-adjusted significance; 4: maj@k: an unparsable
     # answer abstains (3: correct answers vote together, integer rule)
     # 8: answer_cut_rate per cell; 7: grader_failure_rate (timeout / error traces) per cell, listed under the
