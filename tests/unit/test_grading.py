@@ -378,6 +378,13 @@ ANSWER_LINES = [
     ("So the base is e", "e", "correct"),
     ("Then we pick n.", "n", "correct"),
     ("So the base is e", "2", "wrong"),
+    # ... but not after math in the line: the letter there is prose, the answer comes before it (as written)
+    ("We get 9 for n", "9", "correct"),
+    ("This gives 42 as a", "42", "correct"),
+    ("The solutions are x = 2 and y", "2", "correct"),
+    # a \text group's words are prose even inside braces the tail entered (as written, as before)
+    ("\\text{The answer is } 5", "5", "correct"),
+    ("The answer is 5 (\\text{the minimum of } a_{n})", "5", "correct"),
     # a row break's vertical space is no product 2*p*t (math-verify 0.9 reads it so)
     (
         "\\begin{pmatrix} 1 \\\\[2pt] 2 \\end{pmatrix}",

@@ -263,6 +263,8 @@ _ROW_SPACING_RE = re.compile(
 _ENVIRONMENT_RE = re.compile(r"\\(?:begin|end)\s*\{[A-Za-z*]+\}")
 _EXPRESSION_RE = re.compile(r"[0-9^_=+*/<>-]|\\[A-Za-z]")
 _TEXT_UNITS_RE = re.compile(r"\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z ]*\}\s*$")  # "\text{ square units}"
+# a text group with a word in it: prose, even inside an expression's braces
+_TEXT_GROUP_WORDS_RE = re.compile(r"\\(?:text[a-z]*|mbox|mathrm)\s*\{[^{}]*[A-Za-z]{2,}")
 
 
 def without_row_spacing(text: str) -> str:
@@ -282,25 +284,41 @@ def _expression_tail(line: str, unit_symbols: bool = True) -> str | None:
     6 - 5i." -> "6 - 5i"): its longest run of trailing whitespace-separated tokens without a word of two or more letters
     outside LaTeX commands, environment names and the brace groups it ends in ("So we get \\sqrt{xy + 4}"), full stop
     and ``\\text{...}`` units dropped. None when there is none, when it cuts a brace group, or when it has no digit,
-    LaTeX command or operator and is not a lone variable ("So the base is e")."""
+    LaTeX command or operator and is not a lone variable after prose without math ("So the base is e", not "We get 9
+    for n")."""
     tokens = _TEXT_UNITS_RE.sub("", _strip_period(line)).split()
-    start, open_groups = len(tokens), 0
-    while start:
-        token = tokens[start - 1]
-        # inside a brace group the tail has entered from its end, letters are math ("\sqrt{xy + 4}")
-        if open_groups <= 0 and _WORD_RE.search(_LATEX_COMMAND_RE.sub(" ", _ENVIRONMENT_RE.sub(" ", token))):
-            break
-        braces = _BRACE_RE.findall(token)
-        open_groups += braces.count("}") - braces.count("{")
-        start -= 1
+    start = _tail_start(tokens, into_groups=True)
+    if _TEXT_GROUP_WORDS_RE.search(" ".join(tokens[start:])):
+        # a group it entered is prose ("\text{The answer is } 5", "5 (\text{the minimum of } a_n)"): words stop it
+        start = _tail_start(tokens, into_groups=False)
     tail = " ".join(tokens[start:])
     braces = _BRACE_RE.findall(tail)
     if braces.count("{") != braces.count("}"):
         return None
     if not _EXPRESSION_RE.search(tail):
-        # a lone variable ("So the base is e", gold "e"); any other letters-only tail ("(C)") stays prose
-        return tail if _LONE_VARIABLE_RE.fullmatch(tail) else None
+        # a lone variable ("So the base is e", gold "e"), where nothing before it is math: "We get 9 for n" and
+        # "x = 2^k for some k" answer what comes before the letter, as written; any other letters-only tail ("(C)")
+        # stays prose
+        lone = _LONE_VARIABLE_RE.fullmatch(tail) and not _EXPRESSION_RE.search(" ".join(tokens[:start]))
+        return tail if lone else None
     return _strip_number_tail(tail, unit_symbols)  # "The area is 12 m^2": the number, not the product 12 m^2
+
+
+def _tail_start(tokens: list[str], into_groups: bool) -> int:
+    """Where the trailing run of ``tokens`` without a word of two or more letters (outside LaTeX commands and
+    environment names) begins; ``into_groups``: letters inside a brace group the run has entered from its end are
+    math ("\\sqrt{xy + 4}")."""
+    start, open_groups = len(tokens), 0
+    while start:
+        token = tokens[start - 1]
+        if (not into_groups or open_groups <= 0) and _WORD_RE.search(
+            _LATEX_COMMAND_RE.sub(" ", _ENVIRONMENT_RE.sub(" ", token))
+        ):
+            break
+        braces = _BRACE_RE.findall(token)
+        open_groups += braces.count("}") - braces.count("{")
+        start -= 1
+    return start
 
 
 _INTEGER_RE = re.compile(r"-?[0-9]+(?:\.0+)?")
