@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -606,6 +607,23 @@ def test_a_write_error_in_the_writer_thread_reaches_the_caller(tiny_model_dir, t
     writer.add(reader.load(names[:1]))
     with pytest.raises(OSError, match="Input/output error"):  # other write errors pass through as they are
         writer.finish(reader.config)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_disk_full_mid_shard_is_one_line_through_the_context_manager(tiny_model_dir, tmp_path):
+    """A real full disk fails inside the shard file's buffer (its header is still buffered when the tensor's write
+    or seek fails): closing that file on the way out flushes into the full disk again, which must not replace the
+    one-line CheckpointError with an OSError traceback (prune jobs show only CheckpointError as one line)."""
+    from prunetts.checkpoint import CheckpointError, Reader, Writer
+
+    reader = Reader(tiny_model_dir)
+    names = reader.other_names() + reader.layer_names(0)
+    with pytest.raises(CheckpointError, match="the disk filled up while writing the checkpoint"):
+        with Writer(tmp_path / "out", reader.layout(names), max_pending_bytes=1) as writer:
+            writer.shards = [(Path("/dev/full"), shard_names) for _, shard_names in writer.shards]
+            for n in names:
+                writer.add(reader.load([n]))
+            writer.finish(reader.config)
 
 
 def test_a_disk_without_room_for_the_checkpoint_stops_the_prune_before_any_layer(tiny_model_dir, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ Only safetensors are read (pickled ``.bin`` checkpoints are refused); hub ids ar
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -580,7 +581,10 @@ class Writer:
         self.pending.clear()
         self.pending_bytes = 0
         for f in self.files.values():
-            f.close()
+            # a shard left open failed or never got its last tensor: a close that flushes into a full disk again
+            # (ENOSPC) must not replace the error that stopped the writer with a traceback
+            with contextlib.suppress(OSError):
+                f.close()
         self.files.clear()
 
     def finish(self, config: dict, side_files_from: Path | None = None, before_config=None) -> None:
