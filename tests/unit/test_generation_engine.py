@@ -959,7 +959,13 @@ def test_out_of_device_memory_halves_the_batch_and_keeps_the_finished_problems(d
     import logging
     import re
 
+    counted = []  # decoded tokens per run_sweep call, as the job's "N tokens in Xs" line sums them
+    real_account = TransformersBackend._account
+    monkeypatch.setattr(
+        TransformersBackend, "_account", lambda self, t0, n: (counted.append(n), real_account(self, t0, n))
+    )
     clean = _sweep(demo, [8, 32], 1.0, n=10, batch_size=4)
+    (clean_tokens,) = counted
     log = _oom_at(monkeypatch, {120})  # of the 195 steps of the clean run
     with caplog.at_level(logging.WARNING, logger="prunetts.generation.sweep"):
         got = _sweep(demo, [8, 32], 1.0, n=10, batch_size=4)
@@ -974,6 +980,8 @@ def test_out_of_device_memory_halves_the_batch_and_keeps_the_finished_problems(d
     (before,) = log["at_error"]
     assert len(log["prefilled"]) == before + 10 - finished
     assert len(set(log["prefilled"])) == 10
+    # the failed attempt's tokens are counted too: more than the clean run, by the in-flight rows decoded twice
+    assert len(counted) == 3 and counted[1] > 0 and counted[1] + counted[2] > clean_tokens
 
 
 def test_out_of_device_memory_at_batch_size_one_is_one_line(demo, monkeypatch, caplog):

@@ -373,71 +373,73 @@ class TransformersBackend:
         def answer_cap(row, n_thinking, closing):
             return plan.answer_cap(len(plan.items[row.item].context) + n_thinking + len(closing))
 
-        while rows or queue:
-            if queue and (batch is None or (len(rows) <= self.batch_size // 2 and batch.can_merge())):
-                take = [queue.popleft() for _ in range(min(len(queue), self.batch_size - len(rows)))]
-                fresh = _Batch(self, [plan.items[i].context for i in take])
-                batch = fresh if batch is None else batch.merge(fresh)
-                rows += [_Row(i, "think", t0=time.perf_counter()) for i in take]
-            u = []
-            for row in rows:
-                it = plan.items[row.item]
-                if row.forced:
-                    u.append(0.0)
-                elif row.mode == "think":
-                    u.append(it.think_stream[len(outcomes[row.item].thinking)])
-                else:
-                    u.append(it.answer_stream[len(row.tokens)])
-            sampled = self._sample(batch, u)
-            now = time.perf_counter()
-            keep, forks = [], []
-            for k, (row, tok) in enumerate(zip(rows, sampled, strict=True)):
-                out = outcomes[row.item]
-                if row.mode == "think":
-                    if row.forced:  # the "Wait" extension's tokens are thinking tokens
-                        think_token(row, row.forced.pop(0), k, forks)
-                    elif tok in plan.think_stop and ignores[row.item] > 0:
-                        ignores[row.item] -= 1
-                        out.wait_at.append(len(out.thinking))
-                        row.forced = list(plan.ignore_ids)
-                        think_token(row, row.forced.pop(0), k, forks)
-                    elif tok in plan.think_stop:  # stopped by itself: this answer serves every budget > L
-                        out.stopped = True
-                        row.mode, row.cut = "answer", Cut(len(out.thinking), False)
-                        row.forced = plan.closing(out.thinking, False)
-                        row.cap = answer_cap(row, len(out.thinking), row.forced)
-                        row.feed = row.forced.pop(0)
-                        out.think_seconds, row.t0 = now - row.t0, now
+        try:
+            while rows or queue:
+                if queue and (batch is None or (len(rows) <= self.batch_size // 2 and batch.can_merge())):
+                    take = [queue.popleft() for _ in range(min(len(queue), self.batch_size - len(rows)))]
+                    fresh = _Batch(self, [plan.items[i].context for i in take])
+                    batch = fresh if batch is None else batch.merge(fresh)
+                    rows += [_Row(i, "think", t0=time.perf_counter()) for i in take]
+                u = []
+                for row in rows:
+                    it = plan.items[row.item]
+                    if row.forced:
+                        u.append(0.0)
+                    elif row.mode == "think":
+                        u.append(it.think_stream[len(outcomes[row.item].thinking)])
                     else:
+                        u.append(it.answer_stream[len(row.tokens)])
+                sampled = self._sample(batch, u)
+                now = time.perf_counter()
+                keep, forks = [], []
+                for k, (row, tok) in enumerate(zip(rows, sampled, strict=True)):
+                    out = outcomes[row.item]
+                    if row.mode == "think":
+                        if row.forced:  # the "Wait" extension's tokens are thinking tokens
+                            think_token(row, row.forced.pop(0), k, forks)
+                        elif tok in plan.think_stop and ignores[row.item] > 0:
+                            ignores[row.item] -= 1
+                            out.wait_at.append(len(out.thinking))
+                            row.forced = list(plan.ignore_ids)
+                            think_token(row, row.forced.pop(0), k, forks)
+                        elif tok in plan.think_stop:  # stopped by itself: this answer serves every budget > L
+                            out.stopped = True
+                            row.mode, row.cut = "answer", Cut(len(out.thinking), False)
+                            row.forced = plan.closing(out.thinking, False)
+                            row.cap = answer_cap(row, len(out.thinking), row.forced)
+                            row.feed = row.forced.pop(0)
+                            out.think_seconds, row.t0 = now - row.t0, now
+                        else:
+                            n_tokens += 1
+                            think_token(row, tok, k, forks)
+                    elif row.forced:
+                        row.feed = row.forced.pop(0)
+                    elif tok in plan.answer_stop:
+                        row.done = row.stopped = True
+                    else:
+                        row.tokens.append(tok)
                         n_tokens += 1
-                        think_token(row, tok, k, forks)
-                elif row.forced:
-                    row.feed = row.forced.pop(0)
-                elif tok in plan.answer_stop:
-                    row.done = row.stopped = True
-                else:
-                    row.tokens.append(tok)
-                    n_tokens += 1
-                    row.feed = tok
-                    row.done = len(row.tokens) >= row.cap
-                if row.done:
-                    out.answers[row.cut] = row.tokens
-                    out.answer_stopped[row.cut] = row.stopped
-                    out.answer_seconds[row.cut] = now - row.t0
-                    pending[row.item] -= 1
-                    if pending[row.item] == 0 and on_done is not None:
-                        on_done(row.item, out)
-                else:
-                    keep.append(k)
-            bar.update(sum(1 for r in rows if r.mode == "think"))
-            rows = [rows[k] for k in keep] + [f for _, f in forks]
-            if not rows:
-                batch = None
-                continue
-            batch.select(keep + [k for k, _ in forks])
-            batch.step([row.feed for row in rows])
-        bar.close()
-        self._account(t0, n_tokens)
+                        row.feed = tok
+                        row.done = len(row.tokens) >= row.cap
+                    if row.done:
+                        out.answers[row.cut] = row.tokens
+                        out.answer_stopped[row.cut] = row.stopped
+                        out.answer_seconds[row.cut] = now - row.t0
+                        pending[row.item] -= 1
+                        if pending[row.item] == 0 and on_done is not None:
+                            on_done(row.item, out)
+                    else:
+                        keep.append(k)
+                bar.update(sum(1 for r in rows if r.mode == "think"))
+                rows = [rows[k] for k in keep] + [f for _, f in forks]
+                if not rows:
+                    batch = None
+                    continue
+                batch.select(keep + [k for k, _ in forks])
+                batch.step([row.feed for row in rows])
+        finally:  # an out-of-memory error (sweep._fork_sweep goes on) still counts what was decoded
+            bar.close()
+            self._account(t0, n_tokens)
         return outcomes
 
     # ---- bookkeeping ------------------------------------------------------------------------------------------------
