@@ -608,6 +608,20 @@ def test_a_write_error_in_the_writer_thread_reaches_the_caller(tiny_model_dir, t
     with pytest.raises(OSError, match="Input/output error"):  # other write errors pass through as they are
         writer.finish(reader.config)
 
+    # after the tensors: the tokenizer files, the index, the caller's files and config.json
+    monkeypatch.undo()
+    from prunetts import checkpoint
+
+    def full(*_a, **_k):
+        raise OSError(122, "Disk quota exceeded")
+
+    monkeypatch.setattr(checkpoint.shutil, "copyfile", full)
+    writer = Writer(tmp_path / "out3", reader.layout(names))
+    writer.add(reader.load(names))
+    with pytest.raises(CheckpointError, match=r"out3: the disk filled up while writing the checkpoint \(Disk quota"):
+        writer.finish(reader.config, tiny_model_dir)
+    assert not (tmp_path / "out3" / "config.json").exists()
+
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
 def test_a_disk_full_mid_shard_is_one_line_through_the_context_manager(tiny_model_dir, tmp_path):

@@ -548,12 +548,16 @@ class Writer:
             future.result()  # re-raises the thread's error, if any
         except BaseException as e:
             self.failed = e
-            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):  # e.g. other jobs filled it
-                raise CheckpointError(
-                    f"{self.dir}: the disk filled up while writing the checkpoint ({e.strerror}; "
-                    f"{byte_size(self.total)} in all); free some space and run it again"
-                ) from None
+            self._raise_if_disk_full(e)
             raise
+
+    def _raise_if_disk_full(self, e: BaseException) -> None:
+        """A full disk or quota (e.g. other jobs writing theirs) as one line."""
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CheckpointError(
+                f"{self.dir}: the disk filled up while writing the checkpoint ({e.strerror}; "
+                f"{byte_size(self.total)} in all); free some space and run it again"
+            ) from None
 
     def _write(self, name: str, t) -> None:
         shard, offset, _ = self.plan[name]
@@ -595,28 +599,32 @@ class Writer:
         missing = [name for name in self.plan if name not in self.written]
         if missing:
             raise ValueError(f"{len(missing)} planned tensors were never added, e.g. {missing[0]}")
-        if len(self.shards) == 1:
-            os.replace(self.shards[0][0], self.dir / SINGLE)
-        else:
-            weight_map = {}
-            for i, (tmp, names) in enumerate(self.shards):
-                fname = f"model-{i + 1:05d}-of-{len(self.shards):05d}.safetensors"
-                os.replace(tmp, self.dir / fname)
-                weight_map.update(dict.fromkeys(names, fname))
-            index = {"metadata": {"total_size": self.total}, "weight_map": weight_map}
-            (self.dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        if side_files_from is not None:
-            # plus the checkpoint's own code (auto_map: a tokenizer or config class), needed to reload it
-            for src in [side_files_from / n for n in SIDE_FILES] + sorted(side_files_from.glob("*.py")):
-                if src.is_file():
-                    shutil.copyfile(src, self.dir / src.name)
-        if before_config is not None:
-            before_config()
-        # config.json last, atomically: a directory killed before this point does not load as a checkpoint (without
-        # it the tokenizer or chat template could be missing from one that looks complete)
-        tmp = self.dir / "config.json.tmp"
-        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, self.dir / "config.json")
+        try:
+            if len(self.shards) == 1:
+                os.replace(self.shards[0][0], self.dir / SINGLE)
+            else:
+                weight_map = {}
+                for i, (tmp, names) in enumerate(self.shards):
+                    fname = f"model-{i + 1:05d}-of-{len(self.shards):05d}.safetensors"
+                    os.replace(tmp, self.dir / fname)
+                    weight_map.update(dict.fromkeys(names, fname))
+                index = {"metadata": {"total_size": self.total}, "weight_map": weight_map}
+                (self.dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+            if side_files_from is not None:
+                # plus the checkpoint's own code (auto_map: a tokenizer or config class), needed to reload it
+                for src in [side_files_from / n for n in SIDE_FILES] + sorted(side_files_from.glob("*.py")):
+                    if src.is_file():
+                        shutil.copyfile(src, self.dir / src.name)
+            if before_config is not None:
+                before_config()
+            # config.json last, atomically: a directory killed before this point does not load as a checkpoint (without
+            # it the tokenizer or chat template could be missing from one that looks complete)
+            tmp = self.dir / "config.json.tmp"
+            tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, self.dir / "config.json")
+        except OSError as e:  # the index, side files, the caller's files, config.json
+            self._raise_if_disk_full(e)
+            raise
 
 
 def write_one_by_one(reader: Reader, writer: Writer, names: list[str]) -> None:
