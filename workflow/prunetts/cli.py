@@ -321,10 +321,11 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
                 f"--{flag.replace('_', '-')} {getattr(a, flag)}: beyond --model {a.model}'s context of {ctx} tokens "
                 f"(config.json: max_position_embeddings, RoPE scaling); use at most {ctx}"
             )
-    # disk space for the output now, not after the calibration pass (ShortGPT: without its largest removable layers)
-    layers = sorted((reader.tensor_bytes(reader.layer_names(i)) for i in range(n_layers - 1)), reverse=True)
-    removed = sum(layers[:n]) if a.method == "shortgpt" else 0
-    problem = free_space_problem(a.out, reader.tensor_bytes(list(reader.files)) - removed)
+    # disk space for the output now, not after the calibration pass
+    need = reader.tensor_bytes(list(reader.files))
+    if a.method == "shortgpt":  # without its n largest removable layers (the last one never is)
+        need -= sum(sorted((reader.tensor_bytes(reader.layer_names(i)) for i in range(n_layers - 1)), reverse=True)[:n])
+    problem = free_space_problem(a.out, need)
     if problem:
         raise CheckpointError(f"--out {problem}")
     tok = load_tokenizer(str(reader.dir), trust_remote_code=a.trust_remote_code) if needs_tokenizer else None
