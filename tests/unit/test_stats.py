@@ -530,7 +530,8 @@ def test_grader_failures_are_a_column_and_named_under_the_tables():
     assert rows["dense"]["grader_failure_rate"] == 0.0 and rows["wanda-owl-s0.50"]["grader_failure_rate"] == 0.5
     assert rows["wanda-owl-s0.50"]["accuracy_mean"] == 0.25  # counted wrong
     st = artifacts.table("stats", list(rows.values())).to_pandas()
-    note = "Grader timeouts or errors, counted wrong (raise grading.timeout_s and rerun grade): wanda-owl-s0.50 @ B=64"
+    note = "Grader timeouts or errors, counted wrong in the accuracy (raise grading.timeout_s and rerun grade): "
+    note += "wanda-owl-s0.50 @ B=64"
     assert f"{note}: 2 of 4 traces" in stats.summary_markdown(st) and note in stats.summary_html(st)
     assert stats.summary_csv(st)["grader_failure_rate"].tolist() == [0.0, 0.5]
     clean = artifacts.table("stats", stats.compute_stats(grades({"dense": {7: [1, 0]}}), 1)).to_pandas()
@@ -563,3 +564,41 @@ def test_aggregate_warns_of_the_cells_with_grader_failures(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="prunetts"):
         jobs.aggregate([str(failing)], *map(str, outs))
     assert "1 of 2 cells hold traces the grader could not judge" in caplog.text
+
+
+def test_summary_shows_the_answer_cut_share_and_marks_every_top_cell_with_fewer_problems():
+    """Answers cut at max_gen_toks are graded as they stand, so a column says how many there were; pass@n and maj@n
+    of a row over fewer problems than the header's carry its "(n=p)" as its accuracy does."""
+    g = grades({"dense": {7: [1, 0, 1, 1], 11: [1, 1, 1, 0]}, "wanda-owl-s0.50": {7: [1, 0, 0, 1], 11: [0, 0, 1, 1]}})
+    g = g[~((g["variant"] == "wanda-owl-s0.50") & (g["problem_id"] == "p0003"))]
+    g.loc[g.index[g["variant"] == "wanda-owl-s0.50"][0], "answer_stopped"] = False  # 1 of its 6 answers
+    st = artifacts.table("stats", stats.compute_stats(g, 1)).to_pandas()
+    md = stats.summary_markdown(st)
+    assert "| budget hit @ max B | answer cut @ max B |" in md and "answer cut: the share of answers cut" in md
+    rows = {}
+    for line in md.splitlines():
+        if "[" in line:  # the accuracy table comes before the difference table
+            rows.setdefault(line.split(" | ")[0], line.strip("| ").split(" | "))
+    wanda, dense = rows["| wanda-owl-s0.50"], rows["| dense"]
+    assert wanda[-1] == "0.17" and dense[-1] == "0.00"
+    assert all(c.endswith(" (n=3)") for c in wanda[1:4])  # accuracy, pass@2, maj@2
+    assert "(n=" not in "".join(dense)
+    page = stats.summary_html(st)
+    assert "<th>answer cut @ max B</th>" in page and "<td>0.17</td>" in page and " (n=3)</td>" in page
+
+
+def test_summary_prints_one_value_one_way():
+    """17 / 80 computed as a mean over seeds and as a vote share differ in the last bit; both print 0.213 (f-strings
+    printed 0.212 for one and 0.213 for the other), and a negative bound keeps its sign."""
+    assert stats._num(0.21249999999999997, 3) == stats._num(0.2125, 3) == stats._num(0.21250000000000002, 3) == "0.213"
+    assert stats._num(0.0375, 3) == "0.038" and stats._num(0.0375, 2) == "0.04"
+    assert stats._num(-0.003, 2, sign=True) == "-0.00" and stats._num(0.0, 3, sign=True) == "+0.000"
+    assert stats._num(0.0, 2) == "0.00" and stats._num(114.55, 1) == "114.6"
+    g = grades({"dense": {7: [1] * 17 + [0] * 63}})
+    st = artifacts.table("stats", stats.compute_stats(g, 1)).to_pandas()
+    st["accuracy_mean"] = 0.21249999999999997
+    st["maj_at_k"] = [[0.21250000000000002]]
+    st["pass_at_k"] = [[0.2125]]
+    row = next(line for line in stats.summary_markdown(st).splitlines() if line.startswith("| dense |"))
+    cells = row.strip("| ").split(" | ")
+    assert cells[1].startswith("0.213 [") and cells[2] == cells[3] == "0.213"

@@ -83,6 +83,7 @@ from __future__ import annotations
 import functools
 import html
 import math
+from decimal import ROUND_HALF_UP, Decimal
 from statistics import NormalDist
 
 import numpy as np
@@ -472,8 +473,16 @@ def _own_sample(r, n_seeds: int, n: int) -> str:
     return _own_seeds(r, n_seeds) + ("" if r["n_problems"] == n else f" (n={r['n_problems']})")
 
 
+def _num(x: float, places: int, sign: bool = False) -> str:
+    """``x`` to ``places`` decimals, halves rounded away from zero on the value to 12 decimals: one number computed
+    two ways (17 / 80 as a mean over seeds and as a vote share, 0.21249999999999997 and 0.2125) prints one way
+    (``f"{x:.3f}"`` printed 0.212 and 0.213)."""
+    d = Decimal(f"{x:.12f}").quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{d:+f}" if sign else f"{d:f}"
+
+
 def _acc_cell(r, n_seeds: int, n: int) -> str:
-    acc = f"{r['accuracy_mean']:.3f} [{r['accuracy_ci_low']:.2f}, {r['accuracy_ci_high']:.2f}]"
+    acc = f"{_num(r['accuracy_mean'], 3)} [{_num(r['accuracy_ci_low'], 2)}, {_num(r['accuracy_ci_high'], 2)}]"
     return acc + _own_sample(r, n_seeds, n) + _mark(r)
 
 
@@ -481,7 +490,8 @@ def _diff_cell(r) -> str:
     if pd.isna(r.get("diff_vs_dense")):
         return "–"
     star = "*" if _mark(r) else ""
-    return f"{r['diff_vs_dense']:+.3f} [{r['diff_ci_low']:+.2f}, {r['diff_ci_high']:+.2f}]{star}"
+    low, high = _num(r["diff_ci_low"], 2, True), _num(r["diff_ci_high"], 2, True)
+    return f"{_num(r['diff_vs_dense'], 3, True)} [{low}, {high}]{star}"
 
 
 def _blocks(st: pd.DataFrame):
@@ -496,26 +506,35 @@ def _blocks(st: pd.DataFrame):
 
 
 _LEGEND = (
-    "Accuracy: mean over seeds [95 % Wilson interval, problems as the sample]; ▲ / ▼ = significantly better / worse "
+    "Accuracy: mean over seeds [95 % Wilson interval, problems as the sample: effective size n where a problem's seeds "
+    "always agree, up to n × seeds where they vary as independent draws]; ▲ / ▼ = significantly better / worse "
     "than dense at the same budget (exact sign-flip test over problems, two-sided, Holm-adjusted over all variants and "
     f"budgets of the table: p < {ALPHA}). Difference vs dense: variant − dense accuracy on the same problems and seeds "
     "[95 % paired bootstrap interval over problems], * = the same test (the star follows the test, not the interval). "
     "pass@n / maj@n: any-correct / majority vote (ties split evenly) over the n seeds, at the largest budget; "
-    "(k=m) marks a cell with m seeds instead of n, (n=p) an accuracy over p problems instead of the header's n."
+    "answer cut: the share of answers cut before their end token (at max_gen_toks or the model's context), graded as "
+    "they stand. (k=m) marks a cell with m seeds instead of n, (n=p) one over p problems instead of the header's n."
 )
 
 
-def _top_cells(r, n_seeds: int) -> list[str]:
-    """pass@n, maj@n, mean thinking tokens and budget-hit share at the largest budget; a row with another number of
-    seeds than the header's n says its own."""
+def _top_head(budgets, n_seeds: int) -> list[str]:
+    """The accuracy table's column titles after the variant."""
+    head = [f"B={b}" for b in budgets] + [f"pass@{n_seeds} @ max B", f"maj@{n_seeds} @ max B"]
+    return head + ["mean thinking tokens @ max B", "budget hit @ max B", "answer cut @ max B"]
+
+
+def _top_cells(r, n_seeds: int, n: int) -> list[str]:
+    """pass@n, maj@n, mean thinking tokens, budget-hit share and answer-cut share at the largest budget; a row with
+    another number of seeds or problems than the header's says its own."""
     if r is None:
-        return ["–"] * 4
-    own = _own_seeds(r, n_seeds)
+        return ["–"] * 5
+    own = _own_sample(r, n_seeds, n)
     return [
-        f"{r['pass_at_k'][-1]:.3f}{own}",
-        f"{r['maj_at_k'][-1]:.3f}{own}",
-        f"{r['mean_thinking_tokens']:.1f}",
-        f"{r['budget_hit_rate']:.2f}",
+        f"{_num(r['pass_at_k'][-1], 3)}{own}",
+        f"{_num(r['maj_at_k'][-1], 3)}{own}",
+        f"{_num(r['mean_thinking_tokens'], 1)}",
+        f"{_num(r['budget_hit_rate'], 2)}",
+        f"{_num(r['answer_cut_rate'], 2)}",
     ]
 
 
@@ -523,14 +542,12 @@ def summary_markdown(st: pd.DataFrame) -> str:
     lines = ["# prunetts summary", "", _LEGEND]
     for model, bench, budgets, n_seeds, n, variants, by in _blocks(st):
         lines += ["", f"## model `{model}`, benchmark `{bench}` ({seeds_text(n_seeds)}; n = {n} problems)", ""]
-        bmax = budgets[-1]
-        head = [f"B={b}" for b in budgets] + [f"pass@{n_seeds} @ max B", f"maj@{n_seeds} @ max B"]
-        head += ["mean thinking tokens @ max B", "budget hit @ max B"]
+        head = _top_head(budgets, n_seeds)
         lines.append("| variant | " + " | ".join(head) + " |")
         lines.append("|---" * (len(head) + 1) + "|")
         for v in variants:
             cells = [_acc_cell(by[(v, b)], n_seeds, n) if (v, b) in by else "–" for b in budgets]
-            cells += _top_cells(by.get((v, bmax)), n_seeds)
+            cells += _top_cells(by.get((v, budgets[-1])), n_seeds, n)
             lines.append(f"| {v} | " + " | ".join(cells) + " |")
         pruned = [v for v in variants if v != "dense"]
         if "dense" in variants and pruned:
@@ -556,7 +573,10 @@ def _grader_failures_note(variants, budgets, by) -> str | None:
                 cells.append(f"{v} @ B={b}: {round(r['grader_failure_rate'] * n)} of {n} traces")
     if not cells:
         return None
-    return "Grader timeouts or errors, counted wrong (raise grading.timeout_s and rerun grade): " + "; ".join(cells)
+    return (
+        "Grader timeouts or errors, counted wrong in the accuracy (raise grading.timeout_s and rerun grade): "
+        + "; ".join(cells)
+    )
 
 
 def summary_csv(st: pd.DataFrame) -> pd.DataFrame:
@@ -592,15 +612,14 @@ def summary_html(st: pd.DataFrame) -> str:
 
     for model, bench, budgets, n_seeds, n, variants, by in _blocks(st):
         parts.append(f"<h2>model {e(model)}, benchmark {e(bench)} ({seeds_text(n_seeds)}; n = {n} problems)</h2>")
-        head = [f"B={b}" for b in budgets] + [f"pass@{n_seeds} @ max B", f"maj@{n_seeds} @ max B"]
-        head += ["mean thinking tokens @ max B", "budget hit @ max B"]
+        head = _top_head(budgets, n_seeds)
         parts.append("<table><tr><th>variant</th>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
         for v in variants:
             cells = []
             for b in budgets:
                 r = by.get((v, b))
                 cells.append(f"<td{cls(r)}>{e(_acc_cell(r, n_seeds, n))}</td>" if r else "<td>–</td>")
-            cells += [f"<td>{x}</td>" for x in _top_cells(by.get((v, budgets[-1])), n_seeds)]
+            cells += [f"<td>{e(x)}</td>" for x in _top_cells(by.get((v, budgets[-1])), n_seeds, n)]
             parts.append(f"<tr><td>{e(v)}</td>{''.join(cells)}</tr>")
         parts.append("</table>")
         pruned = [v for v in variants if v != "dense"]

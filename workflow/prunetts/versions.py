@@ -27,7 +27,8 @@ IMPL_VERSION = {
     # 8: answer_cut_rate per cell; 7: grader_failure_rate (timeout / error traces) per cell, listed under the
     # summary's tables
     # 6: summary cells averaging fewer seeds / problems than the header are marked at every budget
-    "aggregate": 8,
+    # 9: summaries show the answer-cut share at the largest budget and round halves up on the decimal value
+    "aggregate": 9,
     # 2: per-layer figure with attention and MLP apart; ShortGPT by layer count has its own line style
     "plot": 2,  # the four figure rules (prunetts.plots)
 }
