@@ -215,6 +215,9 @@ def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
     shutil.copytree(tiny_qwen3_dir, odd)
     cfg = json.loads((odd / "config.json").read_text())
     (odd / "config.json").write_text(json.dumps({**cfg, "model_type": "mistral"}))
+    gpt2 = tmp_path / "gpt2"  # counts its layers as n_layer: named as the architecture, not as a broken config
+    shutil.copytree(tiny_qwen3_dir, gpt2)
+    (gpt2 / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 3, "n_embd": 64}))
     no_tok = tmp_path / "weights-only"
     no_tok.mkdir()
     for name in ("config.json", "model.safetensors"):
@@ -226,7 +229,14 @@ def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
         (tiny_qwen3_dir, ["--method", "shortgpt", "--shortgpt-layers", "3"], "cannot remove 3 of 3 layers"),
         (tiny_qwen3_dir, ["--method", "shortgpt", "--sparsity", "0.99"], "cannot remove 3 of 3 layers"),
         (odd, wanda, "model_type 'mistral' is not supported"),
+        (gpt2, wanda, "model_type 'gpt2' is not supported (supported: qwen2, qwen3, llama)"),
         (no_tok, wanda, "no tokenizer"),
+        # OWL on 3 layers: the most-pruned layer gets at least S + 2 lambda / 3, whatever the outlier ratios
+        (
+            tiny_qwen3_dir,
+            [*wanda[:2], "--allocation", "owl", "--sparsity", "0.96", "--owl-lambda", "0.1"],
+            "at least 1.0267",
+        ),
     ]
     for model, extra, message in cases:
         out = tmp_path / "o"
@@ -235,6 +245,22 @@ def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
         assert not out.exists()
     assert _prune(no_tok, tmp_path / "m", "--method", "magnitude", "--sparsity", "0.2") == 0  # needs no tokenizer
     assert not any((tmp_path / "m").glob("tokenizer*"))
+
+
+def test_an_owl_setting_that_may_exceed_one_is_warned_before_the_calibration(tiny_qwen3_dir, tmp_path, caplog):
+    """S = 0.9, lambda = 0.1 on 3 layers: the most-pruned layer gets 0.9667 to 1.0333 by the outlier ratios, so the
+    run is warned before the calibration is read (and stops only if the ratios make it exceed 1)."""
+    import logging
+
+    c4 = str(bench_file("c4_demo.jsonl"))
+    flags = ["--method", "magnitude", "--allocation", "owl", "--sparsity", "0.9", "--owl-lambda", "0.1"]
+    with caplog.at_level(logging.INFO, logger="prunetts"):
+        # exit 0 or 1, by the outlier ratios of this random model
+        _prune(tiny_qwen3_dir, tmp_path / "o", "--calibration", c4, "--seqlen", 64, "--n-samples", 4, *flags)
+    messages = [r.getMessage() for r in caplog.records]
+    warned = next(i for i, m in enumerate(messages) if "may give a layer of the 3 a sparsity above 1" in m)
+    assert "up to 1.0333" in messages[warned] and "a lambda of at most 0.0750 cannot" in messages[warned]
+    assert warned < next(i for i, m in enumerate(messages) if m.startswith("calibration"))
 
 
 @pytest.mark.parametrize(

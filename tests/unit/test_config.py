@@ -584,6 +584,20 @@ def test_model_checks_that_depend_on_the_grid_and_the_delimiters(tmp_path):
     dense_only = {"methods": [], "sparsities": []}
     assert _checked(micro_config(models={"demo": {"path": str(other)}}, pruning=dense_only)) is None
     assert "is model_type 'mistral'" in _checked(micro_config(models={"demo": {"path": str(other)}}))
+    # GPT-2 counts its layers as n_layer: named as the architecture (not a broken config), and dense-only still runs
+    (other / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 6, "n_embd": 96}))
+    problem = _checked(micro_config(models={"demo": {"path": str(other)}}))
+    assert problem == (
+        f"models.demo.path: {other} is model_type 'gpt2'; pruning supports qwen2, qwen3, llama (pruning.methods: [] "
+        "evaluates it dense only)"
+    )
+    assert _checked(micro_config(models={"demo": {"path": str(other)}}, pruning=dense_only)) is None
+    (other / "config.json").write_text(json.dumps({"model_type": "qwen3", "hidden_size": 96}))
+    problem = _checked(micro_config(models={"demo": {"path": str(other)}}))
+    assert (
+        problem
+        == f"models.demo.path: {other}/config.json has no num_hidden_layers >= 1; restore the checkpoint's config"
+    )
     no_think = tmp_path / "no-think"
     no_think.mkdir()
     for f in DEMO_MODEL.iterdir():
@@ -629,3 +643,26 @@ def test_context_length_of_dynamic_and_linear_scaling_and_a_yarn_config_already_
     assert context_length({"max_position_embeddings": 4096, "rope_scaling": linear}) == 8192
     yarn = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}
     assert context_length({"max_position_embeddings": 131072, "rope_scaling": yarn}) == 131072
+
+
+def test_owl_settings_that_must_or_may_push_a_layer_past_one():
+    """On the demo's 6 layers OWL's most-pruned layer gets S + 2 lambda / 6 to S + 10 lambda / 6 by the outlier
+    ratios: beyond 1 at the low end is a config error before any job, at the high end a warning."""
+    from prunetts.config import config_problems, owl_range_warnings
+
+    cfg = validated_demo()
+    cfg["pruning"].update(methods=["wanda"], allocations=["uniform", "owl"], sparsities=[0.2, 0.9, 0.97])
+    cfg["pruning"]["owl"]["lambda"] = 0.1
+    assert config_problems(cfg) == [
+        "pruning.owl.lambda: OWL at sparsity 0.97 and lambda 0.1 gives some layer of the 6 a sparsity of at least "
+        "1.0033 > 1 whatever the outlier ratios; use a lambda of at most 0.0900 or a lower sparsity (model demo)"
+    ]
+    assert owl_range_warnings(cfg) == [
+        "warning: model demo: OWL at sparsity 0.9 and lambda 0.1 may give a layer of the 6 a sparsity above 1 (up to "
+        "1.0667, by the outlier ratios): the allocation then stops after the capture; a lambda of at most 0.0600 "
+        "cannot; set pruning.owl.lambda"
+    ]
+    cfg["pruning"]["allocations"] = ["uniform"]
+    assert config_problems(cfg) == [] and owl_range_warnings(cfg) == []
+    cfg["pruning"].update(methods=["shortgpt"], allocations=["owl"], sparsities=[0.2])
+    assert owl_range_warnings(cfg) == []

@@ -1101,3 +1101,21 @@ def test_tensors_outside_the_layers_are_written_one_at_a_time(tiny_model_dir, tm
     assert all(held == 0 for _, held in firsts[: len(others) + (method == "wanda")])  # the previous one written
     if method == "wanda":
         assert firsts[len(others)][0] == "embed"
+
+
+def test_owl_peak_range_bounds_the_most_pruned_layer_over_all_outlier_ratios():
+    """The bounds ``owl_range_problem`` checks before the capture are attained and never crossed."""
+    import random
+
+    from prunetts.pruning.allocation import owl_layer_sparsity, owl_peak_range
+
+    rng = random.Random(0)
+    for n_layers in (1, 2, 3, 7):
+        least, most = owl_peak_range(0.5, 0.1, n_layers)
+        peaks = [max(owl_layer_sparsity({i: rng.random() ** rng.choice((0.1, 1, 8)) for i in range(n_layers)}, 0.5,
+                                         0.1).values()) for _ in range(3000)]  # fmt: skip
+        assert least - 1e-12 <= min(peaks) and max(peaks) <= most + 1e-12
+        one_high = {i: float(i == 0) for i in range(n_layers)}  # one layer at the top: the least
+        one_low = {i: float(i != 0) for i in range(n_layers)}  # one layer at the bottom: the most
+        assert max(owl_layer_sparsity(one_high, 0.5, 0.1).values()) == pytest.approx(least)
+        assert max(owl_layer_sparsity(one_low, 0.5, 0.1).values()) == pytest.approx(most)

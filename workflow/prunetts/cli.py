@@ -296,6 +296,7 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
         meta_model,
         resolve_device,
     )
+    from prunetts.pruning.allocation import owl_range_problem
     from prunetts.pruning.shortgpt import n_for_sparsity, removal_problem
 
     resolve_device(a.device)  # e.g. cuda on a machine without one: one line now, not a kernel error later
@@ -309,6 +310,12 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
     # a config.json of another size than the weights: one line now, not a traceback after the calibration
     check_weights(reader.dir, meta_model(str(reader.dir), a.trust_remote_code)[1])
     n_layers = reader.config["num_hidden_layers"]
+    if a.allocation == "owl" and a.method != "shortgpt":
+        error, warning = owl_range_problem(a.sparsity, a.owl_lambda, n_layers)
+        if error:
+            raise ValueError(f"--owl-lambda/--sparsity: {error}")
+        if warning:
+            log.warning("%s (--owl-lambda)", warning)
     if a.method == "shortgpt":
         n = a.shortgpt_layers or n_for_sparsity(a.sparsity, n_layers)
         problem = removal_problem(n, n_layers)

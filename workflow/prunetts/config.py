@@ -503,6 +503,32 @@ def shortgpt_duplicates(config: dict) -> list[str]:
     return out
 
 
+def _owl_ranges(pruning: dict, n_layers: int) -> list[tuple[str | None, str | None]]:
+    """``owl_range_problem`` of each sparsity the grid prunes with OWL allocation (none without OWL or unstructured
+    methods)."""
+    from prunetts.pruning.allocation import owl_range_problem
+
+    if "owl" not in pruning.get("allocations", ["uniform"]) or not {"magnitude", "wanda"} & set(pruning["methods"]):
+        return []
+    lam = pruning.get("owl", {}).get("lambda", 0.08)
+    return [owl_range_problem(s, lam, n_layers) for s in pruning.get("sparsities", [])]
+
+
+def owl_range_warnings(config: dict) -> list[str]:
+    """Warning lines for OWL sparsities that may give a local model's layer a sparsity above 1 (known only once its
+    outlier ratios are: the allocate job then stops; those certain to are config errors)."""
+    out = []
+    for name, m in config["models"].items():
+        n_layers = _local_layer_count(str(m["path"]))
+        if n_layers is not None and config["pruning"].get("methods"):
+            out += [
+                f"warning: model {name}: {w}; set pruning.owl.lambda"
+                for _, w in _owl_ranges(config["pruning"], n_layers)
+                if w
+            ]
+    return out
+
+
 def _shortgpt_variants_by_layers(sparsities, n_layers: int) -> dict[int, list[str]]:
     """The ShortGPT sparsity variants of a model with ``n_layers`` layers, by the number of layers each removes."""
     from prunetts.pruning.shortgpt import n_for_sparsity
@@ -682,18 +708,21 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
             "with save_pretrained(..., safe_serialization=True)"
         ]
     model_config = _local_config(path)
-    n_layers = _local_layer_count(path, model_config)
-    if n_layers is None:
-        return [f"{path}/config.json: unreadable or without num_hidden_layers; restore the checkpoint's config"]
+    if not isinstance(model_config, dict):
+        return [f"{key}: {path}/config.json is unreadable or not a JSON object; restore the checkpoint's config"]
+    n_layers = None
     if pruning.get("methods"):  # every capture / prune job reads the layers through prunetts.models.Arch
         from prunetts.models import SUPPORTED_MODEL_TYPES
 
         model_type = model_config.get("model_type")
-        if model_type not in SUPPORTED_MODEL_TYPES:
+        if model_type not in SUPPORTED_MODEL_TYPES:  # before the layer count, which GPT-2 e.g. calls n_layer
             return [
                 f"{key}: {path} is model_type {model_type!r}; pruning supports {', '.join(SUPPORTED_MODEL_TYPES)} "
                 "(pruning.methods: [] evaluates it dense only)"
             ]
+        n_layers = _local_layer_count(path, model_config)
+        if n_layers is None or n_layers < 1:
+            return [f"{key}: {path}/config.json has no num_hidden_layers >= 1; restore the checkpoint's config"]
     from prunetts.models import TOKENIZER_FILES  # what load_tokenizer asks for
 
     if not any((p / f).is_file() for f in TOKENIZER_FILES):  # every generation job loads it, after the pruning
@@ -707,11 +736,11 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
         return [f"{key}: {no_template}"]
     if no_stop := stop_token_problem(p, m.get("delimiters", "s1")):  # so would they on this, after the pruning
         return [f"models.{name}.delimiters: {no_stop}"]
+    out = [f"pruning.owl.lambda: {e} (model {name})" for e, _ in _owl_ranges(pruning, n_layers) if e]
     if "shortgpt" not in pruning.get("methods", []):
-        return []
+        return out
     from prunetts.pruning.shortgpt import n_for_sparsity
 
-    out = []
     most = n_layers - 1  # ShortGPT never removes the last layer
     top = math.floor((most + 0.5) / n_layers * 100 - 1e-9) / 100  # the largest 2-decimal S with round(S*L) <= most
     for s in pruning.get("sparsities", []):

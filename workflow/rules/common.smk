@@ -20,6 +20,7 @@ from prunetts.config import (
 from prunetts.config import rule_resources as config_rule_resources
 from prunetts.config import (
     one_of,
+    owl_range_warnings,
     scorers,
     shortgpt_duplicates,
     unpinned_sources,
@@ -46,7 +47,7 @@ if not (workflow.remote_exec or workflow.subprocess_exec):
     # misspelt vLLM options, when vLLM is importable here (else the generate job checks them)
     if problems := vllm_option_problems(config):
         sys.exit(error_lines(ConfigError("\n".join(problems))))
-    for warning in [unpinned_sources(config), *shortgpt_duplicates(config)]:
+    for warning in [unpinned_sources(config), *shortgpt_duplicates(config), *owl_range_warnings(config)]:
         if warning:
             print(warning, file=sys.stderr)
 

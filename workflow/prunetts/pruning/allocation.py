@@ -53,6 +53,35 @@ def owl_layer_sparsity(ratios: dict[int, float], sparsity: float, lam: float) ->
     return {i: sparsity - (x - mean) for i, x in zip(layers, scaled, strict=True)}
 
 
+def owl_peak_range(sparsity: float, lam: float, n_layers: int) -> tuple[float, float]:
+    """The least and the most sparsity ``owl_layer_sparsity`` can give its most-pruned layer, over all outlier
+    ratios: S + mean of the scaled ratios, which lies in [2λ/L, 2λ(L−1)/L] (one layer at the top of the 2λ range and
+    the rest at the bottom, or the reverse); S with one layer."""
+    if n_layers < 2:
+        return sparsity, sparsity
+    return sparsity + 2 * lam / n_layers, sparsity + 2 * lam * (n_layers - 1) / n_layers
+
+
+def owl_range_problem(sparsity: float, lam: float, n_layers: int) -> tuple[str | None, str | None]:
+    """``(error, warning)`` for OWL at ``sparsity`` and ``lam`` on ``n_layers`` layers, checkable before the capture:
+    an error when some layer gets a sparsity above 1 whatever the outlier ratios, a warning when one may (``owl``
+    then stops once the ratios are known)."""
+    least, most = owl_peak_range(sparsity, lam, n_layers)
+    if least > 1:
+        return (
+            f"OWL at sparsity {sparsity} and lambda {lam} gives some layer of the {n_layers} a sparsity of at least "
+            f"{least:.4f} > 1 whatever the outlier ratios; use a lambda of at most {(1 - sparsity) * n_layers / 2:.4f} "
+            "or a lower sparsity"
+        ), None
+    if most > 1:
+        return None, (
+            f"OWL at sparsity {sparsity} and lambda {lam} may give a layer of the {n_layers} a sparsity above 1 (up "
+            f"to {most:.4f}, by the outlier ratios): the allocation then stops after the capture; a lambda of at most "
+            f"{(1 - sparsity) * n_layers / (2 * (n_layers - 1)):.4f} cannot"
+        )
+    return None, None
+
+
 def owl(
     modules, sparsity: float, ratios: dict[int, float], lam: float, method: str = "wanda"
 ) -> dict[tuple[int, str], float]:
