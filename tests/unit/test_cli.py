@@ -199,7 +199,7 @@ def test_argument_errors_are_one_line_without_usage(tiny_qwen3_dir, tmp_path, ca
         assert len(err) == 1 and message in err[0] and err[0].startswith("prunetts prune: error:"), err
 
 
-def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
+def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, caplog, monkeypatch):
     """Device, ShortGPT layer count, architecture and tokenizer problems stop before calibration is even read, and
     leave no output directory."""
     import shutil
@@ -245,6 +245,10 @@ def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
         assert not out.exists()
     assert _prune(no_tok, tmp_path / "m", "--method", "magnitude", "--sparsity", "0.2") == 0  # needs no tokenizer
     assert not any((tmp_path / "m").glob("tokenizer*"))
+    assert "has no tokenizer (tokenizer.json / " in caplog.text  # but is told it gets none
+    caplog.clear()
+    assert _prune(tiny_qwen3_dir, tmp_path / "t", "--method", "magnitude", "--sparsity", "0.2") == 0
+    assert "no tokenizer" not in caplog.text
 
 
 def test_an_owl_setting_that_may_exceed_one_is_warned_before_the_calibration(tiny_qwen3_dir, tmp_path, caplog):

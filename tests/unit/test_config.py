@@ -139,6 +139,14 @@ def test_unpinned_hub_sources_are_named_in_one_warning(tmp_path):
         paper["benchmarks"][name]["revision"] = "0" * 40
     check(paper)
     assert unpinned_sources(paper) is None
+    paper["calibration"]["source"] = "c4"
+    paper["influence"]["train_source"] = "s1k"
+    assert "texts: c4 in calibration, s1k in influence.train_source." in unpinned_sources(paper)
+    paper["pruning"]["allocations"] = ["uniform"]  # LayerIF's texts are no longer read
+    line = unpinned_sources(paper)
+    assert "texts: c4 in calibration. " in line and "influence.train_source" not in line
+    paper["pruning"].update(methods=[], sparsities=[])  # dense only: no texts read at all
+    assert unpinned_sources(paper) is None
 
 
 def test_retries_grow_memory_and_time_but_not_the_eval_groups_time():

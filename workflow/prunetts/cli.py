@@ -290,6 +290,7 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
     from prunetts.checkpoint import CheckpointError, Reader, context_length, free_space_problem
     from prunetts.models import (
         SUPPORTED_MODEL_TYPES,
+        TOKENIZER_FILES,
         ModelError,
         check_weights,
         load_tokenizer,
@@ -336,6 +337,13 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
     if problem:
         raise CheckpointError(f"--out {problem}")
     tok = load_tokenizer(str(reader.dir), trust_remote_code=a.trust_remote_code) if needs_tokenizer else None
+    if not needs_tokenizer and not any((reader.dir / f).is_file() for f in TOKENIZER_FILES):
+        log.warning(  # this method reads no text, but whoever generates with the output needs one
+            "--model %s has no tokenizer (%s), so --out will have none either; save the model's tokenizer there "
+            "before generating with it",
+            a.model,
+            " / ".join(TOKENIZER_FILES),
+        )
     return reader, tok
 
 

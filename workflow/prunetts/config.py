@@ -600,14 +600,15 @@ def unpinned_sources(config: dict) -> str | None:
         if "revision" in options_of(key)  # the loaders that read a hub dataset by default
         and not _local_source((opts or {}).get("source"))
     ]
+    windows, layerif = _text_uses(config)  # a dense-only grid reads no texts
     texts = [
         f"{hub_texts(source)} in {entry}" if entry else None
-        for key, source in (
-            ("calibration", config["calibration"].get("source", "c4")),
-            ("influence.train_source", config.get("influence", {}).get("train_source")),
-            ("influence.val_source", config.get("influence", {}).get("val_source")),
+        for key, source, read in (
+            ("calibration", config["calibration"].get("source", "c4"), windows or layerif),  # LayerIF's default texts
+            ("influence.train_source", config.get("influence", {}).get("train_source"), layerif),
+            ("influence.val_source", config.get("influence", {}).get("val_source"), layerif),
         )
-        if hub_texts(source)
+        if read and hub_texts(source)
         for entry in [name(key, {"revision": split_ref(source)[1]})]
     ]
     named = (("models", models), ("benchmarks", benches), ("texts:", texts))
