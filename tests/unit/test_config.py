@@ -663,7 +663,8 @@ def test_owl_settings_that_must_or_may_push_a_layer_past_one():
     cfg["pruning"]["owl"]["lambda"] = 0.1
     assert config_problems(cfg) == [
         "pruning.owl.lambda: OWL at sparsity 0.97 and lambda 0.1 gives some layer of the 6 a sparsity of at least "
-        "1.0033 > 1 whatever the outlier ratios; use a lambda of at most 0.0900 or a lower sparsity (model demo)"
+        "1.0033 > 1 for any outlier ratios that are not all equal; use a lambda of at most 0.0180 (never above 1) or "
+        "a lower sparsity (model demo)"
     ]
     assert owl_range_warnings(cfg) == [
         "warning: model demo: OWL at sparsity 0.9 and lambda 0.1 may give a layer of the 6 a sparsity above 1 (up to "

@@ -145,6 +145,27 @@ def test_diff_heatmap_stars_exactly_the_significant_cells_and_leaves_out_dense(t
     assert len(ax.texts) == len(VARIANTS[1:]) * 3  # every pruned variant x budget cell has its number
 
 
+def test_figure_labels_round_as_the_summary_does(tables, drawn, tmp_path):
+    """-0.075 (12 of 160) printed -0.07 in the heatmap and -0.08 in the summary, a 0.125 budget-hit share 12 % and
+    0.13: the figures' labels go through the summary's rounding."""
+    g, st = tables
+    st = st.copy()
+    cell = (st["variant"] == "wanda-owl-s0.50") & (st["budget"] == 64)
+    st.loc[cell, "diff_vs_dense"] = -0.075
+    plots.diff_heatmap(st, "m", "demo", tmp_path / "diff.png")
+    (ax,) = drawn
+    variants = [label.get_text() for label in ax.get_yticklabels()]
+    label = next(t.get_text() for t in ax.texts if t.get_position() == (1, variants.index("wanda-owl-s0.50")))
+    assert label.rstrip("*") == stats.number_text(-0.075, 2, sign=True) == "-0.08"
+    drawn.clear()
+    g = g.copy()
+    top = (g["variant"] == "dense") & (g["budget"] == 256)
+    g.loc[top, "hit_budget"] = [True] * 3 + [False] * 21  # 3 / 24 = 0.125: "12%" by f-string, 0.13 in the summary
+    plots.thinking_lengths(g, "m", "demo", tmp_path / "think.png")
+    ((_left, right),) = drawn
+    assert "13%" in [t.get_text() for t in right.texts] and "12%" not in [t.get_text() for t in right.texts]
+
+
 def test_thinking_lengths_box_plots_the_largest_budget(tables, drawn, tmp_path):
     g, _ = tables
     plots.thinking_lengths(g, "m", "demo", tmp_path / "think.png")

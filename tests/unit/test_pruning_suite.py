@@ -1119,3 +1119,24 @@ def test_owl_peak_range_bounds_the_most_pruned_layer_over_all_outlier_ratios():
         one_low = {i: float(i != 0) for i in range(n_layers)}  # one layer at the bottom: the most
         assert max(owl_layer_sparsity(one_high, 0.5, 0.1).values()) == pytest.approx(least)
         assert max(owl_layer_sparsity(one_low, 0.5, 0.1).values()) == pytest.approx(most)
+
+
+def test_owl_at_the_safe_lambda_never_stops_and_the_quoted_lambda_is_safe():
+    """The quoted lambda is rounded down (0.2593 rounded to nearest gave 1.0001); at the exact bound, the most-pruned
+    layer is 1 up to rounding (S + mean - 0 against S + 2 lambda (L - 1) / L) and is pruned whole, not refused."""
+    import re
+
+    from prunetts.pruning.allocation import owl, owl_range_problem
+
+    worst = {0: 0.0, **{i: 1.0 for i in range(1, 28)}}  # one layer at the bottom: the most-pruned layer's maximum
+    modules = [(i, "mlp.down_proj", None) for i in range(28)]
+    for sparsity, lam in ((0.5, 0.2593), (0.46, 0.28), (0.2, 0.4)):
+        error, warning = owl_range_problem(sparsity, lam, 28)
+        assert error is None
+        if warning:
+            safe = float(re.search(r"a lambda of at most (\d\.\d{4}) cannot", warning)[1])
+            assert owl_range_problem(sparsity, safe, 28) == (None, None)
+            assert max(owl(modules, sparsity, worst, safe).values()) <= 1.0
+        else:
+            assert max(owl(modules, sparsity, worst, lam).values()) <= 1.0
+    assert max(owl(modules, 0.46, worst, 0.28).values()) == 1.0  # exactly at the bound, 1 + 1e-16 before the clamp

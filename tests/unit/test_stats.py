@@ -530,7 +530,8 @@ def test_grader_failures_are_a_column_and_named_under_the_tables():
     assert rows["dense"]["grader_failure_rate"] == 0.0 and rows["wanda-owl-s0.50"]["grader_failure_rate"] == 0.5
     assert rows["wanda-owl-s0.50"]["accuracy_mean"] == 0.25  # counted wrong
     st = artifacts.table("stats", list(rows.values())).to_pandas()
-    note = "Grader timeouts or errors, counted wrong in the accuracy (raise grading.timeout_s and rerun grade): "
+    note = "Grader timeouts or errors, counted wrong in the accuracy, pass@n and the difference vs dense (raise "
+    note += "grading.timeout_s and rerun grade): "
     note += "wanda-owl-s0.50 @ B=64"
     assert f"{note}: 2 of 4 traces" in stats.summary_markdown(st) and note in stats.summary_html(st)
     assert stats.summary_csv(st)["grader_failure_rate"].tolist() == [0.0, 0.5]
@@ -590,10 +591,18 @@ def test_summary_shows_the_answer_cut_share_and_marks_every_top_cell_with_fewer_
 def test_summary_prints_one_value_one_way():
     """17 / 80 computed as a mean over seeds and as a vote share differ in the last bit; both print 0.213 (f-strings
     printed 0.212 for one and 0.213 for the other), and a negative bound keeps its sign."""
-    assert stats._num(0.21249999999999997, 3) == stats._num(0.2125, 3) == stats._num(0.21250000000000002, 3) == "0.213"
-    assert stats._num(0.0375, 3) == "0.038" and stats._num(0.0375, 2) == "0.04"
-    assert stats._num(-0.003, 2, sign=True) == "-0.00" and stats._num(0.0, 3, sign=True) == "+0.000"
-    assert stats._num(0.0, 2) == "0.00" and stats._num(114.55, 1) == "114.6"
+    assert (
+        stats.number_text(0.21249999999999997, 3)
+        == stats.number_text(0.2125, 3)
+        == stats.number_text(0.21250000000000002, 3)
+        == "0.213"
+    )
+    assert stats.number_text(0.0375, 3) == "0.038" and stats.number_text(0.0375, 2) == "0.04"
+    assert stats.number_text(-0.003, 2, sign=True) == "-0.00" and stats.number_text(0.0, 3, sign=True) == "+0.000"
+    assert stats.number_text(0.0, 2) == "0.00" and stats.number_text(114.55, 1) == "114.6"
+    # a zero difference of two float sums (3 seeds: -6.9e-18) prints as the exact zero does
+    assert stats.number_text(-6.9e-18, 3, sign=True) == stats.number_text(0.0, 3, sign=True) == "+0.000"
+    assert stats.number_text(8192.05, 1) == "8192.1" and stats.number_text(float("nan"), 3) == "nan"
     g = grades({"dense": {7: [1] * 17 + [0] * 63}})
     st = artifacts.table("stats", stats.compute_stats(g, 1)).to_pandas()
     st["accuracy_mean"] = 0.21249999999999997

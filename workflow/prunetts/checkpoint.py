@@ -290,7 +290,7 @@ class Reader:
             model_type = self.config.get("model_type") if isinstance(self.config, dict) else None
             if isinstance(model_type, str) and model_type not in SUPPORTED_MODEL_TYPES:  # e.g. GPT-2's n_layer
                 raise CheckpointError(
-                    f"{self.dir}: model_type {model_type!r} is not supported (supported: "
+                    f"{path}: model_type {model_type!r} is not supported (supported: "
                     f"{', '.join(SUPPORTED_MODEL_TYPES)})"
                 )
             what = "is not a JSON object" if not isinstance(self.config, dict) else "has no num_hidden_layers >= 1"

@@ -601,10 +601,12 @@ def unpinned_sources(config: dict) -> str | None:
         and not _local_source((opts or {}).get("source"))
     ]
     windows, layerif = _text_uses(config)  # a dense-only grid reads no texts
+    train = config.get("influence", {}).get("train_source")
     texts = [
         f"{hub_texts(source)} in {entry}" if entry else None
         for key, source, read in (
-            ("calibration", config["calibration"].get("source", "c4"), windows or layerif),  # LayerIF's default texts
+            # LayerIF's training texts default to the calibration texts
+            ("calibration", config["calibration"].get("source", "c4"), windows or (layerif and not train)),
             ("influence.train_source", config.get("influence", {}).get("train_source"), layerif),
             ("influence.val_source", config.get("influence", {}).get("val_source"), layerif),
         )

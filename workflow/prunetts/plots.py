@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from prunetts.config import ConfigError, parse_variant
-from prunetts.stats import seeds_text, variant_order
+from prunetts.stats import number_text, seeds_text, variant_order
 
 METHOD_COLOURS = {"dense": "black", "magnitude": "tab:blue", "wanda": "tab:orange", "shortgpt": "tab:green"}
 ALLOCATION_STYLES = {None: "-", "uniform": "-", "owl": "--", "layerif": ":", "shortgpt": "-."}
@@ -179,7 +179,7 @@ def diff_heatmap(st: pd.DataFrame, model: str, bench: str, out: str | Path) -> N
                 s = sig.iat[i, j]
                 significant = s is not None and not pd.isna(s) and bool(s)
                 colour = "white" if abs(d[i, j]) > 0.6 * vmax else "black"
-                text = f"{d[i, j]:+.2f}" + ("*" if significant else "")
+                text = number_text(d[i, j], 2, sign=True) + ("*" if significant else "")
                 ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
                 if significant:
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.8))
@@ -271,7 +271,15 @@ def thinking_lengths(grades: pd.DataFrame, model: str, bench: str, out: str | Pa
             for j in range(h.shape[1]):
                 if not np.isnan(h[i, j]):
                     colour = "white" if h[i, j] > 0.6 else "black"
-                    right.text(j, i + 1, f"{h[i, j]:.0%}", ha="center", va="center", fontsize=7, color=colour)
+                    right.text(
+                        j,
+                        i + 1,
+                        number_text(100 * h[i, j], 0) + "%",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color=colour,
+                    )
         right.set_xticks(range(len(budgets)), [str(b) for b in budgets])
         right.set_xlabel("thinking budget (tokens)")
         right.set_title("share of traces that hit the budget", fontsize=9)

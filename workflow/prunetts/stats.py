@@ -473,16 +473,21 @@ def _own_sample(r, n_seeds: int, n: int) -> str:
     return _own_seeds(r, n_seeds) + ("" if r["n_problems"] == n else f" (n={r['n_problems']})")
 
 
-def _num(x: float, places: int, sign: bool = False) -> str:
-    """``x`` to ``places`` decimals, halves rounded away from zero on the value to 12 decimals: one number computed
-    two ways (17 / 80 as a mean over seeds and as a vote share, 0.21249999999999997 and 0.2125) prints one way
-    (``f"{x:.3f}"`` printed 0.212 and 0.213)."""
-    d = Decimal(f"{x:.12f}").quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+def number_text(x: float, places: int, sign: bool = False) -> str:
+    """``x`` to ``places`` decimals, halves rounded away from zero on the value to 15 significant digits, and a value
+    within 1e-12 of zero as zero: one number computed two ways (17 / 80 as a mean over seeds and as a vote share,
+    0.21249999999999997 and 0.2125; a zero difference as -6.9e-18) prints one way (``f"{x:.3f}"`` printed 0.212 and
+    0.213, -0.000 and +0.000). Also the figures' labels (``prunetts.plots``)."""
+    if not math.isfinite(x):
+        return f"{x:{'+' if sign else ''}.{places}f}"
+    d = Decimal(f"{x:.15g}") if abs(x) >= 1e-12 else Decimal(0)
+    d = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return f"{d:+f}" if sign else f"{d:f}"
 
 
 def _acc_cell(r, n_seeds: int, n: int) -> str:
-    acc = f"{_num(r['accuracy_mean'], 3)} [{_num(r['accuracy_ci_low'], 2)}, {_num(r['accuracy_ci_high'], 2)}]"
+    low, high = number_text(r["accuracy_ci_low"], 2), number_text(r["accuracy_ci_high"], 2)
+    acc = f"{number_text(r['accuracy_mean'], 3)} [{low}, {high}]"
     return acc + _own_sample(r, n_seeds, n) + _mark(r)
 
 
@@ -490,8 +495,8 @@ def _diff_cell(r) -> str:
     if pd.isna(r.get("diff_vs_dense")):
         return "–"
     star = "*" if _mark(r) else ""
-    low, high = _num(r["diff_ci_low"], 2, True), _num(r["diff_ci_high"], 2, True)
-    return f"{_num(r['diff_vs_dense'], 3, True)} [{low}, {high}]{star}"
+    low, high = number_text(r["diff_ci_low"], 2, True), number_text(r["diff_ci_high"], 2, True)
+    return f"{number_text(r['diff_vs_dense'], 3, True)} [{low}, {high}]{star}"
 
 
 def _blocks(st: pd.DataFrame):
@@ -513,7 +518,8 @@ _LEGEND = (
     "[95 % paired bootstrap interval over problems], * = the same test (the star follows the test, not the interval). "
     "pass@n / maj@n: any-correct / majority vote (ties split evenly) over the n seeds, at the largest budget; "
     "answer cut: the share of answers cut before their end token (at max_gen_toks or the model's context), graded as "
-    "they stand. (k=m) marks a cell with m seeds instead of n, (n=p) one over p problems instead of the header's n."
+    "they stand. (k=m) / (n=p) mark an accuracy, pass@n or maj@n cell over m seeds / p problems instead of the "
+    "header's n."
 )
 
 
@@ -530,11 +536,11 @@ def _top_cells(r, n_seeds: int, n: int) -> list[str]:
         return ["–"] * 5
     own = _own_sample(r, n_seeds, n)
     return [
-        f"{_num(r['pass_at_k'][-1], 3)}{own}",
-        f"{_num(r['maj_at_k'][-1], 3)}{own}",
-        f"{_num(r['mean_thinking_tokens'], 1)}",
-        f"{_num(r['budget_hit_rate'], 2)}",
-        f"{_num(r['answer_cut_rate'], 2)}",
+        f"{number_text(r['pass_at_k'][-1], 3)}{own}",
+        f"{number_text(r['maj_at_k'][-1], 3)}{own}",
+        f"{number_text(r['mean_thinking_tokens'], 1)}",
+        f"{number_text(r['budget_hit_rate'], 2)}",
+        f"{number_text(r['answer_cut_rate'], 2)}",
     ]
 
 
@@ -574,8 +580,8 @@ def _grader_failures_note(variants, budgets, by) -> str | None:
     if not cells:
         return None
     return (
-        "Grader timeouts or errors, counted wrong in the accuracy (raise grading.timeout_s and rerun grade): "
-        + "; ".join(cells)
+        "Grader timeouts or errors, counted wrong in the accuracy, pass@n and the difference vs dense (raise "
+        "grading.timeout_s and rerun grade): " + "; ".join(cells)
     )
 
 

@@ -30,7 +30,8 @@ IMPL_VERSION = {
     # 9: summaries show the answer-cut share at the largest budget and round halves up on the decimal value
     "aggregate": 9,
     # 2: per-layer figure with attention and MLP apart; ShortGPT by layer count has its own line style
-    "plot": 2,  # the four figure rules (prunetts.plots)
+    # 3: labels rounded as the summaries round them (stats.number_text)
+    "plot": 3,  # the four figure rules (prunetts.plots)
 }
 
 

@@ -53,10 +53,13 @@ def owl_layer_sparsity(ratios: dict[int, float], sparsity: float, lam: float) ->
     return {i: sparsity - (x - mean) for i, x in zip(layers, scaled, strict=True)}
 
 
+OWL_TOLERANCE = 1e-9  # a layer sparsity this far above 1 is 1 up to rounding (S + mean - 0 against S + 2λ(L-1)/L)
+
+
 def owl_peak_range(sparsity: float, lam: float, n_layers: int) -> tuple[float, float]:
-    """The least and the most sparsity ``owl_layer_sparsity`` can give its most-pruned layer, over all outlier
-    ratios: S + mean of the scaled ratios, which lies in [2λ/L, 2λ(L−1)/L] (one layer at the top of the 2λ range and
-    the rest at the bottom, or the reverse); S with one layer."""
+    """The least and the most sparsity ``owl_layer_sparsity`` can give its most-pruned layer over all outlier ratios
+    that are not all equal: S + mean of the scaled ratios, which lies in [2λ/L, 2λ(L−1)/L] (one layer at the top of
+    the 2λ range and the rest at the bottom, or the reverse); S with one layer (or equal ratios)."""
     if n_layers < 2:
         return sparsity, sparsity
     return sparsity + 2 * lam / n_layers, sparsity + 2 * lam * (n_layers - 1) / n_layers
@@ -64,20 +67,24 @@ def owl_peak_range(sparsity: float, lam: float, n_layers: int) -> tuple[float, f
 
 def owl_range_problem(sparsity: float, lam: float, n_layers: int) -> tuple[str | None, str | None]:
     """``(error, warning)`` for OWL at ``sparsity`` and ``lam`` on ``n_layers`` layers, checkable before the capture:
-    an error when some layer gets a sparsity above 1 whatever the outlier ratios, a warning when one may (``owl``
-    then stops once the ratios are known)."""
+    an error when some layer gets a sparsity above 1 for any outlier ratios that are not all equal (real layers' never
+    are), a warning when it may (``owl`` then stops once the ratios are known). Both quote the largest lambda that can
+    never exceed 1, rounded down to 4 decimals."""
+    import math
+
     least, most = owl_peak_range(sparsity, lam, n_layers)
-    if least > 1:
+    safe = math.floor((1 - sparsity) * n_layers / (2 * max(n_layers - 1, 1)) * 1e4 + 1e-6) / 1e4  # 0.06, not 0.0599
+    if least > 1 + OWL_TOLERANCE:
         return (
             f"OWL at sparsity {sparsity} and lambda {lam} gives some layer of the {n_layers} a sparsity of at least "
-            f"{least:.4f} > 1 whatever the outlier ratios; use a lambda of at most {(1 - sparsity) * n_layers / 2:.4f} "
-            "or a lower sparsity"
+            f"{least:.4f} > 1 for any outlier ratios that are not all equal; use a lambda of at most {safe:.4f} (never "
+            "above 1) or a lower sparsity"
         ), None
-    if most > 1:
+    if most > 1 + OWL_TOLERANCE:
         return None, (
             f"OWL at sparsity {sparsity} and lambda {lam} may give a layer of the {n_layers} a sparsity above 1 (up "
             f"to {most:.4f}, by the outlier ratios): the allocation then stops after the capture; a lambda of at most "
-            f"{(1 - sparsity) * n_layers / (2 * (n_layers - 1)):.4f} cannot"
+            f"{safe:.4f} cannot"
         )
     return None, None
 
@@ -94,14 +101,14 @@ def owl(
     if nonfinite:
         raise ArtifactError(f"OWL: the outlier ratio of layer {nonfinite[0]} is not finite; recompute the capture")
     raw = owl_layer_sparsity(ratios, sparsity, lam)
-    bad = [i for i, s in raw.items() if s > 1.0]
+    bad = [i for i, s in raw.items() if s > 1 + OWL_TOLERANCE]
     if bad:  # the settings' error, one line in the allocate job (it was a traceback there)
         raise ConfigError(
             f"OWL: layer {bad[0]} would get sparsity {raw[bad[0]]:.4f} (target {sparsity}, lambda {lam}); "
             "lower the lambda (pruning.owl.lambda, CLI --owl-lambda) or the sparsity"
         )
     floor = 0.01 if method == "wanda" else 0.0  # TTS-Pruning: Wanda-OWL clamps to 0.01, magnitude-OWL prunes none
-    per_layer = {i: (s if s > 0 else floor) for i, s in raw.items()}
+    per_layer = {i: (min(s, 1.0) if s > 0 else floor) for i, s in raw.items()}  # 1 + rounding -> 1
     clamped = sorted(i for i, s in raw.items() if s <= 0)
     if clamped:  # the paper's code clamps silently; the layer mean (the global sparsity) then leaves S
         log.warning(
