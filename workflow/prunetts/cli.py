@@ -297,7 +297,6 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
         meta_model,
         resolve_device,
     )
-    from prunetts.pruning.allocation import owl_range_problem
     from prunetts.pruning.shortgpt import n_for_sparsity, removal_problem
 
     resolve_device(a.device)  # e.g. cuda on a machine without one: one line now, not a kernel error later
@@ -311,12 +310,8 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
     # a config.json of another size than the weights: one line now, not a traceback after the calibration
     check_weights(reader.dir, meta_model(str(reader.dir), a.trust_remote_code)[1])
     n_layers = reader.config["num_hidden_layers"]
-    if a.allocation == "owl" and a.method != "shortgpt":
-        error, warning = owl_range_problem(a.sparsity, a.owl_lambda, n_layers)
-        if error:
-            raise ValueError(f"--owl-lambda/--sparsity: {error}")
-        if warning:
-            log.warning("%s (--owl-lambda)", warning)
+    if not hub:  # a hub id's was checked before its texts were read
+        _check_owl_range(a, n_layers)
     if a.method == "shortgpt":
         n = a.shortgpt_layers or n_for_sparsity(a.sparsity, n_layers)
         problem = removal_problem(n, n_layers)
@@ -345,6 +340,28 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
             " / ".join(TOKENIZER_FILES),
         )
     return reader, tok
+
+
+def _layer_count(checkpoint: Path) -> int | None:
+    """``num_hidden_layers`` of a checkpoint's config.json, None where unreadable (``Reader`` then says so)."""
+    try:
+        return json.loads((checkpoint / "config.json").read_text()).get("num_hidden_layers")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _check_owl_range(a, n_layers) -> None:
+    """OWL settings that push a layer's sparsity past 1: an error where every unequal set of outlier ratios does, a
+    warning where some do (known only after the capture)."""
+    from prunetts.pruning.allocation import owl_range_problem
+
+    if a.allocation != "owl" or a.method == "shortgpt" or not isinstance(n_layers, int) or n_layers < 1:
+        return
+    error, warning = owl_range_problem(a.sparsity, a.owl_lambda, n_layers)
+    if error:
+        raise ValueError(f"--owl-lambda/--sparsity: {error}")
+    if warning:
+        log.warning("%s (--owl-lambda)", warning)
 
 
 def _influence_texts(a) -> tuple[list[str], list[str]]:
@@ -400,7 +417,8 @@ def run_prune(a, hub: bool = False) -> dict:
     if hub:
         resolve_device(a.device)  # a device this machine lacks: one line before a C4 download too
         # a mistyped or gated id, or a wrong revision, too: its files but the weights are megabytes
-        resolve(a.model, a.revision, weights=False, hub=True)
+        files = resolve(a.model, a.revision, weights=False, hub=True)
+        _check_owl_range(a, _layer_count(files))
         texts, influence = read_texts()
     reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif", hub=hub)
     if not hub:
