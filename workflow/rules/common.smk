@@ -47,7 +47,11 @@ if not (workflow.remote_exec or workflow.subprocess_exec):
     # misspelt vLLM options, when vLLM is importable here (else the generate job checks them)
     if problems := vllm_option_problems(config):
         sys.exit(error_lines(ConfigError("\n".join(problems))))
-    for warning in [unpinned_sources(config), *shortgpt_duplicates(config), *owl_range_warnings(config)]:
+    for warning in [
+        unpinned_sources(config),
+        *shortgpt_duplicates(config),
+        *owl_range_warnings(config),
+    ]:
         if warning:
             print(warning, file=sys.stderr)
 
