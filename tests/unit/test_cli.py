@@ -256,6 +256,19 @@ def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, caplog, monkey
     assert "no tokenizer" not in caplog.text
 
 
+def test_a_shortgpt_sparsity_rounded_up_to_one_layer_is_warned(tiny_qwen3_dir, tmp_path, caplog):
+    import logging
+
+    c4 = str(bench_file("c4_demo.jsonl"))
+    with caplog.at_level(logging.WARNING, logger="prunetts"):
+        args = ["--calibration", c4, "--seqlen", 64, "--n-samples", 4, "--method", "shortgpt"]
+        assert _prune(tiny_qwen3_dir, tmp_path / "o", *args, "--sparsity", "0.1") == 0
+        assert "ShortGPT at sparsity 0.1 removes 1 of the 3 layers (33% of them), not none" in caplog.text
+        caplog.clear()
+        assert _prune(tiny_qwen3_dir, tmp_path / "p", *args, "--sparsity", "0.3") == 0  # round(0.9) = 1: as asked
+        assert "ShortGPT at sparsity" not in caplog.text
+
+
 def test_an_owl_setting_that_may_exceed_one_is_warned_before_the_calibration(tiny_qwen3_dir, tmp_path, caplog):
     """S = 0.9, lambda = 0.1 on 3 layers: the most-pruned layer gets 0.9667 to 1.0333 by the outlier ratios, so the
     run is warned before the calibration is read (and stops only if the ratios make it exceed 1)."""

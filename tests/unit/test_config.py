@@ -276,6 +276,11 @@ def test_sparsities_that_remove_the_same_shortgpt_layers_are_warned():
     ]
     cfg["pruning"]["sparsities"] = [0.2, 0.5]
     assert shortgpt_duplicates(cfg) == []
+    cfg["pruning"]["sparsities"] = [0.05, 0.5]  # round(0.3) = 0: ShortGPT still removes one layer, a sixth of them
+    assert shortgpt_duplicates(cfg) == [
+        "warning: model demo: ShortGPT at sparsity 0.05 removes 1 of the 6 layers (17% of them), not none: "
+        "round(0.05 x 6) = 0, and a variant removing none would be the dense model"
+    ]
 
 
 def test_config_edge_cases_of_the_new_checks():

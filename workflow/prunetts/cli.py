@@ -297,7 +297,7 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
         meta_model,
         resolve_device,
     )
-    from prunetts.pruning.shortgpt import n_for_sparsity, removal_problem
+    from prunetts.pruning.shortgpt import n_for_sparsity, removal_problem, rounded_up_note
 
     resolve_device(a.device)  # e.g. cuda on a machine without one: one line now, not a kernel error later
     reader = Reader(a.model, a.revision, hub=hub)
@@ -317,6 +317,8 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
         problem = removal_problem(n, n_layers)
         if problem:
             raise ValueError(f"--shortgpt-layers/--sparsity: {problem}")
+        if not a.shortgpt_layers and (note := rounded_up_note(a.sparsity, n_layers)):
+            log.warning("%s (--sparsity)", note)
     ctx, used = context_length(reader.config), _used(a)
     for flag in ("seqlen", "influence_max_len"):  # positions the model was never trained on: nonsense statistics
         if ctx is not None and flag in used and getattr(a, flag) > ctx:

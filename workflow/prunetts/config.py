@@ -484,7 +484,10 @@ def _silent_method_problems(p: dict, layer_lists: list[list[int]]) -> list[str]:
 
 def shortgpt_duplicates(config: dict) -> list[str]:
     """Warning lines for sparsities that make ShortGPT remove the same number of a local model's layers (one model
-    pruned and evaluated under two names; the sparsities also serve the unstructured methods, so no error)."""
+    pruned and evaluated under two names; the sparsities also serve the unstructured methods, so no error), and for
+    those whose round(S x L) is 0, so that ShortGPT removes one layer, far more than S."""
+    from prunetts.pruning.shortgpt import rounded_up_note
+
     p = config["pruning"]
     if "shortgpt" not in p.get("methods", []):
         return []
@@ -499,6 +502,9 @@ def shortgpt_duplicates(config: dict) -> list[str]:
             f"pruned and evaluated {len(vs)} times"
             for n, vs in by_n.items()
             if len(vs) > 1
+        ]
+        out += [
+            f"warning: model {name}: {note}" for s in p.get("sparsities", []) if (note := rounded_up_note(s, n_layers))
         ]
     return out
 

@@ -58,6 +58,16 @@ def n_for_sparsity(sparsity: float, n_layers: int) -> int:
     return max(1, round(sparsity * n_layers))
 
 
+def rounded_up_note(sparsity: float, n_layers: int) -> str | None:
+    """A warning where ``n_for_sparsity``'s floor of 1 applies: the variant removes 1/L of the layers, far above S."""
+    if round(sparsity * n_layers) > 0:
+        return None
+    return (
+        f"ShortGPT at sparsity {sparsity} removes 1 of the {n_layers} layers ({1 / n_layers:.0%} of them), not none: "
+        f"round({sparsity} x {n_layers}) = 0, and a variant removing none would be the dense model"
+    )
+
+
 def pruned_config(config: dict, keep: list[int]) -> dict:
     n_old = config["num_hidden_layers"]
     out = dict(config)
