@@ -660,6 +660,11 @@ def test_summary_paths_are_absolute_and_layer_scores_plain_json(tiny_qwen3_dir, 
     assert summary["resolved"]["influence_train"] is None
     scores = summary["layer_scores"]
     assert sorted(scores) == ["0", "1", "2"] and all(set(v) == {"attention", "mlp"} for v in scores.values())
+    # magnitude under uniform reads no texts: the file given is an argument, not a source of what ran
+    args = ["--method", "magnitude", "--sparsity", "0.2", "--calibration", "texts.jsonl"]
+    assert _prune(tiny_qwen3_dir, "u", *args) == 0
+    summary = json.loads((tmp_path / "u" / "prunetts_prune.json").read_text())
+    assert summary["arguments"]["calibration"] == "texts.jsonl" and summary["resolved"]["calibration"] is None
 
 
 def test_unread_calibration_flags_are_warned_not_checked(tiny_qwen3_dir, tmp_path, caplog):

@@ -484,7 +484,11 @@ def run_prune(a, hub: bool = False) -> dict:
                 # the exact weights: run again with --revision set to it
                 "hub_commit": hub_commit(a.model, reader.dir),
                 "out": str(Path(a.out).resolve()),
-                **{flag: _absolute(getattr(a, flag)) for flag in ("calibration", "influence_train", "influence_val")},
+                # the texts read (null: the method and allocation read none of that flag's)
+                **{
+                    flag: _absolute(getattr(a, flag)) if flag in _used(a) else None
+                    for flag in ("calibration", "influence_train", "influence_val")
+                },
                 "calibration_windows": len(windows) if windows else 0,
                 "influence_texts": influence_sizes,
                 "removed_layers": sorted({r["layer"] for r in records if r["target_sparsity"] == 1.0})
