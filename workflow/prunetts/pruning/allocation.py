@@ -122,6 +122,9 @@ def owl(
     return {(layer, name): per_layer[layer] for layer, name, _ in modules}
 
 
+LAYERIF_NEAR_WHOLE = 0.9  # a layer's component pruned above this is warned of even below the cap
+
+
 def layerif_component(
     scores: list[float],
     numels: list[int],
@@ -169,6 +172,16 @@ def layerif_component(
             label if label == "this" else f"the {label}",
             float((out * d).sum() / d.sum()),
             sparsity,
+        )
+    near = [i for i, r in enumerate(raw) if LAYERIF_NEAR_WHOLE < r <= 1.0]
+    if near:  # e.g. one layer's influence sum far below the rest: the second min-max sends it to the top of the range
+        log.warning(
+            "LayerIF: layer(s) %s get %s sparsity %s, nearly the whole component (the paper's code allocates so: a "
+            "layer whose influence sum is far below the others' goes to the top of [e1, e2]); check its influence "
+            "scores, or narrow [e1, e2]",
+            ", ".join(map(str, near)),
+            "this" if label == "this" else f"the {label}",
+            ", ".join(f"{raw[i]:.3f}" for i in near),
         )
     return out.tolist()
 
