@@ -167,11 +167,13 @@ def test_text_files_are_checked_before_a_hub_checkpoint_is_fetched(
     assert _prune("org/no-such-model", tmp_path / "o", "--sparsity", "0.2", *extra) == 1
     line = _one_line_error(capsys)
     assert "org/no-such-model: cannot get the checkpoint from the Hugging Face hub" in line and message not in line
-    # OWL settings past sparsity 1 on every unequal set of ratios: one line before the texts are read (c4: a download)
-    owl = [*extra, "--method", "wanda", "--allocation", "owl", "--owl-lambda", "0.1"]
-    assert _prune("org/tiny", tmp_path / "o", "--sparsity", "0.96", *owl) == 1
-    line = _one_line_error(capsys)
-    assert "--owl-lambda/--sparsity: OWL at sparsity 0.96" in line and message not in line
+    if "--calibration" in extra:  # a bad calibration file, which wanda under OWL reads
+        # OWL settings past sparsity 1 on every unequal set of ratios: one line before the texts are read (c4: a
+        # download)
+        owl = [*extra, "--allocation", "owl", "--owl-lambda", "0.1"]
+        assert _prune("org/tiny", tmp_path / "o", "--sparsity", "0.96", *owl) == 1
+        line = _one_line_error(capsys)
+        assert "--owl-lambda/--sparsity: OWL at sparsity 0.96" in line and message not in line
 
 
 def _prune(model, out, *extra):

@@ -146,8 +146,9 @@ def test_diff_heatmap_stars_exactly_the_significant_cells_and_leaves_out_dense(t
 
 
 def test_figure_labels_round_as_the_summary_does(tables, drawn, tmp_path):
-    """-0.075 (12 of 160) printed -0.07 in the heatmap and -0.08 in the summary, a 0.125 budget-hit share 12 % and
-    0.13: the figures' labels go through the summary's rounding."""
+    """-0.075 (12 of 160) printed -0.07 in the heatmap, where the summary's rounding gives -0.08 at 2 decimals, and
+    a 0.125 budget-hit share 12 % against the summary's 0.13: the figures' labels go through the summary's
+    rounding."""
     g, st = tables
     st = st.copy()
     cell = (st["variant"] == "wanda-owl-s0.50") & (st["budget"] == 64)

@@ -1144,7 +1144,8 @@ def test_owl_at_the_safe_lambda_never_stops_and_the_quoted_lambda_is_safe():
 
 def test_layerif_warns_of_a_layer_pruned_nearly_whole_below_the_cap(caplog):
     """28 layers at S = 0.2, one mid-stack layer whose positive influence sum is far below the rest: the second
-    min-max sends it to e2, and the rescale to S puts it at 0.96 (below the cap, so the cap's warning is silent)."""
+    min-max sends it to e2 (as it does some layer whatever the scores), and the rescale to S puts it at 0.96, below
+    the cap, whose warning is silent."""
     import logging
 
     import numpy as np
@@ -1156,6 +1157,7 @@ def test_layerif_warns_of_a_layer_pruned_nearly_whole_below_the_cap(caplog):
         p = alloc.layerif_component(scores, [1] * 28, 0.2, 0.05, 0.40, "paper_code", label="mlp")
     assert 0.9 < p[13] < 1.0 and max(p[:13] + p[14:]) < 0.9
     assert "LayerIF: layer(s) 13 get the mlp sparsity 0.9" in caplog.text and "capped" not in caplog.text
+    assert "the layer with the lowest smoothed influence always gets e2 = 0.4, times eta = 2.4" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="prunetts"):
         alloc.layerif_component((10 + rng.random(28)).tolist(), [1] * 28, 0.2, 0.05, 0.40, "paper_code")

@@ -174,14 +174,16 @@ def layerif_component(
             sparsity,
         )
     near = [i for i, r in enumerate(raw) if LAYERIF_NEAR_WHOLE < r <= 1.0]
-    if near:  # e.g. one layer's influence sum far below the rest: the second min-max sends it to the top of the range
+    if near:  # the second min-max puts one layer at e2 whatever the scores: the rescale makes it eta * e2
         log.warning(
-            "LayerIF: layer(s) %s get %s sparsity %s, nearly the whole component (the paper's code allocates so: a "
-            "layer whose influence sum is far below the others' goes to the top of [e1, e2]); check its influence "
-            "scores, or narrow [e1, e2]",
+            "LayerIF: layer(s) %s get %s sparsity %s, nearly the whole component: the layer with the %s smoothed "
+            "influence always gets e2 = %s, times eta = %.3f (the rescale to S). Lower the sparsity or e2",
             ", ".join(map(str, near)),
             "this" if label == "this" else f"the {label}",
             ", ".join(f"{raw[i]:.3f}" for i in near),
+            "lowest" if direction == "paper_code" else "highest",
+            e2,
+            eta,
         )
     return out.tolist()
 
