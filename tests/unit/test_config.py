@@ -676,6 +676,11 @@ def test_owl_settings_that_must_or_may_push_a_layer_past_one():
         "1.0667, by the outlier ratios): the allocation then stops after the capture; a lambda of at most 0.0600 "
         "cannot; set pruning.owl.lambda"
     ]
+    cfg["calibration"]["seqlen"] = 1024  # beyond the demo's 512: both mistakes in one pass, not one per rerun
+    problems = config_problems(cfg)
+    assert len(problems) == 2 and problems[0].startswith("calibration.seqlen: 1024 tokens exceed model demo's")
+    assert problems[1].startswith("pruning.owl.lambda: OWL at sparsity 0.97")
+    cfg["calibration"]["seqlen"] = 256
     cfg["pruning"]["allocations"] = ["uniform"]
     assert config_problems(cfg) == [] and owl_range_warnings(cfg) == []
     cfg["pruning"].update(methods=["shortgpt"], allocations=["owl"], sparsities=[0.2])

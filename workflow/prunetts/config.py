@@ -383,7 +383,8 @@ def config_problems(config: dict) -> list[str]:
             problems = [f"{key}: {x}" for x in [text_field_problem(source, field, setting)] if x]
         out += problems
     for name, m in config["models"].items():
-        out += _model_problems(name, m, p) or _context_problems(name, m, config)
+        # a model that cannot be read blocks the rest; a grid that does not fit it does not hide its context checks
+        out += _model_problems(name, m, p) or (_context_problems(name, m, config) + _grid_fit_problems(name, m, p))
     return out
 
 
@@ -690,7 +691,6 @@ def _source_problems(key: str, source, hub_ok: bool) -> list[str]:
 
 
 def _model_problems(name, m: dict, pruning: dict) -> list[str]:
-    import math
     from pathlib import Path
 
     key = f"models.{name}.path"
@@ -719,7 +719,6 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
     model_config = _local_config(path)
     if not isinstance(model_config, dict):
         return [f"{key}: {path}/config.json is unreadable or not a JSON object; restore the checkpoint's config"]
-    n_layers = None
     if pruning.get("methods"):  # every capture / prune job reads the layers through prunetts.models.Arch
         from prunetts.models import SUPPORTED_MODEL_TYPES
 
@@ -745,6 +744,17 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
         return [f"{key}: {no_template}"]
     if no_stop := stop_token_problem(p, m.get("delimiters", "s1")):  # so would they on this, after the pruning
         return [f"models.{name}.delimiters: {no_stop}"]
+    return []
+
+
+def _grid_fit_problems(name, m: dict, pruning: dict) -> list[str]:
+    """Pruning settings a readable local model's layer count rules out: OWL sparsities past 1, ShortGPT removing
+    every layer or duplicating a variant (none for a hub id, whose config the first job reads)."""
+    import math
+
+    n_layers = _local_layer_count(str(m["path"])) if pruning.get("methods") else None
+    if n_layers is None or n_layers < 1:
+        return []
     out = [f"pruning.owl.lambda: {e} (model {name})" for e, _ in _owl_ranges(pruning, n_layers) if e]
     if "shortgpt" not in pruning.get("methods", []):
         return out
