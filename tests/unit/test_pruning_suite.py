@@ -1140,6 +1140,8 @@ def test_owl_at_the_safe_lambda_never_stops_and_the_quoted_lambda_is_safe():
         else:
             assert max(owl(modules, sparsity, worst, lam).values()) <= 1.0
     assert max(owl(modules, 0.46, worst, 0.28).values()) == 1.0  # exactly at the bound, 1 + 1e-16 before the clamp
+    error, _ = owl_range_problem(0.97, 0.0901, 6)  # just past 1: printed with the digits that show it
+    assert "at least 1.000033333333 > 1" in error and "at most 0.0180 (never above 1)" in error
 
 
 def test_layerif_warns_of_a_layer_pruned_nearly_whole_below_the_cap(caplog):

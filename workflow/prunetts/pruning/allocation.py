@@ -65,6 +65,11 @@ def owl_peak_range(sparsity: float, lam: float, n_layers: int) -> tuple[float, f
     return sparsity + 2 * lam / n_layers, sparsity + 2 * lam * (n_layers - 1) / n_layers
 
 
+def _above_one(x: float) -> str:
+    """A sparsity just above 1 with the digits that show it is (1.0000 would read as allowed)."""
+    return f"{x:.4f}" if x >= 1.00005 else f"{x:.12f}".rstrip("0")
+
+
 def owl_range_problem(sparsity: float, lam: float, n_layers: int) -> tuple[str | None, str | None]:
     """``(error, warning)`` for OWL at ``sparsity`` and ``lam`` on ``n_layers`` layers, checkable before the capture:
     an error when some layer gets a sparsity above 1 for any outlier ratios that are not all equal (real layers' never
@@ -77,14 +82,14 @@ def owl_range_problem(sparsity: float, lam: float, n_layers: int) -> tuple[str |
     if least > 1 + OWL_TOLERANCE:
         return (
             f"OWL at sparsity {sparsity} and lambda {lam} gives some layer of the {n_layers} a sparsity of at least "
-            f"{least:.4f} > 1 for any outlier ratios that are not all equal; use a lambda of at most {safe:.4f} (never "
-            "above 1) or a lower sparsity"
+            f"{_above_one(least)} > 1 for any outlier ratios that are not all equal; use a lambda of at most "
+            f"{safe:.4f} (never above 1) or a lower sparsity"
         ), None
     if most > 1 + OWL_TOLERANCE:
         return None, (
             f"OWL at sparsity {sparsity} and lambda {lam} may give a layer of the {n_layers} a sparsity above 1 (up "
-            f"to {most:.4f}, by the outlier ratios): the allocation then stops after the capture; a lambda of at most "
-            f"{safe:.4f} cannot"
+            f"to {_above_one(most)}, by the outlier ratios): the allocation then stops after the capture; a lambda "
+            f"of at most {safe:.4f} cannot"
         )
     return None, None
 
