@@ -285,14 +285,11 @@ class Reader:
             raise CheckpointError(f"{config}: unreadable ({e}); restore the checkpoint's config") from None
         n_layers = self.config.get("num_hidden_layers") if isinstance(self.config, dict) else None
         if not isinstance(n_layers, int) or isinstance(n_layers, bool) or n_layers < 1:
-            from prunetts.models import SUPPORTED_MODEL_TYPES
+            from prunetts.models import model_type_problem
 
             model_type = self.config.get("model_type") if isinstance(self.config, dict) else None
-            if isinstance(model_type, str) and model_type not in SUPPORTED_MODEL_TYPES:  # e.g. GPT-2's n_layer
-                raise CheckpointError(
-                    f"{path}: model_type {model_type!r} is not supported (supported: "
-                    f"{', '.join(SUPPORTED_MODEL_TYPES)})"
-                )
+            if isinstance(model_type, str) and (problem := model_type_problem(model_type)):  # e.g. GPT-2's n_layer
+                raise CheckpointError(f"{path}: {problem}")
             what = "is not a JSON object" if not isinstance(self.config, dict) else "has no num_hidden_layers >= 1"
             raise CheckpointError(f"{config}: {what}; restore the checkpoint's own config.json")
         stored = {int(m[1]) for n in self.files if (m := LAYER_RE.match(n))}

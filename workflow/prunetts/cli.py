@@ -289,24 +289,20 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
     (``--out Qwen/Qwen3-8B-wanda`` creates a local ``Qwen/`` that must not turn ``Qwen/Qwen3-8B`` into a path)."""
     from prunetts.checkpoint import CheckpointError, Reader, context_length, free_space_problem
     from prunetts.models import (
-        SUPPORTED_MODEL_TYPES,
         TOKENIZER_FILES,
         ModelError,
         check_weights,
         load_tokenizer,
         meta_model,
+        model_type_problem,
         resolve_device,
     )
     from prunetts.pruning.shortgpt import n_for_sparsity, removal_problem, rounded_up_note
 
     resolve_device(a.device)  # e.g. cuda on a machine without one: one line now, not a kernel error later
     reader = Reader(a.model, a.revision, hub=hub)
-    model_type = reader.config.get("model_type")
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ModelError(
-            f"--model {a.model}: model_type {model_type!r} is not supported (supported: "
-            f"{', '.join(SUPPORTED_MODEL_TYPES)})"
-        )
+    if problem := model_type_problem(reader.config.get("model_type")):
+        raise ModelError(f"--model {a.model}: {problem}")
     # a config.json of another size than the weights: one line now, not a traceback after the calibration
     check_weights(reader.dir, meta_model(str(reader.dir), a.trust_remote_code)[1])
     n_layers = reader.config["num_hidden_layers"]
@@ -342,14 +338,6 @@ def _preflight(a, v, needs_tokenizer: bool, hub: bool = False) -> tuple:
             " / ".join(TOKENIZER_FILES),
         )
     return reader, tok
-
-
-def _layer_count(checkpoint: Path) -> int | None:
-    """``num_hidden_layers`` of a checkpoint's config.json, None where unreadable (``Reader`` then says so)."""
-    try:
-        return json.loads((checkpoint / "config.json").read_text()).get("num_hidden_layers")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _check_owl_range(a, n_layers) -> None:
@@ -397,7 +385,7 @@ def run_prune(a, hub: bool = False) -> dict:
     from prunetts import scores as sc
     from prunetts.calibration import load_texts, packed_windows, paper_windows
     from prunetts.checkpoint import hub_commit, prunable_modules_from_shapes, resolve, tensor_shapes
-    from prunetts.config import Variant
+    from prunetts.config import Variant, local_layer_count
     from prunetts.models import resolve_device
     from prunetts.pruning.allocation import for_variant
     from prunetts.pruning.pruner import global_sparsity, needs_calibration, prune_checkpoint, sparsity_rows
@@ -420,7 +408,7 @@ def run_prune(a, hub: bool = False) -> dict:
         resolve_device(a.device)  # a device this machine lacks: one line before a C4 download too
         # a mistyped or gated id, or a wrong revision, too: its files but the weights are megabytes
         files = resolve(a.model, a.revision, weights=False, hub=True)
-        _check_owl_range(a, _layer_count(files))
+        _check_owl_range(a, local_layer_count(str(files)))  # None where unreadable: Reader then says so
         texts, influence = read_texts()
     reader, tok = _preflight(a, v, needs_tokenizer=need_windows or v.allocation == "layerif", hub=hub)
     if not hub:
@@ -470,6 +458,7 @@ def run_prune(a, hub: bool = False) -> dict:
         checkpoint), so a run killed in between never leaves a checkpoint that loads without them."""
         artifacts.write("sparsity", sparsity_rows(model_name, v.id, records), Path(a.out) / "prunetts_sparsity.parquet")
         target, total = global_sparsity(records)
+        used = _used(a)
         if a.sparsity is not None and v.method != "shortgpt" and target < a.sparsity - 1e-3:
             log.warning(
                 "the allocation's target over the prunable linears is %.4f, below --sparsity %s", target, a.sparsity
@@ -486,7 +475,7 @@ def run_prune(a, hub: bool = False) -> dict:
                 "out": str(Path(a.out).resolve()),
                 # the texts read (null: the method and allocation read none of that flag's)
                 **{
-                    flag: _absolute(getattr(a, flag)) if flag in _used(a) else None
+                    flag: _absolute(getattr(a, flag)) if flag in used else None
                     for flag in ("calibration", "influence_train", "influence_val")
                 },
                 "calibration_windows": len(windows) if windows else 0,

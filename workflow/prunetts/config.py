@@ -494,7 +494,7 @@ def shortgpt_duplicates(config: dict) -> list[str]:
         return []
     out = []
     for name, m in config["models"].items():
-        n_layers = _local_layer_count(str(m["path"]))
+        n_layers = local_layer_count(str(m["path"]))
         if n_layers is None:
             continue
         by_n = _shortgpt_variants_by_layers(p.get("sparsities", []), n_layers)
@@ -526,8 +526,8 @@ def owl_range_warnings(config: dict) -> list[str]:
     outlier ratios are: the allocate job then stops; those certain to are config errors)."""
     out = []
     for name, m in config["models"].items():
-        n_layers = _local_layer_count(str(m["path"]))
-        if n_layers is not None and config["pruning"].get("methods"):
+        n_layers = local_layer_count(str(m["path"]))
+        if n_layers is not None:
             out += [
                 f"warning: model {name}: {w}; set pruning.owl.lambda"
                 for _, w in _owl_ranges(config["pruning"], n_layers)
@@ -546,7 +546,7 @@ def _shortgpt_variants_by_layers(sparsities, n_layers: int) -> dict[int, list[st
     return by_n
 
 
-def _local_layer_count(path: str, config: dict | None = None) -> int | None:
+def local_layer_count(path: str, config: dict | None = None) -> int | None:
     """``num_hidden_layers`` from a local checkpoint's config.json (``config``: that file, already read); None when
     it cannot be read."""
     try:
@@ -728,7 +728,7 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
                 f"{key}: {path} is model_type {model_type!r}; pruning supports {', '.join(SUPPORTED_MODEL_TYPES)} "
                 "(pruning.methods: [] evaluates it dense only)"
             ]
-        n_layers = _local_layer_count(path, model_config)
+        n_layers = local_layer_count(path, model_config)
         if n_layers is None or n_layers < 1:
             return [f"{key}: {path}/config.json has no num_hidden_layers >= 1; restore the checkpoint's config"]
     from prunetts.models import TOKENIZER_FILES  # what load_tokenizer asks for
@@ -752,7 +752,7 @@ def _grid_fit_problems(name, m: dict, pruning: dict) -> list[str]:
     every layer or duplicating a variant (none for a hub id, whose config the first job reads)."""
     import math
 
-    n_layers = _local_layer_count(str(m["path"])) if pruning.get("methods") else None
+    n_layers = local_layer_count(str(m["path"])) if pruning.get("methods") else None
     if n_layers is None or n_layers < 1:
         return []
     out = [f"pruning.owl.lambda: {e} (model {name})" for e, _ in _owl_ranges(pruning, n_layers) if e]

@@ -22,6 +22,13 @@ class ModelError(ValueError):
     """The model cannot be used (unsupported architecture, missing safetensors, ...): message names it."""
 
 
+def model_type_problem(model_type) -> str | None:
+    """The line for a ``model_type`` prunetts cannot prune, or None."""
+    if model_type in SUPPORTED_MODEL_TYPES:
+        return None
+    return f"model_type {model_type!r} is not supported (supported: {', '.join(SUPPORTED_MODEL_TYPES)})"
+
+
 @dataclass(frozen=True)
 class Arch:
     """Accessor for the decoder stack of a supported causal LM."""
@@ -36,8 +43,8 @@ class Arch:
     def of_config(config) -> Arch:
         """The accessor for a ``PretrainedConfig``: checkable before any weight is read."""
         mt = getattr(config, "model_type", None)
-        if mt not in SUPPORTED_MODEL_TYPES:
-            raise ModelError(f"model_type {mt!r} is not supported (supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
+        if problem := model_type_problem(mt):
+            raise ModelError(problem)
         return Arch(mt)
 
     def decoder(self, model):
