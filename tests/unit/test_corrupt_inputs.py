@@ -125,6 +125,31 @@ def test_an_index_placing_a_tensor_in_the_wrong_shard_is_named(tmp_path):
     _one_line(err.value, tmp_path / "m" / files[1], f"has no tensor {name}", "re-download it")
 
 
+def test_a_tensor_the_index_does_not_list_is_named_before_any_work(tmp_path):
+    """A shard holding a tensor its index leaves out: transformers and the streaming reader load by the index, so
+    the tensor would be missing from the model. The header checks (config check, CLI, allocation) name it at once;
+    before, calibration ran and layer 2's load failed with a multi-line state_dict traceback."""
+    import json
+
+    from prunetts import cli
+    from prunetts.checkpoint import tensor_shapes
+    from tests.conftest import build_tiny
+
+    build_tiny("llama", tmp_path / "m", max_shard_size="40KB")
+    index_file = tmp_path / "m" / "model.safetensors.index.json"
+    index = json.loads(index_file.read_text())
+    name = "model.layers.1.mlp.up_proj.weight"
+    shard = index["weight_map"].pop(name)
+    index_file.write_text(json.dumps(index))
+    with pytest.raises(CheckpointError) as err:
+        tensor_shapes(tmp_path / "m")
+    _one_line(err.value, tmp_path / "m" / shard, f"holds {name}", "does not list", "restore")
+    out = tmp_path / "out"
+    args = ["prune", "--model", str(tmp_path / "m"), "--method", "magnitude", "--sparsity", "0.2", "--out", str(out)]
+    assert cli.main(args) == 1
+    assert not out.exists()
+
+
 def test_a_shard_the_index_names_but_that_is_missing_is_named(tmp_path):
     """An offline hub snapshot holding the index and tokenizer but not the weights (only the tokenizer was fetched):
     the fix is to download, not to delete a file that is not there."""

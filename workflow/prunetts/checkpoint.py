@@ -232,10 +232,26 @@ def read_header(file: Path) -> dict[str, dict]:
 
 
 def tensor_shapes(path: str | os.PathLike) -> dict[str, list[int]]:
+    """name -> shape of every tensor the checkpoint's loaders see: for a sharded checkpoint, those the index names,
+    each read from the shard the index places it in (transformers and ``Reader`` load by the index; a tensor stored in
+    a shard but not indexed would be missing from the model, so it is an error here, before any work)."""
     ckpt = resolve(path)
+    files = weight_files(ckpt)
+    headers = {file: read_header(file) for file in sorted(set(files.values()))}
     shapes = {}
-    for file in sorted(set(weight_files(ckpt).values())):
-        shapes.update({name: meta["shape"] for name, meta in read_header(file).items()})
+    for name, file in files.items():
+        meta = headers[file].get(name)
+        if meta is None:
+            raise CheckpointError(f"{file}: has no tensor {name}, which {INDEX} places there; re-download it")
+        shapes[name] = meta["shape"]
+    for file, header in headers.items():
+        unlisted = sorted(n for n in header if n not in files)
+        if unlisted:
+            more = f" and {len(unlisted) - 1} more" if len(unlisted) > 1 else ""
+            raise CheckpointError(
+                f"{file}: holds {unlisted[0]}{more}, which {INDEX} does not list (a loader would leave it out of "
+                f"the model); restore the checkpoint's own {INDEX} or re-download the checkpoint"
+            )
     return shapes
 
 
