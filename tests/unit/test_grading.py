@@ -552,3 +552,100 @@ def test_a_row_break_with_vertical_space_grades_as_a_plain_row_break():
         (f"The vector is $${spaced}$$", "correct"),
         (spaced, "wrong"),
     ]
+
+
+# ---- found by a grading review (2026-12-02): each verdict below was another before --------------------------------
+def _verdicts(pairs, kind="math"):
+    return [v for _, v in grade([(S1_MARKER + text, gold) for text, gold in pairs], workers=1, kind=kind)]
+
+
+def test_digit_groups_with_a_latex_space_are_one_number():
+    """math-verify 0.9 reads "1\\,024" as 1 + 024 = 25: the thin-space separator of MATH's style guide."""
+    pairs = [
+        ("\\boxed{3\\,159}", "3159"),
+        ("\\boxed{10\\,080}", "10,\\!080"),
+        ("Final Answer: 3~159", "3159"),
+        ("\\boxed{11\\,111\\,111\\,100}", "11,\\! 111,\\! 111,\\! 100"),
+        ("\\boxed{3.141\\,592}", "3.141592"),
+        ("\\boxed{1\\,024}", "25"),
+        ("\\boxed{10\\,080}", "90^\\circ"),
+        ("\\boxed{1\\,024}", "(1,24)"),
+    ]
+    assert _verdicts(pairs) == ["correct"] * 5 + ["wrong"] * 3
+
+
+def test_a_decimal_must_agree_to_about_six_significant_digits():
+    """math-verify rounds both sides to 6 decimal places, which made 0.0000667 equal .0000672 (MATH500's own gold)
+    and 0.00199 equal 2/1005; 0.333333 still equals 1/3."""
+    pairs = [
+        ("\\boxed{0.0000667}", ".0000672"),
+        ("\\boxed{0.000067}", ".0000672"),
+        ("\\boxed{0.00199}", "\\frac{2}{1005}"),
+        ("\\boxed{0.0000672}", ".0000672"),
+        ("\\boxed{0.00199005}", "\\frac{2}{1005}"),
+        ("\\boxed{0.333333}", "\\frac{1}{3}"),
+        ("\\boxed{0.25}", "\\frac14"),
+    ]
+    assert _verdicts(pairs) == ["wrong"] * 3 + ["correct"] * 4
+
+
+def test_an_inequality_answers_an_interval():
+    pairs = [
+        ("\\boxed{x > 2}", "(2,\\infty)"),
+        ("\\boxed{3 < \\lambda \\le 4}", "(3,4]"),
+        ("\\boxed{y \\le 0}", "(-\\infty, 0]"),
+        ("\\boxed{x > 3}", "(2,\\infty)"),
+        ("\\boxed{x \\ge 2}", "(2,\\infty)"),
+    ]
+    assert _verdicts(pairs) == ["correct"] * 3 + ["wrong"] * 2
+
+
+def test_degree_signs_units_and_the_imaginary_unit():
+    pairs = [
+        ("\\boxed{90°}", "90^\\circ"),
+        ("Final Answer: 90°", "90^\\circ"),
+        ("\\boxed{90\\degree}", "90^\\circ"),
+        ("Final Answer: 15 cm^2", "15\\mbox{ cm}^2"),  # a gold's units in a text group do not make it a letter gold
+        ("Final Answer: 864 in^2", "864 \\mbox{ inches}^2"),
+        ("Final Answer: 12 km/h", "12"),
+        ("\\boxed{15 cm^2}", "15"),  # a box's number and units, as an answer line's
+        ("\\boxed{6 - 5 i}", "6 - 5i"),
+        ("\\boxed{2 i}", "2i"),
+        ("\\boxed{45°}", "90^\\circ"),
+        ("Final Answer: 15 cm^2", "16"),
+        ("\\boxed{2 i}", "2"),  # no imaginary unit in the gold: i is a variable
+    ]
+    assert _verdicts(pairs) == ["correct"] * 9 + ["wrong"] * 3
+
+
+def test_hedged_answer_lines_and_fraction_words():
+    pairs = [("Final Answer: 27, or maybe 28", "28"), ("Final Answer: it is 3 or perhaps 4", "4")]
+    assert _verdicts(pairs) == ["unparsable"] * 2
+    assert _verdicts([("Final Answer: 3 halves", "3"), ("Final Answer: 7 tenths", "7")]) == ["wrong"] * 2
+
+
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [
+        ("(C) or D", None),
+        ("C) or D", None),
+        ("(C)/(D)", None),
+        ("C. Option D is also possible", None),
+        ("(C), or maybe D", None),
+        ("(C) but D is close", None),
+        ("C, 2A + H2", "C"),  # capitals in the option's own text name no option
+        ("C, the C=O stretch", "C"),
+        ("C) A decrease in entropy", "C"),
+        ("(C) B-field lines", "C"),
+        ("C: 2D NMR", "C"),
+    ],
+)
+def test_choice_option_text_and_hedges(text, letter):
+    assert choice_letter(text) == letter
+
+
+def test_degenerate_long_answer_lines_are_graded():
+    """A budget-cut run of "$" on a GPQA answer line took time cubic in its length (20,000 of them: days), and an
+    open "$" over many lines re-scanned the lines before each one; both now take one pass."""
+    assert _verdicts([("Final Answer: " + "$" * 20_000 + " B", "B")], kind="choice") == ["unparsable"]
+    assert _verdicts([("Final Answer: $x" + "\ny" * 50_000, "3")]) == ["unparsable"]

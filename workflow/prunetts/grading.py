@@ -10,30 +10,38 @@
    kept the whole tail for its LLM judge, and math-verify on a tail with a justification picks the last number in
    it. A plain number followed by unit words or SI unit symbols (those only against a gold without letters outside
    LaTeX commands: "3 m^2" may answer "3m^2"), a parenthetical that opens with a word, or a justification ("10
-   dollars", "12 m^2", "42 (since ...)", "42, because ...") is that number; "2 or 3" stays whole.
+   dollars", "12 m^2", "15 cm^2", "12 km/h", "42 (since ...)", "42, because ...") is that number, in a box too;
+   "2 or 3" stays whole, and prose hedging between two answers ("27, or maybe 28") is ``unparsable``.
    math-verify reads a box's content or a bare expression as ``$\\boxed{...}$`` (trailing words of two or more
    letters after LaTeX are units and dropped; a single letter is a variable, "\\cot x", and a word after a function
    such as ``\\sin`` its argument); a line with ``$``/``\\[``/``\\(`` as written, each environment as ``$...$``
    without inner spaces; prose on the expression it ends in, boxed ("The area is 3\\sqrt{2}." -> 3\\sqrt{2}), or as
-   written when it ends in none (``_math_input``).
+   written when it ends in none (``_math_input``). On both sides (``normalized``) digit groups split by a LaTeX space
+   are one number ("1\\,024": math-verify reads 1 + 024) and a degree sign is ``^{\\circ}``; against a gold with an
+   imaginary unit, "6 - 5 i" is 6 - 5i.
 3. Verdict, by the benchmark's grading kind (``KIND`` in its ``prunetts.benchmarks`` module):
 
    - ``math`` (MATH500, AIME24, AMC23, demo): integers on both sides compare as integers - digit strings (the
      harness rule, "025" = 25), a minus sign, and integral decimals such as AMC's float golds ("27.0" = 27), also
      when wrapped as ``\\textbf{(073)}`` or followed by a full stop (``\\boxed{104.}``); otherwise math-verify
-     ``verify(gold, prediction)`` with the gold first. math-verify runs in spawned worker processes (its code needs
-     a main thread for signals): one timer per item bounds both parses and the comparison to ``timeout`` seconds
-     (graded ``timeout``); a worker stuck in C code past ``2 * timeout + 10`` s is killed with its pool, and each
-     worker's address space is capped (``WORKER_MEMORY_BYTES``). Extracted answers longer than ``MAX_ANSWER_CHARS``
+     ``verify(gold, prediction, allow_set_relation_comp=True)`` with the gold first (an inequality answers an
+     interval: "x > 2" for (2, \\infty)), and where one side is a decimal the two numbers must also agree to a
+     relative ``NUMERIC_RELATIVE_TOLERANCE`` (math-verify rounds to 6 decimal places: 0.0000667 would equal
+     .0000672). math-verify runs in spawned worker processes (its code needs a main thread for signals): one timer
+     per item bounds both parses and the comparison to ``timeout`` seconds (graded ``timeout``); a worker stuck in C
+     code past ``2 * timeout + 10`` s is killed with its pool, and each worker's address space is capped
+     (``WORKER_MEMORY_BYTES``). Extracted answers longer than ``MAX_ANSWER_CHARS``
      or nested deeper than ``MAX_NESTING`` never reach sympy (graded ``unparsable``). Model text is never evaluated:
      math-verify's plain-expression parser (``sympy.parse_expr``) only sees digits and arithmetic operators.
    - ``choice`` (GPQA-Diamond): the extracted answer must be one letter A-D, in any of the forms ``C``, ``c``,
      ``(C)``, ``C)``, ``C.``, ``(C) option text``, ``\\text{C}``, ``**C**``, ``$C$`` (for an ``Answer:`` tail only its
      first line counts), also after a lead-in ("The answer is C", "Option C", "The correct answer is: (C)") and
      followed by a verdict or a justification ("C is correct", "C, since ...", "C because ..."); it is then compared
-     with the gold letter. An answer that names a second option ("C or D", "(A) and (C)", "C, since D ...") and
-     anything else is ``unparsable`` (the harness's "INVALID"), and no extraction at all is ``no_answer``; both are
-     wrong. Free text that merely opens with a capital letter ("A possible approach ...") names no option.
+     with the gold letter. An answer that names a second option ("C or D", "(A) and (C)", "C, since D ...", "(C) or
+     D", "C. Option D is also possible", "(C)/(D)") and anything else is ``unparsable`` (the harness's "INVALID"),
+     and no extraction at all is ``no_answer``; both are wrong. A capital inside the option's text ("C, 2A + H2",
+     "C) A decrease ...") names no option, nor does free text that merely opens with a capital letter ("A possible
+     approach ..."). Extraction takes time linear in the answer's length.
 
 Verdicts (``VERDICTS``): ``correct``; ``wrong``; ``no_answer`` (nothing extracted); ``unparsable`` (extracted but
 not a parsable answer / not a letter / beyond the limits above); ``timeout``; ``error`` (grader crash). Only
@@ -157,7 +165,8 @@ _FUNCTION_END_RE = re.compile(
 # "2 (or 3)", "5 x", "2 pi": a hedge or a variable after the number keeps the whole line.
 _NOT_MATH_WORD = (  # words that change the number: "2 pi", "3 thousand", "5 squared", "2 or 3"
     r"(?!(?:pi|sqrt|sin|cos|tan|cot|sec|csc|log|ln|exp|or|and|nor|plus|minus|times|over|divided|to|choose|mod|"
-    r"factorial|squared|cubed|hundreds?|thousands?|millions?|billions?|trillions?|dozens?)\b)"
+    r"factorial|squared|cubed|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|halfs?|halves|thirds?|"
+    r"quarters?|fourths?|fifths?|sixths?|sevenths?|eighths?|ninths?|tenths?|hundredths?|thousandths?)\b)"
 )
 _NUMBER_TAIL_RE = re.compile(
     r"(-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?(?:/[0-9]+)?)"
@@ -167,24 +176,33 @@ _NUMBER_TAIL_RE = re.compile(
     re.I | re.S,
 )
 
-# a plain number followed by unit symbols ("12 m^2", "10 N", "10 m/s", "9.8 m s^{-2}"): SI letters only, and at least
-# one capital, exponent or slash among them, since a bare lower-case letter may be a variable ("5 x", "4 n"; math-verify
-# itself drops a bare "m"). Dropped only against a gold without letters outside LaTeX commands (a number: "12",
-# "\frac{3}{2}", "10,\!080"): against "3m^2" or "2A" the letter is the answer's
-_UNIT = r"[mgsNAVJWKCLTFH](?:\^(?:\{-?[0-9]+\}|-?[0-9]+))?"
+# a plain number followed by unit symbols ("12 m^2", "10 N", "10 m/s", "9.8 m s^{-2}", "15 cm^2", "12 km/h"): SI and
+# common imperial symbols only, and at least one capital, exponent or slash among them, since a bare lower-case
+# symbol may be a variable ("5 x", "4 n"; math-verify itself drops a bare "m"; a unit word such as "cm" alone is cut by
+# _NUMBER_TAIL_RE). Dropped only against a gold without letters outside LaTeX commands and text groups (a number:
+# "12", "\frac{3}{2}", "10,\!080", "15\mbox{ cm}^2"): against "3m^2" or "2A" the letter is the answer's
+_UNIT = (
+    r"(?:[kcmdµμn]?m|[kmµμ]?g|[mµμn]?s|min|hr?|mi|in|ft|yd|lbs?|oz|mph|k?[NAVJWKCLTFH]|Hz|k?Pa|eV|mol)"
+    r"(?:\^(?:\{-?[0-9]+\}|-?[0-9]+))?"
+)
 _NUMBER_UNITS_RE = re.compile(rf"(-?[0-9]+(?:,[0-9]{{3}})*(?:\.[0-9]+)?)((?:\s+{_UNIT}(?:/{_UNIT})?)+)\s*")
 
 
-def _open_math(text: str) -> bool:
-    """Whether ``text`` leaves a math environment open: an odd number of unescaped ``$$``, or of single ``$``, or more
-    ``\\[`` / ``\\(`` / ``\\begin{`` than their closers."""
-    return (
-        len(_DISPLAY_RE.findall(text)) % 2 == 1
-        or len(_DOLLAR_RE.findall(_DISPLAY_RE.sub(" ", text))) % 2 == 1
-        or text.count("\\[") > text.count("\\]")
-        or text.count("\\(") > text.count("\\)")
-        or text.count("\\begin{") > text.count("\\end{")
-    )
+def _math_counts(line: str) -> list[int]:
+    """The delimiters of ``line`` that ``_open_math`` weighs: unescaped ``$$``, single ``$``, and the openers and
+    closers ``\\[ \\] \\( \\) \\begin{ \\end{``. Lines joined with a space have the sum of their counts."""
+    return [
+        len(_DISPLAY_RE.findall(line)),
+        len(_DOLLAR_RE.findall(_DISPLAY_RE.sub(" ", line))),
+        *(line.count(x) for x in ("\\[", "\\]", "\\(", "\\)", "\\begin{", "\\end{")),
+    ]
+
+
+def _open_math(counts: list[int]) -> bool:
+    """Whether text with these ``_math_counts`` leaves a math environment open: an odd number of ``$$`` or of single
+    ``$``, or more ``\\[`` / ``\\(`` / ``\\begin{`` than their closers."""
+    display, single, lbr, rbr, lpar, rpar, begin, end = counts
+    return display % 2 == 1 or single % 2 == 1 or lbr > rbr or lpar > rpar or begin > end
 
 
 def answer_line(tail: str, unit_symbols: bool = True) -> str | None:
@@ -198,12 +216,12 @@ def answer_line(tail: str, unit_symbols: bool = True) -> str | None:
     lines = [ln for ln in (_LEAD_IN_RE.sub("", _EMPHASIS_RE.sub("", ln).strip()).strip() for ln in lines) if ln]
     if not lines:
         return None
-    parts = [lines[0]]
+    parts, counts = [lines[0]], _math_counts(lines[0])
     for ln in lines[1:]:
-        text = " ".join(parts)
-        if not (_open_math(text) or text.endswith(":")):
+        if not (_open_math(counts) or parts[-1].endswith(":")):
             break
         parts.append(ln)
+        counts = [a + b for a, b in zip(counts, _math_counts(ln), strict=True)]  # one line at a time: linear
     return _strip_number_tail(" ".join(parts), unit_symbols)
 
 
@@ -230,7 +248,7 @@ def _strip_units(text: str) -> str:
     return text[: m.start()]
 
 
-def _math_input(extracted: str, boxed: bool, unit_symbols: bool = True) -> str:
+def _math_input(extracted: str, boxed: bool, unit_symbols: bool = True, imaginary: bool = False) -> str | None:
     """The text math-verify parses. A box's content or a bare expression is wrapped as ``$\\boxed{...}$`` (LaTeX
     outside a math environment is not extracted: "3\\sqrt{2}" would read as 3). Text with a math environment (``$``,
     ``$$``, ``\\[``, ``\\(``) is parsed as written, each environment as ``$...$`` with no spaces inside
@@ -239,16 +257,24 @@ def _math_input(extracted: str, boxed: bool, unit_symbols: bool = True) -> str:
     written, math-verify reads "The area is 3\\sqrt{2}." as 3 and "The roots are 6 - 5i." as a product of letters;
     with no such expression it is parsed as written. Trailing words of two or more letters after LaTeX are units
     ("2\\pi square inches"): dropped before the prose test; a single letter ("\\cot x", "\\sqrt{2} a") or a function's
-    argument ("\\sin xy") is kept."""
-    extracted = without_row_spacing(extracted)
+    argument ("\\sin xy") is kept. A box holding a plain number and its units is that number, as an answer line
+    ("\\boxed{15 cm^2}"), against a gold without letters (``unit_symbols``). With ``imaginary`` (the gold has an imaginary unit ``i``), "5 i" is "5i", not the product of
+    5 and a variable. None: prose that hedges between two answers ("27, or maybe 28"), graded ``unparsable``."""
+    extracted = normalized(extracted)
+    if imaginary:
+        extracted = _SPACED_IMAGINARY_RE.sub("i", extracted)
     if _MATH_ENV_RE.search(extracted):
         return _tight_math(extracted)
     if not boxed:
         if _LATEX_COMMAND_RE.search(extracted):
             extracted = _strip_units(extracted)
         if _PROSE_RE.search(_LATEX_COMMAND_RE.sub(" ", extracted)):
+            if _HEDGED_RE.search(extracted):
+                return None
             tail = _expression_tail(extracted, unit_symbols)
             return extracted if tail is None else f"$\\boxed{{{tail}}}$"
+    elif unit_symbols:  # against a gold with letters, "12 ab" in a box may be the product 12ab
+        extracted = _strip_number_tail(extracted)
     return f"$\\boxed{{{extracted}}}$"
 
 
@@ -262,9 +288,29 @@ _ROW_SPACING_RE = re.compile(
 )
 _ENVIRONMENT_RE = re.compile(r"\\(?:begin|end)\s*\{[A-Za-z*]+\}")
 _EXPRESSION_RE = re.compile(r"[0-9^_=+*/<>-]|\\[A-Za-z]")
+_TEXT_GROUP_RE = re.compile(r"\\(?:text|mbox|mathrm)\s*\{[^{}]*\}")
 _TEXT_UNITS_RE = re.compile(r"\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z ]*\}\s*$")  # "\text{ square units}"
 # a text group with a word in it: prose, even inside an expression's braces
 _TEXT_GROUP_WORDS_RE = re.compile(r"\\(?:text[a-z]*|mbox|mathrm)\s*\{[^{}]*[A-Za-z]{2,}")
+
+
+# digit groups with a LaTeX space between them ("1\\,024", "10\\;080", "3~159"), which math-verify 0.9 reads as a sum
+# (1\\,024 = 1 + 024 = 25); written "1{,}024" or "10,\\!080" it reads them as one number already
+_DIGIT_GROUPS_RE = re.compile(r"(?<![0-9])[0-9]{1,3}(?:(?:\\[,;:! ]|~)\s*[0-9]{3})+(?![0-9])")
+_DIGIT_SEPARATOR_RE = re.compile(r"(?:\\[,;:! ]|~)\s*")
+_DEGREE_RE = re.compile(r"\s*(?:°|\\degree(?![A-Za-z]))")  # "90°", "90\\degree": math-verify knows only ^\\circ
+# a number or group, a space, then the imaginary unit ("6 - 5 i", "\\sqrt{3} i")
+_SPACED_IMAGINARY_RE = re.compile(r"(?<=[0-9}])\s+i(?![A-Za-z])")
+_IMAGINARY_RE = re.compile(r"(?<![A-Za-z\\])i(?![A-Za-z])")
+# prose hedging between two answers: a number or expression, then "or" ("27, or maybe 28", "either 3 or 4")
+_HEDGED_RE = re.compile(r"(?i)[0-9}]\s*,?\s+or\b")
+
+
+def normalized(text: str) -> str:
+    """``text`` with what math-verify misreads spelt as it reads it, for a gold and an answer alike: a matrix row
+    break's vertical space dropped, digit groups joined ("1\\,024" -> "1024"), a degree sign as ``^{\\circ}``."""
+    text = _DIGIT_GROUPS_RE.sub(lambda m: _DIGIT_SEPARATOR_RE.sub("", m.group()), without_row_spacing(text))
+    return _DEGREE_RE.sub(lambda _: "^{\\circ}", text) if "°" in text or "\\degree" in text else text
 
 
 def without_row_spacing(text: str) -> str:
@@ -352,7 +398,7 @@ def as_integer(text: str) -> int | None:
 def _integer_text(text: str) -> str | None:
     """The canonical decimal spelling ("-12", "0") of the integer ``text`` spells, or None; no ``int()``, so a
     model's 5,000-digit answer compares without Python's integer-string limit (it used to crash the grade job)."""
-    t = _strip_period(text)
+    t = _strip_period(normalized(text))
     for _ in range(4):
         for rx in _INTEGER_WRAPPERS:
             m = rx.fullmatch(t)
@@ -377,20 +423,35 @@ def _integer_verdict(gold: str, extracted: str) -> str | None:
     return "correct" if g == e else "wrong"
 
 
+# a pattern, or a character whose runs enclose the text ("$C$", "**C**"): those are stripped, not matched with
+# r"\$+(.*?)\$+", which took time cubic in a run's length (a budget-cut "$$$..." line hung the grade job for hours)
 _WRAPPERS = (
     re.compile(r"\\(?:text|textbf|textit|texttt|mathrm|mathbf|mathit|mathsf|mathtt|mbox)\s*\{(.*)\}", re.S),
     re.compile(r"\{(.*)\}", re.S),
-    re.compile(r"\$+(.*?)\$+", re.S),
+    "$",
     re.compile(r"\\\((.*)\\\)", re.S),
     re.compile(r"\\\[(.*)\\\]", re.S),
-    re.compile(r"\*+(.*?)\*+", re.S),
-    re.compile(r"_+(.*?)_+", re.S),
+    "*",
+    "_",
 )
+
+
+def _unwrapped(text: str, wrapper) -> str | None:
+    """``text`` without ``wrapper`` around it (a pattern's group, or a character's leading and trailing runs), or None
+    when it is not wrapped so."""
+    if isinstance(wrapper, str):
+        return text.strip(wrapper) if len(text) >= 2 and text[0] == text[-1] == wrapper else None
+    m = wrapper.fullmatch(text)
+    return None if m is None else m.group(1)
+
+
 _MARKDOWN_CLOSE = re.compile(r"^[*_]+(?=\s)")
 # "(C)" or "C)" standing alone (upper case, after a space or at the start), outside $...$: another option named
 _OPTION_REF_RE = re.compile(r"(?:^|(?<=\s))\(?([A-D])\)")
 _INLINE_MATH_RE = re.compile(r"\$[^$]*\$")
-_LETTER_RE = re.compile(r"\(?([A-D])\)?[.:]?|\(([A-D])\)\s*\S.*|([A-D])[).:]\s+\S.*", re.I | re.S)
+_LETTER_RE = re.compile(r"\(?([A-D])\)?[.:]?", re.I)
+# the letter, then the option's text: "(C) 4.2 eV", "C) 4.2 eV", "C. 4.2 eV"
+_LETTER_TEXT_RE = re.compile(r"(?:\(([A-D])\)\s*|([A-D])[).:]\s+)(\S.*)", re.I | re.S)
 # a lead-in before the letter: "The answer is", "The correct option is:", "Option", "Choice", "Correct answer:"
 _CHOICE_LEAD_IN_RE = re.compile(
     r"(?i)^(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:(?:final|correct|right|best)\s+)*"
@@ -401,9 +462,22 @@ _LETTER_CLAUSE_RE = re.compile(
     r"\(?([A-D])\)?(?:\s+is\s+(?:the\s+)?(?:correct|right|best|answer|final)\b|\s*[,;]|\s+(?:since|because)\b)(.*)",
     re.I | re.S,
 )
-# after the verdict or justification: a hedge word or another letter first ("C, or D", "a, b")
-_HEDGE_RE = re.compile(r"(?i)^\W*(?:(?:or|and|nor|maybe|possibly|perhaps|unless)\b|[A-D](?![A-Za-z]))")
-_STANDALONE_LETTER_RE = re.compile(r"(?<![A-Za-z\\])([A-D])(?![A-Za-z])")
+# what follows the letter opens with a hedge word or another letter on its own: "(C) or D", "C, maybe D", "C; D",
+# "c, d" (not "C) A decrease in ...", whose "A" is the option text's article; after "C)" a lone letter may be the
+# option's whole text, so only a letter followed by a separator counts there)
+_HEDGE = r"(?i)^\W*(?:(?:or|and|nor|but|maybe|possibly|perhaps|unless)\b|[A-D]\s*[,;/)]"
+_HEDGE_RE = re.compile(_HEDGE + r"|[A-D]\W*$)")
+_TEXT_HEDGE_RE = re.compile(_HEDGE + ")")
+# another option named anywhere after the letter: "(D)", "D)", "option D", "/D"; after a verdict or justification
+# also a capital letter as a subject or on its own ("C, since D is wrong", "C is correct, D too"). A capital inside
+# an option's text ("2A + H2", "C=O", "the C-H bond") names none: letters next to a digit, sign or letter are not.
+_OTHER_OPTION = (
+    r"\(([A-D])\)|(?<![\w\\])([A-D])\)|\b(?i:options?|choices?)\s+\(?([A-D])(?![\w(])|/\s*\(?([A-D])(?![\w(])"
+)
+_OTHER_OPTION_RE = re.compile(_OTHER_OPTION)
+_OTHER_OPTION_CLAUSE_RE = re.compile(
+    _OTHER_OPTION + r"|(?<!\S)([A-D])(?=\s+(?:is|are|was|were|would|could|might|may|seems?|also|too)\b|\W*$)"
+)
 
 
 def choice_letter(extracted: str) -> str | None:
@@ -413,10 +487,10 @@ def choice_letter(extracted: str) -> str | None:
         text = text.split("\n", 1)[0].strip()  # "Answer: C\n\nbecause ..." - the answer line only
     text = _EMPHASIS_RE.sub("", text).strip()  # "The answer is **C**"
     for _ in range(8):  # peel \text{...}, {...}, $...$, *...*, and a lead-in ("The answer is"), in any nesting
-        for rx in _WRAPPERS:
-            m = rx.fullmatch(text)
-            if m:
-                text = m.group(1).strip()
+        for wrapper in _WRAPPERS:
+            inner = _unwrapped(text, wrapper)
+            if inner is not None:
+                text = inner.strip()
                 break
         else:
             stripped = _CHOICE_LEAD_IN_RE.sub("", text, count=1).strip()
@@ -425,16 +499,27 @@ def choice_letter(extracted: str) -> str | None:
             text = stripped
     m = _LETTER_RE.fullmatch(text)
     if m is not None:
-        letter = next(g for g in m.groups() if g).upper()
+        letter = m.group(1).upper()
+    elif (m := _LETTER_TEXT_RE.fullmatch(text)) is not None:
+        letter = (m.group(1) or m.group(2)).upper()
+        if _names_another(m.group(3), letter, _OTHER_OPTION_RE, _TEXT_HEDGE_RE):
+            return None  # "(C) or D", "C. Option D is also possible", "(C)/(D)"
+    elif (m := _LETTER_CLAUSE_RE.fullmatch(text)) is not None:
+        letter = m.group(1).upper()
+        if _names_another(m.group(2), letter, _OTHER_OPTION_CLAUSE_RE, _HEDGE_RE):
+            return None  # "C, or D", "C is correct, D too", "C, since D is wrong"
     else:
-        m = _LETTER_CLAUSE_RE.fullmatch(text)
-        if m is None:
-            return None
-        letter, rest = m.group(1).upper(), _INLINE_MATH_RE.sub(" ", m.group(2))
-        if _HEDGE_RE.match(rest) or set(_STANDALONE_LETTER_RE.findall(rest)) - {letter}:
-            return None  # "C, or D", "C is correct, D too": another option named after the verdict
+        return None
     named = set(_OPTION_REF_RE.findall(_INLINE_MATH_RE.sub(" ", text)))
     return None if named - {letter} else letter  # "(A) and (C)" hedges between options: no answer
+
+
+def _names_another(rest: str, letter: str, options: re.Pattern, hedge: re.Pattern) -> bool:
+    """Whether the text after the answer's letter hedges or names an option other than ``letter`` (letters inside
+    ``$...$`` are math, not options)."""
+    rest = _INLINE_MATH_RE.sub(" ", rest)
+    named = {x for groups in options.findall(rest) for x in groups if x}
+    return bool(hedge.match(rest) or named - {letter})
 
 
 def _choice_verdict(gold: str, extracted: str) -> tuple[str, str]:
@@ -480,9 +565,7 @@ def _verify(gold: str, extracted: str, timeout: float) -> str:
     try:
         from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
-        g = parse(
-            f"${without_row_spacing(gold)}$", [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None
-        )
+        g = parse(f"${normalized(gold)}$", [LatexExtractionConfig(), ExprExtractionConfig()], parsing_timeout=None)
         p = parse(
             extracted,
             [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
@@ -490,11 +573,31 @@ def _verify(gold: str, extracted: str, timeout: float) -> str:
         )
         if not p:
             return "unparsable"
-        return "correct" if verify(g, p, timeout_seconds=None) else "wrong"
+        # an inequality answers an interval ("x > 2" for (2, \\infty)); a decimal must agree to ~6 significant digits
+        same = verify(g, p, allow_set_relation_comp=True, timeout_seconds=None) and _numbers_agree(g, p)
+        return "correct" if same else "wrong"
     except Exception:  # noqa: BLE001 - a grader crash must cost one item, not the batch
         return "error"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+# math-verify compares a decimal with a number after rounding both to 6 decimal places, so 0.0000667 equals
+# 0.0000672 and 0.00199 equals 2/1005; they must also agree to this relative difference (0.333333 still equals 1/3)
+NUMERIC_RELATIVE_TOLERANCE = 5e-6
+
+
+def _numbers_agree(gold: list, pred: list) -> bool:
+    """False when the first parsed gold and answer are plain numbers, one a decimal, that differ by more than
+    ``NUMERIC_RELATIVE_TOLERANCE`` of the larger; True otherwise (math-verify's verdict stands)."""
+    import sympy
+
+    if not (gold and pred and isinstance(gold[0], sympy.Number) and isinstance(pred[0], sympy.Number)):
+        return True
+    a, b = gold[0], pred[0]
+    if not (isinstance(a, sympy.Float) or isinstance(b, sympy.Float)):
+        return True
+    return bool(abs(a - b) <= NUMERIC_RELATIVE_TOLERANCE * max(abs(a), abs(b)))
 
 
 def _verify_star(args):
@@ -551,7 +654,8 @@ def grade(
     todo = []
     for i, (text, gold) in enumerate(items):
         extracted, boxed = _extract(answer_segment(text, marker))
-        unit_symbols = not re.search(r"[A-Za-z]", _LATEX_COMMAND_RE.sub("", gold))  # "12 m^2" is 12 against 12
+        # "12 m^2" is 12 against 12 or "12\\mbox{ m}^2", not against "12m^2"
+        unit_symbols = not re.search(r"[A-Za-z]", _LATEX_COMMAND_RE.sub("", _TEXT_GROUP_RE.sub("", gold)))
         if extracted is not None and kind == "math" and not boxed:
             extracted = answer_line(extracted, unit_symbols)
         if extracted is None:
@@ -564,8 +668,12 @@ def grade(
         elif len(extracted) > MAX_ANSWER_CHARS or _nesting(extracted) > MAX_NESTING:
             out[i] = (_shorten(extracted), "unparsable")
         else:
-            out[i] = (extracted, "")
-            todo.append((i, (gold, _math_input(_strip_period(extracted), boxed, unit_symbols), timeout)))
+            parsed = _math_input(_strip_period(extracted), boxed, unit_symbols, bool(_IMAGINARY_RE.search(gold)))
+            if parsed is None:
+                out[i] = (_shorten(extracted), "unparsable")
+            else:
+                out[i] = (extracted, "")
+                todo.append((i, (gold, parsed, timeout)))
     # backstop for a worker stuck in C code (the item timer fires only between Python bytecodes); the slack covers the
     # start of a fresh pool (spawn + import of math-verify) on a loaded machine
     guard = 2 * timeout + 10
