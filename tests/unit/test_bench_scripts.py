@@ -23,6 +23,7 @@ def test_prune_bench_runs_and_both_sides_write_the_same_checkpoints():
     out = _bench("prune.py", "--quick", "--parts", "ab")
     grids = [line for line in out.splitlines() if line.startswith("(a) unstructured grid")]
     assert len(grids) == 3 and all(line.endswith("identical checkpoints: True") for line in grids), out
+    assert out.count("counted once on both sides: ratio") == 3, out  # the influence-once reading of each setting
     assert "layer by layer (prunetts)" in out and "whole model, fp32 (reference)" in out
 
 
