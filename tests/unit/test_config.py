@@ -685,3 +685,60 @@ def test_owl_settings_that_must_or_may_push_a_layer_past_one():
     assert config_problems(cfg) == [] and owl_range_warnings(cfg) == []
     cfg["pruning"].update(methods=["shortgpt"], allocations=["owl"], sparsities=[0.2])
     assert owl_range_warnings(cfg) == []
+
+
+def test_inert_settings_and_path_spellings_leave_the_jobs_params_as_they_were():
+    """From a rerun review: editing a setting nothing reads reran expensive jobs (``ignore_str`` with the "Wait"
+    extension off: every generation; ``calibration.text_field`` for the demo source: the calibration, capture and
+    every prune; ``influence.text_field`` without influence files: the influence), and "./models/m/" for "models/m"
+    reran the whole grid and missed the cache. The params hold the schema's default in place of an inert value, so
+    existing results keep their params."""
+    from prunetts.benchmarks import with_defaults
+    from prunetts.checkpoint import model_ref
+    from prunetts.config import INERT_AS, calibration_settings, generation_settings, influence_settings
+
+    cfg = validated_demo()
+    props = yaml.safe_load(Path(SCHEMA).read_text())["properties"]
+    model_props = props["models"]["additionalProperties"]["properties"]
+    assert INERT_AS == {
+        "ignore_str": model_props["ignore_str"]["default"],
+        "text_field": props["calibration"]["properties"]["text_field"]["default"],
+    }
+    assert props["influence"]["properties"]["text_field"]["default"] == INERT_AS["text_field"]
+
+    demo = cfg["models"]["demo"]
+    assert generation_settings({**demo, "ignore_str": "Hmm"}) == generation_settings(demo)
+    assert generation_settings({**demo, "num_ignore": 2, "ignore_str": "Hmm"})["ignore_str"] == "Hmm"
+    cal = cfg["calibration"]
+    assert calibration_settings({**cal, "text_field": "body"}) == calibration_settings(cal) == cal
+    on_file = {**cal, "source": "./data/texts.jsonl"}
+    assert calibration_settings({**on_file, "text_field": "body"}) == {
+        **cal,
+        "source": "data/texts.jsonl",
+        "text_field": "body",
+    }
+    inf = cfg["influence"]
+    assert influence_settings({**inf, "text_field": "trajectory"}) == influence_settings(inf) == inf
+    traces = influence_settings({**inf, "train_source": "traces/./t.jsonl", "text_field": "trajectory"})
+    assert traces["train_source"] == "traces/t.jsonl" and traces["text_field"] == "trajectory"
+
+    assert (
+        model_ref("./resources/demo-qwen3/", None) == model_ref("resources/demo-qwen3", None) == "resources/demo-qwen3"
+    )
+    assert model_ref("Qwen/Qwen3-8B", "abc") == "Qwen/Qwen3-8B@abc"
+    assert with_defaults("math500", {"source": "./data/m.jsonl/"})["source"] == "data/m.jsonl"
+
+
+def test_a_local_benchmark_file_its_loader_cannot_read_stops_the_config_check(tmp_path):
+    """From a rerun review: a MATH500 file with other fields passed the check; the calibration and allocation jobs
+    ran, then prepare_benchmark failed (on Slurm, possibly after GPU jobs started). Now its one line comes first."""
+    from tests.conftest import bench_file
+    from tests.workflow.helpers import micro_config
+
+    other = tmp_path / "math.jsonl"
+    other.write_text('{"question": "1+1?", "solution": "2"}\n')
+    problem = _checked(micro_config(benchmarks={"math500": {"source": str(other)}}))
+    assert problem is not None and problem.startswith("benchmarks.math500: record 0 of ") and "'problem'" in problem
+    assert "\n" not in problem and "1+1" not in problem  # field names only, never a value
+    real = {"math500": {"source": str(bench_file("math500.jsonl"))}}
+    assert _checked(micro_config(benchmarks=real)) is None

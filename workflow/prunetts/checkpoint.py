@@ -116,8 +116,16 @@ def is_commit(revision: str | None) -> bool:
 
 def model_ref(path: str, revision: str | None) -> str:
     """One string for a model (or dataset): its path or hub id, ``hub-id@revision`` when pinned (hub ids cannot contain
-    '@')."""
-    return f"{path}@{revision}" if revision else str(path)
+    '@'); a path in one spelling (``one_spelling``)."""
+    path = one_spelling(str(path))
+    return f"{path}@{revision}" if revision else path
+
+
+def one_spelling(source):
+    """A local path or hub id as the workflow's params and cache keys hold it: "./models/m/" and "models/m" are one
+    model, which would otherwise rerun every job of the grid and miss the between-workflow cache (``os.path.normpath``;
+    an absolute and a relative spelling stay two). Anything else (None, a number) as it is."""
+    return os.path.normpath(source) if isinstance(source, str) and source else source
 
 
 def split_ref(ref: str | os.PathLike) -> tuple[str, str | None]:

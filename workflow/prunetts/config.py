@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prunetts.calibration import hub_texts, text_field_problem
-from prunetts.checkpoint import context_length, is_commit, looks_local, split_ref
+from prunetts.checkpoint import context_length, is_commit, looks_local, one_spelling, split_ref
 
 UNSTRUCTURED_METHODS = ("magnitude", "wanda")
 STRUCTURED_METHODS = ("shortgpt",)
@@ -245,10 +245,42 @@ def variants(config: dict, model: str | None = None) -> list[str]:
     return out
 
 
+# values of settings that nothing reads in the rest of the config, as the jobs' params hold them: the schema's
+# default (which validated configs already hold), so that editing an inert setting reruns nothing and existing
+# results keep their params and between-workflow cache keys
+INERT_AS = {"ignore_str": "Wait", "text_field": "text"}
+
+
 def generation_settings(model: dict) -> dict:
     """A model's config entry as its generate jobs see it (a rerun trigger): without ``shortgpt_layers``, which
-    only adds variants, so listing another layer count reruns no generation of the model's existing variants."""
-    return {key: value for key, value in model.items() if key != "shortgpt_layers"}
+    only adds variants, so listing another layer count reruns no generation of the model's existing variants, and
+    ``ignore_str`` as its default while ``num_ignore`` is 0 (the "Wait" extension off: the string is never written;
+    editing it reran every generation)."""
+    out = {key: value for key, value in model.items() if key != "shortgpt_layers"}
+    if not out.get("num_ignore") and "ignore_str" in out:
+        out["ignore_str"] = INERT_AS["ignore_str"]
+    return out
+
+
+def calibration_settings(calibration: dict) -> dict:
+    """The ``calibration`` section as its jobs see it (a rerun trigger and a cache key): ``source`` in one spelling
+    (``checkpoint.one_spelling``), and ``text_field`` as its default for the ``demo`` source, which reads no file
+    (editing it reran the calibration and every job after it)."""
+    out = {key: one_spelling(v) if key == "source" else v for key, v in calibration.items()}
+    if out.get("source", "c4") == "demo" and "text_field" in out:
+        out["text_field"] = INERT_AS["text_field"]
+    return out
+
+
+def influence_settings(influence: dict) -> dict:
+    """The ``influence`` section as its job sees it: the sources in one spelling, and ``text_field`` as its default
+    when neither ``train_source`` nor ``val_source`` is set (it names their files' column only; the calibration
+    pool's is ``calibration.text_field``)."""
+    sources = ("train_source", "val_source")
+    out = {key: one_spelling(v) if key in sources else v for key, v in influence.items()}
+    if not any(out.get(k) for k in sources) and "text_field" in out:
+        out["text_field"] = INERT_AS["text_field"]
+    return out
 
 
 def shortgpt_layers_of(config: dict, model: str) -> list[int]:
@@ -359,7 +391,10 @@ def config_problems(config: dict) -> list[str]:
                 "give the file to a real benchmark (math500, aime24, amc23, gpqa_diamond)"
             )
             source = None
-        out += _source_problems(f"benchmarks.{name}.source", source, hub_ok=True)
+        problems = _source_problems(f"benchmarks.{name}.source", source, hub_ok=True)
+        if not problems and not extra and source and Path(source).is_file():
+            problems = _benchmark_file_problems(name, source, opts)
+        out += problems
         if "revision" not in extra and (opts or {}).get("revision") and _local_source(source):
             out.append(f"benchmarks.{name}.revision: pins a hub dataset, but source {source} is local; drop revision")
         limit = (opts or {}).get("limit")  # null (the schema's default) = all
@@ -656,6 +691,22 @@ def _is_local(path: str) -> bool:
 def _local_source(source: str | None) -> bool:
     """A benchmark source that is a local file or folder (None: the benchmark's default hub dataset)."""
     return bool(source) and (_is_local(source) or source.endswith(_FILE_SUFFIXES))
+
+
+def _benchmark_file_problems(name: str, source: str, opts: dict) -> list[str]:
+    """A local benchmark file its loader cannot read (a field missing or null, a bad line, no records, a repeated id):
+    the prepare_benchmark job's own line, now, before any job runs (on Slurm that job may start after GPU jobs).
+    Benchmark files are small (MATH500: 500 records), so the whole file is read, as the job reads it."""
+    from prunetts import benchmarks
+    from prunetts.records import InputFileError
+
+    options = {k: v for k, v in opts.items() if k not in ("source", "limit", "revision")}
+    try:
+        benchmarks.load(name, source, **options)
+    except InputFileError as e:
+        text = str(e)
+        return [text if text.startswith(f"benchmarks.{name}") else f"benchmarks.{name}.source: {text}"]
+    return []
 
 
 def _source_problems(key: str, source, hub_ok: bool) -> list[str]:

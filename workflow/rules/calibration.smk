@@ -14,7 +14,7 @@ rule prepare_calibration:
     params:
         model=lambda w: w.model,  # the cache key ignores wildcards (see prepare_benchmark)
         model_path=base_model_path,
-        calibration=config["calibration"],
+        calibration=calibration_settings(config["calibration"]),
         trust_remote_code=trust_remote_code,
         impl=IMPL_VERSION["prepare_calibration"],
     script:
@@ -67,7 +67,7 @@ rule influence:
     params:
         model=lambda w: w.model,  # the cache key ignores wildcards (see prepare_benchmark)
         model_path=base_model_path,
-        influence=config["influence"],
+        influence=influence_settings(config["influence"]),
         calibration=influence_calibration,
         trust_remote_code=trust_remote_code,
         impl=IMPL_VERSION["influence"],

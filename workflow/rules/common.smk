@@ -9,11 +9,13 @@ from prunetts.benchmarks import with_defaults
 from prunetts.checkpoint import model_ref
 from prunetts.config import (
     ConfigError,
+    calibration_settings,
     canonical,
     check,
     error_lines,
     generation_settings,
     generation_trigger,
+    influence_settings,
     parse_variant,
     schema_check,
 )
@@ -190,7 +192,8 @@ def influence_calibration(wildcards):
     """
     if config["influence"].get("train_source"):
         return None
-    return {k: config["calibration"][k] for k in ("source", "text_field")}
+    calibration = calibration_settings(config["calibration"])
+    return {k: calibration[k] for k in ("source", "text_field")}
 
 
 def checkpoint_output(path):

@@ -43,7 +43,12 @@ def with_defaults(name: str, options: dict | None) -> dict:
         for p in options_of(name)
         if params[p].default is not inspect.Parameter.empty and params[p].default is not None
     }
-    return {**defaults, **(options or {})}
+    out = {**defaults, **(options or {})}
+    if "source" in out:  # "./data/math500.jsonl" and "data/math500.jsonl" are one file (checkpoint.one_spelling)
+        from prunetts.checkpoint import one_spelling
+
+        out["source"] = one_spelling(out["source"])
+    return out
 
 
 def load(name: str, source: str | None = None, limit: int | None = None, **options) -> list[dict]:
