@@ -258,8 +258,9 @@ def _math_input(extracted: str, boxed: bool, unit_symbols: bool = True, imaginar
     with no such expression it is parsed as written. Trailing words of two or more letters after LaTeX are units
     ("2\\pi square inches"): dropped before the prose test; a single letter ("\\cot x", "\\sqrt{2} a") or a function's
     argument ("\\sin xy") is kept. A box holding a plain number and its units is that number, as an answer line
-    ("\\boxed{15 cm^2}"), against a gold without letters (``unit_symbols``). With ``imaginary`` (the gold has an imaginary unit ``i``), "5 i" is "5i", not the product of
-    5 and a variable. None: prose that hedges between two answers ("27, or maybe 28"), graded ``unparsable``."""
+    ("\\boxed{15 cm^2}"), against a gold without letters (``unit_symbols``). With ``imaginary`` (the gold has an
+    imaginary unit ``i``), "5 i" is "5i", not the product of 5 and a variable. None: prose that hedges between two
+    answers ("27, or maybe 28"), graded ``unparsable``."""
     extracted = normalized(extracted)
     if imaginary:
         extracted = _SPACED_IMAGINARY_RE.sub("i", extracted)
