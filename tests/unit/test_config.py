@@ -708,6 +708,7 @@ def test_inert_settings_and_path_spellings_leave_the_jobs_params_as_they_were():
 
     demo = cfg["models"]["demo"]
     assert generation_settings({**demo, "ignore_str": "Hmm"}) == generation_settings(demo)
+    assert generation_settings({**demo, "path": "./resources/demo-qwen3/"})["path"] == "resources/demo-qwen3"
     assert generation_settings({**demo, "num_ignore": 2, "ignore_str": "Hmm"})["ignore_str"] == "Hmm"
     cal = cfg["calibration"]
     assert calibration_settings({**cal, "text_field": "body"}) == calibration_settings(cal) == cal

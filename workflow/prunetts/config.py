@@ -253,10 +253,10 @@ INERT_AS = {"ignore_str": "Wait", "text_field": "text"}
 
 def generation_settings(model: dict) -> dict:
     """A model's config entry as its generate jobs see it (a rerun trigger): without ``shortgpt_layers``, which
-    only adds variants, so listing another layer count reruns no generation of the model's existing variants, and
-    ``ignore_str`` as its default while ``num_ignore`` is 0 (the "Wait" extension off: the string is never written;
-    editing it reran every generation)."""
-    out = {key: value for key, value in model.items() if key != "shortgpt_layers"}
+    only adds variants, so listing another layer count reruns no generation of the model's existing variants;
+    ``path`` in one spelling (``checkpoint.one_spelling``); and ``ignore_str`` as its default while ``num_ignore``
+    is 0 (the "Wait" extension off: the string is never written; editing it reran every generation)."""
+    out = {key: one_spelling(v) if key == "path" else v for key, v in model.items() if key != "shortgpt_layers"}
     if not out.get("num_ignore") and "ignore_str" in out:
         out["ignore_str"] = INERT_AS["ignore_str"]
     return out

@@ -299,12 +299,13 @@ _TEXT_GROUP_WORDS_RE = re.compile(r"\\(?:text[a-z]*|mbox|mathrm)\s*\{[^{}]*[A-Za
 # (1\\,024 = 1 + 024 = 25); written "1{,}024" or "10,\\!080" it reads them as one number already
 _DIGIT_GROUPS_RE = re.compile(r"(?<![0-9])[0-9]{1,3}(?:(?:\\[,;:! ]|~)\s*[0-9]{3})+(?![0-9])")
 _DIGIT_SEPARATOR_RE = re.compile(r"(?:\\[,;:! ]|~)\s*")
-_DEGREE_RE = re.compile(r"\s*(?:°|\\degree(?![A-Za-z]))")  # "90°", "90\\degree": math-verify knows only ^\\circ
+# "90°", "90^{°}", "90\\degree": math-verify knows only ^\\circ
+_DEGREE_RE = re.compile(r"\^\s*\{\s*(?:°|\\degree)\s*\}|\^\s*(?:°|\\degree(?![A-Za-z]))|°|\\degree(?![A-Za-z])")
 # a number or group, a space, then the imaginary unit ("6 - 5 i", "\\sqrt{3} i")
 _SPACED_IMAGINARY_RE = re.compile(r"(?<=[0-9}])\s+i(?![A-Za-z])")
 _IMAGINARY_RE = re.compile(r"(?<![A-Za-z\\])i(?![A-Za-z])")
-# prose hedging between two answers: a number or expression, then "or" ("27, or maybe 28", "either 3 or 4")
-_HEDGED_RE = re.compile(r"(?i)[0-9}]\s*,?\s+or\b")
+# prose hedging between two answers ("27, or maybe 28"; not "1/2, or 0.5", "3 or more")
+_HEDGED_RE = re.compile(r"(?i)\bor\s+(?:maybe|possibly|perhaps|probably)\b")
 
 
 def normalized(text: str) -> str:
@@ -452,7 +453,8 @@ _OPTION_REF_RE = re.compile(r"(?:^|(?<=\s))\(?([A-D])\)")
 _INLINE_MATH_RE = re.compile(r"\$[^$]*\$")
 _LETTER_RE = re.compile(r"\(?([A-D])\)?[.:]?", re.I)
 # the letter, then the option's text: "(C) 4.2 eV", "C) 4.2 eV", "C. 4.2 eV"
-_LETTER_TEXT_RE = re.compile(r"(?:\(([A-D])\)\s*|([A-D])[).:]\s+)(\S.*)", re.I | re.S)
+# (not a clause: "(C), since ..." and "(C) is correct, ..." are _LETTER_CLAUSE_RE's)
+_LETTER_TEXT_RE = re.compile(r"(?:\(([A-D])\)\s*|([A-D])[).:]\s+)(?!is\b)([^\s,;].*)", re.I | re.S)
 # a lead-in before the letter: "The answer is", "The correct option is:", "Option", "Choice", "Correct answer:"
 _CHOICE_LEAD_IN_RE = re.compile(
     r"(?i)^(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:(?:final|correct|right|best)\s+)*"
@@ -463,18 +465,17 @@ _LETTER_CLAUSE_RE = re.compile(
     r"\(?([A-D])\)?(?:\s+is\s+(?:the\s+)?(?:correct|right|best|answer|final)\b|\s*[,;]|\s+(?:since|because)\b)(.*)",
     re.I | re.S,
 )
-# what follows the letter opens with a hedge word or another letter on its own: "(C) or D", "C, maybe D", "C; D",
-# "c, d" (not "C) A decrease in ...", whose "A" is the option text's article; after "C)" a lone letter may be the
-# option's whole text, so only a letter followed by a separator counts there)
-_HEDGE = r"(?i)^\W*(?:(?:or|and|nor|but|maybe|possibly|perhaps|unless)\b|[A-D]\s*[,;/)]"
-_HEDGE_RE = re.compile(_HEDGE + r"|[A-D]\W*$)")
-_TEXT_HEDGE_RE = re.compile(_HEDGE + ")")
-# another option named anywhere after the letter: "(D)", "D)", "option D", "/D"; after a verdict or justification
-# also a capital letter as a subject or on its own ("C, since D is wrong", "C is correct, D too"). A capital inside
-# an option's text ("2A + H2", "C=O", "the C-H bond") names none: letters next to a digit, sign or letter are not.
-_OTHER_OPTION = (
-    r"\(([A-D])\)|(?<![\w\\])([A-D])\)|\b(?i:options?|choices?)\s+\(?([A-D])(?![\w(])|/\s*\(?([A-D])(?![\w(])"
-)
+# after a verdict or justification, a hedge word or another letter first: "C, or D", "C, maybe D", "C; D", "c, d"
+_HEDGE_RE = re.compile(r"(?i)^\W*(?:(?:or|and|nor|maybe|possibly|perhaps|unless)\b|[A-D]\s*[,;/)]|[A-D]\W*$)")
+# after "(C)" / "C)" the option's text follows, which may open with any word ("Possibly the enol form", "but-2-ene",
+# "a/2"), a capital ("A decrease") or be one letter: only "or" and a slash to another letter hedge ("(C) or D",
+# "(C)/(D)")
+_TEXT_HEDGE_RE = re.compile(r"^\W*(?i:or|nor)\b|^\s*/\s*\(?[A-D](?![\w(])")
+# another option named anywhere after the letter: "(D)", "D)", "option D" (not "P(A)", "N/C"); after a verdict or
+# justification also a capital letter as a subject or on its own ("C, since D is wrong", "C is correct, D too").
+# A capital inside an option's text ("2A + H2", "C=O", "the C-H bond") names none: letters next to a digit, sign or
+# letter are not.
+_OTHER_OPTION = r"(?<![\w\\])\(([A-D])\)|(?<![\w\\(])([A-D])\)|\b(?i:options?|choices?)\s+\(?([A-D])(?![\w(])"
 _OTHER_OPTION_RE = re.compile(_OTHER_OPTION)
 _OTHER_OPTION_CLAUSE_RE = re.compile(
     _OTHER_OPTION + r"|(?<!\S)([A-D])(?=\s+(?:is|are|was|were|would|could|might|may|seems?|also|too)\b|\W*$)"
