@@ -178,11 +178,15 @@ def grid(model: Path, work: Path, a, label: str) -> None:
     def setting(v) -> dict:
         return {f"wanda_{k}": val for k, val in wanda_setting(WANDA_SETTINGS[label], v.allocation).items()}
 
+    def run_one(v, out: Path) -> None:
+        """One variant as a per-variant script prunes it: the CLI's whole run, computing all it needs."""
+        ns = dict(model=str(model), revision=None, method=v.method, allocation=v.allocation, sparsity=v.sparsity)
+        run_prune(Namespace(**ns, out=str(out), **setting(v), **common))
+
     def independent(out: Path) -> float:
         t0 = time.perf_counter()
         for v in variants:
-            ns = dict(model=str(model), revision=None, method=v.method, allocation=v.allocation, sparsity=v.sparsity)
-            run_prune(Namespace(**ns, out=str(out / v.id), **setting(v), **common))
+            run_one(v, out / v.id)
         return time.perf_counter() - t0
 
     def shared(out: Path) -> tuple[float, float, float]:
@@ -227,9 +231,7 @@ def grid(model: Path, work: Path, a, label: str) -> None:
 
     # untimed warm-up, so that neither side's first run pays the process's one-off costs (first calls of torch's and
     # transformers' code paths; the first timed run took 3x the later ones without it)
-    warm = next(v for v in variants if v.method == "wanda" and v.allocation == "layerif")
-    ns = dict(model=str(model), revision=None, method=warm.method, allocation=warm.allocation, sparsity=warm.sparsity)
-    run_prune(Namespace(**ns, out=str(work / "warm-up"), **setting(warm), **common))
+    run_one(next(v for v in variants if v.method == "wanda" and v.allocation == "layerif"), work / "warm-up")
     shutil.rmtree(work / "warm-up")
     indep_s, shared_s, wanda_s, influence_s = [], [], [], []
     for r in range(a.grid_repeats):  # alternating which side goes first, as in (c)
