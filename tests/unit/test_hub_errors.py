@@ -102,3 +102,33 @@ def test_an_unreachable_hub_text_file_is_one_line_without_the_retry_warnings(mon
     http_log.warning("after the call")  # the library's warnings pass again
     http_log.removeHandler(handler)
     assert [r.getMessage() for r in emitted] == ["after the call"]
+
+
+def test_a_local_dataset_folder_without_the_split_gets_advice_about_its_files(tmp_path, monkeypatch):
+    """A local copy of a dataset repository whose files hold another split (or a missing local path) was answered
+    with the hub's advice (check the id, the network, the cache); the line now says what the folder lacks. The real
+    datasets library reads the folder: a folder whose file is named for the split loads."""
+    import datasets
+
+    from prunetts.benchmarks import load
+    from prunetts.records import InputFileError
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")  # not the user's cache
+    folder = tmp_path / "math500"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "train.jsonl").write_text('{"problem": "1+1", "answer": "2", "unique_id": "p1"}\n')
+    with pytest.raises(InputFileError) as e:
+        load("math500", source=str(folder))
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{folder}: cannot load split 'test' from this local folder")
+    assert "test.jsonl" in message and "network" not in message and "the id" not in message
+
+    with pytest.raises(InputFileError) as e:
+        load("math500", source=str(tmp_path / "missing"))
+    assert str(e.value) == (
+        f"{tmp_path / 'missing'}: no such file or folder; give an existing local file (.jsonl / .json / .parquet / "
+        ".csv) or a hub dataset id (org/name)"
+    )
+
+    (folder / "data" / "train.jsonl").rename(folder / "data" / "test.jsonl")
+    assert [r["problem_id"] for r in load("math500", source=str(folder))] == ["p1"]

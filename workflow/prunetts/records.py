@@ -34,13 +34,25 @@ def hub_dataset(
     from datasets import load_dataset
     from datasets.exceptions import DatasetsError
 
-    from prunetts.checkpoint import first_line, hub_transport_errors, is_commit, model_ref
+    from prunetts.checkpoint import first_line, hub_transport_errors, is_commit, looks_local, model_ref
 
     at = model_ref(source, revision)
     try:
         ds = load_dataset(source, hf_config, split=split, revision=revision, data_files=data_files)
     # RuntimeError: a hub dataset that still loads through a script ("Dataset scripts are no longer supported")
     except (OSError, ValueError, ConnectionError, DatasetsError, RuntimeError, *hub_transport_errors()) as e:
+        folder = Path(source).expanduser()
+        if folder.is_dir():  # a local copy of a dataset repo: the hub advice (id, network, cache) would mislead
+            raise InputFileError(
+                f"{source}: cannot load split {split!r} from this local folder ({type(e).__name__}: "
+                f"{first_line(e)[:300]}); give the split's file itself ({' / '.join(SUFFIXES)}), or a folder whose "
+                f"file names say the split (e.g. {split}.jsonl or data/{split}-00000-of-00001.parquet)"
+            ) from None
+        if looks_local(source):
+            raise InputFileError(
+                f"{source}: no such file or folder; give an existing local file ({' / '.join(SUFFIXES)}) or a hub "
+                "dataset id (org/name)"
+            ) from None
         raise InputFileError(
             f"{at}: cannot load the dataset ({type(e).__name__}: {first_line(e)[:300]}); check the id, the revision, "
             "the network (or HF_HOME's cache when offline), or give a local file"
