@@ -56,6 +56,14 @@ def test_layerif_sketch_bench_runs():
     assert "countsketch" in out and "kronecker" in out and "exact, other texts" in out, out
 
 
+def test_influence_bench_runs_and_both_paths_give_the_same_scores():
+    out = _bench("influence.py", "--quick")
+    line = next(x for x in out.splitlines() if "same rows:" in x)
+    assert "same rows: True" in line, out
+    assert float(line.rsplit("largest score difference ", 1)[1].split()[0]) < 1e-5, out
+    assert "token factors (prunetts)" in out and "Qwen3-8B, bf16, 512 tokens" in out, out
+
+
 def test_aggregate_bench_runs_both_grids_and_its_checks_hold():
     out = _bench("aggregate.py", "--fraction", "0.02")
     assert "paper (config/paper.yaml): 420 grades files" in out and "demo (config/config.yaml): 30 grades" in out, out

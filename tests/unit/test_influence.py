@@ -99,24 +99,30 @@ def test_rows_cover_every_layer_component_example(tiny_qwen3_dir):
 
 def test_count_sketch_inner_products_are_unbiased():
     """Over sketch seeds the sketched inner product of two low-rank matrices (a text's gradient is a sum of one outer
-    product per token) averages to the exact one, and so does a squared norm (DataInf's K, u and lambda); the random
-    signs are what make it so: the same hash without them is biased by the colliding entries."""
-    from prunetts.influence import _count_sketch, _sketches
+    product per token, here sketched from those factors as compute_influence does) averages to the exact one, and so
+    does a squared norm (DataInf's K, u and lambda); the random signs are what make it so: the same hash without them
+    is biased by the colliding entries."""
+    from prunetts.influence import _project, _sketches
 
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(48, 3, generator=g) @ torch.randn(3, 40, generator=g) + 1.0  # an offset: collisions bias
-    b = a + torch.randn(48, 3, generator=g) @ torch.randn(3, 40, generator=g)  # an unsigned hash by sum(a) sum(b) / p
+    a1, a2, b1, b2 = (torch.randn(*shape, generator=g) for shape in ((48, 3), (3, 40), (48, 3), (3, 40)))
+    ones_out, ones_in = torch.ones(48, 1), torch.ones(1, 40)
+    # a = a1 a2 + 1 (an offset: collisions bias an unsigned hash by sum(a) sum(b) / p), b = a + b1 b2; G = D^T X
+    fa = (torch.cat([a2, ones_in]), torch.cat([a1, ones_out], 1).T)
+    fb = (torch.cat([a2, ones_in, b2]), torch.cat([a1, ones_out, b1], 1).T)
+    a, b = fa[1].T @ fa[0], fb[1].T @ fb[0]
+    torch.testing.assert_close(a, a1 @ a2 + 1)
     p, n = 64, 400
     dots, sq, unsigned = [], [], []
     for seed in range(n):
         parts = _sketches([(0, "mlp", [("mlp.up_proj", a)])], p, seed, "cpu")[(0, "mlp.up_proj")]
         h1, s1, h2, s2 = parts
         assert set(s1.tolist()) == set(s2.tolist()) == {-1.0, 1.0}
-        sa, sb = _count_sketch(a, *parts, p), _count_sketch(b, *parts, p)
+        sa, sb = _project(*fa, parts, p).double(), _project(*fb, parts, p).double()
         dots.append(float(sa @ sb))
         sq.append(float(sa @ sa))
-        ones1, ones2 = torch.ones_like(s1), torch.ones_like(s2)
-        unsigned.append(float(_count_sketch(a, h1, ones1, h2, ones2, p) @ _count_sketch(b, h1, ones1, h2, ones2, p)))
+        plain = (h1, torch.ones_like(s1), h2, torch.ones_like(s2))
+        unsigned.append(float(_project(*fa, plain, p) @ _project(*fb, plain, p)))
     for est, exact in ((dots, float((a * b).sum())), (sq, float((a * a).sum()))):
         est = torch.tensor(est, dtype=torch.float64)
         assert abs(float(est.mean()) - exact) < 4 * float(est.std()) / n**0.5, (float(est.mean()), exact)
@@ -139,14 +145,16 @@ def dense_count_sketch(parts, shape, p):
 @pytest.mark.parametrize(
     ("shape", "p"), [((64, 32), 16), ((32, 64), 40), ((7, 300), 50), ((64, 32), 100), ((7, 300), 400)]
 )
-def test_count_sketch_equals_the_entrywise_definition(shape, p):
-    """Both ways of computing it (longer side hashed first, then rotations; or every entry at once when p exceeds
-    the longer side) give bucket (h1(i) + h2(j)) mod p += s1(i) s2(j) G_ij, whichever side is longer."""
-    from prunetts.influence import _count_sketch
+def test_count_sketch_from_token_factors_equals_the_entrywise_definition(shape, p):
+    """The sketch of G = D^T X computed from the factors (per-token count sketches convolved through an FFT) is the
+    CountSketch of G itself: bucket (h1(i) + h2(j)) mod p += s1(i) s2(j) G_ij, for p below, between and above the
+    matrix's sides; Kronecker's is P1 G P2^T and an exact gradient is G."""
+    from prunetts.influence import _project
 
     g = torch.Generator().manual_seed(sum(shape) + p)
     n_out, n_in = shape
-    grad = torch.randn(shape, generator=g)
+    X, D = torch.randn(5, n_in, generator=g), torch.randn(5, n_out, generator=g)
+    grad = (D.double().T @ X.double()).float()
     h1, h2 = torch.randint(p, (n_out,), generator=g), torch.randint(p, (n_in,), generator=g)
     s1 = torch.randint(2, (n_out,), generator=g).float() * 2 - 1
     s2 = torch.randint(2, (n_in,), generator=g).float() * 2 - 1
@@ -154,7 +162,12 @@ def test_count_sketch_equals_the_entrywise_definition(shape, p):
     for i in range(n_out):
         for j in range(n_in):
             expected[(h1[i] + h2[j]) % p] += float(s1[i] * s2[j] * grad[i, j])
-    torch.testing.assert_close(_count_sketch(grad, h1, s1, h2, s2, p).double(), expected, rtol=0, atol=1e-5)
+    got = _project(X, D, (h1, s1, h2, s2), p)
+    assert got.dtype == torch.float32 and got.shape == (p,)
+    torch.testing.assert_close(got.double(), expected, rtol=0, atol=1e-4)
+    p1, p2 = torch.randn(4, n_out, generator=g), torch.randn(3, n_in, generator=g)
+    torch.testing.assert_close(_project(X, D, (p1, p2), 12), (p1 @ grad @ p2.T).reshape(-1), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(_project(X, D, None, 0), grad.reshape(-1), rtol=1e-5, atol=1e-5)
 
 
 def test_projected_scores_match_literal_datainf_on_sketched_gradients(tiny_qwen3_dir):
@@ -197,9 +210,9 @@ def test_scoring_some_layers_gives_those_rows_of_scoring_all(tiny_qwen3_dir):
 
 
 def test_scores_from_token_factors_equal_compute_influence(tiny_model_dir):
-    """bench/layerif_sketch.py scores from each text's token factors (X, dL/dy) instead of its weight gradients:
-    exact (Gram from the factors), CountSketch (convolution of the factors' count sketches; every matrix sketched at
-    p = 100, none at 4096) and Kronecker must give compute_influence's scores, to float32 rounding."""
+    """bench/layerif_sketch.py scores from token factors kept for every text (exact scores from their Gram matrix;
+    CountSketch, every matrix sketched at p = 100, none at 4096; Kronecker) must give compute_influence's, which
+    sketches each text's factors as they come, to float32 rounding."""
     from prunetts.influence import _scored_groups, factored_influence, token_factors
 
     model, tok = _load(tiny_model_dir)

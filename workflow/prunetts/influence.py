@@ -20,19 +20,21 @@ Deviations from the papers (all deliberate; LayerIF's own IF code is not release
   say which parameters it differentiates.
 - Loss of one example = mean next-token NLL over all tokens of its text (no prompt masking), tokenized without
   special tokens and cut to ``max_len`` tokens; gradients per example (batch size 1), model in eval mode (no dropout).
-- Optional random projection (``projection_dim`` p > 0) to bound memory on large models: each weight gradient
-  G (out x in) becomes a CountSketch of p entries, entry (i, j) added with sign s1(i) s2(j) to bucket
-  (h1(i) + h2(j)) mod p (TensorSketch's hash, Pham & Pagh 2013; computed from G, not from the token factors),
-  seeded per (seed, layer, module) so training and validation gradients share one sketch; a matrix of at most p
-  entries stays exact. The signs make every sketched inner product, so K, u and sum_i ||g_i||^2, an unbiased
-  estimate of the exact one, with variance O(||g_i||^2 ||g_j||^2 / p); lambda keeps d = the unprojected group size,
-  so it estimates the exact damping. (With d = the projected size lambda would grow by d_full / d_proj, which
-  rescales each group's scores by a different factor for attention and MLP; on the tiny test models that dropped the
-  Pearson correlation with exact scores from >= 0.9 to as low as 0.1.) The sketch before impl_version 3, the
-  Kronecker product P1 G P2^T of two Gaussian maps of side sqrt(p), has variance O(1/sqrt(p)) instead for the
-  low-rank gradients of a text (sum of one outer product per token): at p = 4096 the per-example scores of
-  ``bench/layerif_sketch.py``'s models ranked clearly worse than with the CountSketch of the same size (README).
-  p = 0 is exact.
+- Optional random projection (``projection_dim`` p > 0) to bound memory on large models: each weight gradient G (out x
+  in) becomes a CountSketch of p entries, entry (i, j) added with sign s1(i) s2(j) to bucket (h1(i) + h2(j)) mod p
+  (TensorSketch's hash, Pham & Pagh 2013), seeded per (seed, layer, module) so training and validation gradients share
+  one sketch; a matrix of at most p entries stays exact. The signs make every sketched inner product, so K, u and
+  sum_i ||g_i||^2, an unbiased estimate of the exact one, with variance O(||g_i||^2 ||g_j||^2 / p); lambda keeps d =
+  the unprojected group size, so it estimates the exact damping. (With d = the projected size lambda would grow by
+  d_full / d_proj, which rescales each group's scores by a different factor for attention and MLP; on the tiny test
+  models that dropped the Pearson correlation with exact scores from >= 0.9 to as low as 0.1.) The sketch before
+  impl_version 3, the Kronecker product P1 G P2^T of two Gaussian maps of side sqrt(p), has variance O(1/sqrt(p))
+  instead for the low-rank gradients of a text (sum of one outer product per token): at p = 4096 the per-example
+  scores of ``bench/layerif_sketch.py``'s models ranked clearly worse than with the CountSketch of the same size
+  (README). p = 0 is exact. Autograd is asked for no weight gradient: each linear's G = D^T X comes from its token
+  factors, the inputs X and the loss gradient D w.r.t. the outputs, and a sketch of G is taken without forming G
+  (TensorSketch's FFT construction; ``_project``); the backward pass skips the weight gradients' matmuls (a third of
+  its work) and never holds every weight's gradient at once.
 - One DataInf group per (layer, component): the damping lambda and the rank-one inverse are taken over the
   concatenated gradients of q,k,v,o (or gate,up,down), LayerIF's H^(l) restricted to the block's component, where
   DataInf's own code would damp and invert each weight matrix separately and sum the per-matrix terms.
@@ -219,33 +221,6 @@ def _sketches(groups, projection_dim: int, seed: int, device, kind: str = "count
     return out
 
 
-def _count_sketch(grad, h1, s1, h2, s2, p: int):
-    """Entry (i, j) of ``grad`` added with sign s1(i) s2(j) to bucket (h1(i) + h2(j)) mod p, in two passes: the
-    longer side is hashed into p buckets (``index_add_``, deterministic on CUDA only in deterministic mode, switched
-    on around it), then each line of the other side is rotated by its bucket and the lines are summed (``gather``):
-    memory p x the shorter side. When that would exceed the matrix (p above the longer side), every entry is hashed
-    in one ``index_add_`` instead."""
-    import torch
-
-    if grad.shape[0] < grad.shape[1]:  # hash the longer side first: the intermediate is p x the shorter side
-        grad, h1, s1, h2, s2 = grad.T, h2, s2, h1, s1
-    one_pass = p * grad.shape[1] > grad.numel()  # the intermediate would outgrow the matrix: hash every entry at once
-    switch = grad.is_cuda and not torch.are_deterministic_algorithms_enabled()
-    if switch:
-        torch.use_deterministic_algorithms(True)
-    try:
-        if one_pass:
-            idx = (h1[:, None] + h2[None, :]).remainder_(p).reshape(-1)
-            signed = (grad * s1[:, None] * s2[None, :]).reshape(-1)
-            return torch.zeros(p, device=grad.device).index_add_(0, idx, signed)
-        rows = torch.zeros(p, grad.shape[1], device=grad.device).index_add_(0, h1, grad * s1[:, None])
-    finally:
-        if switch:
-            torch.use_deterministic_algorithms(False)
-    idx = (torch.arange(p, device=grad.device)[:, None] - h2[None, :]).remainder_(p)
-    return (rows.gather(0, idx) * s2).sum(1)
-
-
 def token_ids(tokenizer, texts: list[str], max_len: int, what: str) -> list[list[int]]:
     """Each text's token ids, cut to ``max_len``; a text under 2 tokens is the user's file's problem (one line)."""
     from prunetts.records import InputFileError
@@ -323,22 +298,29 @@ def compute_influence(
     train_ids = token_ids(tokenizer, train_texts, max_len, "training")
     val_ids = token_ids(tokenizer, val_texts, max_len, "validation")
 
-    def project(li, name, grad):
-        g = grad.float()
-        parts = sketches.get((li, name))
-        if parts is None:  # exact gradients, or a matrix no larger than the sketch
-            return g.reshape(-1)
-        if sketch == "kronecker":
-            return (parts[0] @ g @ parts[1].T).reshape(-1)
-        return _count_sketch(g, *parts, projection_dim)
+    with _differentiating(model, weights), _linear_io(model, groups) as (inputs, outputs):
 
-    def group_grads(ids):
-        """Per-group flattened (projected) gradient of one example's mean NLL, as float32 vectors on ``device``."""
-        loss = _text_loss(model, ids, device)
-        grads = iter(torch.autograd.grad(loss, weights))
-        return [torch.cat([project(li, name, next(grads)) for name, _w in mods]) for li, _c, mods in groups]
+        def group_grads(ids):
+            """Per-group flattened (projected) gradient of one example's mean NLL, float32 vectors on ``device``."""
+            loss = _text_loss(model, ids, device)
+            keys = list(outputs)
+            # only the linears' outputs are asked for: autograd skips the weight gradients (a third of the backward's
+            # matmuls) and never holds a gradient of every weight at once (Qwen3-8B: 15 GB in bf16); each weight
+            # gradient D^T X is then sketched from its factors
+            grads = dict(zip(keys, torch.autograd.grad(loss, [outputs[k] for k in keys]), strict=True))
+            out = [
+                torch.cat(
+                    [
+                        _project(inputs[(li, n)], grads[(li, n)][0], sketches.get((li, n)), projection_dim)
+                        for n, _w in mods
+                    ]
+                )
+                for li, _c, mods in groups
+            ]
+            inputs.clear()
+            outputs.clear()
+            return out
 
-    with _differentiating(model, weights):
         v = None  # sum of validation gradients per group, float64
         for ids in tqdm(val_ids, desc="LayerIF validation grads", disable=not progress):
             gs = group_grads(ids)
@@ -360,14 +342,52 @@ def compute_influence(
     return _rows(groups, scores)
 
 
-# ---- the same scores from token factors (bench/layerif_sketch.py) ------------------------------------------------
+# ---- gradients from token factors -----------------------------------------------------------------------------
 # A text's gradient for a linear y = x W^T is G = D^T X, D = dL/dy [T, out], X the inputs [T, in]: a sum of T outer
-# products. From these factors, exact inner products need no G (<G_i, G_j> = sum((D_i D_j^T) * (X_i X_j^T))) and
-# neither does either sketch (CountSketch: the circular convolution of the factors' count sketches, as TensorSketch
-# computes it; Kronecker: (P1 D^T)(X P2^T)). Memory per text is T x (in + out) instead of out x in (Qwen3-8B: 6x less
-# at 512 tokens, 12x at 256), and one backward pass serves every sketch size and seed: this is how the bench
-# measures sketches against exact gradients on models whose exact gradients do not fit. Production uses
-# compute_influence; tests pin the two to the same scores.
+# products. Both sketches are computed from these factors without forming G (CountSketch: the circular convolution
+# of the factors' count sketches, as TensorSketch computes it; Kronecker: (P1 D^T)(X P2^T)), and exact inner products
+# need no G either (<G_i, G_j> = sum((D_i D_j^T) * (X_i X_j^T))). compute_influence sketches each text's factors as
+# they come; token_factors keeps them (T x (in + out) per linear instead of out x in: Qwen3-8B, 6x less at 512
+# tokens), so that one backward pass serves every sketch size and seed: bench/layerif_sketch.py measures sketches
+# against exact gradients this way on models whose exact gradients do not fit.
+
+
+@contextlib.contextmanager
+def _linear_io(model, groups):
+    """Forward hooks on the scored linears: during each forward pass, ``inputs[(layer, module)]`` gets the linear's
+    input X [T, in] (batch row 0, detached) and ``outputs[...]`` its output y (in the graph); the caller clears both
+    after each text. Linears fed the same tensor (q/k/v, gate/up) share one X."""
+    from prunetts.models import Arch
+
+    wanted = {li for li, _c, _m in groups}
+    arch = Arch.of(model)
+    linears = {
+        (li, name): lin
+        for li, layer in enumerate(arch.layers(model))
+        if li in wanted
+        for name, lin in arch.prunable_linears(layer).items()
+    }
+    inputs: dict = {}
+    outputs: dict = {}
+    last: dict = {"x": None, "X": None}  # the previous linear's input: q/k/v and gate/up run one after another
+
+    def make(key):
+        def hook(_m, args, y):
+            if key in outputs:
+                raise RuntimeError(f"linear {key} ran twice in one forward pass")
+            if args[0] is not last["x"]:
+                last["x"], last["X"] = args[0], args[0].detach()[0]
+            inputs[key], outputs[key] = last["X"], y
+
+        return hook
+
+    hooks = [lin.register_forward_hook(make(key)) for key, lin in linears.items()]
+    try:
+        yield inputs, outputs
+    finally:
+        for h in hooks:
+            h.remove()
+        last.clear()
 
 
 def token_factors(
@@ -379,51 +399,22 @@ def token_factors(
     import torch
     from tqdm import tqdm
 
-    from prunetts.models import Arch
-
     groups = _scored_groups(model, layers)
-    wanted = {li for li, _c, _m in groups}
-    arch = Arch.of(model)
-    linears = {
-        (li, name): lin
-        for li, layer in enumerate(arch.layers(model))
-        if li in wanted
-        for name, lin in arch.prunable_linears(layer).items()
-    }
     weights = [w for _li, _c, mods in groups for _n, w in mods]
     device = next(model.parameters()).device
-    inputs: dict = {}  # this text's X and output per linear
-    outputs: dict = {}
-    seen: dict = {}  # id -> (input, its copy): one copy per distinct input; the input held, so its id stays unique
-
-    def make(key):
-        def hook(_m, args, y):
-            if key in outputs:
-                raise RuntimeError(f"linear {key} ran twice in one forward pass")
-            x = args[0]
-            if id(x) not in seen:
-                seen[id(x)] = (x, x.detach()[0].float().cpu())
-            inputs[key], outputs[key] = seen[id(x)][1], y
-
-        return hook
-
     out = []
-    hooks = [lin.register_forward_hook(make(key)) for key, lin in linears.items()]
-    try:
-        with _differentiating(model, weights):
-            for ids in tqdm(
-                token_ids(tokenizer, texts, max_len, "factor"), desc="LayerIF factors", disable=not progress
-            ):
-                loss = _text_loss(model, ids, device)
-                keys = list(outputs)
-                # only the outputs are asked for: autograd skips the weight gradients (their matmuls) entirely
-                grads = torch.autograd.grad(loss, [outputs[k] for k in keys])
-                out.append({k: (inputs[k], g[0].float().cpu()) for k, g in zip(keys, grads, strict=True)})
-                for d in (inputs, outputs, seen):
-                    d.clear()
-    finally:
-        for h in hooks:
-            h.remove()
+    with _differentiating(model, weights), _linear_io(model, groups) as (inputs, outputs):
+        for ids in tqdm(token_ids(tokenizer, texts, max_len, "factor"), desc="LayerIF factors", disable=not progress):
+            loss = _text_loss(model, ids, device)
+            keys = list(outputs)
+            grads = torch.autograd.grad(loss, [outputs[k] for k in keys])
+            copies: dict = {}  # one CPU copy per distinct input
+            for k in keys:
+                x = inputs[k]
+                copies.setdefault(id(x), x.float().cpu())
+            out.append({k: (copies[id(inputs[k])], g[0].float().cpu()) for k, g in zip(keys, grads, strict=True)})
+            inputs.clear()
+            outputs.clear()
     return out
 
 
@@ -454,7 +445,7 @@ def factored_influence(
         return [
             torch.stack(
                 [
-                    torch.cat([_sketch_factors(*f[(li, n)], parts[(li, n)], projection_dim) for n, _w in mods])
+                    torch.cat([_project(*f[(li, n)], parts[(li, n)], projection_dim).cpu() for n, _w in mods])
                     for f in factors
                 ]
             )
@@ -468,24 +459,30 @@ def factored_influence(
     )
 
 
-def _sketch_factors(X, D, parts, p: int):
-    """The sketch of G = D^T X that ``compute_influence`` takes of the autograd gradient, from the factors; computed
-    on the device of ``parts``, returned in float32 on CPU."""
+def _project(X, D, parts, p: int):
+    """The flattened gradient G = D^T X of one linear for one text, sketched from its factors X [T, in] and D
+    [T, out] with ``parts`` (``_sketches``; None: exact) into p entries: CountSketch bucket (h1(i) + h2(j)) mod p gets
+    s1(i) s2(j) G_ij, Kronecker P1 G P2^T. float32, on the device of ``parts`` (of X when exact)."""
     import torch
 
-    if parts is None:  # a matrix no larger than the sketch stays exact
-        return (D.T @ X).reshape(-1)
-    X, D = X.to(parts[0].device), D.to(parts[0].device)
+    if parts is None:  # exact gradients, or a matrix no larger than the sketch
+        return (D.float().T @ X.float()).reshape(-1)
+    X, D = X.to(parts[0].device, torch.float32), D.to(parts[0].device, torch.float32)
     if len(parts) == 2:  # Kronecker: P1 G P2^T
-        return ((parts[0] @ D.T) @ (X @ parts[1].T)).reshape(-1).cpu()
+        return ((parts[0] @ D.T) @ (X @ parts[1].T)).reshape(-1)
     h1, s1, h2, s2 = parts
-
-    def count(F, h, s):  # [T, p]: each token's vector hashed into p buckets with signs (float64: sum order moot)
-        return torch.zeros(F.shape[0], p, dtype=torch.float64, device=F.device).index_add_(1, h, F.double() * s)
-
-    # bucket (h1(i) + h2(j)) mod p of sum_t D_t X_t^T = sum_t circular convolution of the two count sketches
-    spec = (torch.fft.rfft(count(D, h1, s1)) * torch.fft.rfft(count(X, h2, s2))).sum(0)
-    return torch.fft.irfft(spec, n=p).float().cpu()
+    # index_add_ adds with atomics on CUDA, in an order that varies from run to run: deterministic mode, around it only
+    switch = X.is_cuda and not torch.are_deterministic_algorithms_enabled()
+    if switch:
+        torch.use_deterministic_algorithms(True)
+    try:  # [T, p]: each token's vector hashed into p buckets with signs
+        cd = torch.zeros(D.shape[0], p, device=D.device).index_add_(1, h1, D * s1)
+        cx = torch.zeros(X.shape[0], p, device=X.device).index_add_(1, h2, X * s2)
+    finally:
+        if switch:
+            torch.use_deterministic_algorithms(False)
+    # bucket (h1(i) + h2(j)) mod p of sum_t D_t X_t^T = sum over tokens of the circular convolution of the two
+    return torch.fft.irfft((torch.fft.rfft(cd) * torch.fft.rfft(cx)).sum(0), n=p)
 
 
 def _exact_gram(keys: list, factors: list[dict], n_rows: int, device="cpu", chunk: int = 4096):

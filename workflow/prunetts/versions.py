@@ -9,7 +9,8 @@ IMPL_VERSION = {
     "prepare_benchmark": 1,
     "prepare_calibration": 2,  # 2: paper mode tokenizes with special tokens, as the reference
     "capture": 3,
-    "influence": 4,  # 4: a repeated text counts once in the splits; 3: CountSketch of the gradients
+    "influence": 5,  # 5: each gradient sketched from its token factors (the same sketch, float32 rounding; no weight
+    # gradients); 4: a repeated text counts once in the splits; 3: CountSketch of the gradients
     "layer_scores": 1,
     "allocate": 3,  # 3: LayerIF min-max after smoothing (paper code), magnitude-OWL without the 0.01 clamp
     "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
