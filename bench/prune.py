@@ -482,11 +482,19 @@ def main(argv=None) -> None:
     ap.add_argument("--grid-repeats", type=int, default=1, help="runs of each side in part (a)")
     ap.add_argument("--parts", default="abc", help="which parts to run, e.g. 'c'")
     ap.add_argument(
+        "--windows",
+        type=int,
+        default=16,
+        help="calibration windows of 256 tokens in (a) and (c) (default 16; the paper's 128 windows of 2048 tokens, at "
+        "the (a) model's 1/8 of Qwen3-8B's width, are 128 windows of 256); LayerIF's texts follow in "
+        "config/paper.yaml's proportion",
+    )
+    ap.add_argument(
         "--layerif-texts",
         nargs=2,
         type=int,
         metavar=("TRAIN", "VAL"),
-        help="LayerIF training / validation texts in (a) (default 9 3: config/paper.yaml's proportions)",
+        help="LayerIF training / validation texts in (a) (default 9 3 per 16 windows: config/paper.yaml's proportions)",
     )
     ap.add_argument(
         "--b-shape",
@@ -500,7 +508,9 @@ def main(argv=None) -> None:
     # (a) model: 6 layers of a Qwen3 at 1/8 of Qwen3-8B's width; (b) model: ~2.2 GB bf16
     a.hidden, a.inter, a.layers, a.heads, a.kv = (512, 1536, 6, 8, 2) if not a.quick else (64, 128, 3, 4, 2)
     a.n_samples, a.seqlen, a.n_train, a.n_val, a.projection_dim = (
-        (16, 256, 9, 3, 1024) if not a.quick else (4, 64, 6, 2, 64)
+        (a.windows, 256, round(9 * a.windows / 16), round(3 * a.windows / 16), 1024)
+        if not a.quick
+        else (4, 64, 6, 2, 64)
     )
     if a.layerif_texts:
         a.n_train, a.n_val = a.layerif_texts
