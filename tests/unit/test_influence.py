@@ -461,3 +461,47 @@ def test_s1k_source_gives_problem_thinking_and_answer_as_one_text(tmp_path, monk
         load_texts("s1k")
     assert _source_problems("influence.train_source", "s1k", hub_ok=False) == []
     assert "s1k@ names no revision" in _source_problems("influence.train_source", "s1k@", hub_ok=False)[0]
+
+
+def test_bfloat16_model_scores_track_float32(tiny_qwen3_dir):
+    """influence.dtype bfloat16: the factors X, D come in bf16 and each sketch is taken in float32 from them; the
+    scores must be finite and follow the float32 model's (the same checkpoint) to bf16's precision."""
+    train, val = _texts()
+    model32, tok = _load(tiny_qwen3_dir)
+    model16 = load_model(str(tiny_qwen3_dir), dtype="bfloat16", device="cpu")
+    assert next(model16.parameters()).dtype == torch.bfloat16
+    for dim in (0, 256):
+        a, b = (
+            torch.tensor(
+                [r["influence"] for r in compute_influence(m, tok, train, val, MAX_LEN, dim, seed=1, progress=False)],
+                dtype=torch.float64,
+            )
+            for m in (model32, model16)
+        )
+        assert torch.isfinite(b).all()
+        assert _pearson(a, b) > 0.999, dim  # 0.999997-0.999999 measured
+
+
+def test_a_failure_mid_text_leaves_no_hooks_and_no_state(tiny_qwen3_dir, monkeypatch):
+    """An error while a text's gradients are sketched (here: the third sketch) must take the forward hooks and the
+    gradient flags with it; the next call on the same model gives the scores of a fresh one."""
+    import prunetts.influence as inf
+
+    model, tok = _load(tiny_qwen3_dir)
+    train, val = _texts()
+    expected = compute_influence(model, tok, train, val, MAX_LEN, 100, seed=2, progress=False)
+    real, calls = inf._project, []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return real(*args)
+
+    monkeypatch.setattr(inf, "_project", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        compute_influence(model, tok, train, val, MAX_LEN, 100, seed=2, progress=False)
+    monkeypatch.setattr(inf, "_project", real)
+    assert not any(m._forward_hooks for m in model.modules())
+    assert all(p.requires_grad for p in model.parameters()) and not model.training
+    assert compute_influence(model, tok, train, val, MAX_LEN, 100, seed=2, progress=False) == expected
