@@ -297,8 +297,8 @@ def test_owl_reads_one_matrix_at_a_time_and_counts_in_chunks_alike(tiny_model_di
 
 def test_streamed_passes_give_each_freed_layer_back_to_the_os(tiny_model_dir, tmp_path, monkeypatch):
     """Capture, OWL scoring and pruning release malloc's freed memory after every layer (glibc's heaps fragment from
-    layer to layer: without it a CPU capture of Qwen3-8B's shape peaked at 4.7 GB instead of 1.6, README (b));
-    the release itself works here (glibc) and is a no-op elsewhere."""
+    layer to layer: without it a CPU capture of Qwen3-8B's shape peaked at 4.7 GB instead of 1.6: bench/RESULTS.md,
+    (b) at Qwen3-8B's shape); the release itself works here (glibc) and is a no-op elsewhere."""
     import prunetts.layerwise as lw
     from prunetts.capture import capture
     from prunetts.pruning.pruner import prune_checkpoint

@@ -68,8 +68,8 @@ def _malloc_trim():
 def release_freed_memory() -> None:
     """Give the memory of the layer just freed back to the OS. A decoder layer's tensors below glibc's (adaptive, up
     to 32 MB) mmap threshold live in malloc's heaps, which fragment from layer to layer and are not returned: over
-    Qwen3-8B's 36 layers a CPU capture kept ~3 GB it no longer used (peak RSS 4.7 GB, 1.6 GB with this; README,
-    Performance (b))."""
+    Qwen3-8B's 36 layers a CPU capture kept ~3 GB it no longer used (peak RSS 4.7 GB, 1.6 GB with this;
+    bench/RESULTS.md, (b) at Qwen3-8B's shape)."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
