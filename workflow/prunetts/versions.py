@@ -32,7 +32,8 @@ IMPL_VERSION = {
     # 6: summary cells averaging fewer seeds / problems than the header are marked at every budget
     # 9: summaries show the answer-cut share at the largest budget and round halves up on the decimal value
     # 10: ... on 15 significant digits, a float-noise zero as zero; legend and grader note name their columns
-    "aggregate": 10,
+    # 11: the legend says that an answerless seed abstains from maj@n
+    "aggregate": 11,
     # 2: per-layer figure with attention and MLP apart; ShortGPT by layer count has its own line style
     # 3: labels rounded as the summaries round them (stats.number_text)
     "plot": 3,  # the four figure rules (prunetts.plots)
