@@ -112,13 +112,38 @@ def test_answers_stop_where_the_context_ends_in_both_sweeps(demo):
     shorter = 0
     for r, f, n in zip(capped, free, used, strict=True):
         total = prompt[r["problem_id"]] + len(tok(r["full_text"], add_special_tokens=False)["input_ids"])
-        assert total <= max(limit, n - f["answer_tokens"] + 1)  # at least one answer token, as vLLM needs
+        assert total <= max(limit, n - f["answer_tokens"])  # no answer token past the context
         assert f["answer_text"].startswith(r["answer_text"])  # the same answer, cut
         shorter += r["answer_tokens"] < f["answer_tokens"]
         # answer_stopped: ended on an end token, i.e. before max_gen_toks (12) and before the context cut it
         assert f["answer_stopped"] == (f["answer_tokens"] < 12)
         assert r["answer_stopped"] == (f["answer_stopped"] and r["answer_tokens"] == f["answer_tokens"])
     assert shorter >= len(capped) // 3
+
+
+def test_a_context_the_thinking_filled_gets_an_empty_answer_on_every_backend(demo, fake_vllm):
+    """Where prompt + thinking + closing already fill the model's context, no answer token is generated: on the
+    transformers backend (forking and two-phase sweeps alike) as on vLLM, which is sent no request then."""
+    from prunetts.generation.vllm_backend import VLLMBackend
+
+    tok, lm = demo
+    problems = _problems(tok, 4)
+    start = len(tok(S1.think_start, add_special_tokens=False)["input_ids"])
+    limit = max(len(p.prompt_ids) for p in problems) + start + 8
+    fork = _sweep(demo, [4, 64], 1.0, n=4, method="fork", context_limit=limit)
+    assert fork == _sweep(demo, [4, 64], 1.0, n=4, method="two_phase", context_limit=limit)
+    full = [r for r in fork if r["thinking_tokens"] > 8]
+    assert full and all(r["answer_tokens"] == 0 and r["answer_text"] == "" for r in full)
+    assert all(not r["answer_stopped"] for r in full)
+    engine = FakeLLM(vocab=50, max_model_len=limit)
+    backend = VLLMBackend(engine, Sampling(1.0), max_model_len=limit)
+    rows = budget_sweep(backend, tok, problems, [4, 64], 7, S1, 12, eos_ids(tok, lm.config), context_limit=limit)
+    assert all(r["answer_tokens"] == 0 for r in rows if r["thinking_tokens"] > 8)
+
+
+def test_repeated_budgets_are_one_clear_error(demo):
+    with pytest.raises(ValueError, match="distinct positive token counts"):
+        _sweep(demo, [8, 8], 1.0, n=2, method="fork")
 
 
 def test_a_budget_the_context_cannot_hold_is_named_before_generating(demo, caplog):

@@ -15,6 +15,8 @@ IMPL_VERSION = {
     "allocate": 3,  # 3: LayerIF min-max after smoothing (paper code), magnitude-OWL without the 0.01 clamp
     "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
     "generate": 4,  # 4: top-p on the renormalised top-k distribution (vLLM's order); answer_stopped column
+    # (not bumped: an empty answer, not one token, where the thinking filled the model's context on transformers;
+    # no shipped config reaches that, and a bump would regenerate every trace)
     # 10: letters inside a brace group the prose tail ends in are math; a lone variable ends a prose line; a row
     # break's vertical space (\\[2pt]) dropped
     # 9: SI unit symbols dropped only against a gold without letters outside LaTeX commands, also before a full stop

@@ -187,7 +187,7 @@ class _Batch:
 
         if index == list(range(self.attn.shape[0])):
             return
-        idx = torch.tensor(index, device=self.b.device)
+        idx = torch.tensor(index, dtype=torch.long, device=self.b.device)  # an empty list would be float
         self.cache.batch_select_indices(idx)
         self.attn = self.attn[idx]
         self.logits = self.logits[idx]
@@ -295,6 +295,8 @@ class TransformersBackend:
         gens = [row.tokens for row in rows]  # rows leave the batch when done; their token lists stay here
         stopped = [False] * len(reqs)
         seconds = [0.0] * len(reqs)
+        if all(row.done for row in rows):  # nothing to generate (contexts that fill the model's): no prefill
+            return [Result([], False, 0.0) for _ in reqs]
         batch = _Batch(self, [r.context for r in reqs])
         while True:
             live = [k for k, row in enumerate(rows) if not row.done]
@@ -414,6 +416,8 @@ class TransformersBackend:
                             think_token(row, tok, k, forks)
                     elif row.forced:
                         row.feed = row.forced.pop(0)
+                    elif row.cap <= 0:  # the context is full: no answer token fits (two_phase: a request for 0)
+                        row.done = True
                     elif tok in plan.answer_stop:
                         row.done = row.stopped = True
                     else:

@@ -17,7 +17,9 @@ are thinking tokens and count towards the budget.
 As in the harness, phase 2 continues from token ids: the generated ids (the stop token removed), then the tokens of
 ``\n`` if needed and of the delimiter; the text is never re-tokenized. Deviation, "Wait" only: with ``num_ignore``
 the harness also sets vLLM's ``min_tokens=1``, so no round (the first included) can stop on its first token; here a
-stop right after "Wait" uses up one more ignore.
+stop right after "Wait" uses up one more ignore. And the harness lets each round generate up to the whole budget,
+cuts the total to ``B`` afterwards and closes by the last round's end (a natural stop past ``B`` gets the natural
+close); here no round may pass what is left of ``B``, so such a trace hits the budget and gets the budget close.
 
 Prefix sharing: with a per-sequence random stream, the first ``B`` thinking tokens of a run capped at
 ``B_max`` are exactly the run capped at ``B``. So phase 1 runs once at the largest budget, each smaller budget cuts

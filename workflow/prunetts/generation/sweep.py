@@ -49,10 +49,11 @@ class SweepPlan:
 
     def answer_cap(self, context_len: int) -> int:
         """Answer tokens allowed after a context of ``context_len`` tokens: ``max_gen_toks``, cut where the context
-        ends (at least 1, as a request vLLM accepts)."""
+        ends; 0 where the context is already full (the vLLM backend sends no request then: every backend gives an
+        empty answer)."""
         if self.context_limit is None:
             return self.max_gen_toks
-        return max(1, min(self.max_gen_toks, self.context_limit - context_len))
+        return max(0, min(self.max_gen_toks, self.context_limit - context_len))
 
 
 @dataclass
@@ -230,8 +231,8 @@ def budget_sweep(
     ``two_phase`` runs ``chunk`` problems at a time so that a crash loses at most one chunk. ``context_limit``: the
     model's context length; an answer phase stops where it ends."""
     budgets = sorted(budgets)
-    if not budgets or budgets[0] < 1:
-        raise ValueError(f"budgets must be positive token counts, got {budgets}")
+    if not budgets or budgets[0] < 1 or len(set(budgets)) < len(budgets):
+        raise ValueError(f"budgets must be distinct positive token counts, got {budgets}")
     start_ids = tokenizer(delims.think_start, add_special_tokens=False)["input_ids"]
 
     def closing(thinking_ids: list[int], hit: bool) -> list[int]:
