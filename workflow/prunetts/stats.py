@@ -20,7 +20,10 @@ of outcomes of that cell:
   scores 0, or every problem 1, or there is a single problem (no variance to estimate), it is n_problems, the
   conservative end; when the per-problem means do not vary at all although p̂ is strictly between 0 and 1 (every
   problem solved by the same share of its seeds, as if seeds were independent of the problem), n_problems · k
-  (Korn & Graubard 1998 use the same effective-size idea for proportions from clustered samples). Why not a
+  (Korn & Graubard 1998 use the same effective-size idea for proportions from clustered samples). A consequence at
+  the edges: with 2 seeds of 80 problems, 0 / 160 gives [0, 0.046] (n_eff = 80) but 1 / 160 gives [0.001, 0.035]
+  (n_eff = 160: the one solved problem's seeds disagree, as independent draws would), so a cell with one success
+  can show a lower upper bound than a cell with none; the conservative n at 0 and 1 is the reason. Why not a
   percentile bootstrap, as before aggregate impl 5: it collapses to [0, 0] when no problem is solved (0 / 80
   gives [0, 0]; Wilson gives [0, 0.046]) and covers a true accuracy of 0.05 on AIME24's 30 problems only ~79 % of
   the time (Wilson ~93 %); pruned models on small benchmarks live exactly there (``tests/unit/test_stats.py``
