@@ -8,6 +8,7 @@ layers), ``shortgpt-n3`` (exactly 3 layers).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -945,8 +946,21 @@ def _schema_message(error, schema_root: dict) -> str | None:
     return f"{key}: {error.message}"
 
 
+def _non_finite(value, path=()) -> list[str]:
+    """A line for every NaN or infinite number in the config (YAML's ``.nan``, ``.inf``): JSON Schema's bounds compare
+    false against NaN and let it through, to the jobs (a NaN OWL lambda allocated sparsity 0 to every layer)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{_key(path)}: {value} is not a finite number; give a number"]
+    if isinstance(value, dict):
+        return [line for k, v in value.items() for line in _non_finite(v, (*path, k))]
+    if isinstance(value, list):
+        return [line for i, v in enumerate(value) for line in _non_finite(v, (*path, i))]
+    return []
+
+
 def schema_problems(config, schema: dict) -> list[str]:
-    """Every JSON-schema violation as one line ``<key>: <what is wrong>; <what is allowed / how to fix>``."""
+    """Every JSON-schema violation as one line ``<key>: <what is wrong>; <what is allowed / how to fix>``, and every
+    number that is not finite."""
     errors = sorted(
         _strict_validator(schema).iter_errors(config),
         key=lambda e: ([str(x) for x in e.absolute_path], str(e.validator)),
@@ -961,7 +975,7 @@ def schema_problems(config, schema: dict) -> list[str]:
         for line in (msg or "").splitlines():
             if line not in lines:
                 lines.append(line)
-    return lines
+    return lines + _non_finite(config)
 
 
 def load_schema(path) -> dict:
