@@ -61,6 +61,34 @@ def _mistral_checkpoint(work):
     return str(ckpt)
 
 
+def _truncated_checkpoint(work):
+    """The demo checkpoint with its weights cut short (a copy interrupted, a full disk)."""
+    ckpt = work / "truncated"
+    ckpt.mkdir(exist_ok=True)
+    for f in DEMO_MODEL.iterdir():
+        if f.name != "model.safetensors":
+            (ckpt / f.name).symlink_to(f)
+    data = (DEMO_MODEL / "model.safetensors").read_bytes()
+    (ckpt / "model.safetensors").write_bytes(data[: len(data) // 2])
+    return str(ckpt)
+
+
+def _fewer_layers_config_checkpoint(work):
+    """The demo checkpoint with a config.json of one layer fewer than its weights hold (another model size's config)."""
+    ckpt = work / "fewer-layers"
+    ckpt.mkdir(exist_ok=True)
+    for f in DEMO_MODEL.iterdir():
+        if f.name != "config.json":
+            (ckpt / f.name).symlink_to(f)
+    config = json.loads((DEMO_MODEL / "config.json").read_text())
+    n = config["num_hidden_layers"] - 1
+    config.update(
+        num_hidden_layers=n, **({"layer_types": config["layer_types"][:n]} if "layer_types" in config else {})
+    )
+    (ckpt / "config.json").write_text(json.dumps(config))
+    return str(ckpt)
+
+
 def _no_im_start_checkpoint(work):
     """The demo checkpoint with a tokenizer that has no ``<|im_start|>`` token (s1's thinking stop) but ``</think>``."""
     ckpt = work / "no-im-start"
@@ -172,6 +200,16 @@ CASES = [
         "model-path-pickle-only",
         _set("models.demo.path", _bin_only_checkpoint),
         ["models.demo.path", "no *.safetensors", "convert"],
+    ),
+    (
+        "model-weights-truncated",
+        _set("models.demo.path", _truncated_checkpoint),
+        ["models.demo.path", "model.safetensors: truncated", "restore it"],
+    ),
+    (
+        "model-config-other-size",
+        _set("models.demo.path", _fewer_layers_config_checkpoint),
+        ["models.demo.path", "num_hidden_layers 5", "hold 6 decoder layers", "restore the checkpoint's own config"],
     ),
     (
         "model-type-unsupported",
@@ -351,6 +389,7 @@ IN_PROCESS_ONLY = {
     "wanda-override-group-typo",
     "model-type-unsupported",
     "model-stop-token-absent",
+    "model-config-other-size",
 }
 E2E = [c for c in CASES if c[0] not in IN_PROCESS_ONLY]
 

@@ -232,10 +232,16 @@ def read_header(file: Path) -> dict[str, dict]:
         header.pop("__metadata__", None)
         end = max((int(meta["data_offsets"][1]) for meta in header.values()), default=0)
     except (OSError, ValueError, struct.error, TypeError, KeyError, IndexError, AttributeError) as e:
-        raise CheckpointError(f"{file}: not a readable safetensors file ({e}); delete it and rerun") from None
+        raise CheckpointError(
+            f"{file}: not a readable safetensors file ({e}); restore it from its source (in a hub cache: delete it "
+            "and rerun)"
+        ) from None
     size = os.path.getsize(file)
     if size < 8 + n + end:
-        raise CheckpointError(f"{file}: truncated ({size} of {8 + n + end} bytes); delete it and rerun")
+        raise CheckpointError(
+            f"{file}: truncated ({size} of {8 + n + end} bytes); restore it from its source (in a hub cache: delete "
+            "it and rerun)"
+        )
     return header
 
 
@@ -379,7 +385,10 @@ class Reader:
                     for n in group:
                         out[n] = f.get_tensor(n)
             except Exception as e:  # noqa: BLE001 - safetensors raises several types for corrupt files
-                raise CheckpointError(f"{file}: cannot read tensors ({e}); delete it and rerun") from None
+                raise CheckpointError(
+                    f"{file}: cannot read tensors ({e}); restore it from its source (in a hub cache: delete it and "
+                    "rerun)"
+                ) from None
         return out
 
 

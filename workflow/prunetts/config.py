@@ -771,6 +771,12 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
     model_config = _local_config(path)
     if not isinstance(model_config, dict):
         return [f"{key}: {path}/config.json is unreadable or not a JSON object; restore the checkpoint's config"]
+    from prunetts.checkpoint import LAYER_RE, CheckpointError, tensor_shapes
+
+    try:  # the safetensors headers only (no torch): a missing or truncated shard now, not in every job that loads it
+        shapes = tensor_shapes(p)
+    except CheckpointError as e:
+        return [f"{key}: {e}"]
     if pruning.get("methods"):  # every capture / prune job reads the layers through prunetts.models.Arch
         from prunetts.models import SUPPORTED_MODEL_TYPES
 
@@ -783,6 +789,12 @@ def _model_problems(name, m: dict, pruning: dict) -> list[str]:
         n_layers = local_layer_count(path, model_config)
         if n_layers is None or n_layers < 1:
             return [f"{key}: {path}/config.json has no num_hidden_layers >= 1; restore the checkpoint's config"]
+        stored = {int(match[1]) for name in shapes if (match := LAYER_RE.match(name))}
+        if stored and len(stored) != n_layers:  # the rest of a size mismatch is checked by the first job (torch)
+            return [
+                f"{key}: {path}/config.json has num_hidden_layers {n_layers}, the weights hold {len(stored)} decoder "
+                "layers; the config does not match the weights: restore the checkpoint's own config.json"
+            ]
     from prunetts.models import TOKENIZER_FILES  # what load_tokenizer asks for
 
     if not any((p / f).is_file() for f in TOKENIZER_FILES):  # every generation job loads it, after the pruning
