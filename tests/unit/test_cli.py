@@ -225,6 +225,9 @@ def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, caplog, monkey
     gpt2 = tmp_path / "gpt2"  # counts its layers as n_layer: named as the architecture, not as a broken config
     shutil.copytree(tiny_qwen3_dir, gpt2)
     (gpt2 / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 3, "n_embd": 64}))
+    typeless = tmp_path / "typeless"  # a config.json stripped of model_type: named as such, not as "None"
+    shutil.copytree(tiny_qwen3_dir, typeless)
+    (typeless / "config.json").write_text(json.dumps({k: v for k, v in cfg.items() if k != "model_type"}))
     no_tok = tmp_path / "weights-only"
     no_tok.mkdir()
     for name in ("config.json", "model.safetensors"):
@@ -237,6 +240,7 @@ def test_checks_before_any_work(tiny_qwen3_dir, tmp_path, capsys, caplog, monkey
         (tiny_qwen3_dir, ["--method", "shortgpt", "--sparsity", "0.99"], "cannot remove 3 of 3 layers"),
         (odd, wanda, "model_type 'mistral' is not supported"),
         (gpt2, wanda, "model_type 'gpt2' is not supported (supported: qwen2, qwen3, llama)"),
+        (typeless, wanda, "config.json has no model_type (supported: qwen2, qwen3, llama)"),
         (no_tok, wanda, "no tokenizer"),
         # OWL on 3 layers: the most-pruned layer gets at least S + 2 lambda / 3, whatever the outlier ratios
         (

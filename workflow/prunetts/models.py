@@ -26,6 +26,11 @@ def model_type_problem(model_type) -> str | None:
     """The line for a ``model_type`` prunetts cannot prune, or None."""
     if model_type in SUPPORTED_MODEL_TYPES:
         return None
+    if model_type is None:
+        return (
+            f"config.json has no model_type (supported: {', '.join(SUPPORTED_MODEL_TYPES)}); restore the checkpoint's "
+            "own config.json"
+        )
     return f"model_type {model_type!r} is not supported (supported: {', '.join(SUPPORTED_MODEL_TYPES)})"
 
 
