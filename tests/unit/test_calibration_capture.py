@@ -19,6 +19,21 @@ def test_paper_windows_are_seeded_and_inside_long_documents():
         assert any(any(d[i : i + 512] == w for i in range(len(d) - 511)) for d in joined if len(d) > 512)
 
 
+def test_paper_windows_from_few_texts_are_a_warning(caplog):
+    """Drawn with replacement as in the reference, windows from a corpus with one long text all come from it: said, so
+    that nobody calibrates on one text unawares; a corpus of many long texts is not warned about."""
+    tok = build_tokenizer()
+    texts = load_texts(str(bench_file("c4_demo.jsonl")))
+    with caplog.at_level("WARNING", logger="prunetts.calibration"):
+        paper_windows(texts, tok, 6, 512, seed=0)
+        assert "distinct" not in caplog.text
+        long = max(texts, key=len)
+        windows = paper_windows([long] + ["short text"] * 20, tok, 8, 64, seed=0)
+    assert len(windows) == 8
+    assert "the 8 windows come from 1 distinct text(s) longer than seqlen=64" in caplog.text
+    assert "calibration.mode: pack" in caplog.text
+
+
 def reference_get_c4(texts, tokenizer, nsamples, seqlen, seed):
     """Wanda's ``lib/data.py:get_c4`` sampling loop as written there (module-level ``random``, plain
     ``tokenizer(text)``), without the torch tensors around it."""

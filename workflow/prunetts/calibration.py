@@ -19,10 +19,13 @@ file with a text column.
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 
 from prunetts.records import SUFFIXES, read_records
+
+log = logging.getLogger(__name__)
 
 C4_FILE = "en/c4-train.00000-of-01024.json.gz"
 S1K_FILE = "data/train-00000-of-00001.parquet"
@@ -170,6 +173,17 @@ def paper_windows(texts: list[str], tokenizer, n: int, seqlen: int, seed: int) -
         out.append(ids[start : start + seqlen])
     if len(out) < n:
         raise CalibrationError(f"calibration: too few documents longer than seqlen={seqlen} tokens; {_TOO_SHORT_FIX}")
+    if 2 * len(long_ids) < n:  # drawn with replacement, as the reference: on C4 nearly every window is its own text
+        log.warning(
+            "calibration: the %d windows come from %d distinct text(s) longer than seqlen=%d (%d of the %d texts "
+            "drawn were shorter), so the pruning statistics rest on few texts; give more long texts, or pack short "
+            "ones together (calibration.mode: pack, --calibration-mode pack)",
+            n,
+            len(long_ids),
+            seqlen,
+            len(short),
+            len(long_ids) + len(short),
+        )
     return out
 
 
