@@ -899,3 +899,13 @@ def test_hub_text_sources_are_taken_by_name_with_or_without_a_revision(tmp_path,
     assert check("--method", "wanda", "--sparsity", "0.2", "--calibration", "s2k") == (
         "--calibration s2k: not 'c4', 's1k' (either @<commit sha>), 'demo' or an existing file"
     )
+
+
+def test_a_sparsity_that_rounds_to_nothing_is_a_warning(tiny_qwen3_dir, tmp_path, caplog):
+    """--sparsity 0.0001 on the tiny model's matrices is floor(n x s) = 0 weights everywhere: the run succeeds (the
+    user asked for it) but says that nothing was pruned; an ordinary sparsity does not."""
+    assert _prune(tiny_qwen3_dir, tmp_path / "nothing", "--method", "magnitude", "--sparsity", "0.0001") == 0
+    assert "nothing was pruned: a target of 0.0001 rounds down to 0 weights" in caplog.text
+    caplog.clear()
+    assert _prune(tiny_qwen3_dir, tmp_path / "some", "--method", "magnitude", "--sparsity", "0.2") == 0
+    assert "nothing was pruned" not in caplog.text

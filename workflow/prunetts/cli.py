@@ -536,6 +536,14 @@ def _warn_if_short(records: list[dict], shapes: dict, total: float, target: floa
     than 1% of the prunable weights short, beyond the per-row rounding (floor(d_in * s) in each row leaves up to one
     weight per row)."""
 
+    if total == 0 and target > 0:  # e.g. --sparsity 0.0001 on rows of a few thousand weights
+        log.warning(
+            "nothing was pruned: a target of %.4f rounds down to 0 weights in every comparison group (each prunes "
+            "floor(size x sparsity) weights: a row for Wanda, a matrix for Magnitude); raise --sparsity",
+            target,
+        )
+        return
+
     def slack(r) -> float:  # the fraction of the linear that rounding may leave, plus the 1% margin
         return shapes[f"model.layers.{r['layer']}.{r['module']}.weight"][0] / r["numel"] + 0.01
 
