@@ -335,6 +335,31 @@ def test_summary_records_what_ran_and_side_files_travel(tiny_qwen3_dir, tmp_path
     assert not (out / "README.md").exists()
 
 
+def test_named_chat_templates_travel_with_the_pruned_checkpoint(tiny_qwen3_dir, tmp_path):
+    """transformers saves a tokenizer's named chat templates (``chat_template="tool_use"``) as
+    additional_chat_templates/<name>.jinja; the pruned checkpoint keeps them, so the name still selects its template
+    (a tokenizer without them would fall back to the default one)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_qwen3_dir, model)
+    tok = AutoTokenizer.from_pretrained(model)
+    default = tok.chat_template
+    tok.chat_template = {"default": default, "tool_use": "TOOL:{{ messages[0]['content'] }}"}
+    tok.save_pretrained(model)
+    assert (model / "additional_chat_templates" / "tool_use.jinja").is_file()  # the layout this test is about
+    out = tmp_path / "o"
+    assert _prune(model, out, "--method", "magnitude", "--sparsity", "0.2") == 0
+    pruned = AutoTokenizer.from_pretrained(out)
+    messages = [{"role": "user", "content": "hi"}]
+    assert pruned.apply_chat_template(messages, chat_template="tool_use", tokenize=False) == "TOOL:hi"
+    assert pruned.apply_chat_template(messages, tokenize=False) == tok.apply_chat_template(
+        messages, chat_template=default, tokenize=False
+    )
+
+
 def test_failed_run_leaves_out_as_it_was(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):
     from prunetts.pruning import pruner
 

@@ -237,12 +237,14 @@ def test_realized_sparsity_owl_and_layerif_within_one_weight_per_matrix(tiny_mod
     mods = modules_of(tiny_model_dir)
     layers = sorted({m[0] for m in mods})
     ratios = {i: 1.0 + 2.0 * i for i in layers}
-    for targets in (
-        alloc.owl(mods, 0.3, ratios, 0.08),
-        alloc.layerif(mods, 0.3, {(i, c): float(i + (c == "mlp")) for i in layers for c in ("attention", "mlp")}),
+    for k, targets in enumerate(
+        (
+            alloc.owl(mods, 0.3, ratios, 0.08),
+            alloc.layerif(mods, 0.3, {(i, c): float(i + (c == "mlp")) for i in layers for c in ("attention", "mlp")}),
+        )
     ):
         records = prune_checkpoint(
-            str(tiny_model_dir), tmp_path / "o", "magnitude", targets, device="cpu", dtype="float32", progress=False
+            str(tiny_model_dir), tmp_path / f"o{k}", "magnitude", targets, device="cpu", dtype="float32", progress=False
         )
         for r in records:
             assert abs(r["n_zero"] - targets[(r["layer"], r["module"])] * r["numel"]) < 1
@@ -685,6 +687,39 @@ def test_a_disk_without_room_for_the_checkpoint_stops_the_prune_before_any_layer
     monkeypatch.setattr(checkpoint.shutil, "disk_usage", disk_usage)
     prune_checkpoint(str(tiny_model_dir), str(out), "magnitude", allocation, device="cpu", progress=False)
     assert (out / "config.json").is_file()
+
+
+def test_a_prune_into_a_directory_holding_an_earlier_checkpoint_stops_before_any_layer(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    """A library caller pruning into a directory that holds an earlier checkpoint would mix the two (an earlier
+    checkpoint's extra shards stay beside the new index): one line naming what the directory holds, before the
+    calibration pass or any layer, and the earlier files are untouched. An empty directory is fine."""
+    from prunetts.checkpoint import CheckpointError, prunable_modules_from_shapes, tensor_shapes
+    from prunetts.layerwise import LayerRunner
+    from prunetts.pruning.pruner import prune_checkpoint
+
+    allocation = {(li, name): 0.5 for li, name, _ in prunable_modules_from_shapes(tensor_shapes(tiny_model_dir))}
+    out = tmp_path / "out"
+    prune_checkpoint(str(tiny_model_dir), str(out), "magnitude", allocation, device="cpu", progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def never(*_a, **_k):
+        raise AssertionError("a layer was loaded before the output directory was checked")
+
+    monkeypatch.setattr(LayerRunner, "embed", never)
+    monkeypatch.setattr(LayerRunner, "load_layer", never)
+    for method in ("magnitude", "wanda", "shortgpt"):
+        alloc = {k: 1.0 if k[0] == 0 else 0.0 for k in allocation} if method == "shortgpt" else allocation
+        with pytest.raises(CheckpointError) as e:
+            prune_checkpoint(str(tiny_model_dir), str(out), method, alloc, windows=[[1, 2, 3]], device="cpu")
+        assert str(e.value).startswith(f"{out}: the output directory is not empty (holds ")
+        assert "choose a new directory or empty this one" in str(e.value)
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    monkeypatch.undo()
+    (empty := tmp_path / "empty").mkdir()
+    prune_checkpoint(str(tiny_model_dir), str(empty), "magnitude", allocation, device="cpu", progress=False)
+    assert (empty / "config.json").is_file()
 
 
 def test_a_failed_prune_stops_the_writer_thread_before_the_error_propagates(tiny_model_dir, tmp_path, monkeypatch):

@@ -49,6 +49,9 @@ SIDE_FILES = (
     "NOTICE",
     "USE_POLICY.md",
 )
+# named chat templates (tokenizer.apply_chat_template(chat_template="tool_use")): transformers saves each as
+# additional_chat_templates/<name>.jinja, and a tokenizer loaded without them silently falls back to the default
+CHAT_TEMPLATE_DIR = "additional_chat_templates"
 
 
 class CheckpointError(ValueError):
@@ -527,7 +530,14 @@ class Writer:
             groups[-1][name] = (dtype, list(shape))
             size += nbytes
             self.total += nbytes
-        problem = free_space_problem(self.dir, self.total)  # before the caller computes any layer
+        if self.dir.is_dir() and any(self.dir.iterdir()):  # before the caller computes any layer
+            held = sorted(p.name for p in self.dir.iterdir())
+            more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+            raise CheckpointError(
+                f"{self.dir}: the output directory is not empty (holds {', '.join(held[:3])}{more}); a checkpoint "
+                "written over another would mix their shards and index: choose a new directory or empty this one"
+            )
+        problem = free_space_problem(self.dir, self.total)
         if problem:
             raise CheckpointError(problem)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -653,6 +663,11 @@ class Writer:
                 for src in [side_files_from / n for n in SIDE_FILES] + sorted(side_files_from.glob("*.py")):
                     if src.is_file():
                         shutil.copyfile(src, self.dir / src.name)
+                templates = sorted((side_files_from / CHAT_TEMPLATE_DIR).glob("*.jinja"))
+                if templates:
+                    (self.dir / CHAT_TEMPLATE_DIR).mkdir(exist_ok=True)
+                for src in templates:
+                    shutil.copyfile(src, self.dir / CHAT_TEMPLATE_DIR / src.name)
             if before_config is not None:
                 before_config()
             # config.json last, atomically: a directory killed before this point does not load as a checkpoint (without
