@@ -242,6 +242,22 @@ def test_gpu_rules_ask_for_a_gpu_by_default_and_vllm_parallelism_must_fit():
     check(cfg)
 
 
+def test_a_temperature_vllm_refuses_is_one_line_before_any_job():
+    """vLLM's SamplingParams takes a temperature in [0, 2]: above it, under backend vllm, every generate job would
+    fail after loading its model. The transformers backend samples at any temperature."""
+    from prunetts.config import ConfigError, check
+
+    cfg = validated_demo()
+    cfg["generation"].update(backend="vllm", temperature=2.5)
+    with pytest.raises(ConfigError) as e:
+        check(cfg)
+    assert "generation.temperature: 2.5 is above 2, which vLLM refuses (its range is [0, 2])" in str(e.value)
+    assert "\n" not in str(e.value)
+    for backend, temperature in (("vllm", 2.0), ("transformers", 2.5)):
+        cfg["generation"].update(backend=backend, temperature=temperature)
+        check(cfg)
+
+
 def test_misspelt_vllm_options_are_caught_when_vllm_is_importable(monkeypatch):
     import dataclasses
     import sys

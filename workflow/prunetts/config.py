@@ -335,6 +335,13 @@ def config_problems(config: dict) -> list[str]:
         )
     out += _resource_name_problems(config.get("resources") or {})
     vllm = config["generation"].get("vllm") or {}
+    temperature = config["generation"].get("temperature", 1.0)
+    if config["generation"].get("backend") == "vllm" and temperature > 2:
+        # vLLM's SamplingParams refuses it: every generate job would fail after loading its model
+        out.append(
+            f"generation.temperature: {temperature} is above 2, which vLLM refuses (its range is [0, 2]); "
+            "lower it or use backend: transformers"
+        )
     if config["generation"].get("backend") == "vllm" and isinstance(vllm, dict):
         need = 1
         for key in ("tensor_parallel_size", "pipeline_parallel_size"):
