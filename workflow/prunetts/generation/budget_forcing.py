@@ -8,7 +8,9 @@ already ends with one) and ``<|im_start|>answer\\nFinal Answer:``; if the model 
 Delimiter sets (``models.<name>.delimiters``): ``s1`` as above (the paper's harness, used for both models), and
 ``qwen3``: Qwen3's native thinking: prompt + ``<think>\n``, stop at ``</think>`` or EOS; natural stop -> ``</think>``;
 budget hit -> Qwen's budget sentence ``\n\nConsidering the limited time by the user, I have to give the solution
-based on the thinking directly now.\n</think>\n\n`` (Qwen3 technical report / docs ``thinking_budget``).
+based on the thinking directly now.\n</think>\n\n`` as secondary sources quote Qwen's thinking-budget guide
+(QwenLM/Qwen3 ``docs/source/getting_started/thinking_budget.md``, not read itself; the quotations differ in whitespace
+and after ``</think>``).
 
 "Wait" extension (s1, off by default as in the paper): with ``num_ignore = k``, the first k times the model tries to
 stop thinking the stop token is dropped and ``ignore_str`` ("Wait") is appended to the thinking instead; those tokens
