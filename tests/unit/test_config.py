@@ -242,9 +242,10 @@ def test_gpu_rules_ask_for_a_gpu_by_default_and_vllm_parallelism_must_fit():
     check(cfg)
 
 
-def test_a_temperature_vllm_refuses_is_one_line_before_any_job():
+def test_a_temperature_vllm_refuses_or_changes_is_one_line_before_any_job():
     """vLLM's SamplingParams takes a temperature in [0, 2]: above it, under backend vllm, every generate job would
-    fail after loading its model. The transformers backend samples at any temperature."""
+    fail after loading its model; below 0.01 (and above 0) it runs at 0.01. The transformers backend samples at any
+    temperature."""
     from prunetts.config import ConfigError, check
 
     cfg = validated_demo()
@@ -253,7 +254,18 @@ def test_a_temperature_vllm_refuses_is_one_line_before_any_job():
         check(cfg)
     assert "generation.temperature: 2.5 is above 2, which vLLM refuses (its range is [0, 2])" in str(e.value)
     assert "\n" not in str(e.value)
-    for backend, temperature in (("vllm", 2.0), ("transformers", 2.5)):
+    # vLLM raises a temperature in (0, 0.01) to 0.01: the results would record one that did not run
+    cfg["generation"].update(temperature=0.005)
+    with pytest.raises(ConfigError) as e:
+        check(cfg)
+    assert "generation.temperature: 0.005 would run at 0.01 under vLLM" in str(e.value)
+    for backend, temperature in (
+        ("vllm", 2.0),
+        ("vllm", 0.01),
+        ("vllm", 0),
+        ("transformers", 2.5),
+        ("transformers", 0.005),
+    ):
         cfg["generation"].update(backend=backend, temperature=temperature)
         check(cfg)
 

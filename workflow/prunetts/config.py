@@ -342,6 +342,13 @@ def config_problems(config: dict) -> list[str]:
             f"generation.temperature: {temperature} is above 2, which vLLM refuses (its range is [0, 2]); "
             "lower it or use backend: transformers"
         )
+    elif config["generation"].get("backend") == "vllm" and 0 < temperature < 0.01:
+        # vLLM's SamplingParams raises it to 0.01 with a log line: the artifacts would record a temperature that
+        # did not run
+        out.append(
+            f"generation.temperature: {temperature} would run at 0.01 under vLLM (it raises any temperature in "
+            "(0, 0.01) to 0.01); set 0.01, or 0 for greedy decoding"
+        )
     if config["generation"].get("backend") == "vllm" and isinstance(vllm, dict):
         need = 1
         for key in ("tensor_parallel_size", "pipeline_parallel_size"):
