@@ -167,6 +167,27 @@ def test_figure_labels_round_as_the_summary_does(tables, drawn, tmp_path):
     assert "13%" in [t.get_text() for t in right.texts] and "12%" not in [t.get_text() for t in right.texts]
 
 
+def test_a_variant_with_fewer_seeds_says_so(tables, drawn, tmp_path):
+    """A variant whose seed failed (the rest run under --keep-going) has fewer seeds than the others: the titles
+    give the range and that variant's legend entry and heatmap row its count, not the others' ("mean of 2 seeds"
+    over a 1-seed line)."""
+    g, _ = tables
+    g = g[~((g["variant"] == "wanda-owl-s0.50") & (g["seed"] == 11))]
+    st = artifacts.table("stats", stats.compute_stats(g, 1)).to_pandas()
+    plots.accuracy_vs_budget(st, "m", "demo", tmp_path / "acc.png")
+    plots.diff_heatmap(st, "m", "demo", tmp_path / "diff.png")
+    acc, heat = drawn
+    labels = [line.get_label() for line in acc.get_lines() if not line.get_label().startswith("_")]
+    assert labels == [v if v != "wanda-owl-s0.50" else "wanda-owl-s0.50 (1 seed)" for v in VARIANTS]
+    assert "mean of 1–2 seeds; band = 95 % Wilson interval over 12 problems" in acc.get_title()
+    rows = [label.get_text() for label in heat.get_yticklabels()]
+    assert rows == [v if v != "wanda-owl-s0.50" else "wanda-owl-s0.50 (1 seed)" for v in VARIANTS[1:]]
+    assert "12 problems × 1–2 seeds;" in heat.get_title()
+    drawn.clear()
+    plots.accuracy_vs_budget(tables[1], "m", "demo", tmp_path / "even.png")  # even seeds: names alone
+    assert "mean of 2 seeds; band = 95 % Wilson interval over 12 problems" in drawn[0].get_title()
+
+
 def test_thinking_lengths_box_plots_the_largest_budget(tables, drawn, tmp_path):
     g, _ = tables
     plots.thinking_lengths(g, "m", "demo", tmp_path / "think.png")

@@ -122,6 +122,20 @@ def _empty(ax, text: str) -> None:
     ax.set_axis_off()
 
 
+def _count_text(counts: pd.Series, noun: str) -> str:
+    """``3 seeds``, or ``2–3 seeds`` where the rows differ (a variant with a failed seed, under --keep-going)."""
+    lo, hi = int(counts.min()), int(counts.max())
+    if lo == hi:
+        return f"{hi} {noun}" if hi == 1 else f"{hi} {noun}s"
+    return f"{lo}–{hi} {noun}s"
+
+
+def _seed_labels(part: pd.DataFrame, variants: list[str]) -> dict[str, str]:
+    """Each variant's label: its name, plus its seed count where it has fewer seeds than the others."""
+    n = part.groupby("variant")["n_seeds"].max()
+    return {v: v if n[v] == n.max() else f"{v} ({seeds_text(int(n[v]))})" for v in variants}
+
+
 def accuracy_vs_budget(st: pd.DataFrame, model: str, bench: str, out: str | Path) -> None:
     """``st``: the ``stats`` table."""
     part = st[(st["model"] == model) & (st["bench"] == bench)]
@@ -131,20 +145,21 @@ def accuracy_vs_budget(st: pd.DataFrame, model: str, bench: str, out: str | Path
         if part.empty:
             _empty(ax, f"no results for {model} on {bench}")
             return
+        labels = _seed_labels(part, variants)
         for v in variants:
             pv = part[part["variant"] == v].sort_values("budget")
             s = style.line(v)
-            ax.plot(pv["budget"], pv["accuracy_mean"], marker="o", markersize=3.5, label=v, **s)
+            ax.plot(pv["budget"], pv["accuracy_mean"], marker="o", markersize=3.5, label=labels[v], **s)
             ax.fill_between(
                 pv["budget"], pv["accuracy_ci_low"], pv["accuracy_ci_high"], color=s["color"], alpha=0.12, linewidth=0
             )
         _budget_axis(ax, sorted(part["budget"].unique()))
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel("accuracy")
-        n_seeds, n = int(part["n_seeds"].max()), int(part["n_problems"].max())
         ax.set_title(
             f"{model} on {bench}: accuracy vs thinking budget\n"
-            f"mean of {seeds_text(n_seeds)}; band = 95 % Wilson interval over {n} problems",
+            f"mean of {_count_text(part['n_seeds'], 'seed')}; band = 95 % Wilson interval over "
+            f"{_count_text(part['n_problems'], 'problem')}",
             fontsize=9,
         )
         ax.grid(alpha=0.3)
@@ -184,7 +199,8 @@ def diff_heatmap(st: pd.DataFrame, model: str, bench: str, out: str | Path) -> N
                 if significant:
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.8))
         ax.set_xticks(range(len(budgets)), [str(b) for b in budgets])
-        ax.set_yticks(range(len(variants)), variants)
+        labels = _seed_labels(part, variants)
+        ax.set_yticks(range(len(variants)), [labels[v] for v in variants])
         style = VariantStyle(variants)
         for label, v in zip(ax.get_yticklabels(), variants, strict=True):
             label.set_color(style.color(v))
@@ -193,10 +209,10 @@ def diff_heatmap(st: pd.DataFrame, model: str, bench: str, out: str | Path) -> N
             ax.spines[side].set_visible(True)
         cbar = fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
         cbar.set_label("accuracy − dense accuracy")
-        n_seeds, n = int(part["n_seeds"].max()), int(part["n_problems"].max())
         ax.set_title(
             f"{model} on {bench}: accuracy difference vs dense\n"
-            f"{n} problems × {seeds_text(n_seeds)}; * and outline: {SIGNIFICANCE_NOTE}",
+            f"{_count_text(part['n_problems'], 'problem')} × {_count_text(part['n_seeds'], 'seed')}; "
+            f"* and outline: {SIGNIFICANCE_NOTE}",
             fontsize=9,
         )
 

@@ -38,7 +38,8 @@ IMPL_VERSION = {
     "aggregate": 11,
     # 2: per-layer figure with attention and MLP apart; ShortGPT by layer count has its own line style
     # 3: labels rounded as the summaries round them (stats.number_text)
-    "plot": 3,  # the four figure rules (prunetts.plots)
+    # 4: a variant with fewer seeds than the others says so (legend, heatmap rows, titles' seed ranges)
+    "plot": 4,  # the four figure rules (prunetts.plots)
 }
 
 
