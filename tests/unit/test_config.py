@@ -182,6 +182,31 @@ def validated_demo() -> dict:
     return cfg
 
 
+def test_prune_settings_name_what_each_variant_read():
+    """A workflow checkpoint's prunetts_prune.json records the settings beyond its variant id: the allocation's
+    knobs, LayerIF's influence settings, and the calibration / capture settings only where the method or allocation
+    read data made from the calibration windows (magnitude-uniform reads none)."""
+    from prunetts.config import calibration_settings, prune_settings
+
+    cfg = validated_demo()
+    calibration, capture = calibration_settings(cfg["calibration"]), cfg["capture"]
+    assert prune_settings(cfg, "magnitude-uniform-s0.30") == {}
+    assert prune_settings(cfg, "magnitude-owl-s0.30") == {
+        "owl": cfg["pruning"]["owl"],
+        "calibration": calibration,
+        "capture": capture,
+    }
+    assert prune_settings(cfg, "wanda-uniform-s0.30") == {"calibration": calibration, "capture": capture}
+    for shortgpt in ("shortgpt-n2", "shortgpt-s0.30"):
+        assert prune_settings(cfg, shortgpt) == {"calibration": calibration, "capture": capture}
+    layerif = prune_settings(cfg, "magnitude-layerif-s0.30")
+    assert layerif["layerif"] == cfg["pruning"]["layerif"] and layerif["influence"]["n_train"] == 64
+    assert layerif["calibration"] == calibration and "capture" not in layerif  # the texts, not the capture
+    cfg["influence"]["train_source"] = "texts.jsonl"  # LayerIF's texts from their own file: no calibration
+    assert set(prune_settings(cfg, "magnitude-layerif-s0.30")) == {"layerif", "influence"}
+    assert prune_settings(cfg, "magnitude-layerif-s0.30")["influence"]["train_source"] == "texts.jsonl"
+
+
 def test_canonical_sorts_every_mapping_and_keeps_lists():
     from prunetts.config import canonical
 

@@ -140,7 +140,24 @@ def test_the_prune_job_writes_what_made_the_checkpoint_beside_it(tiny_qwen3_dir,
     )  # fmt: skip
     summary = json.loads((out / "prunetts_prune.json").read_text())
     assert summary["wanda"] is None and summary["removed_layers"] is None  # magnitude reads no Wanda settings
+    assert summary["settings"] == {}  # outside a workflow job: no config to read them from
     assert summary["target_sparsity_prunable_linears"] == pytest.approx(0.3)
     assert summary["versions"] == package_versions()
     rows = artifacts.read("sparsity", tmp_path / "s.parquet").to_pylist()
     assert rows == artifacts.read("sparsity", out / "prunetts_sparsity.parquet").to_pylist()
+
+
+def test_a_script_job_finds_its_workflow_config(monkeypatch):
+    """Snakemake runs a rule's script as __main__ with a ``snakemake`` object among its globals: the prune job reads
+    the config from there (editing the script would rerun every prune job of existing results), and outside a
+    workflow job there is none."""
+    import sys
+    from types import SimpleNamespace
+
+    from prunetts import jobs
+
+    main = SimpleNamespace()
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert jobs.running_workflow_config() is None
+    main.snakemake = SimpleNamespace(config={"pruning": {}})
+    assert jobs.running_workflow_config() == {"pruning": {}}

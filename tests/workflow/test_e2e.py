@@ -60,8 +60,15 @@ def test_outputs_exist_and_are_consistent(run):
 
 
 def test_pruned_checkpoint_reloads_with_recorded_zero_count(run):
-    work, _ = run
+    work, cfg = run
+    from snakemake.utils import validate
     from transformers import AutoModelForCausalLM
+
+    from prunetts.config import prune_settings
+    from tests.workflow.helpers import REPO
+
+    config = json.loads(json.dumps(cfg))
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # the defaults, as the jobs see it
 
     variants = ("magnitude-uniform-s0.50", "wanda-uniform-s0.50", "wanda-owl-s0.30", "magnitude-layerif-s0.30")
     for variant in variants:
@@ -83,6 +90,7 @@ def test_pruned_checkpoint_reloads_with_recorded_zero_count(run):
         assert summary["source"]["model"].endswith("demo-qwen3") and summary["source"]["hub_commit"] is None
         assert summary["realized_sparsity_prunable_linears"] == pytest.approx(total)
         assert (summary["wanda"] is None) == variant.startswith("magnitude")
+        assert summary["settings"] == prune_settings(config, variant)  # the OWL knobs, calibration, capture
 
 
 def test_shortgpt_checkpoint_has_fewer_layers(run):

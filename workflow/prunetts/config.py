@@ -305,6 +305,32 @@ def wanda_setting(wanda: dict, allocation: str | None) -> dict:
     return {key: over.get(key, wanda.get(key, default)) for key, default in (("mode", "sequential"), ("group", "row"))}
 
 
+def prune_settings(config: dict, variant: str) -> dict:
+    """The settings behind a pruned checkpoint beyond its variant id, as ``prunetts_prune.json`` records them (a
+    ``prunetts prune`` checkpoint records its flags): the allocation's knobs (OWL; LayerIF with its influence
+    settings) and, where the method or the allocation read data derived from the calibration windows, the calibration
+    and capture settings. Read from the config when the checkpoint is written: the rules' params already rerun every
+    job that depends on them, so they are the settings the checkpoint's inputs were made with."""
+    v = parse_variant(variant)
+    out: dict = {}
+    if v.allocation in ("owl", "layerif"):
+        out[v.allocation] = config["pruning"].get(v.allocation, {})
+    influence = influence_settings(config.get("influence", {}))
+    if v.allocation == "layerif":
+        out["influence"] = influence
+    reads_windows = (
+        v.method in ("wanda", "shortgpt")  # the windows (sequential) or the dense capture (one-pass, BI)
+        or v.allocation == "owl"  # outlier ratios from the dense capture
+        or (v.allocation == "layerif" and not influence.get("train_source"))  # influence texts from the same pool
+    )
+    if reads_windows:
+        out["calibration"] = calibration_settings(config["calibration"])
+    if v.method in ("wanda", "shortgpt") or v.allocation == "owl":
+        # the dense capture's settings (its dtype rounds the statistics), or those sequential Wanda's passes ran with
+        out["capture"] = config["capture"]
+    return out
+
+
 def check(config: dict) -> None:
     """Semantic checks beyond the JSON schema (run after it, on a config with defaults filled in); raises
     ``ConfigError`` with one line per problem."""

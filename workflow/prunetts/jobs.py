@@ -265,6 +265,17 @@ def allocate(model_path: str, scores_path: str | None, out: str, *, model: str, 
     artifacts.write("allocation", rows, out)
 
 
+def running_workflow_config() -> dict | None:
+    """The workflow config of the Snakemake script job this process runs, or None outside one. Snakemake runs a
+    ``script:`` as ``__main__`` with its ``snakemake`` object among the globals; reading the config here, not in the
+    adapter, keeps the rule's script unchanged: Snakemake's code trigger reruns every job of a rule whose script file
+    changed, and a metadata-only change must not rerun a grid's prunes and everything after them."""
+    import sys
+
+    config = getattr(getattr(sys.modules.get("__main__"), "snakemake", None), "config", None)
+    return config if isinstance(config, dict) else None
+
+
 def prune(
     model_path: str,
     allocation_path: str,
@@ -281,12 +292,15 @@ def prune(
     device: str,
     trust_remote_code: bool,
     threads: int | None = None,
+    settings: dict | None = None,
 ) -> None:
+    """``settings``: what else made the checkpoint, recorded in prunetts_prune.json; by default
+    ``config.prune_settings`` of the running workflow's config (none outside a workflow job)."""
     import json
 
     from prunetts.capture import stats_from_table
     from prunetts.checkpoint import hub_commit, split_ref
-    from prunetts.config import parse_variant
+    from prunetts.config import parse_variant, prune_settings
     from prunetts.pruning.pruner import global_sparsity, prune_checkpoint, sparsity_rows
     from prunetts.versions import package_versions
 
@@ -294,6 +308,9 @@ def prune(
     source, revision = split_ref(model_path)
     model_path = local_model(model_path)
     v = parse_variant(variant)
+    if settings is None:
+        workflow_config = running_workflow_config()
+        settings = prune_settings(workflow_config, variant) if workflow_config else {}
     alloc = artifacts.read("allocation", allocation_path).to_pylist()
     allocation = {(r["layer"], r["module"]): r["sparsity"] for r in alloc}
     stats = stats_from_table(artifacts.read("capture", capture_path)) if capture_path else None
@@ -314,6 +331,7 @@ def prune(
             variant=variant,
             source={"model": source, "revision": revision, "hub_commit": hub_commit(source, Path(model_path))},
             wanda=wanda if v.method == "wanda" else None,
+            settings=settings,
             removed_layers=sorted({r["layer"] for r in records if r["target_sparsity"] == 1.0})
             if v.method == "shortgpt"
             else None,
