@@ -443,6 +443,30 @@ def test_shortgpt_choice():
     assert pruned_config(old, [1]) == {"num_hidden_layers": 1, "eos_token_id": [151645, 151643], "layer_types": ["b"]}
 
 
+def test_shortgpt_keeps_each_layers_attention_type_where_the_config_leaves_max_window_layers_out():
+    """A Qwen2/Qwen3 config.json that turns the sliding window on without ``max_window_layers`` gets its class's
+    default (28): layers 28 and up slide. Removing layers below 28 must not shift the sliding ones: the pruned config
+    states the counted limit (it was left out, so the reloaded model made other layers sliding)."""
+    from transformers import AutoConfig
+
+    def layer_types(cfg):
+        rest = {k: v for k, v in cfg.items() if k != "model_type"}
+        return AutoConfig.for_model(cfg["model_type"], **rest).layer_types
+
+    keep = list(range(3, 30))
+    for family in ("qwen2", "qwen3"):
+        old = dict(model_type=family, num_hidden_layers=30, use_sliding_window=True, sliding_window=4)
+        new = pruned_config(old, keep)
+        assert "sliding_attention" in layer_types(old)
+        assert layer_types(new) == [layer_types(old)[i] for i in keep], family
+        assert new["max_window_layers"] == 25
+        # sliding window off: every layer attends fully whatever the limit, and the config stays as it was
+        off = {**old, "use_sliding_window": False}
+        assert pruned_config(off, keep) == {**off, "num_hidden_layers": 27}
+    llama = dict(model_type="llama", num_hidden_layers=4)
+    assert pruned_config(llama, [0, 1, 3]) == {**llama, "num_hidden_layers": 3}
+
+
 def test_component_of_a_prunable_linear():
     assert alloc.component("self_attn.o_proj") == "attention" and alloc.component("mlp.down_proj") == "mlp"
     with pytest.raises(ValueError, match="'block_sparse_moe.w1' is neither in self_attn nor in mlp"):

@@ -8,7 +8,8 @@ linear parameters ~= S x decoder linear parameters, the same denominator as unst
 
 The pruned checkpoint is written by copying the kept layers' tensors under new consecutive indices (so attention
 ``layer_idx`` is renumbered when the model is built), with ``num_hidden_layers`` updated and per-layer config lists
-(``layer_types``, ...) sliced; ``max_window_layers`` counts the kept layers below the old limit.
+(``layer_types``, ...) sliced; ``max_window_layers`` counts the kept layers below the old limit (its class default
+where a sliding-window config leaves it out).
 """
 
 from __future__ import annotations
@@ -69,15 +70,37 @@ def rounded_up_note(sparsity: float, n_layers: int) -> str | None:
 
 
 def pruned_config(config: dict, keep: list[int]) -> dict:
+    """The source's config.json for the layers ``keep``: the layer count, per-layer lists sliced, and
+    ``max_window_layers`` (Qwen2/Qwen3: layers from this index on use the sliding window) counting the kept layers
+    below the old limit, so each kept layer keeps its attention type. A config that turns the sliding window on but
+    leaves ``max_window_layers`` out relies on its class's default (28), which would mean other layers after the
+    removal: that default is counted and written too."""
     n_old = config["num_hidden_layers"]
     out = dict(config)
     out["num_hidden_layers"] = len(keep)
     for key, value in config.items():
         if isinstance(value, list) and len(value) == n_old and "layer" in key:
             out[key] = [value[i] for i in keep]
-    if isinstance(config.get("max_window_layers"), int):
-        out["max_window_layers"] = sum(1 for i in keep if i < config["max_window_layers"])
+    window = config.get("max_window_layers")
+    if window is None and config.get("use_sliding_window"):
+        window = _class_default(config, "max_window_layers")
+    if isinstance(window, int) and not isinstance(window, bool):
+        out["max_window_layers"] = sum(1 for i in keep if i < window)
     return out
+
+
+def _class_default(config: dict, key: str):
+    """The value transformers' config class of ``config["model_type"]`` gives ``key`` when config.json leaves it out;
+    None without such a class or attribute."""
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str):
+        return None
+    try:
+        from transformers import AutoConfig
+
+        return getattr(AutoConfig.for_model(model_type), key, None)
+    except (ImportError, ValueError, KeyError):
+        return None
 
 
 def remove_layers(reader: Reader, out_dir: str, allocation: dict, before_config=None) -> list[dict]:
