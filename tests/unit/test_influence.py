@@ -351,6 +351,13 @@ def test_influence_texts_never_share_a_text(tmp_path, caplog):
         caplog.clear()
     with pytest.raises(ValueError, match="every training text is also a validation text"):
         influence_texts(str(f), str(f), "text", 10, 40, seed=0, calibration=cal)
+    # repeated texts count once on both sides (they counted twice in the sums), and a short pool is said
+    g = tmp_path / "repeats.jsonl"
+    g.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts[:3] * 2 + texts[3:8] * 2))
+    with caplog.at_level("WARNING"):
+        train, val = influence_texts(str(g), str(g), "text", 10, 3, seed=0, calibration=cal)
+    assert val == texts[:3] and train == texts[3:8]
+    assert "5 training and 3 validation texts, not the 10 and 3 asked for" in caplog.text
 
 
 def test_influence_files_have_their_own_text_field(tmp_path):

@@ -112,8 +112,9 @@ def influence_texts(
 
     - no validation source: disjoint random splits of the training source (the calibration texts when that is not
       given either), so a training file alone also yields its own held-out validation texts;
-    - a validation source: its first ``n_val`` texts, and the first ``n_train`` texts of the training source (or of
-      the calibration texts) that are not among them (a warning says how many were skipped).
+    - a validation source: its first ``n_val`` distinct texts, and the first ``n_train`` distinct texts of the
+      training source (or of the calibration texts) that are not among them (a warning says how many were skipped,
+      and another when fewer than ``n_train`` remain). Repeated texts count once, as in the split.
     """
     from prunetts.calibration import CALIBRATION_FIELD, load_texts
 
@@ -126,9 +127,10 @@ def influence_texts(
         pool, pool_field = calibration, CALIBRATION_FIELD
     if val_source is None:
         return split_calibration_texts(load_texts(*pool, field_setting=pool_field), n_train, n_val, seed)
-    val = load_texts(val_source, text_field, n_val, field_setting=INFLUENCE_FIELD)
+    # a repeated text would count twice in the influence sums (the split path collapses repeats too)
+    val = list(dict.fromkeys(load_texts(val_source, text_field, field_setting=INFLUENCE_FIELD)))[:n_val]
     held_out = set(val)
-    candidates = load_texts(*pool, field_setting=pool_field)
+    candidates = dict.fromkeys(load_texts(*pool, field_setting=pool_field))
     train, skipped = [], 0
     for t in candidates:
         if len(train) == n_train:
@@ -137,12 +139,17 @@ def influence_texts(
             skipped += 1
         else:
             train.append(t)
+    log = logging.getLogger(__name__)
     if skipped:
-        logging.getLogger(__name__).warning(
-            "LayerIF: skipped %d training texts that are also validation texts", skipped
-        )
+        log.warning("LayerIF: skipped %d training texts that are also validation texts", skipped)
     if not train:
         raise ValueError(f"LayerIF: every training text is also a validation text ({val_source}); give other texts")
+    if len(train) < n_train or len(val) < n_val:
+        log.warning(
+            "LayerIF: %d training and %d validation texts, not the %d and %d asked for (influence.n_train / n_val): "
+            "the sources hold no more distinct texts",
+            len(train), len(val), n_train, n_val,
+        )  # fmt: skip
     return train, val
 
 
