@@ -11,6 +11,7 @@ IMPL_VERSION = {
     "capture": 3,
     "influence": 5,  # 5: each gradient sketched from its token factors (the same sketch, float32 rounding; no weight
     # gradients); 4: a repeated text counts once in the splits; 3: CountSketch of the gradients
+    # (not bumped: repeats count once beside a validation source too; no shipped config gives one)
     "layer_scores": 1,
     "allocate": 3,  # 3: LayerIF min-max after smoothing (paper code), magnitude-OWL without the 0.01 clamp
     "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
