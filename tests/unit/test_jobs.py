@@ -50,7 +50,9 @@ def test_an_unexpected_error_leaves_its_traceback_in_the_job_log(tmp_path, monke
 
 
 def test_a_retry_appends_to_the_job_log_under_its_own_header(tmp_path, monkeypatch):
-    """Snakemake leaves an existing log in place: a retry after a time limit keeps what the killed attempt wrote."""
+    """The job log is appended to under a header per start: Snakemake 9.27 removes a job's log before each attempt,
+    so two headers mean two starts in one attempt's log (a library caller, or a Snakemake that keeps logs), and
+    neither start's lines are lost."""
     import logging
 
     from prunetts import jobs
