@@ -220,3 +220,16 @@ def test_layer_sparsity_plots_the_realized_zeros_of_attention_and_mlp_apart(draw
     assert list(a.get_xdata()) == list(m.get_xdata()) == [0, 1, 2]
     assert list(a.get_ydata()) == pytest.approx([0.125, 0.25, 0.375])  # (q + o zeros) / (q + o numel)
     assert list(m.get_ydata()) == pytest.approx([0.5, 0.5, 63 / 64])
+
+
+def test_diff_heatmap_counts_the_seeds_it_pairs_with_dense(tables, drawn, tmp_path):
+    """Dense with a failed seed (the rest run under --keep-going): every difference is over the one seed both have
+    (n_paired = 12), but the heatmap's title said "12 problems × 2 seeds", the variants' own seed count."""
+    g, _ = tables
+    g = g[~((g["variant"] == "dense") & (g["seed"] == 11))]
+    st = artifacts.table("stats", stats.compute_stats(g, 1)).to_pandas()
+    assert set(st.loc[st["variant"] != "dense", "n_paired"]) == {12}
+    plots.diff_heatmap(st, "m", "demo", tmp_path / "diff.png")
+    (heat,) = drawn
+    assert "12 problems × 1 seed;" in heat.get_title()
+    assert [label.get_text() for label in heat.get_yticklabels()] == VARIANTS[1:]

@@ -12,7 +12,7 @@ more layers removed); variants listed dense first, then by method, sparsity and 
   better); every cell prints its difference; significant cells (exact sign-flip test over problems,
   Holm-adjusted p < 0.05: ``stats.diff_significant``) carry a star and a black outline. One figure per (model,
   bench), like the accuracy figure, so a figure stays readable with many variants and the report lists them per
-  benchmark.
+  benchmark. Its seed counts (title, rows) are the seeds each difference pairs with dense.
 - ``thinking_lengths``: left, box plots of the thinking tokens of every trace (problems × seeds) at the largest
   budget per variant (box = quartiles, whiskers 1.5 IQR, triangle = mean, dashed line = the budget); right, the share
   of traces that hit the budget, per variant and budget, on the same rows.
@@ -172,6 +172,10 @@ def diff_heatmap(st: pd.DataFrame, model: str, bench: str, out: str | Path) -> N
 
     part = st[(st["model"] == model) & (st["bench"] == bench) & (st["variant"] != "dense")]
     part = part[part["diff_vs_dense"].notna()]
+    # a difference is over the (problem, seed) pairs the variant shares with dense (n_paired), so its seeds are the
+    # shared ones, not the variant's own (dense with a failed seed: 2 of the variant's 3); a bench's variants all
+    # have its problems, so n_paired / n_problems is that count
+    part = part.assign(n_seeds=(part["n_paired"].astype(float) / part["n_problems"]).round().astype(int))
     variants = variant_order(part["variant"])
     budgets = sorted(part["budget"].unique())
     height = 1.6 + 0.32 * max(1, len(variants))
