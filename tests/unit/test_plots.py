@@ -233,3 +233,26 @@ def test_diff_heatmap_counts_the_seeds_it_pairs_with_dense(tables, drawn, tmp_pa
     (heat,) = drawn
     assert "12 problems × 1 seed;" in heat.get_title()
     assert [label.get_text() for label in heat.get_yticklabels()] == VARIANTS[1:]
+
+
+def test_layer_scores_are_not_drawn_in_a_methods_colour(drawn, tmp_path):
+    """The score lines took matplotlib's colour cycle: ShortGPT's BI in Magnitude's blue, LayerIF's MLP influence in
+    ShortGPT's green, right under the panels where those colours name the methods."""
+    import matplotlib.colors as mcolors
+
+    rows = [
+        dict(model="m", variant=v, layer=layer, module="mlp.down_proj", numel=64, n_zero=32)
+        for v in ("magnitude-uniform-s0.50", "shortgpt-n1")
+        for layer in range(3)
+    ]
+    scores = [
+        dict(model="m", scorer=scorer, component=comp, layer=i, score=float(i))
+        for scorer, comp in (("owl", "layer"), ("bi", "layer"), ("layerif", "attention"), ("layerif", "mlp"))
+        for i in range(3)
+    ]
+    plots.layer_sparsity(pd.DataFrame(rows), pd.DataFrame(scores), "m", tmp_path / "layers.png")
+    ((_attn, _mlp, bottom),) = drawn
+    methods = {mcolors.to_rgb(c) for c in plots.METHOD_COLOURS.values()}
+    colours = {line.get_label(): mcolors.to_rgb(line.get_color()) for line in bottom.get_lines()}
+    assert len(colours) == 4 and len(set(colours.values())) == 4
+    assert not methods & set(colours.values())

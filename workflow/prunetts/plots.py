@@ -17,7 +17,7 @@ more layers removed); variants listed dense first, then by method, sparsity and 
   budget per variant (box = quartiles, whiskers 1.5 IQR, triangle = mean, dashed line = the budget); right, the share
   of traces that hit the budget, per variant and budget, on the same rows.
 - ``layer_sparsity``: per-layer realized sparsity of every variant, attention and MLP linears apart, and the layer
-  scores behind the allocations.
+  scores behind the allocations (in colours of their own, ``SCORE_COLOURS``, none a method's).
 """
 
 from __future__ import annotations
@@ -36,6 +36,14 @@ ALLOCATION_STYLES = {None: "-", "uniform": "-", "owl": "--", "layerif": ":", "sh
 # ShortGPT by layer count (shortgpt-n2) is shaded on its own scale (the layer counts), so the k-th layer count gets the
 # same colour as the k-th sparsity's shortgpt-s*: dash-dot-dot keeps the two apart in one legend
 SHORTGPT_LAYERS_STYLE = (0, (5, 1.5, 1, 1.5, 1, 1.5))
+# the per-layer figure's score lines, in colours no method has: drawn in matplotlib's cycle, ShortGPT's BI came out
+# in Magnitude's blue and LayerIF's MLP influence in ShortGPT's green, under panels where those colours are the methods
+SCORE_COLOURS = {
+    ("owl", "layer"): "tab:purple",
+    ("bi", "layer"): "tab:brown",
+    ("layerif", "attention"): "tab:pink",
+    ("layerif", "mlp"): "tab:olive",
+}
 RC = {
     "font.size": 9,
     "axes.titlesize": 10,
@@ -342,6 +350,7 @@ def layer_sparsity(sparsity: pd.DataFrame, scores: pd.DataFrame, model: str, out
                 norm,
                 marker="s",
                 markersize=3,
+                color=SCORE_COLOURS.get((scorer, comp), "tab:gray"),
                 label=label + (f" ({comp})" if comp != "layer" else ""),
             )
         bottom.set_xlabel("decoder layer")

@@ -42,7 +42,8 @@ IMPL_VERSION = {
     # 2: per-layer figure with attention and MLP apart; ShortGPT by layer count has its own line style
     # 3: labels rounded as the summaries round them (stats.number_text)
     # 4: a variant with fewer seeds than the others says so (legend, heatmap rows, titles' seed ranges)
-    # 5: the difference heatmap counts the seeds each difference pairs with dense (dense with a failed seed)
+    # 5: the difference heatmap counts the seeds each difference pairs with dense (dense with a failed seed); the
+    # per-layer figure draws the layer scores in colours no method has
     "plot": 5,  # the four figure rules (prunetts.plots)
 }
 
