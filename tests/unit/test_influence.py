@@ -232,6 +232,35 @@ def test_scores_from_token_factors_equal_compute_influence(tiny_model_dir):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=0, msg=f"{dim} {kind} {layers}")
 
 
+def test_gram_and_datainf_chunks_give_the_unchunked_result():
+    """``_datainf_scores`` sums K and u over column chunks of the gradient matrix, ``_exact_gram`` over row blocks of
+    tokens (both bound memory on large models); the tests above run a single chunk only. Chunk sizes that split the
+    columns and tokens unevenly (a ragged last chunk) must give the Gram matrix and the scores of the plain algebra."""
+    from prunetts.influence import _datainf_from_gram, _datainf_scores, _exact_gram
+
+    g = torch.Generator().manual_seed(7)
+    n, d = 5, 37
+    gmat = torch.randn(n, d, generator=g)
+    v = torch.randn(d, generator=g, dtype=torch.float64)
+    G = gmat.double()
+    expected = _datainf_from_gram(G @ G.T, G @ v, d)
+    for chunk_elems in (1, 2 * n, 7 * n, 1 << 24):  # one column at a time, 2, 7 (37 = 5 x 7 + 2), all at once
+        torch.testing.assert_close(_datainf_scores(gmat, v, d, chunk_elems), expected, rtol=1e-12, atol=0)
+    # the Gram matrix of G_i = sum_k D_i^T X_i over two linears reading one input, texts of 3 to 6 tokens
+    factors = []
+    for t in (3, 6, 4, 5):
+        x = torch.randn(t, 8, generator=g)
+        factors.append({"a": (x, torch.randn(t, 6, generator=g)), "b": (x, torch.randn(t, 4, generator=g))})
+    vec = [torch.cat([(f[k][1].double().T @ f[k][0].double()).reshape(-1) for k in ("a", "b")]) for f in factors]
+    full = torch.stack(vec) @ torch.stack(vec).T
+    for n_rows in (2, 4):
+        for chunk in (1, 2, 5, 4096):  # rows of a token block may end inside a text
+            got = _exact_gram(["a", "b"], factors, n_rows, chunk=chunk)
+            # token-pair products in float32 (as _exact_gram computes them), sums in float64
+            tol = 1e-6 * float(full.abs().max())
+            torch.testing.assert_close(got, full[:n_rows], rtol=0, atol=tol, msg=f"{n_rows} {chunk}")
+
+
 def _pearson(a, b):
     a, b = a - a.mean(), b - b.mean()
     return float(a @ b / (a.norm() * b.norm()))
