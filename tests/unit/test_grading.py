@@ -64,6 +64,11 @@ def test_math_verify_reads_the_gold_first():
 def test_integer_normalisation_and_no_answer():
     res = grade([("<|im_start|>answer\n\\boxed{025}", "25"), ("<|im_start|>answer\nI give up", "1")], workers=1)
     assert res == [("025", "correct"), (None, "no_answer")]
+    # a signed zero is zero (the integer rule decides without math-verify)
+    assert grade([("<|im_start|>answer\n\\boxed{-0}", "0"), ("<|im_start|>answer\n\\boxed{-00.0}", "0")]) == [
+        ("-0", "correct"),
+        ("-00.0", "correct"),
+    ]
 
 
 def read_jsonl(name):
@@ -316,6 +321,10 @@ ANSWER_LINES = [
     ("42\n\nBecause the sum is 42.", "42", "correct"),
     ("42\n\nBecause 2+3=5.", "42", "correct"),
     ("42\n\nBecause 2+3=5.", "5", "wrong"),
+    # later lines that no justification word opens: still only the first line answers (joined, the line is prose
+    # and is graded on the expression it ends in, 6 and 3)
+    ("42\n\nThe digits of 42 sum to 6.", "42", "correct"),
+    ("\\frac{1}{2}\n\nThe other root is 3.", "\\frac12", "correct"),
     ("3\\sqrt{2}", "3\\sqrt{2}", "correct"),
     ("The final answer is 3\\sqrt{2}.", "3\\sqrt{2}", "correct"),
     ("\n$$\n\\frac{1}{2}\n$$\nsince the halves", "\\frac{1}{2}", "correct"),
