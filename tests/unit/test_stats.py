@@ -349,6 +349,25 @@ def test_paired_difference_uses_only_shared_problem_seed_pairs():
     assert r["diff_vs_dense"] == pytest.approx(((1 - 1) + (0 - 1) + (0 - 0)) / 3)
 
 
+def test_paired_p_value_with_several_seeds_tests_the_per_problem_sums():
+    """paired_difference hands the sign-flip test each problem's sum of paired differences over its seeds, k_p, not
+    only its sign: with one seed the two coincide (every test above), with three they do not. By hand, k = (3, 2, -1,
+    1, 0): T = 5, and of the 16 sign patterns of (3, 2, 1, 1) six reach |T*| >= 5 (7, 5, 5 and their negatives);
+    signs alone, (1, 1, -1, 1), would give T = 2 and p = 10 / 16."""
+    variant = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=float)
+    dense = np.array([[0, 0, 0], [0, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 0]], dtype=float)
+    d = stats.paired_difference(variant, dense)
+    assert d["p_value"] == 6 / 16 and d["n_paired"] == 15
+    assert d["diff"] == pytest.approx((3 + 2 - 1 + 1 + 0) / 15)
+    # an unpaired trace (NaN on either side) is left out of its problem's sum: k = (2, 2, 0, 1, 0), not (3, 2, -1, ...)
+    dense[0, 0], variant[2, 1] = np.nan, np.nan
+    k = np.array([2, 2, 0, 1, 0])
+    signs = np.array(list(itertools.product((-1, 1), repeat=len(k))))
+    brute = np.mean(np.abs(signs @ np.abs(k)) >= abs(k.sum()))
+    d = stats.paired_difference(variant, dense)
+    assert d["p_value"] == pytest.approx(brute, rel=1e-12) and d["n_paired"] == 13
+
+
 def test_no_dense_in_the_grid_leaves_the_difference_null_and_rows_fit_the_schema(tmp_path):
     g = grades({"wanda-owl-s0.50": {7: [1, 0]}, "shortgpt-n2": {7: [0, 0]}})
     rows = stats.compute_stats(g, 1)
