@@ -71,6 +71,24 @@ def test_accuracy_mean_std_and_token_columns():
     assert one_seed["accuracy_std"] is None
 
 
+def test_per_seed_scores_table_by_hand():
+    """The ``scores`` artifact (``results/tables/scores.parquet``): one row per (model, variant, bench, seed, budget)
+    with that seed's accuracy, thinking tokens and budget-hit share (compute_stats averages over seeds instead)."""
+    g = grades({"dense": {7: [1, 1, 0, 0], 11: [1, 1, 1, 0]}, "wanda-uniform-s0.50": {7: [0, 1, 0, 0]}})
+    # grades(): thinking_tokens 10 + i (i < 7), hit_budget for problems 0 and 3 of each 4
+    g.loc[0, "thinking_tokens"] = 30  # dense, seed 7, problem 0: a skewed mean, (30 + 11 + 12 + 13) / 4
+    sc = stats.scores(g, 5)
+    assert list(sc.columns) == [*stats.KEYS, "impl_version", "n_problems", "n_correct", "accuracy",
+                                "mean_thinking_tokens", "budget_hit_rate"]  # fmt: skip
+    rows = {(r["variant"], r["seed"]): r for r in sc.to_dict("records")}
+    assert set(rows) == {("dense", 7), ("dense", 11), ("wanda-uniform-s0.50", 7)}
+    assert [rows["dense", 11][k] for k in ("n_problems", "n_correct", "accuracy")] == [4, 3, 0.75]
+    assert rows["dense", 7]["accuracy"] == 0.5 and rows["wanda-uniform-s0.50", 7]["accuracy"] == 0.25
+    assert [r["mean_thinking_tokens"] for r in rows.values()] == [16.5, 11.5, 11.5]
+    assert all(r["budget_hit_rate"] == 0.5 for r in rows.values())
+    assert (sc["impl_version"] == 5).all() and (sc["budget"] == 64).all()
+
+
 def wilson(c: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """The textbook Wilson score interval for c successes of n."""
     p = c / n
