@@ -412,7 +412,9 @@ def test_hub_model_from_the_cache_records_its_commit(tiny_qwen3_dir, tmp_path, m
     assert runs["hub-main"][1] != runs["hub-pinned"][1]
 
 
-def test_a_hub_id_stays_a_hub_id_beside_an_out_named_after_its_organisation(tiny_qwen3_dir, tmp_path, monkeypatch):
+def test_a_hub_id_stays_a_hub_id_beside_an_out_named_after_its_organisation(
+    tiny_qwen3_dir, tmp_path, monkeypatch, capsys
+):
     """--out ORG/NAME-pruned creates a local ORG/ folder: neither that run (the model not yet in the cache) nor a
     later one from the same directory (cached) may then take --model ORG/NAME for a missing local path."""
     import huggingface_hub
@@ -441,8 +443,13 @@ def test_a_hub_id_stays_a_hub_id_beside_an_out_named_after_its_organisation(tiny
     assert _prune("org/tiny", "org/tiny-s0.5", "--method", "magnitude", "--sparsity", "0.5") == 0
     summary = json.loads((tmp_path / "org" / "tiny-s0.5" / "prunetts_prune.json").read_text())
     assert summary["resolved"]["hub_commit"] == commit
-    with pytest.raises(SystemExit):  # a typo'd local path beside its folder is still one line, not a hub look-up
+    capsys.readouterr()
+    with monkeypatch.context() as m, pytest.raises(SystemExit):  # a typo'd local path beside its folder is still
+        m.setattr(huggingface_hub, "snapshot_download", download)  # one line, not a hub look-up
         _prune("org/tny", "o", *args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a folder org/ is in the working directory and the hub cache holds no org/tny" in err[0]
+    assert downloads == ["org/tiny", "org/tiny"] and not (tmp_path / "o").exists()
 
 
 def test_revision_mistakes_are_one_line(tiny_qwen3_dir, tmp_path, capsys, monkeypatch):

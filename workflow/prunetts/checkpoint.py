@@ -89,6 +89,15 @@ def local_path_problem(path: str | os.PathLike) -> str | None:
     if p.exists():
         return "a file, not a checkpoint directory"
     if looks_local(str(path)):
+        text = str(path)
+        if text.count("/") == 1 and not text.startswith(("/", ".", "~")) and "\\" not in text:
+            # org/name read as a path because a folder org/ is here: say so, or the advice reads as a riddle
+            head = text.split("/", 1)[0]
+            return (
+                f"no such directory (read as a local path: a folder {head}/ is in the working directory and the hub "
+                f"cache holds no {text}); correct the path, or for the hub model fetch it into the cache first "
+                f"(hf download {text})"
+            )
         return "no such directory; give an HF checkpoint directory or a hub id (org/name)"
     return None
 
