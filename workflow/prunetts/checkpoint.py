@@ -62,12 +62,17 @@ def looks_local(path: str) -> bool:
     """Whether a missing ``path`` was meant as a local path rather than a hub id (``name`` or ``org/name``): anything
     absolute, relative to '.'/'~', deeper, or whose first part is an existing local directory (``models/lama``, a
     typo). The config check uses it for models and data sources alike."""
-    if path.startswith(("/", ".", "~")) or path.count("/") > 1 or "\\" in path:
+    if _local_by_form(path):
         return True
     head = path.split("/", 1)[0]
     # ``Qwen/Qwen3-8B`` beside a local ``Qwen/`` folder (e.g. an earlier ``--out Qwen/Qwen3-8B-wanda``) is still the
     # hub id when the hub cache holds that model
     return "/" in path and Path(head).is_dir() and not _in_hub_cache(path)
+
+
+def _local_by_form(path: str) -> bool:
+    """A path by its spelling alone: absolute, relative to '.'/'~', deeper than ``org/name``, or with a backslash."""
+    return path.startswith(("/", ".", "~")) or path.count("/") > 1 or "\\" in path
 
 
 def _in_hub_cache(repo_id: str) -> bool:
@@ -88,9 +93,9 @@ def local_path_problem(path: str | os.PathLike) -> str | None:
         return None
     if p.exists():
         return "a file, not a checkpoint directory"
-    if looks_local(str(path)):
-        text = str(path)
-        if text.count("/") == 1 and not text.startswith(("/", ".", "~")) and "\\" not in text:
+    text = str(path)
+    if looks_local(text):
+        if not _local_by_form(text):
             # org/name read as a path because a folder org/ is here: say so, or the advice reads as a riddle
             head = text.split("/", 1)[0]
             return (
