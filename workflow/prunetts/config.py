@@ -305,6 +305,12 @@ def wanda_setting(wanda: dict, allocation: str | None) -> dict:
     return {key: over.get(key, wanda.get(key, default)) for key, default in (("mode", "sequential"), ("group", "row"))}
 
 
+def allocation_knobs(config: dict, allocation: str | None) -> dict:
+    """The config knobs an allocation reads (``pruning.owl`` / ``pruning.layerif``); none for the others, so editing
+    them reruns only the variants they apply to."""
+    return config["pruning"].get(allocation, {}) if allocation in ("owl", "layerif") else {}
+
+
 def prune_settings(config: dict, variant: str) -> dict:
     """The settings behind a pruned checkpoint beyond its variant id, as ``prunetts_prune.json`` records them (a
     ``prunetts prune`` checkpoint records its flags): the allocation's knobs (OWL; LayerIF with its influence
@@ -314,18 +320,15 @@ def prune_settings(config: dict, variant: str) -> dict:
     v = parse_variant(variant)
     out: dict = {}
     if v.allocation in ("owl", "layerif"):
-        out[v.allocation] = config["pruning"].get(v.allocation, {})
+        out[v.allocation] = allocation_knobs(config, v.allocation)
     influence = influence_settings(config.get("influence", {}))
-    if v.allocation == "layerif":
+    if v.scorer == "layerif":
         out["influence"] = influence
-    reads_windows = (
-        v.method in ("wanda", "shortgpt")  # the windows (sequential) or the dense capture (one-pass, BI)
-        or v.allocation == "owl"  # outlier ratios from the dense capture
-        or (v.allocation == "layerif" and not influence.get("train_source"))  # influence texts from the same pool
-    )
-    if reads_windows:
+    # Wanda reads the windows (sequential) or the dense capture (one-pass); OWL's and BI's scores come from the capture
+    reads_capture = v.method == "wanda" or v.scorer in ("owl", "bi")
+    if reads_capture or (v.scorer == "layerif" and not influence.get("train_source")):  # influence texts: that pool
         out["calibration"] = calibration_settings(config["calibration"])
-    if v.method in ("wanda", "shortgpt") or v.allocation == "owl":
+    if reads_capture:
         # the dense capture's settings (its dtype rounds the statistics), or those sequential Wanda's passes ran with
         out["capture"] = config["capture"]
     return out

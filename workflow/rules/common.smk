@@ -9,6 +9,7 @@ from prunetts.benchmarks import with_defaults
 from prunetts.checkpoint import model_ref
 from prunetts.config import (
     ConfigError,
+    allocation_knobs,
     calibration_settings,
     canonical,
     check,
@@ -244,12 +245,7 @@ def allocate_scores_input(wildcards):
 
 def allocation_options(wildcards):
     """Only OWL / LayerIF variants depend on their knobs (editing them reruns nothing else)."""
-    allocation = parse_variant(wildcards.variant).allocation
-    return (
-        config["pruning"].get(allocation, {})
-        if allocation in ("owl", "layerif")
-        else {}
-    )
+    return allocation_knobs(config, parse_variant(wildcards.variant).allocation)
 
 
 def wanda_params(wildcards):
