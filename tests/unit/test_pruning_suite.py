@@ -910,6 +910,12 @@ def test_sequential_wanda_and_shortgpt_on_other_checkpoint_layouts(kind, tmp_pat
     assert max(out_sizes) <= largest and len(out_sizes) <= len(set(before.files.values())) + 1
     if kind.endswith("bf16"):
         assert len(out_sizes) > 1
+        # the index's metadata as transformers wrote the source's (unstructured pruning keeps every parameter)
+        index = "model.safetensors.index.json"
+        assert (
+            json.loads((tmp_path / "w" / index).read_text())["metadata"]
+            == json.loads((src / index).read_text())["metadata"]
+        )
     prunable = {f"model.layers.{li}.{n}.weight" for li, n, _ in mods}
     names = before.other_names() + [n for i in range(4) for n in before.layer_names(i)]
     assert sorted(names) == sorted(after.other_names() + [n for i in range(4) for n in after.layer_names(i)])
@@ -943,6 +949,8 @@ def test_sequential_wanda_and_shortgpt_on_other_checkpoint_layouts(kind, tmp_pat
         assert sum(m["data_offsets"][1] - m["data_offsets"][0] for m in read_header(f).values()) <= largest
     if kind.endswith("bf16"):
         assert len(list((tmp_path / "sg").glob("*.safetensors"))) > 1
+        meta = json.loads((tmp_path / "sg" / "model.safetensors.index.json").read_text())["metadata"]
+        assert meta["total_parameters"] == sg.num_parameters()  # what save_pretrained of the smaller model writes
     for new, old_i in enumerate(kept):
         for n in before.layer_names(old_i):
             assert torch.equal(stored[n.replace(f"layers.{old_i}.", f"layers.{new}.", 1)], before.load([n])[n]), n
@@ -1077,9 +1085,9 @@ def test_stored_rotary_inv_freq_buffers_are_skipped(tmp_path):
 
 def test_writer_shard_plan_names_index_and_side_files(tmp_path):
     """Shards hold at most max_shard_bytes (a tensor that exactly fills one stays in it), are named
-    model-0000k-of-0000n as save_pretrained names them, the index records the total size, and the side files
-    (tokenizer, licence, custom code) travel while the model card does not. Headers are 8-byte aligned whatever the
-    names' lengths."""
+    model-0000k-of-0000n as save_pretrained names them, the index records the total size and parameters, and the side
+    files (tokenizer, licence, custom code) travel while the model card does not. Headers are 8-byte aligned whatever
+    the names' lengths."""
     import json
     import struct
 
@@ -1097,7 +1105,7 @@ def test_writer_shard_plan_names_index_and_side_files(tmp_path):
         writer.add({n: t})
     writer.finish({"a": 1}, side_files_from=src)
     index = json.loads((out / INDEX).read_text())
-    assert index["metadata"] == {"total_size": 40}
+    assert index["metadata"] == {"total_parameters": 10, "total_size": 40}
     files = [f"model-0000{k}-of-00003.safetensors" for k in (1, 2, 3)]
     assert index["weight_map"] == dict(zip(tensors, [files[0]] * 2 + [files[1]] * 2 + [files[2]], strict=True))
     assert sorted(p.name for p in out.iterdir()) == sorted(

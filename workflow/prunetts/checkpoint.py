@@ -535,7 +535,7 @@ class Writer:
 
         self.dir = Path(out_dir)
         groups: list[dict[str, tuple[str, list[int]]]] = []
-        size = self.total = 0
+        size = self.total = self.numel = 0
         for name, dtype, shape in layout:  # the rule of a buffer flushed before the tensor that would overflow it
             nbytes = _nbytes(dtype, shape)
             if not groups or size + nbytes > max_shard_bytes:
@@ -544,6 +544,7 @@ class Writer:
             groups[-1][name] = (dtype, list(shape))
             size += nbytes
             self.total += nbytes
+            self.numel += math.prod(shape)
         if self.dir.is_dir() and any(self.dir.iterdir()):  # before the caller computes any layer
             held = sorted(p.name for p in self.dir.iterdir())
             more = f" and {len(held) - 3} more" if len(held) > 3 else ""
@@ -670,7 +671,11 @@ class Writer:
                     fname = f"model-{i + 1:05d}-of-{len(self.shards):05d}.safetensors"
                     os.replace(tmp, self.dir / fname)
                     weight_map.update(dict.fromkeys(names, fname))
-                index = {"metadata": {"total_size": self.total}, "weight_map": weight_map}
+                # as save_pretrained writes it (total_parameters: what the checkpoint stores; a tied head is not)
+                index = {
+                    "metadata": {"total_parameters": self.numel, "total_size": self.total},
+                    "weight_map": weight_map,
+                }
                 (self.dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
             if side_files_from is not None:
                 # plus the checkpoint's own code (auto_map: a tokenizer or config class), needed to reload it

@@ -16,7 +16,8 @@ IMPL_VERSION = {
     "allocate": 3,  # 3: LayerIF min-max after smoothing (paper code), magnitude-OWL without the 0.01 clamp
     "prune": 4,  # 4: stored values written as stored when the compute dtype rounds them
     # (not bumped: ShortGPT writes max_window_layers where a Qwen config turns the sliding window on but leaves it out;
-    # every shipped config states it with the window off, so their checkpoints are byte for byte the same)
+    # every shipped config states it with the window off, so their checkpoints are byte for byte the same;
+    # a sharded checkpoint's index records total_parameters as save_pretrained does: metadata no loader reads)
     "generate": 4,  # 4: top-p on the renormalised top-k distribution (vLLM's order); answer_stopped column
     # (not bumped: an empty answer, not one token, where the thinking filled the model's context on transformers;
     # no shipped config reaches that, and a bump would regenerate every trace)
