@@ -77,3 +77,11 @@ def test_aggregate_bench_runs_both_grids_and_its_checks_hold():
 def test_dag_bench_runs():
     out = _bench("dag.py", "--repeats", "1")
     assert "paper (config/paper.yaml)" in out and "10x synthetic" in out, out
+
+
+def test_true_sequential_bench_runs_and_layer_0_qkv_masks_match_the_reference():
+    """Layer 0's q/k/v see the embeddings on both sides, so their masks must be the reference's: a check that the
+    pre-hook scores each linear on its whole input before it runs."""
+    out = _bench("true_sequential.py", "--quick", "--windows", "4", "--sparsities", "0.2", "0.5")
+    rows = [line for line in out.splitlines() if "mask agreement" in line]
+    assert len(rows) == 4 and all(row.endswith("(layer 0 q/k/v identical: True)") for row in rows), out
