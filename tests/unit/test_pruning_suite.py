@@ -1231,3 +1231,21 @@ def test_layerif_warns_of_a_layer_pruned_nearly_whole_below_the_cap(caplog):
     with caplog.at_level(logging.WARNING, logger="prunetts"):
         alloc.layerif_component((10 + rng.random(28)).tolist(), [1] * 28, 0.2, 0.05, 0.40, "paper_code")
     assert "LayerIF" not in caplog.text
+
+
+def test_owl_with_equal_outlier_ratios_is_uniform_and_says_so(caplog):
+    """All layers with the same outlier ratio (no score above M x the mean at a large M: D = 0 everywhere): OWL's
+    min-max divides by zero in the reference (NaN sparsities); here every layer gets S, and the log says the OWL
+    variant is the uniform one, not silently."""
+    mods = [(i, "mlp.up_proj", 10) for i in range(4)]
+    for method in ("wanda", "magnitude"):
+        with caplog.at_level("WARNING", logger="prunetts.pruning.allocation"):
+            t = alloc.owl(mods, 0.3, dict.fromkeys(range(4), 0.0), 0.08, method)
+        assert set(t.values()) == {0.3}
+        assert "OWL: every layer has the same outlier ratio (0.0 %" in caplog.text
+        assert "this OWL variant is the uniform one" in caplog.text
+        caplog.clear()
+    with caplog.at_level("WARNING", logger="prunetts.pruning.allocation"):
+        alloc.owl(mods, 0.3, {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.01}, 0.08)  # one layer apart: real OWL, no warning
+        alloc.owl(mods[:1], 0.3, {0: 2.0}, 0.08)  # a single layer: nothing to tell apart
+    assert "same outlier ratio" not in caplog.text

@@ -6,8 +6,10 @@
   pruning). Values <= 0 as TTS-Pruning's code: Wanda-OWL sets them to 0.01 (``prune_wanda_outlier``),
   magnitude-OWL prunes nothing there (``prune_mag_outlier``: ``int(numel * s) <= 0``), with a warning: the mean then
   exceeds S. This happens whenever mean(D') <= 2*lam - S (one layer with far more outliers than the rest at S = 0.1,
-  lam = 0.08), not only when lam > S. Every linear of layer l gets s_l. A value above 1
-  (S + mean(D') > 1, only with a large S and lam) is an error, not a silent full prune.
+  lam = 0.08), not only when lam > S. Every linear of layer l gets s_l. Equal ratios in every layer (e.g. no score
+  above M x the mean at a large M), where the reference's min-max divides by zero (NaN sparsities), give every layer
+  S, with a warning. A value above 1 (S + mean(D') > 1, only with a large S and lam) is an error, not a silent full
+  prune.
 - **layerif** (Askari et al. 2025, LayerIF, as TTS-Pruning's ``influence_helper``): per component
   (attention = q,k,v,o; mlp = gate,up,down) separately: a = |S_{l,c}| (positive influence sums), min-max to [0, 1],
   Savitzky-Golay smoothing (window 5, order 2; skipped below ``window`` layers), clip to [0, 1], min-max again
@@ -106,6 +108,14 @@ def owl(
     if nonfinite:
         raise ArtifactError(f"OWL: the outlier ratio of layer {nonfinite[0]} is not finite; recompute the capture")
     raw = owl_layer_sparsity(ratios, sparsity, lam)
+    if len(ratios) > 1 and len(set(ratios.values())) == 1:  # the reference's min-max divides by zero (NaN) here
+        log.warning(
+            "OWL: every layer has the same outlier ratio (%s %%: no score above M x its layer's mean, or ties), so "
+            "every layer gets sparsity %s: this OWL variant is the uniform one. A lower M (pruning.owl.m, CLI "
+            "--owl-m) tells the layers apart",
+            next(iter(ratios.values())),
+            sparsity,
+        )
     bad = [i for i, s in raw.items() if s > 1 + OWL_TOLERANCE]
     if bad:  # the settings' error, one line in the allocate job (it was a traceback there)
         raise ConfigError(
