@@ -7,8 +7,10 @@ and the token count are stored.
 
 Per decoder layer it accumulates the cosine between the layer's input and output hidden state per token, the
 ShortGPT Block Influence statistic (BI_i = 1 - mean cos, Men et al. 2024; the output of layer i is the
-input of layer i+1); a token whose cosine is NaN counts as 0.5, as in the reference. Deviation: ShortGPT's code
-calibrates on PG19 chunks; we reuse the calibration windows.
+input of layer i+1); a token whose cosine is NaN (a non-finite hidden state) counts as 0.5, as in the reference (an
+all-zero hidden state, 0/0 there and so also 0.5, gives 0 here; no real token produces one). The mean is over all
+tokens; the reference's mean of per-batch means is the same whenever the batch size divides the number of windows
+(config/paper.yaml: 1). Deviation: ShortGPT's code calibrates on PG19 chunks; we reuse the calibration windows.
 
 The pass streams one decoder layer at a time from the safetensors checkpoint (``layerwise.LayerRunner``), so capture
 of an 8B model never holds the whole model.
