@@ -306,6 +306,8 @@ CASES = [
     ),
     ("layerif-range-reversed", _set("pruning.layerif", {"e1": 0.4, "e2": 0.1}), ["pruning.layerif", "below e2"]),
     ("grading-workers-zero", _set("grading.workers", 0), ["grading.workers", ">= 1"]),
+    # past threading.TIMEOUT_MAX (~292 years) the grade job's pool wait raised OverflowError, after the generation
+    ("timeout-huge", _set("grading.timeout_s", 5_000_000_000), ["grading.timeout_s", "<= 86400"]),
     # a value in another case gets the suggestion too (spelling-close matching alone missed 'OWL' and 'MATH500')
     ("allocation-upper-case", _set("pruning.allocations", ["OWL"]), ["'OWL'", "did you mean 'owl'"]),
     ("benchmark-upper-case", _rename_bench("MATH500"), ["'MATH500'", "did you mean 'math500'"]),
