@@ -182,7 +182,14 @@ def test_model_safetensors_wins_over_an_index_as_in_transformers(tmp_path):
     assert torch.equal(ours, theirs) and torch.equal(ours, Reader(tmp_path / "single").load([name])[name])
 
 
-@pytest.mark.parametrize("damage", ["header-length", "header-json", "empty"])
+# JSON built to break the decoder rather than the format: nesting past the recursion limit, an infinite offset
+_HOSTILE_HEADERS = {
+    "header-deep": b"[" * 100_000 + b"]" * 100_000,
+    "header-infinity": b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, Infinity]}}',
+}
+
+
+@pytest.mark.parametrize("damage", ["header-length", "header-json", "empty", *_HOSTILE_HEADERS])
 def test_garbled_safetensors_header(demo_copy, damage):
     weights = demo_copy / "model.safetensors"
     data = bytearray(weights.read_bytes())
@@ -190,6 +197,9 @@ def test_garbled_safetensors_header(demo_copy, damage):
         data[:8] = (2**40).to_bytes(8, "little")
     elif damage == "header-json":
         data[8:40] = b"#" * 32
+    elif damage in _HOSTILE_HEADERS:
+        header = _HOSTILE_HEADERS[damage]
+        data = bytearray(len(header).to_bytes(8, "little") + header)
     else:
         data = bytearray()
     weights.write_bytes(bytes(data))
@@ -206,6 +216,22 @@ def test_truncated_tokenizer_and_config_files(demo_copy, name):
     with pytest.raises(ModelError) as err:
         load_tokenizer(str(demo_copy))
     _one_line(err.value, f, "not valid JSON", "restore it")
+
+
+def test_json_nested_past_the_recursion_limit_is_one_line(demo_copy):
+    """Adversarial nesting makes json.loads raise RecursionError, no ValueError: named like any garbled file by the
+    loaders (checkpoint check, the CLI's Reader) and skipped by the config check's context lookup."""
+    from prunetts.config import _local_config
+
+    config = demo_copy / "config.json"
+    config.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelError) as err:
+        load_tokenizer(str(demo_copy))
+    _one_line(err.value, config, "not valid JSON", "restore it")
+    with pytest.raises(CheckpointError) as err:
+        Reader(demo_copy)
+    _one_line(err.value, config, "unreadable")
+    assert _local_config(str(demo_copy)) is None
 
 
 def test_garbled_tokenizer_that_is_still_json(demo_copy):

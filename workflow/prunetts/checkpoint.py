@@ -248,7 +248,18 @@ def read_header(file: Path) -> dict[str, dict]:
             header = json.loads(f.read(n))
         header.pop("__metadata__", None)
         end = max((int(meta["data_offsets"][1]) for meta in header.values()), default=0)
-    except (OSError, ValueError, struct.error, TypeError, KeyError, IndexError, AttributeError) as e:
+    # RecursionError: JSON nested past the decoder's limit; OverflowError: an offset of Infinity
+    except (
+        OSError,
+        ValueError,
+        struct.error,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        RecursionError,
+        OverflowError,
+    ) as e:
         raise CheckpointError(
             f"{file}: not a readable safetensors file ({e}); restore it from its source (in a hub cache: delete it "
             "and rerun)"
@@ -328,7 +339,7 @@ class Reader:
         config = self.dir / "config.json"
         try:
             self.config = json.loads(config.read_text())
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested past the decoder's limit
             raise CheckpointError(f"{config}: unreadable ({e}); restore the checkpoint's config") from None
         n_layers = self.config.get("num_hidden_layers") if isinstance(self.config, dict) else None
         if not isinstance(n_layers, int) or isinstance(n_layers, bool) or n_layers < 1:

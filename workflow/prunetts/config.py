@@ -641,7 +641,7 @@ def _local_config(path: str) -> dict | None:
 
     try:
         return json.loads((Path(path) / "config.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested past the decoder's limit
         return None
 
 

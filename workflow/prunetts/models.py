@@ -149,7 +149,7 @@ def check_local_checkpoint(path: str | Path, weights: bool = True) -> None:
         if f.is_file():
             try:
                 json.loads(f.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # nested past the decoder's limit
                 raise ModelError(f"{f}: not valid JSON ({e}); {_RESTORE}") from None
     if not weights:
         return
