@@ -164,3 +164,25 @@ def test_model_names_that_could_leave_results_are_refused(name):
 @pytest.mark.parametrize("name", ["demo", "s1.1-7B", "Qwen3-8B", "a..b", "model_2"])
 def test_ordinary_model_names_pass(name):
     assert _name_problems(name) == []
+
+
+@pytest.mark.parametrize("shard", ["../elsewhere/secret.safetensors", "ABSOLUTE", "sub/../../secret.safetensors"])
+def test_an_index_naming_a_shard_outside_the_checkpoint_is_refused(demo_model_dir, tmp_path, shard):
+    """A sharded checkpoint's index may not place weights outside its directory (transformers refuses the same index):
+    the reader never opens another file of the machine, e.g. a private model's weights to be pruned into results/."""
+    from prunetts.checkpoint import INDEX, read_header, tensor_shapes
+
+    secret = tmp_path / "elsewhere" / "secret.safetensors"
+    secret.parent.mkdir()
+    shutil.copy(demo_model_dir / "model.safetensors", secret)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    for f in demo_model_dir.glob("*.json"):
+        shutil.copy(f, ckpt / f.name)
+    shard = str(secret) if shard == "ABSOLUTE" else shard
+    (ckpt / INDEX).write_text(json.dumps({"weight_map": dict.fromkeys(read_header(secret), shard)}))
+    for load in (lambda: Reader(ckpt), lambda: tensor_shapes(ckpt)):
+        with pytest.raises(CheckpointError) as err:
+            load()
+        text = str(err.value)
+        assert "\n" not in text and "outside" in text and str(ckpt / INDEX) in text, text

@@ -222,6 +222,13 @@ def weight_files(ckpt: Path) -> dict[str, Path]:
             files = {name: ckpt / fname for name, fname in index["weight_map"].items()}
         except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
             raise CheckpointError(f"{ckpt / INDEX}: unreadable ({e}); delete the checkpoint and rerun") from None
+        # transformers' rule: by the names, not resolved (a hub snapshot's shards are symlinks into its blobs/)
+        outside = sorted({f for f in index["weight_map"].values() if Path(f).anchor or ".." in Path(f).parts})
+        if outside:
+            raise CheckpointError(
+                f"{ckpt / INDEX}: names the shard {outside[0]}, outside the checkpoint directory (transformers "
+                "refuses it too); restore the checkpoint's own index"
+            )
         missing = sorted({f.name for f in files.values() if not f.is_file()})
         if missing:  # e.g. an offline hub snapshot whose weights were never downloaded (only its tokenizer was)
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
