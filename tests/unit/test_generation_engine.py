@@ -434,7 +434,8 @@ def test_a_misspelt_vllm_option_gives_one_line_naming_generation_vllm(monkeypatc
     from prunetts.config import ConfigError
     from prunetts.generation.vllm_backend import load_engine
 
-    def LLM(model, dtype, trust_remote_code, enable_prefix_caching, seed, gpu_memory_utilization=0.9):  # noqa: N802
+    def LLM(model, dtype, trust_remote_code, enable_prefix_caching, seed, load_format, gpu_memory_utilization=0.9):  # noqa: N802
+        assert load_format == "safetensors"  # vLLM's own default, auto, falls back to pickled .bin weights
         return f"engine in {dtype}"
 
     monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=LLM))

@@ -280,6 +280,11 @@ CASES = [
         ["generation.vllm", "dtype is set by prunetts", "remove it"],
     ),
     (
+        "vllm-load-format-pickle",
+        _set("generation.vllm", {"load_format": "pt"}),
+        ["generation.vllm.load_format", "'pt' may load pickled weights", "safetensors"],
+    ),
+    (
         "empty-grid",
         _replace("pruning", {"include_dense": False, "methods": []}),
         ["pruning", "grid is empty"],

@@ -109,6 +109,9 @@ def gpu_count(resources) -> int | None:
 
 # vllm.LLM arguments prunetts passes itself (generation/vllm_backend.py)
 VLLM_SET_BY_PRUNETTS = ("model", "dtype", "trust_remote_code")
+# vLLM load formats that read safetensors files only (its LoadConfig): its default, "auto", falls back to pickled
+# .bin weights where a checkpoint has no safetensors, and "pt" / "npcache" read them; prunetts passes "safetensors"
+VLLM_SAFETENSORS_FORMATS = ("safetensors", "fastsafetensors", "runai_streamer", "runai_streamer_sharded")
 # generation settings the samples do not depend on (every sequence draws from its own seeded stream): neither a
 # rerun trigger of the generate rule nor part of a generation journal's fingerprint
 GENERATION_RUN_SETTINGS = ("batch_size", "journal")
@@ -128,6 +131,7 @@ VLLM_RUN_SETTINGS = (
     "enable_chunked_prefill",
     "disable_log_stats",
     "distributed_executor_backend",
+    "load_format",  # how the same safetensors weights are read (VLLM_SAFETENSORS_FORMATS)
 )
 
 
@@ -361,6 +365,12 @@ def config_problems(config: dict) -> list[str]:
         out.append(
             f"generation.vllm: {', '.join(taken)} is set by prunetts (the model's path and trust_remote_code, "
             "generation.dtype); remove it"
+        )
+    load_format = (config["generation"].get("vllm") or {}).get("load_format", "safetensors")
+    if load_format not in VLLM_SAFETENSORS_FORMATS:
+        out.append(
+            f"generation.vllm.load_format: {load_format!r} may load pickled weights (prunetts loads safetensors "
+            f"only); use one of {', '.join(VLLM_SAFETENSORS_FORMATS)}, or leave it out (safetensors)"
         )
     out += _resource_name_problems(config.get("resources") or {})
     vllm = config["generation"].get("vllm") or {}

@@ -40,7 +40,8 @@ def load_engine(model_path: str, dtype: str, trust_remote_code: bool, options: d
             "generation.backend is 'vllm' but vllm is not installed: pip install -e '.[gpu]' (GPU machines only), "
             "or set generation.backend: transformers"
         ) from e
-    kwargs = {"enable_prefix_caching": True, "seed": 0, **options}
+    # safetensors only, as everywhere else: vLLM's "auto" would unpickle .bin weights where no safetensors exist
+    kwargs = {"enable_prefix_caching": True, "seed": 0, "load_format": "safetensors", **options}
     try:
         return LLM(
             model=model_path,
