@@ -455,6 +455,8 @@ def test_looks_local_tells_local_paths_from_hub_ids(tmp_path, monkeypatch):
         False,
         False,
     ]
+    # a Windows-style path has no '/' but is no hub id either (a hub id cannot hold a backslash)
+    assert looks_local("models\\lama") and looks_local("C:\\models\\lama")
 
 
 def test_a_revision_for_a_local_directory_is_refused_and_a_local_path_with_an_at_is_never_split(tmp_path):
@@ -467,6 +469,8 @@ def test_a_revision_for_a_local_directory_is_refused_and_a_local_path_with_an_at
     assert resolve(d) == d
     assert split_ref(str(d)) == (str(d), None)
     assert split_ref("org/name@" + "a" * 40) == ("org/name", "a" * 40)
+    # the revision follows the last '@' (model_ref's inverse): a missing local path holding an '@' keeps it
+    assert split_ref("models/m@v2@" + "a" * 40) == ("models/m@v2", "a" * 40)
     assert split_ref("org/name@") == ("org/name", None) and split_ref("org/name") == ("org/name", None)
 
 
