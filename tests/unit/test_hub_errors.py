@@ -42,6 +42,24 @@ def test_a_dropped_download_of_a_hub_model_is_one_line(monkeypatch):
         resolve("org/model")
 
 
+def test_a_hub_id_without_weights_fetches_no_safetensors(monkeypatch, tmp_path):
+    """``weights=False`` (a tokenizer-only job, e.g. prepare_calibration) downloads the small files only, not the
+    16 GB of weights; the default downloads them too."""
+    import huggingface_hub
+
+    from prunetts.checkpoint import resolve
+
+    asked = []
+
+    def download(repo_id, revision=None, allow_patterns=None, **kwargs):
+        asked.append(list(allow_patterns))
+        return str(tmp_path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", download)
+    assert resolve("org/model", weights=False) == tmp_path and resolve("org/model") == tmp_path
+    assert "*.json" in asked[0] and "*.safetensors" not in asked[0] and "*.safetensors" in asked[1]
+
+
 def test_a_dropped_download_of_a_hub_dataset_is_one_line(monkeypatch):
     import datasets
 
