@@ -163,3 +163,32 @@ def test_a_script_job_finds_its_workflow_config(monkeypatch):
     assert jobs.running_workflow_config() is None
     main.snakemake = SimpleNamespace(config={"pruning": {}})
     assert jobs.running_workflow_config() == {"pruning": {}}
+
+
+def test_a_job_sets_its_thread_count_for_openmp_unless_the_environment_does(monkeypatch):
+    import os
+
+    from prunetts import jobs
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with jobs.job_logging(None, 3):
+        assert os.environ["OMP_NUM_THREADS"] == "3"
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's (or Slurm's) setting wins
+    with jobs.job_logging(None, 3):
+        assert os.environ["OMP_NUM_THREADS"] == "2"
+
+
+def test_local_model_fetches_a_hub_ids_weights_only_when_asked(monkeypatch, tmp_path):
+    """A tokenizer-only job (prepare_calibration) passes weights=False: a hub id's safetensors are not downloaded."""
+    from prunetts import checkpoint, jobs
+
+    calls = []
+
+    def resolve(path, revision=None, weights=True, hub=False):
+        calls.append((path, revision, weights))
+        return tmp_path / "a"
+
+    monkeypatch.setattr(checkpoint, "resolve", resolve)
+    jobs.local_model("org/model@" + "a" * 40, weights=False)
+    jobs.local_model("org/model")
+    assert calls == [("org/model", "a" * 40, False), ("org/model", None, True)]
