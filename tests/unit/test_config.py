@@ -172,6 +172,10 @@ def test_retries_grow_memory_and_time_but_not_the_eval_groups_time():
     # out at the same limit)
     no_journal = {**cfg, "generation": {**cfg["generation"], "journal": False}}
     assert rule_resources(no_journal, "generate")["runtime"](None, 3) == 3 * 1380
+    # mem_mib (as mem_mb, in mebibytes) grows on a retry of every rule, generate and grade too
+    mib = {"resources": {r: {"mem_mib": 1000, "runtime": 60} for r in ("capture", "generate", "grade")}}
+    for rule in ("capture", "generate", "grade"):
+        assert rule_resources(mib, rule)["mem_mib"](None, 3) == 3000, rule
 
 
 def validated_demo() -> dict:
@@ -228,6 +232,9 @@ def test_generation_trigger_leaves_out_the_run_settings():
     only_run_settings = {"temperature": 0.6, "backend": "vllm"}  # the same as no vllm options at all
     assert generation_trigger({**vllm, "vllm": {"gpu_memory_utilization": 0.5}}) == only_run_settings
     assert generation_trigger({**vllm, "vllm": {}}) == only_run_settings
+    # how the same safetensors are read and where the KV cache spills: run settings too, a change reruns nothing
+    read = {"load_format": "fastsafetensors", "swap_space": 8, "enforce_eager": True}
+    assert generation_trigger({**vllm, "vllm": read}) == only_run_settings
     # the transformers backend reads no vLLM option: editing one (max_model_len, quantization) reruns no generation
     assert generation_trigger({**g, "vllm": {"max_model_len": 100, "quantization": "fp8"}}) == generation_trigger(g)
     transformers = {**g, "backend": "transformers"}
@@ -257,6 +264,7 @@ def test_gpu_rules_ask_for_a_gpu_by_default_and_vllm_parallelism_must_fit():
     cfg["resources"] = {"generate": {"gres": "gpu:a100:2"}, "capture": {"gpu": 0}}
     assert "gpu" not in rule_resources(cfg, "generate") and rule_resources(cfg, "capture")["gpu"] == 0
     assert gpu_count(rule_resources(cfg, "generate")) == 2 and gpu_count({"gres": "gpu:1"}) == 1
+    assert gpu_count({"gres": "gpu:2"}) == 2  # a count without a GPU type
     cfg["resources"] = {"generate": {"gpus": 2}}  # the name the executors read: gpu
     assert rule_resources(cfg, "generate") == {"gpu": 2}
     assert gpu_count({"gpu": "x"}) is None and gpu_count({}) == 0
@@ -796,3 +804,15 @@ def test_a_local_benchmark_file_its_loader_cannot_read_stops_the_config_check(tm
     assert "\n" not in problem and "1+1" not in problem  # field names only, never a value
     real = {"math500": {"source": str(bench_file("math500.jsonl"))}}
     assert _checked(micro_config(benchmarks=real)) is None
+
+
+def test_a_four_decimal_sparsity_round_trips_through_its_variant_id():
+    """The config and the CLI allow sparsities of up to 4 decimals (fits_variant_id): their ids must parse back."""
+    from prunetts.config import Variant, parse_variant
+
+    for v in (
+        Variant("wanda", "owl", 0.1234),
+        Variant("magnitude", "uniform", 0.05),
+        Variant("shortgpt", "shortgpt", 0.125),
+    ):
+        assert parse_variant(v.id) == v, v.id
