@@ -192,3 +192,78 @@ def test_local_model_fetches_a_hub_ids_weights_only_when_asked(monkeypatch, tmp_
     jobs.local_model("org/model@" + "a" * 40, weights=False)
     jobs.local_model("org/model")
     assert calls == [("org/model", "a" * 40, False), ("org/model", None, True)]
+
+
+def _texts_file(path, n: int = 24):
+    """A JSON Lines file whose texts are in the ``body`` field; ``text`` holds a decoy a job must not read."""
+    import json
+
+    texts = [f"Problem {i}: add {i} and {3 * i}; the sum is {4 * i}, which we check twice. " * 3 for i in range(n)]
+    path.write_text("".join(json.dumps({"body": t, "text": "decoy"}) + "\n" for t in texts))
+    return texts
+
+
+def test_the_calibration_job_reads_the_configured_text_field(tiny_qwen3_dir, tmp_path):
+    from prunetts import artifacts, jobs
+    from prunetts.calibration import packed_windows
+    from prunetts.models import load_tokenizer
+
+    texts = _texts_file(tmp_path / "texts.jsonl")
+    calibration = dict(source=str(tmp_path / "texts.jsonl"), mode="pack", n_samples=3, seqlen=16, seed=0)
+    out = tmp_path / "c.parquet"
+    jobs.prepare_calibration(
+        str(tiny_qwen3_dir), str(out), model="t", calibration={**calibration, "text_field": "body"},
+        trust_remote_code=False,
+    )  # fmt: skip
+    windows = artifacts.read("calibration", out).column("input_ids").to_pylist()
+    assert windows == packed_windows(texts, load_tokenizer(str(tiny_qwen3_dir)), 3, 16, 0)
+
+
+def test_the_influence_job_without_a_training_source_draws_from_the_calibration_texts(tiny_qwen3_dir, tmp_path):
+    """``influence.train_source: null``: the training and validation texts are disjoint splits of the calibration
+    source, read through the calibration's own text field."""
+    from prunetts import artifacts, jobs
+    from prunetts.influence import compute_influence, influence_texts
+    from prunetts.models import load_model, load_tokenizer
+
+    _texts_file(tmp_path / "texts.jsonl")
+    cfg = dict(
+        train_source=None, val_source=None, text_field="text", n_train=4, n_val=2, seed=0, max_len=16,
+        projection_dim=0, dtype="float32", device="cpu",
+    )  # fmt: skip
+    calibration = {"source": str(tmp_path / "texts.jsonl"), "text_field": "body"}
+    out = tmp_path / "i.parquet"
+    jobs.influence(
+        str(tiny_qwen3_dir), str(out), model="t", influence=cfg, calibration=calibration, trust_remote_code=False
+    )
+    got = [
+        (r["layer"], r["component"], r["example"], r["influence"]) for r in artifacts.read("influence", out).to_pylist()
+    ]
+    train, val = influence_texts(None, None, "text", 4, 2, 0, calibration=(calibration["source"], "body"))
+    assert "decoy" not in train + val and not set(train) & set(val)
+    model = load_model(str(tiny_qwen3_dir), dtype="float32", device="cpu")
+    rows = compute_influence(model, load_tokenizer(str(tiny_qwen3_dir)), train, val, 16, 0, 0, progress=False)
+    want = [(r["layer"], r["component"], r["example"], r["influence"]) for r in rows]
+    assert [g[:3] for g in got] == [w[:3] for w in want]
+    assert [g[3] for g in got] == pytest.approx([w[3] for w in want], rel=1e-6, abs=1e-12)
+
+
+def test_the_allocate_job_applies_its_allocations_options(tiny_qwen3_dir, tmp_path):
+    """OWL's lambda reaches the allocation: its per-layer sparsities span 2 lambda (no clamp at S = 0.3)."""
+    import json
+
+    from prunetts import artifacts, jobs, scores
+
+    n = json.loads((tiny_qwen3_dir / "config.json").read_text())["num_hidden_layers"]
+    artifacts.write("layer_scores", scores.rows("t", "owl", {i: float(i) for i in range(n)}, 1), tmp_path / "s.parquet")
+    spans = {}
+    for lam in (0.02, 0.08):
+        out = tmp_path / f"a-{lam}.parquet"
+        jobs.allocate(
+            str(tiny_qwen3_dir), str(tmp_path / "s.parquet"), str(out), model="t", variant="wanda-owl-s0.30",
+            options={"m": 7.0, "lambda": lam},
+        )  # fmt: skip
+        per_layer = {r["layer"]: r["sparsity"] for r in artifacts.read("allocation", out).to_pylist()}
+        assert sum(per_layer.values()) / n == pytest.approx(0.3)
+        spans[lam] = max(per_layer.values()) - min(per_layer.values())
+    assert spans == pytest.approx({0.02: 0.04, 0.08: 0.16})
