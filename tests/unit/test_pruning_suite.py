@@ -600,6 +600,24 @@ def test_writer_refuses_what_its_plan_does_not_hold(tiny_model_dir, tmp_path):
     assert not (tmp_path / "a" / "config.json").exists()  # an incomplete checkpoint is never named as one
 
 
+def test_writer_names_the_first_three_files_of_a_non_empty_output_directory(tiny_model_dir, tmp_path):
+    """The refusal of a non-empty output directory names three of its files and counts the rest ("and 1 more" from
+    the fourth file on)."""
+    from prunetts.checkpoint import CheckpointError, Reader, Writer
+
+    reader = Reader(tiny_model_dir)
+    layout = reader.layout(reader.other_names())
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a", "b", "c"):
+        (out / name).write_text("")
+    with pytest.raises(CheckpointError, match=r"\(holds a, b, c\); a checkpoint"):
+        Writer(out, layout)
+    (out / "d").write_text("")
+    with pytest.raises(CheckpointError, match=r"\(holds a, b, c and 1 more\); a checkpoint"):
+        Writer(out, layout)
+
+
 def test_a_write_error_in_the_writer_thread_reaches_the_caller(tiny_model_dir, tmp_path, monkeypatch):
     """A failed write (disk full) in the background thread is raised in the pruning process, as one line, and the
     checkpoint is never named as complete."""
