@@ -34,6 +34,14 @@ def test_variant_round_trip(slug):
     assert parse_variant(slug).id == slug
 
 
+@pytest.mark.parametrize("slug", ["shortgpt-n0", "shortgpt-n01", "shortgpt-n"])
+def test_a_shortgpt_layer_count_id_names_one_or_more_layers_without_leading_zeros(slug):
+    """``shortgpt-n{k}`` names k >= 1 removed layers in one spelling: n0 removes nothing, n01 would be a second id of
+    shortgpt-n1."""
+    with pytest.raises(ConfigError, match="not a known variant id"):
+        parse_variant(slug)
+
+
 def test_format_sparsity():
     assert format_sparsity(0.2) == "0.20"
     assert format_sparsity(0.125) == "0.125"
@@ -548,6 +556,8 @@ def test_four_decimal_sparsities_up_to_the_range_ends_name_variants():
 
     assert all(fits_variant_id(s) for s in (0.0001, 0.1234, 0.0625, 0.9999))
     assert not any(fits_variant_id(s) for s in (0.00001, 0.12345, 0.99999))
+    # within 1e-12 of a 4-decimal number, but that number is 0 or 1: the ids would read s0.00 and s1.00
+    assert not any(fits_variant_id(s) for s in (1e-13, 1 - 1e-13))
     cfg = validated_demo()
     cfg["pruning"].update(methods=["magnitude"], allocations=["uniform"], sparsities=[0.0001, 0.1234, 0.9999])
     assert config_problems(cfg) == []
@@ -602,6 +612,7 @@ def test_lengths_are_held_to_the_context_only_where_the_grid_reads_them():
     from tests.workflow.helpers import micro_config
 
     assert _checked(micro_config(calibration={"seqlen": 512}, influence={"max_len": 512})) is None
+    assert "calibration.seqlen: 513 tokens exceed" in _checked(micro_config(calibration={"seqlen": 513}))
     shortgpt = {"methods": ["shortgpt"], "allocations": ["uniform"]}
     assert "calibration.seqlen: 1024" in _checked(micro_config(pruning=shortgpt, calibration={"seqlen": 1024}))
     owl = {"methods": ["magnitude"], "allocations": ["owl"]}
