@@ -73,6 +73,21 @@ def _truncated_checkpoint(work):
     return str(ckpt)
 
 
+def _more_layers_config_checkpoint(work):
+    """The demo checkpoint with a config.json of one layer more than its weights hold (another model size's config)."""
+    ckpt = work / "more-layers"
+    ckpt.mkdir(exist_ok=True)
+    for f in DEMO_MODEL.iterdir():
+        if f.name != "config.json":
+            (ckpt / f.name).symlink_to(f)
+    config = json.loads((DEMO_MODEL / "config.json").read_text())
+    config["num_hidden_layers"] += 1
+    if "layer_types" in config:
+        config["layer_types"] += config["layer_types"][-1:]
+    (ckpt / "config.json").write_text(json.dumps(config))
+    return str(ckpt)
+
+
 def _fewer_layers_config_checkpoint(work):
     """The demo checkpoint with a config.json of one layer fewer than its weights hold (another model size's config)."""
     ckpt = work / "fewer-layers"
@@ -212,6 +227,11 @@ CASES = [
         ["models.demo.path", "num_hidden_layers 5", "hold 6 decoder layers", "restore the checkpoint's own config"],
     ),
     (
+        "model-config-more-layers",
+        _set("models.demo.path", _more_layers_config_checkpoint),
+        ["models.demo.path", "num_hidden_layers 7", "hold 6 decoder layers", "restore the checkpoint's own config"],
+    ),
+    (
         "model-type-unsupported",
         _set("models.demo.path", _mistral_checkpoint),
         ["models.demo.path", "'mistral'", "qwen2, qwen3, llama"],
@@ -226,6 +246,7 @@ CASES = [
     ("models-empty", _replace("models", {}), ["models", "empty"]),
     ("seed-float", _set("generation.seeds", [7.5]), ["generation.seeds[0]", "whole number"]),
     ("seed-integral-float", _set("generation.seeds", [7.0]), ["generation.seeds[0]", "without a decimal point"]),
+    ("seed-bool", _set("generation.seeds", [True]), ["generation.seeds[0]", "True is not a whole number"]),
     ("seed-string", _set("generation.seeds", ["seven"]), ["generation.seeds[0]", "whole number"]),
     ("temperature-negative", _set("generation.temperature", -0.6), ["generation.temperature", ">= 0"]),
     ("max-gen-toks-string", _set("generation.max_gen_toks", "32"), ["generation.max_gen_toks", "whole number"]),
@@ -397,6 +418,8 @@ IN_PROCESS_ONLY = {
     "model-type-unsupported",
     "model-stop-token-absent",
     "model-config-other-size",
+    "model-config-more-layers",
+    "seed-bool",
 }
 E2E = [c for c in CASES if c[0] not in IN_PROCESS_ONLY]
 
