@@ -149,6 +149,114 @@ def test_the_prune_job_writes_what_made_the_checkpoint_beside_it(tiny_qwen3_dir,
     assert rows == artifacts.read("sparsity", out / "prunetts_sparsity.parquet").to_pylist()
 
 
+def test_the_prune_job_records_given_or_workflow_settings_and_a_hub_ids_revision(tiny_qwen3_dir, tmp_path, monkeypatch):
+    """prunetts_prune.json records the ``settings`` a caller passes; without them, ``prune_settings`` of the running
+    workflow's config; and a pinned hub id's revision beside the commit it resolved to."""
+    import json
+    import sys
+    from types import SimpleNamespace
+
+    from prunetts import checkpoint, config, jobs
+
+    variant = "magnitude-uniform-s0.30"
+    jobs.allocate(str(tiny_qwen3_dir), None, str(tmp_path / "a.parquet"), model="t", variant=variant, options={})
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setattr(jobs, "local_model", lambda ref, weights=True: str(tiny_qwen3_dir))
+    monkeypatch.setattr(checkpoint, "hub_commit", lambda path, resolved: commit)
+    monkeypatch.setattr(config, "prune_settings", lambda cfg, v: {"from": cfg["tag"], "variant": v})
+    monkeypatch.setitem(sys.modules, "__main__", SimpleNamespace(snakemake=SimpleNamespace(config={"tag": "wf"})))
+
+    def summary(name, **kwargs) -> dict:
+        out = tmp_path / name
+        jobs.prune(
+            f"org/tiny@{commit[:8]}", str(tmp_path / "a.parquet"), None, None, str(out), str(tmp_path / "s.parquet"),
+            model="t", variant=variant, wanda={"mode": "sequential", "group": "row"}, batch_size=1, dtype="float32",
+            device="cpu", trust_remote_code=False, **kwargs,
+        )  # fmt: skip
+        return json.loads((out / "prunetts_prune.json").read_text())
+
+    given = summary("given", settings={"given": 1})
+    assert given["settings"] == {"given": 1}
+    assert given["source"] == {"model": "org/tiny", "revision": commit[:8], "hub_commit": commit}
+    assert summary("workflow")["settings"] == {"from": "wf", "variant": variant}
+
+
+def test_the_shortgpt_prune_job_records_the_layers_it_removed(tiny_qwen3_dir, tmp_path):
+    import json
+
+    from prunetts import artifacts, jobs
+
+    magnitude = str(tmp_path / "m.parquet")
+    jobs.allocate(str(tiny_qwen3_dir), None, magnitude, model="t", variant="magnitude-uniform-s0.30", options={})
+    rows = artifacts.read("allocation", magnitude).to_pylist()
+    rows = [dict(r, variant="shortgpt-n1", sparsity=float(r["layer"] == 1)) for r in rows]
+    artifacts.write("allocation", rows, tmp_path / "a.parquet")
+    out = tmp_path / "ckpt"
+    jobs.prune(
+        str(tiny_qwen3_dir), str(tmp_path / "a.parquet"), None, None, str(out), str(tmp_path / "s.parquet"),
+        model="t", variant="shortgpt-n1", wanda={"mode": "sequential", "group": "row"}, batch_size=1,
+        dtype="float32", device="cpu", trust_remote_code=False,
+    )  # fmt: skip
+    summary = json.loads((out / "prunetts_prune.json").read_text())
+    assert summary["removed_layers"] == [1] and summary["wanda"] is None
+
+
+def _random_capture(ckpt, out) -> str:
+    """A capture artifact of positive input statistics for every prunable linear of ``ckpt`` (as the capture job
+    writes), seeded."""
+    import torch
+
+    from prunetts import artifacts
+    from prunetts.capture import linear_rows
+    from prunetts.checkpoint import prunable_modules_from_shapes, tensor_shapes
+
+    shapes = tensor_shapes(ckpt)
+    gen = torch.Generator().manual_seed(0)
+    stats = {
+        (li, name): (torch.rand(shapes[f"model.layers.{li}.{name}.weight"][1], generator=gen, dtype=torch.float64), 4)
+        for li, name, _ in prunable_modules_from_shapes(shapes)
+    }
+    return str(artifacts.write("capture", linear_rows("t", stats, 1), out))
+
+
+def test_the_owl_score_job_applies_its_outlier_multiple(tiny_qwen3_dir, tmp_path):
+    """The layer-score job passes pruning.owl.M on: its OWL scores equal a direct computation with that M."""
+    from prunetts import artifacts, jobs, scores
+    from prunetts.capture import stats_from_table
+
+    capture = _random_capture(tiny_qwen3_dir, tmp_path / "c.parquet")
+    got = {}
+    for m in (1.0, 5.0):
+        out = tmp_path / f"owl-{m}.parquet"
+        jobs.layer_scores(str(tiny_qwen3_dir), capture, str(out), model="t", scorer="owl", owl_m=m)
+        got[m] = scores.from_rows(artifacts.read("layer_scores", out).to_pylist())
+        direct = scores.owl_outlier_ratios(str(tiny_qwen3_dir), stats_from_table(artifacts.read("capture", capture)), m)
+        assert got[m] == pytest.approx(direct)
+    assert got[1.0] != got[5.0]
+
+
+def test_the_prune_job_applies_the_wanda_comparison_group(tiny_qwen3_dir, tmp_path):
+    """Wanda's comparison group reaches the pruner: ``row`` prunes the same count in every row of a linear,
+    ``matrix`` compares the whole matrix (the rows' counts differ), at the same sparsity."""
+    from prunetts import jobs
+    from prunetts.checkpoint import Reader
+
+    variant = "wanda-uniform-s0.30"
+    jobs.allocate(str(tiny_qwen3_dir), None, str(tmp_path / "a.parquet"), model="t", variant=variant, options={})
+    capture = _random_capture(tiny_qwen3_dir, tmp_path / "c.parquet")
+    counts = {}
+    for group in ("row", "matrix"):
+        out = tmp_path / group
+        jobs.prune(
+            str(tiny_qwen3_dir), str(tmp_path / "a.parquet"), None, capture, str(out), str(out) + ".parquet",
+            model="t", variant=variant, wanda={"mode": "one_pass", "group": group}, batch_size=1, dtype="float32",
+            device="cpu", trust_remote_code=False,
+        )  # fmt: skip
+        weight = Reader(out).load(["model.layers.0.mlp.up_proj.weight"])["model.layers.0.mlp.up_proj.weight"]
+        counts[group] = set((weight == 0).sum(dim=1).tolist())
+    assert len(counts["row"]) == 1 and len(counts["matrix"]) > 1
+
+
 def test_a_script_job_finds_its_workflow_config(monkeypatch):
     """Snakemake runs a rule's script as __main__ with a ``snakemake`` object among its globals: the prune job reads
     the config from there (editing the script would rerun every prune job of existing results), and outside a
@@ -163,6 +271,8 @@ def test_a_script_job_finds_its_workflow_config(monkeypatch):
     assert jobs.running_workflow_config() is None
     main.snakemake = SimpleNamespace(config={"pruning": {}})
     assert jobs.running_workflow_config() == {"pruning": {}}
+    main.snakemake = SimpleNamespace(config="config.yaml")  # a `snakemake` that is not Snakemake's script object
+    assert jobs.running_workflow_config() is None
 
 
 def test_a_job_sets_its_thread_count_for_openmp_unless_the_environment_does(monkeypatch):
