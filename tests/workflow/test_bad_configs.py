@@ -61,56 +61,40 @@ def _mistral_checkpoint(work):
     return str(ckpt)
 
 
-def _truncated_checkpoint(work):
-    """The demo checkpoint with its weights cut short (a copy interrupted, a full disk)."""
-    ckpt = work / "truncated"
+def _demo_but(work, name: str, own: str):
+    """A checkpoint folder ``name`` linking every file of the demo checkpoint but ``own``, which the caller writes."""
+    ckpt = work / name
     ckpt.mkdir(exist_ok=True)
     for f in DEMO_MODEL.iterdir():
-        if f.name != "model.safetensors":
+        if f.name != own:
             (ckpt / f.name).symlink_to(f)
+    return ckpt
+
+
+def _truncated_checkpoint(work):
+    """The demo checkpoint with its weights cut short (a copy interrupted, a full disk)."""
+    ckpt = _demo_but(work, "truncated", "model.safetensors")
     data = (DEMO_MODEL / "model.safetensors").read_bytes()
     (ckpt / "model.safetensors").write_bytes(data[: len(data) // 2])
     return str(ckpt)
 
 
-def _more_layers_config_checkpoint(work):
-    """The demo checkpoint with a config.json of one layer more than its weights hold (another model size's config)."""
-    ckpt = work / "more-layers"
-    ckpt.mkdir(exist_ok=True)
-    for f in DEMO_MODEL.iterdir():
-        if f.name != "config.json":
-            (ckpt / f.name).symlink_to(f)
+def _layer_count_config_checkpoint(work, delta: int):
+    """The demo checkpoint with a config.json of ``delta`` layers more (or fewer) than its weights hold (another model
+    size's config)."""
+    ckpt = _demo_but(work, f"layers{delta:+d}", "config.json")
     config = json.loads((DEMO_MODEL / "config.json").read_text())
-    config["num_hidden_layers"] += 1
+    n = config["num_hidden_layers"] + delta
+    config["num_hidden_layers"] = n
     if "layer_types" in config:
-        config["layer_types"] += config["layer_types"][-1:]
-    (ckpt / "config.json").write_text(json.dumps(config))
-    return str(ckpt)
-
-
-def _fewer_layers_config_checkpoint(work):
-    """The demo checkpoint with a config.json of one layer fewer than its weights hold (another model size's config)."""
-    ckpt = work / "fewer-layers"
-    ckpt.mkdir(exist_ok=True)
-    for f in DEMO_MODEL.iterdir():
-        if f.name != "config.json":
-            (ckpt / f.name).symlink_to(f)
-    config = json.loads((DEMO_MODEL / "config.json").read_text())
-    n = config["num_hidden_layers"] - 1
-    config.update(
-        num_hidden_layers=n, **({"layer_types": config["layer_types"][:n]} if "layer_types" in config else {})
-    )
+        config["layer_types"] = (config["layer_types"] + config["layer_types"][-1:] * max(delta, 0))[:n]
     (ckpt / "config.json").write_text(json.dumps(config))
     return str(ckpt)
 
 
 def _no_im_start_checkpoint(work):
     """The demo checkpoint with a tokenizer that has no ``<|im_start|>`` token (s1's thinking stop) but ``</think>``."""
-    ckpt = work / "no-im-start"
-    ckpt.mkdir(exist_ok=True)
-    for f in DEMO_MODEL.iterdir():
-        if f.name != "tokenizer.json":
-            (ckpt / f.name).symlink_to(f)
+    ckpt = _demo_but(work, "no-im-start", "tokenizer.json")
     text = (DEMO_MODEL / "tokenizer.json").read_text()
     (ckpt / "tokenizer.json").write_text(text.replace('"<|im_start|>"', '"<|im_begin|>"'))
     return str(ckpt)
@@ -223,12 +207,12 @@ CASES = [
     ),
     (
         "model-config-other-size",
-        _set("models.demo.path", _fewer_layers_config_checkpoint),
+        _set("models.demo.path", lambda work: _layer_count_config_checkpoint(work, -1)),
         ["models.demo.path", "num_hidden_layers 5", "hold 6 decoder layers", "restore the checkpoint's own config"],
     ),
     (
         "model-config-more-layers",
-        _set("models.demo.path", _more_layers_config_checkpoint),
+        _set("models.demo.path", lambda work: _layer_count_config_checkpoint(work, 1)),
         ["models.demo.path", "num_hidden_layers 7", "hold 6 decoder layers", "restore the checkpoint's own config"],
     ),
     (
