@@ -47,6 +47,11 @@ REPO = Path(__file__).resolve().parents[1]
 C4 = REPO.parent / "shared" / "data" / "benchmarks" / "c4_demo.jsonl"
 
 
+def machine() -> str:
+    """The kernel and host the numbers were measured on (these VMs land on different hosts)."""
+    return subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
+
+
 def build_random(out: Path, hidden: int, inter: int, layers: int, heads: int, kv: int, dtype: str, seed: int = 0):
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
@@ -520,10 +525,7 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(2)
-    print(
-        f"machine: {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
-    )
+    print(f"machine: {machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         small = work / "model-a"

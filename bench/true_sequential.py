@@ -17,7 +17,6 @@ No timing is printed: the saving is the pass count, one forward per layer agains
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-from prune import C4, REPO, build_random  # noqa: E402  (bench/prune.py: the (a) model and the C4 sample)
+from prune import C4, REPO, build_random, machine  # noqa: E402  (bench/prune.py: the (a) model and the C4 sample)
 
 DEMO = REPO / "resources" / "demo-qwen3"
 
@@ -112,8 +111,8 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(2)
     print(
-        f"machine: {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}, "
-        f"torch {torch.__version__}; within-layer sequential Wanda (1 forward per layer) vs the reference (2)"
+        f"machine: {machine()}, torch {torch.__version__}; within-layer sequential Wanda (1 forward per layer) vs the "
+        "reference (2)"
     )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
