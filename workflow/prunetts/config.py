@@ -366,14 +366,14 @@ def config_problems(config: dict) -> list[str]:
             f"generation.vllm: {', '.join(taken)} is set by prunetts (the model's path and trust_remote_code, "
             "generation.dtype); remove it"
         )
-    load_format = (config["generation"].get("vllm") or {}).get("load_format", "safetensors")
+    out += _resource_name_problems(config.get("resources") or {})
+    vllm = config["generation"].get("vllm") or {}
+    load_format = vllm.get("load_format", "safetensors")
     if load_format not in VLLM_SAFETENSORS_FORMATS:
         out.append(
             f"generation.vllm.load_format: {load_format!r} may load pickled weights (prunetts loads safetensors "
             f"only); use one of {', '.join(VLLM_SAFETENSORS_FORMATS)}, or leave it out (safetensors)"
         )
-    out += _resource_name_problems(config.get("resources") or {})
-    vllm = config["generation"].get("vllm") or {}
     temperature = config["generation"].get("temperature", 1.0)
     if config["generation"].get("backend") == "vllm" and temperature > 2:
         # vLLM's SamplingParams refuses it: every generate job would fail after loading its model
