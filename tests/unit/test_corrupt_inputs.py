@@ -496,3 +496,30 @@ def test_a_record_limit_gives_the_first_records_in_every_format(tmp_path):
         assert len(read_records(path)) == 3, suffix
     pq.write_table(pa.table({"text": pa.array([], pa.string())}), tmp_path / "empty.parquet")
     assert read_records(tmp_path / "empty.parquet", limit=1) == []
+
+
+@pytest.mark.parametrize("bad", ["vocab", -1])
+def test_a_calibration_token_outside_the_embedding_table_is_one_line_before_any_layer(demo_model_dir, tmp_path, bad):
+    """Windows tokenized for another model (a larger vocabulary) reach the embedding lookup, whose bare IndexError
+    would come from inside torch: the capture and the sequential prune name the window and the table first."""
+    import json
+
+    from prunetts import capture as cap
+    from prunetts.calibration import CalibrationError
+    from prunetts.pruning.pruner import prune_checkpoint
+
+    rows = json.loads((demo_model_dir / "config.json").read_text())["vocab_size"]
+    windows = [[5] * 8, [5] * 7 + [rows if bad == "vocab" else bad]]
+    for run in (
+        lambda: cap.capture(str(demo_model_dir), windows, 8, "cpu", "float32", progress=False),
+        lambda: prune_checkpoint(
+            str(demo_model_dir), str(tmp_path / "out"), "wanda", {}, windows=windows, device="cpu", progress=False
+        ),
+    ):
+        with pytest.raises(CalibrationError) as err:
+            run()
+        text = _one_line(
+            err.value, demo_model_dir, "calibration window 1", f"token id {windows[1][-1]}", "another model"
+        )
+        assert f"({rows} rows)" in text
+    assert not (tmp_path / "out").exists()  # nothing written before the check

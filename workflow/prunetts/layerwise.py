@@ -142,15 +142,36 @@ class LayerRunner:
         return {prefix + k: v.detach().to("cpu", self.source_dtypes[prefix + k]) for k, v in layer.state_dict().items()}
 
     # ---- activations ---------------------------------------------------------------------------------------------
+    def _embedding_name(self) -> str:
+        name = "model.embed_tokens.weight"
+        if name not in self.reader.files and getattr(self.config, "tie_word_embeddings", False):
+            name = "lm_head.weight"  # a tied checkpoint may store the shared table under this name only
+        return name
+
+    def check_windows(self, windows: list[list[int]]) -> None:
+        """One line for a calibration window with a token id outside the embedding table (the lookup itself fails
+        with a bare IndexError). The model's own tokenizer cannot produce one: the windows were tokenized for
+        another model, or the file was edited. Reads only the table's shape."""
+        from prunetts.calibration import CalibrationError
+
+        rows = self.reader.layout([self._embedding_name()])[0][2][0]
+        for n, w in enumerate(windows):
+            if w and (min(w) < 0 or max(w) >= rows):
+                bad = next(t for t in w if not 0 <= t < rows)
+                raise CalibrationError(
+                    f"calibration window {n}: token id {bad} is outside the embedding table of {self.reader.dir} "
+                    f"({rows} rows): the windows were tokenized for another model; recompute them with this model's "
+                    "tokenizer"
+                )
+
     def embed(self, windows: list[list[int]], batch_size: int):
         """Inputs of layer 0 for every window, ``[N, T, H]`` on the compute device; records each layer's kwargs."""
         import torch
 
         decoder = self.arch.decoder(self.model)
-        embed_name = "model.embed_tokens.weight"
-        if embed_name not in self.reader.files and getattr(self.config, "tie_word_embeddings", False):
-            embed_name = "lm_head.weight"  # a tied checkpoint may store the shared table under this name only
+        embed_name = self._embedding_name()
         norm_name = "model.norm.weight"
+        self.check_windows(windows)
         tensors = self.reader.load([embed_name, norm_name])
         # the table stays in its stored dtype and only the looked-up rows are cast (the same values as casting the
         # table, then gathering): an fp32 copy of Qwen3-8B's table is 2.5 GB, the largest allocation of a CPU prune

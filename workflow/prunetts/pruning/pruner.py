@@ -108,6 +108,8 @@ def prune_checkpoint(
             check_finite_stats({name: s}, layer)
 
     runner = LayerRunner(reader, device, dtype, trust_remote_code)
+    if sequential:
+        runner.check_windows(windows)  # before the writer's first file
     order = reader.other_names() + [n for i in range(runner.n_layers) for n in reader.layer_names(i)]
     # adds in this order, in shards as large as the source's; on an error its thread stops first
     with Writer(out_dir, reader.layout(order), reader.largest_shard_bytes()) as writer:
