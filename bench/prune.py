@@ -27,6 +27,9 @@
     ``--repeats`` times, alternating (llm-compressor's time varies by a third between runs on these machines); the
     ratios are of the medians. ``--grid-repeats`` does the same for (a). Two shapes: the (a) model, and one at
     the (b) model's width (hidden 2048, 4 layers), where matrix products are a larger share of both sides' time.
+    Two pairings (``--c-modes``): sequential Wanda against llm-compressor's ``sequential`` pipeline, and prunetts's
+    dense capture plus one-pass Wanda (timed together, as the workflow's capture and prune jobs) against its
+    ``basic`` pipeline, which calibrates every layer in one forward of the dense model and then prunes.
 """
 
 from __future__ import annotations
@@ -388,7 +391,7 @@ from datasets import Dataset
 from llmcompressor import oneshot
 from llmcompressor.modifiers.pruning import WandaPruningModifier
 from transformers import AutoModelForCausalLM
-src, out, windows_file, save_dir = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+src, out, windows_file, save_dir, pipeline = sys.argv[1:6]
 windows = json.load(open(windows_file))
 ds = Dataset.from_dict({"input_ids": windows, "attention_mask": [[1] * len(w) for w in windows]})
 t_load = time.perf_counter()
@@ -397,7 +400,7 @@ t0 = time.perf_counter()
 oneshot(model=model, dataset=ds, recipe=[WandaPruningModifier(sparsity=0.5, mask_structure="0:0",
         targets=["re:.*layers\\.\\d+\\..*_proj$"], ignore=["re:.*lm_head"])],
         num_calibration_samples=len(windows), max_seq_length=len(windows[0]), shuffle_calibration_samples=False,
-        pipeline="sequential")
+        pipeline=pipeline)
 secs = time.perf_counter() - t0
 model.save_pretrained(save_dir)
 total = time.perf_counter() - t_load
@@ -415,16 +418,25 @@ def child_env() -> dict:
     return {**os.environ, "PRUNETTS_BENCH_THREADS": str(torch.get_num_threads())}
 
 
-def llmcompressor(model: Path, work: Path, a, shape: str) -> None:
+# (c)'s two pairings: prunetts's Wanda mode -> llm-compressor's calibration pipeline computing the same masks
+LLMC_PIPELINES = {
+    "sequential": "sequential",  # each layer's statistics from the pruned layers before it (the reference)
+    "one_pass": "basic",  # every layer's statistics from one forward of the dense model
+}
+
+
+def llmcompressor(model: Path, work: Path, a, shape: str, mode: str = "sequential") -> None:
     import torch
 
+    from prunetts import capture as cap
     from prunetts.checkpoint import Reader, prunable_modules_from_shapes, tensor_shapes
     from prunetts.pruning.pruner import prune_checkpoint
 
     work.mkdir(parents=True, exist_ok=True)
+    pipeline = LLMC_PIPELINES[mode]
     print(
-        f"\n(c) Wanda vs llm-compressor WandaPruningModifier (50 %, sequential, fp32 CPU, same {a.n_samples} x "
-        f"{a.seqlen} tokens), {shape}"
+        f"\n(c) Wanda {mode} vs llm-compressor WandaPruningModifier, pipeline {pipeline!r} (50 %, fp32 CPU, same "
+        f"{a.n_samples} x {a.seqlen} tokens), {shape}"
     )
     if not a.llmcompressor_python:
         print("    skipped: pass --llmcompressor-python (a venv with llmcompressor==0.14.0.1 and torch==2.13.0)")
@@ -437,7 +449,10 @@ def llmcompressor(model: Path, work: Path, a, shape: str) -> None:
         shutil.rmtree(work / "llmc-out", ignore_errors=True)
         cmd = [a.llmcompressor_python, "-c", LLMC_CHILD, str(model), str(work / "llmc_masks.pt")]
         proc = subprocess.run(
-            cmd + [str(work / "windows.json"), str(work / "llmc-out")], capture_output=True, text=True, env=child_env()
+            cmd + [str(work / "windows.json"), str(work / "llmc-out"), pipeline],
+            capture_output=True,
+            text=True,
+            env=child_env(),
         )
         if proc.returncode:
             why = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
@@ -448,12 +463,18 @@ def llmcompressor(model: Path, work: Path, a, shape: str) -> None:
         theirs_io_s.append(r["with_load_save"])
         shutil.rmtree(work / "ours", ignore_errors=True)  # as llm-compressor's output above: no old files to replace
         t0 = time.perf_counter()
+        stats = None
+        if mode == "one_pass":  # the dense capture, as the workflow's capture job computes it, counted here
+            linear, _ = cap.capture(str(model), windows, 8, "cpu", "float32", progress=False)
+            stats = {k: s for k, (s, _) in linear.items()}
         prune_checkpoint(
             str(model),
             str(work / "ours"),
             "wanda",
             {(li, m): 0.5 for li, m, _ in mods},
             windows=windows,
+            stats=stats,
+            wanda_mode=mode,
             device="cpu",
             dtype="float32",
             progress=False,
@@ -469,7 +490,8 @@ def llmcompressor(model: Path, work: Path, a, shape: str) -> None:
         total += mine.numel()
     med_ours = statistics.median(ours_s)
     runs = f"median of {a.repeats} alternating runs (min-max)"
-    print(f"    {'prunetts load+prune+save':<33}{med_ours:>5.1f} s   {runs}: {min(ours_s):.1f}-{max(ours_s):.1f} s")
+    label = "prunetts load+prune+save" if mode == "sequential" else "prunetts load+capture+prune+save"
+    print(f"    {label:<33}{med_ours:>5.1f} s   {runs}: {min(ours_s):.1f}-{max(ours_s):.1f} s")
     for label, times in (("llm-compressor oneshot", theirs_s), ("llm-compressor load+oneshot+save", theirs_io_s)):
         med = statistics.median(times)
         print(
@@ -508,6 +530,12 @@ def main(argv=None) -> None:
         help="(b)'s checkpoint: ~2.2 GB (24 layers, hidden 2048), or Qwen3-8B's shape (16.4 GB, written tensor by "
         "tensor; needs ~35 GB of disk in TMPDIR; the whole-model side is not run where it would not fit in memory)",
     )
+    ap.add_argument(
+        "--c-modes",
+        default="sequential,one_pass",
+        help="(c)'s Wanda modes, comma-separated: sequential (against llm-compressor's sequential pipeline), one_pass "
+        "(prunetts's dense capture and one-pass Wanda against its basic pipeline)",
+    )
     ap.add_argument("--settings", help="comma-separated indices of the (a) Wanda settings to run (default: all)")
     a = ap.parse_args(argv)
     # (a) model: 6 layers of a Qwen3 at 1/8 of Qwen3-8B's width; (b) model: ~2.2 GB bf16
@@ -536,10 +564,13 @@ def main(argv=None) -> None:
                 continue
             grid(small, work / f"grid-{i}", a, label)
         if "c" in a.parts:
-            llmcompressor(small, work / "llmc", a, f"the (a) model: hidden {a.hidden}, {a.layers} layers")
+            modes = a.c_modes.split(",")
+            for mode in modes:
+                llmcompressor(small, work / "llmc", a, f"the (a) model: hidden {a.hidden}, {a.layers} layers", mode)
             wide = work / "model-c"
             build_random(wide, a.big_hidden, a.big_inter, a.wide_layers, 16, 4, "float32")
-            llmcompressor(wide, work / "llmc-wide", a, f"hidden {a.big_hidden}, {a.wide_layers} layers")
+            for mode in modes:
+                llmcompressor(wide, work / "llmc-wide", a, f"hidden {a.big_hidden}, {a.wide_layers} layers", mode)
             shutil.rmtree(wide)
         if "b" not in a.parts:
             return

@@ -27,6 +27,20 @@ def test_prune_bench_runs_and_both_sides_write_the_same_checkpoints():
     assert "layer by layer (prunetts)" in out and "whole model, fp32 (reference)" in out
 
 
+def test_prune_bench_c_names_both_pairings_and_says_why_it_skips_without_llmcompressor():
+    """(c) pairs each Wanda mode with the llm-compressor pipeline that computes its masks, on both shapes; without
+    ``--llmcompressor-python`` (CI has no llm-compressor venv) each says how to run it instead of a number."""
+    out = _bench("prune.py", "--quick", "--parts", "c")
+    heads = [line for line in out.splitlines() if line.startswith("(c) Wanda")]
+    assert [h.split(",")[0] for h in heads] == [
+        "(c) Wanda sequential vs llm-compressor WandaPruningModifier",
+        "(c) Wanda one_pass vs llm-compressor WandaPruningModifier",
+    ] * 2, out
+    assert ["pipeline 'sequential'" in h for h in heads] == [True, False, True, False], out
+    assert ["pipeline 'basic'" in h for h in heads] == [False, True, False, True], out
+    assert out.count("skipped: pass --llmcompressor-python") == 4, out
+
+
 def test_prune_bench_builds_the_qwen3_8b_shape_tensor_by_tensor():
     """``--b-shape qwen3-8b`` writes its checkpoint through the streaming writer (sharded here) and prunes it."""
     out = _bench("prune.py", "--quick", "--parts", "b", "--b-shape", "qwen3-8b")
