@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from prune import C4, build_random  # bench/prune.py: this directory is on sys.path when run as a script
+from prune import C4, build_random, machine  # bench/prune.py: this directory is on sys.path when run as a script
 
 
 def count_sketch(grad, h1, s1, h2, s2, p: int):
@@ -143,10 +142,7 @@ def main(argv=None) -> None:
     if a.quick:
         shapes = [(64, 128, 2, 4, 2, "random Qwen3, hidden 64, 2 layers (--quick)")]
         a.repeats = 1
-    print(
-        f"machine: {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
-    )
+    print(f"machine: {machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         for hidden, inter, layers, heads, kv, label in shapes:
             path = Path(tmp) / f"model-{hidden}"

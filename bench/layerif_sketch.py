@@ -40,12 +40,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from prune import C4, REPO, build_random  # bench/prune.py: this directory is on sys.path when run as a script
+from prune import C4, REPO, build_random, machine  # bench/prune.py: this directory is on sys.path when run as a script
 
 DEMO = REPO / "resources" / "demo-qwen3"
 
@@ -187,10 +186,7 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    print(
-        f"machine: {subprocess.run(['uname', '-srm'], capture_output=True, text=True).stdout.strip()}, "
-        f"torch {torch.__version__}"
-    )
+    print(f"machine: {machine()}, torch {torch.__version__}")
     if a.model:
         fidelity(a.model, a, a.model)
         return

@@ -51,8 +51,20 @@ C4 = REPO.parent / "shared" / "data" / "benchmarks" / "c4_demo.jsonl"
 
 
 def machine() -> str:
-    """The kernel and host the numbers were measured on (these VMs land on different hosts)."""
-    return subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
+    """The kernel, host and CPU the numbers were measured on: these VMs land on different hosts, and the widest
+    vector units decide the fp32 matmul peak (AVX-512 doubles AVX2's) and so how much of a ratio matrix products are."""
+    kernel = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux
+        return kernel
+    field = {}
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        field.setdefault(key.strip(), value.strip())
+    flags = field.get("flags", "").split()
+    simd = [f for f in ("avx2", "avx512f", "amx_bf16") if f in flags] or ["no AVX2"]
+    return f"{kernel}, {field.get('model name', 'unknown CPU')} ({' '.join(simd)}), {os.cpu_count()} cores"
 
 
 def build_random(out: Path, hidden: int, inter: int, layers: int, heads: int, kv: int, dtype: str, seed: int = 0):
