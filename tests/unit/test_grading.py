@@ -46,6 +46,10 @@ def test_extraction():
     # the last "Answer:" when the model revised itself (the harness's regex is greedy: it keeps the last one)
     assert extract_answer("Answer: 3\nHmm, no.\nAnswer: 5") == "5"
     assert extract_answer("nothing here") is None
+    # a box is the whole control word, as TeX reads it (and math-verify's box pattern): another macro that starts
+    # with the same letters is no box and does not hide the last real one
+    assert last_boxed(r"\boxed{3} and \boxedd{4}") == "3" and last_boxed(r"\fbox{1} \fboxsep{2}") == "1"
+    assert last_boxed(r"\boxedd{0}") is None and extract_answer(r"\boxedd{0} Answer: 7") == "7"
 
 
 def test_thinking_box_is_ignored():

@@ -68,7 +68,8 @@ VERDICTS = ("correct", "wrong", "no_answer", "unparsable", "timeout", "error")
 GRADER_FAILURES = ("timeout", "error")  # the grader could not judge the answer (counted wrong)
 KINDS = ("math", "choice")
 LETTERS = "ABCD"
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)")
+# a control word ends at its last letter: "\\boxedd{4}" or "\\fboxes" is another macro, not a box
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _BRACE_RE = re.compile(r"(?<!\\)[{}]")  # \{ and \} are literal braces (set notation), not groups
 _BOX_TOKEN_RE = re.compile(r"\s*([^\s$]+)")
 _SPACES_RE = re.compile(r"[ \t]*")

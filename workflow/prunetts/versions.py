@@ -30,7 +30,8 @@ IMPL_VERSION = {
     # 5: a one-line tail after the last <|im_start|> is kept (the harness), not dropped as its "first line"
     # 11: thin-space digit groups, degree sign, inequality vs interval, decimals to a relative 5e-6, units such as cm^2
     # and km/h (also in a box), "6 - 5 i", prose hedges unparsable; GPQA "(C) or D" unparsable, "C, 2A + H2" is C
-    "grade": 11,  # 4: variables after LaTeX kept, units after a number dropped; GPQA lead-ins ("The answer is C")
+    # 12: a box is a whole control word: "\\boxedd{4}" after "\\boxed{3}" is not the last box (3 is graded)
+    "grade": 12,  # 4: variables after LaTeX kept, units after a number dropped; GPQA lead-ins ("The answer is C")
     # 5: Wilson accuracy interval, maj@k ties split evenly, Holm-adjusted significance; 4: maj@k: an unparsable
     # answer abstains (3: correct answers vote together, integer rule)
     # 8: answer_cut_rate per cell; 7: grader_failure_rate (timeout / error traces) per cell, listed under the
