@@ -1023,3 +1023,26 @@ def test_out_of_device_memory_at_batch_size_one_is_one_line(demo, monkeypatch, c
     assert [r.getMessage().split(" with ")[0] for r in caplog.records if "out of device" in r.getMessage()] == [
         "out of device memory at batch size 2"
     ]
+
+
+def test_a_journal_line_for_a_problem_outside_the_benchmark_is_not_counted(demo_model_dir, tmp_path):
+    """A journal holding every problem but one plus a line for a problem the benchmark lacks (a hand-merged journal)
+    is not complete: the missing problem is generated (the model loads), not a bare AttributeError on no backend."""
+    import json
+
+    from prunetts import artifacts, jobs
+    from prunetts.generation import run
+
+    bench, whole, out = tmp_path / "bench.parquet", tmp_path / "whole.parquet", tmp_path / "g.parquet"
+    jobs.prepare_benchmark(str(bench), bench="demo", options={"limit": 3})
+    kw = dict(
+        model="demo", variant="dense", bench="demo", seed=0, budgets=[8], model_cfg={}, impl_version=1,
+        generation={"temperature": 1.0, "max_gen_toks": 8, "device": "cpu", "dtype": "float32"}, progress=False,
+    )  # fmt: skip
+    run.generate(str(demo_model_dir), str(bench), str(whole), **kw)
+    header, *lines = Path(run.journal_path(str(whole))).read_text().splitlines()
+    foreign = {**json.loads(lines[-1]), "problem_id": "not-in-this-benchmark"}
+    Path(run.journal_path(str(out))).write_text("\n".join([header, *lines[:-1], json.dumps(foreign)]) + "\n")
+    run.generate(str(demo_model_dir), str(bench), str(out), **kw)
+    rows = [without_timings(r) for r in artifacts.read("generations", out).to_pylist()]
+    assert rows == [without_timings(r) for r in artifacts.read("generations", whole).to_pylist()]

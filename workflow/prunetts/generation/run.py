@@ -113,7 +113,7 @@ def generate(
     problems = [
         Problem(r["problem_id"], prompt_ids(tokenizer, r["prompt"], model_cfg.get("system_prompt"))) for r in bench_tbl
     ]
-    journal = None
+    journal, n_todo = None, len(problems)
     if generation.get("journal", True):
         fp = fingerprint(
             model_path,
@@ -129,10 +129,19 @@ def generate(
             impl_version=impl_version,
         )
         journal = Journal(journal_path(out_path), fp)
-        if len(journal.outcomes) == len(bench_tbl):
+        # this benchmark's problems only: a line for another problem id (a hand-merged journal) fills no gap
+        n_todo = sum(p.problem_id not in journal.outcomes for p in problems)
+        if len(journal.outcomes) > len(problems) - n_todo:
+            log.warning(
+                "%s: %d lines are for problems not in %s; ignored",
+                journal.path,
+                len(journal.outcomes) - (len(problems) - n_todo),
+                bench_path,
+            )
+        if not n_todo:
             log.info("every problem is in the journal; writing the Parquet without loading the model")
     backend = None
-    if journal is None or len(journal.outcomes) < len(bench_tbl):
+    if n_todo:
         backend, config, context_limit = make_backend(model_path, tokenizer, generation, model_cfg, progress)
         eos = eos_ids(tokenizer, config) | set(generation_eos(model_path))
     else:
