@@ -1046,3 +1046,27 @@ def test_a_journal_line_for_a_problem_outside_the_benchmark_is_not_counted(demo_
     run.generate(str(demo_model_dir), str(bench), str(out), **kw)
     rows = [without_timings(r) for r in artifacts.read("generations", out).to_pylist()]
     assert rows == [without_timings(r) for r in artifacts.read("generations", whole).to_pylist()]
+
+
+def test_a_journal_with_bytes_that_are_not_text_ignores_that_line_only(tmp_path, caplog):
+    """The journal is ASCII (json.dumps); a line with other bytes (a disk error, a stray binary write) is skipped
+    with a warning naming its line, as a torn line is, instead of a UnicodeDecodeError that ends the job."""
+    from prunetts.generation.budget_forcing import Cut
+    from prunetts.generation.journal import Journal
+    from prunetts.generation.sweep import Outcome
+
+    path = tmp_path / "g.parquet.journal.jsonl"
+    j = Journal(path, {"seed": 1})
+    o = Outcome([5, 6], True, [], {Cut(2, False): [9]}, 0.5, {Cut(2, False): 0.25}, {Cut(2, False): True})
+    j.record("p1", o)
+    j.close()
+    with open(path, "ab") as f:
+        f.write(b'{"problem_id": "p2", \xff\xfe\x00 garbage\n')
+    with caplog.at_level("WARNING", logger="prunetts.generation.journal"):
+        j = Journal(path, {"seed": 1})
+    assert f"{path}: ignoring line 3, torn" in caplog.text and list(j.outcomes) == ["p1"]
+    j.record("p3", o)
+    j.close()
+    again = Journal(path, {"seed": 1})
+    assert list(again.outcomes) == ["p1", "p3"] and again.outcomes["p3"] == o
+    again.close()

@@ -5,8 +5,8 @@ delimiters, dtype, code version); every further line is one finished problem's `
 per cut, timings), flushed and fsynced as soon as the problem's last answer is done. A rerun whose fingerprint
 matches skips those problems; because every sequence samples from its own seeded stream, the remaining problems come
 out exactly as they would have in the uninterrupted run, so the final Parquet is the same (timings aside). A torn
-last line (a kill mid-write) is ignored. A side file with another fingerprint is set aside as ``*.stale`` and the
-job starts over.
+last line (a kill mid-write) is ignored, as is any other line that does not decode (its problem runs again). A side
+file with another fingerprint is set aside as ``*.stale`` and the job starts over.
 
 One job at a time writes a journal: ``<journal>.lock`` carries a POSIX (fcntl) lock for the job's lifetime. When
 Snakemake is killed without clean-up on a login node, its Slurm jobs run on; a rerun (after ``--unlock``) submits
@@ -126,19 +126,24 @@ class Journal:
         self._f = open(self.path, "a")  # noqa: SIM115 (open for the job's lifetime)
 
     def _load(self) -> None:
-        lines = self.path.read_text().split("\n")
-        if lines[0] != self.header:
+        lines = self.path.read_bytes().split(b"\n")
+        if lines[0] != self.header.encode():
             stale = self.path.with_name(self.path.name + ".stale")
             log.warning("%s: was written for other inputs; moved to %s, starting over", self.path, stale)
             self.path.replace(stale)
             return
-        for line in lines[1:]:
+        for number, line in enumerate(lines[1:], start=2):
             if not line:
                 continue
-            try:
-                pid, o = _decode(line)
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                log.warning("%s: ignoring a torn line (the job was killed while writing it)", self.path)
+            try:  # every line is ASCII (json.dumps): other bytes (a disk error) are a corrupt line, not a crash
+                pid, o = _decode(line.decode("ascii"))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):  # UnicodeDecodeError is a ValueError
+                log.warning(
+                    "%s: ignoring line %d, torn (the job was killed while writing it) or corrupt; its problem is "
+                    "generated again",
+                    self.path,
+                    number,
+                )
                 continue
             self.outcomes[pid] = o
         # rewrite without the torn line so later appends start on a fresh line
