@@ -1070,3 +1070,43 @@ def test_a_journal_with_bytes_that_are_not_text_ignores_that_line_only(tmp_path,
     again = Journal(path, {"seed": 1})
     assert list(again.outcomes) == ["p1", "p3"] and again.outcomes["p3"] == o
     again.close()
+
+
+def test_the_checkpoints_own_code_is_in_the_journal_fingerprint_when_it_runs(demo_model_dir, tmp_path, monkeypatch):
+    """With trust_remote_code the checkpoint's .py files are the model: an edited modeling file, or the switch
+    itself (transformers' class for the checkpoint's), must not resume the old code's samples. Without it the .py
+    files never run and leave the fingerprint (and existing journals) as they were."""
+    import shutil
+
+    from prunetts import jobs
+    from prunetts.generation import run
+
+    model, bench = tmp_path / "m", tmp_path / "bench.parquet"
+    shutil.copytree(demo_model_dir, model)
+    jobs.prepare_benchmark(str(bench), bench="demo", options={"limit": 2})
+
+    class Opened(Exception):
+        pass
+
+    def fingerprint(trust: bool) -> dict:
+        def capture(path, fp):
+            raise Opened(fp)
+
+        monkeypatch.setattr(run, "Journal", capture)
+        with pytest.raises(Opened) as e:
+            run.generate(
+                str(model), str(bench), str(tmp_path / "g.parquet"), model="demo", variant="dense", bench="demo",
+                seed=0, budgets=[8], generation={"temperature": 1.0, "max_gen_toks": 8}, impl_version=1,
+                model_cfg={"trust_remote_code": trust}, progress=False,
+            )  # fmt: skip
+        return e.value.args[0]
+
+    plain = fingerprint(False)
+    (model / "modeling_demo.py").write_text("# the checkpoint's model code\n")
+    assert fingerprint(False) == plain  # never run: no new fingerprint
+    trusted = fingerprint(True)
+    assert trusted != plain
+    (model / "modeling_demo.py").write_text("# the checkpoint's model code, edited\n")
+    st = (model / "modeling_demo.py").stat()
+    os.utime(model / "modeling_demo.py", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert fingerprint(True) != trusted

@@ -37,13 +37,14 @@ from prunetts.generation.sweep import Outcome
 log = logging.getLogger(__name__)
 
 
-def checkpoint_fingerprint(model_path: str) -> dict:
-    """Names, sizes and modification times of a local checkpoint's files (a rewritten checkpoint restarts the job);
-    a hub id is taken as is."""
+def checkpoint_fingerprint(model_path: str, code: bool = False) -> dict:
+    """Names, sizes and modification times of a local checkpoint's files (a rewritten checkpoint restarts the job),
+    its .py files too for ``code`` (trust_remote_code: they are the model then); a hub id is taken as is."""
     p = Path(model_path)
     if not p.is_dir():
         return {"model": model_path}
-    files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".model"})
+    suffixes = {".json", ".safetensors", ".bin", ".model"} | ({".py"} if code else set())
+    files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix in suffixes)
     return {"model": str(p.resolve()), "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
 
 

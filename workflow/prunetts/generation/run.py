@@ -67,12 +67,14 @@ def generation_eos(model_path: str) -> list[int]:
     return [value] if isinstance(value, int) else list(value or [])
 
 
-def fingerprint(model_path: str, bench_path: str, **inputs) -> dict:
+def fingerprint(model_path: str, bench_path: str, trust_remote_code: bool = False, **inputs) -> dict:
     """Everything the samples depend on (journal.py); the run settings (batch size, vLLM's memory share, ...) are
-    left out because results do not depend on them (``config.generation_trigger``)."""
+    left out because results do not depend on them (``config.generation_trigger``). ``trust_remote_code`` (the
+    checkpoint's own code runs) only where set, so journals written without it keep their fingerprint."""
     g = generation_trigger(inputs.pop("generation"))
     return {
-        "checkpoint": checkpoint_fingerprint(model_path),
+        "checkpoint": checkpoint_fingerprint(model_path, code=trust_remote_code),
+        **({"trust_remote_code": True} if trust_remote_code else {}),
         "bench": file_digest(bench_path),
         "generation": g,
         **inputs,
@@ -118,6 +120,7 @@ def generate(
         fp = fingerprint(
             model_path,
             bench_path,
+            trust_remote_code=model_cfg.get("trust_remote_code", False),
             # the token ids themselves: a new system prompt, chat template or tokenizer must not resume old samples
             prompts=prompts_digest(problems),
             generation=generation,
