@@ -566,6 +566,37 @@ def test_journal_round_trips_every_field_and_fsyncs_each_problem(tmp_path, monke
     assert again["p1"] == o and again["p2"].answer_stopped == {Cut(1, False): False}
 
 
+def test_reopening_a_journal_rewrites_it_durably(tmp_path, monkeypatch):
+    """The rewrite on reopening (without a torn line) is fsynced before its rename and the rename after it: a power
+    cut leaves the old journal or the new one, never an empty file under its name, which would start the job over."""
+    import os
+    from pathlib import Path
+
+    from prunetts.generation.budget_forcing import Cut
+    from prunetts.generation.journal import Journal
+    from prunetts.generation.sweep import Outcome
+
+    path = tmp_path / "g.parquet.journal.jsonl"
+    j = Journal(path, {"seed": 1})
+    j.record("p1", Outcome([5, 6], True, [], {Cut(2, False): [9]}, 0.5, {}, {Cut(2, False): True}))
+    j.close()
+    events = []
+    real_fsync, real_replace = os.fsync, Path.replace
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))), real_fsync(fd))[1]
+    )
+    monkeypatch.setattr(
+        Path, "replace", lambda self, target: (events.append(("replace", self.name)), real_replace(self, target))[1]
+    )
+    again = Journal(path, {"seed": 1})
+    assert list(again.outcomes) == ["p1"]
+    assert events == [
+        ("fsync", str(path.with_name(path.name + ".tmp"))),
+        ("replace", path.name + ".tmp"),
+        ("fsync", str(tmp_path)),
+    ]
+
+
 _HOLDER = """
 import sys, time
 from prunetts.generation.budget_forcing import Cut

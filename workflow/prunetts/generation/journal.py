@@ -37,6 +37,20 @@ from prunetts.generation.sweep import Outcome
 log = logging.getLogger(__name__)
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (POSIX: the directory entry is the directory's data)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # a platform or file system that cannot open directories: the rename is as durable as it gets
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def checkpoint_fingerprint(model_path: str, code: bool = False) -> dict:
     """Names, sizes and modification times of a local checkpoint's files (a rewritten checkpoint restarts the job),
     its .py files too for ``code`` (trust_remote_code: they are the model then); a hub id is taken as is."""
@@ -149,8 +163,14 @@ class Journal:
             self.outcomes[pid] = o
         # rewrite without the torn line so later appends start on a fresh line
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("\n".join([self.header, *(_encode(p, o) for p, o in self.outcomes.items())]) + "\n")
+        with open(tmp, "w") as f:
+            f.write("\n".join([self.header, *(_encode(p, o) for p, o in self.outcomes.items())]) + "\n")
+            f.flush()
+            # on disk before the rename, and the rename itself after it: a power cut must leave the old journal or
+            # the new one, never a renamed empty file, whose missing header would start the job over
+            os.fsync(f.fileno())
         tmp.replace(self.path)
+        _fsync_dir(self.path.parent)
         log.info("%s: %d finished problems from an earlier run", self.path, len(self.outcomes))
 
     def record(self, problem_id: str, outcome: Outcome) -> None:
