@@ -44,6 +44,33 @@ def test_training_few_steps_lowers_the_loss(tmp_path):
     assert (tmp_path / "m" / "tokenizer.json").is_file()
 
 
+def test_training_is_bit_identical_at_a_thread_count_and_records_it(tmp_path):
+    """Same seed and thread count: the same bytes. training.json records the thread count and the library versions:
+    a different thread count changes float32 reduction order (50 steps at 1 vs 2 threads differ in almost every
+    weight), so they are part of what reproduces a checkpoint."""
+    import json
+    from importlib.metadata import version
+
+    import torch
+
+    from prunetts.demo.train import train
+
+    before = torch.get_num_threads()
+    try:
+        for name in ("a", "b"):
+            train(tmp_path / name, steps=3, seed=0, batch_size=4, log_every=1, threads=1)
+    finally:
+        torch.set_num_threads(before)  # train() sets it for the whole process
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    meta = json.loads((tmp_path / "a" / "training.json").read_text())
+    assert meta["threads"] == 1
+    assert (meta["torch"], meta["transformers"], meta["tokenizers"]) == (
+        torch.__version__,
+        version("transformers"),
+        version("tokenizers"),
+    )
+
+
 def test_training_examples_truncate_a_quarter_and_carry_no_loss_on_the_forced_delimiters():
     import random
 

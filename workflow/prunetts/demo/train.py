@@ -9,6 +9,10 @@ traces cut at a random point and closed exactly as s1 budget forcing closes them
 Answer:``), answered with the accumulator of the last line reached. So the model knows both delimiters and, when cut
 off, answers from its partial state, like a real reasoning model guessing under a budget. The forced delimiter tokens
 carry no loss: the model never learns to stop early on its own.
+
+Training is deterministic for a given seed, thread count and torch / transformers build (``training.json`` records
+them) on a given CPU; another thread count or CPU sums float32 in another order and trains a similar model, not the
+same bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import math
 import random
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import torch
@@ -154,9 +159,13 @@ def train(
         steps=steps,
         batch_size=batch_size,
         lr=lr,
+        # the thread count and the libraries fix the float32 reduction order: with them the run repeats bit for bit
+        threads=torch.get_num_threads(),
         wall_s=round(wall, 1),
         final_loss=losses[-1] if losses else None,
         torch=torch.__version__,
+        transformers=version("transformers"),
+        tokenizers=version("tokenizers"),
         n_params=sum(p.numel() for p in model.parameters()),
     )
     (out / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
