@@ -11,8 +11,8 @@ off, answers from its partial state, like a real reasoning model guessing under 
 carry no loss: the model never learns to stop early on its own.
 
 Training is deterministic for a given seed, thread count and torch / transformers build (``training.json`` records
-them) on a given CPU; another thread count or CPU sums float32 in another order and trains a similar model, not the
-same bytes.
+them) on a given CPU; another thread count (measured) or, likely, a CPU with other vector units sums float32 in
+another order and trains a similar model, not the same bytes.
 """
 
 from __future__ import annotations
