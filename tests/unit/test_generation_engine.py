@@ -364,6 +364,50 @@ def test_vllm_never_samples_the_padded_vocab_and_stays_within_the_v2_runners_lim
     assert sum(len(r.tokens) for r in res) == 3000 and all(t < n_valid for r in res for t in r.tokens)
 
 
+def test_vllm_refuses_more_padded_ids_than_its_default_runner_takes_before_loading_the_model(
+    demo_model_dir, fake_vllm, monkeypatch
+):
+    """102400 embeddings and a tokenizer of 100015 (DeepSeek-V2-Lite): 2385 ids to ban, more logit_bias entries than
+    vLLM 0.33's default model runner (V2) takes a request (v1/worker/gpu/sample/logit_bias.py, add_request), which
+    would fail the engine at the first request after loading the model. One line before the engine loads instead;
+    with VLLM_USE_V2_MODEL_RUNNER=0 (its V1 runner, v1/sample/logits_processor/builtin.py, has no limit) it runs."""
+    from prunetts.generation import run, vllm_backend
+    from prunetts.generation.backends import Request
+    from prunetts.generation.sampling import Stream
+    from prunetts.generation.vllm_backend import VLLMBackend
+    from prunetts.models import ModelError, load_config
+
+    monkeypatch.delenv("VLLM_USE_V2_MODEL_RUNNER", raising=False)
+    n_valid, vocab = 100015, 102400
+    with pytest.raises(ModelError, match=r"2385 .*VLLM_USE_V2_MODEL_RUNNER=0"):
+        VLLMBackend(FakeLLM(vocab=vocab), Sampling(1.0), n_valid=n_valid, vocab_size=vocab)
+
+    tok = load_tokenizer(str(demo_model_dir))
+    config = load_config(str(demo_model_dir), False)
+    config.vocab_size = len(tok) + 1025
+    monkeypatch.setattr(run, "load_config", lambda *args: config)
+
+    def load_engine(*args):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(vllm_backend, "load_engine", load_engine)
+    generation = {"backend": "vllm", "temperature": 0.6}
+    with pytest.raises(ModelError, match=r"1025 "):
+        run.make_backend(str(demo_model_dir), tok, generation, {})
+
+    monkeypatch.setenv("VLLM_USE_V2_MODEL_RUNNER", "0")
+    sent = []
+
+    class V1Runner:  # any number of logit_bias entries
+        def generate(self, prompts, sampling_params, use_tqdm=True):
+            sent.extend(sampling_params)
+            return [SimpleNamespace(outputs=[SimpleNamespace(token_ids=[5], finish_reason="length")]) for _ in prompts]
+
+    backend = VLLMBackend(V1Runner(), Sampling(1.0), n_valid=n_valid, vocab_size=vocab)
+    backend.generate([Request([1], 1, frozenset(), Stream(1, 1))])
+    assert len(sent[0].logit_bias) == 2385 and min(sent[0].logit_bias) == n_valid
+
+
 def test_vllm_requests_stay_inside_the_context(fake_vllm):
     from prunetts.generation.backends import Request
     from prunetts.generation.sampling import Stream

@@ -24,9 +24,10 @@ def make_backend(model_path: str, tokenizer, generation: dict, model_cfg: dict, 
     trust = model_cfg.get("trust_remote_code", False)
     sampling = Sampling(generation["temperature"], generation.get("top_p", 1.0), generation.get("top_k", 0))
     if generation.get("backend", "transformers") == "vllm":
-        from prunetts.generation.vllm_backend import VLLMBackend, load_engine
+        from prunetts.generation.vllm_backend import VLLMBackend, load_engine, padded_vocab_ban
 
         config = load_config(model_path, trust)  # before the engine: a bad config is one line, not a vLLM traceback
+        padded_vocab_ban(len(tokenizer), config.vocab_size)  # more padded ids than vLLM takes: before the load
         engine = load_engine(model_path, generation.get("dtype", "auto"), trust, generation.get("vllm", {}))
         # the engine's own value first: vLLM 0.33 takes max_model_len: -1 as "fit into GPU memory" and then lowers
         # it (vllm/config/model.py, max_model_len; v1/core/kv_cache_planning.py, _auto_fit_max_model_len)

@@ -23,11 +23,34 @@ signature and output shape.
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from prunetts.generation.backends import Request, Result, Sampling
 
 log = logging.getLogger(__name__)
+
+# logit_bias entries a request may carry on vLLM 0.33's default model runner (V2), which fails the engine on more
+# (vllm/v1/worker/gpu/sample/logit_bias.py, MAX_NUM_LOGIT_BIAS_TOKENS); its V1 runner has no limit
+MAX_LOGIT_BIAS = 1024
+
+
+def padded_vocab_ban(n_valid: int | None, vocab_size: int | None) -> dict[int, float] | None:
+    """A -inf bias for each id the model has an embedding for but the tokenizer cannot decode, or None. More of them
+    than the V2 runner takes is one line here, before the model loads, not a dead engine at the first request."""
+    if n_valid is None or not vocab_size or n_valid >= vocab_size:
+        return None
+    n = vocab_size - n_valid
+    if n > MAX_LOGIT_BIAS and os.environ.get("VLLM_USE_V2_MODEL_RUNNER", "").strip() != "0":
+        from prunetts.models import ModelError
+
+        raise ModelError(
+            f"generation: the model has {n} token ids past its tokenizer's {n_valid} ({vocab_size} embeddings); "
+            f"keeping vLLM from sampling them takes a logit_bias of {n} entries a request, and vLLM 0.33's default "
+            f"model runner takes at most {MAX_LOGIT_BIAS}: set VLLM_USE_V2_MODEL_RUNNER=0 in the job's environment "
+            "(its V1 runner has no such limit) or use generation.backend: transformers"
+        )
+    return {i: float("-inf") for i in range(n_valid, vocab_size)}
 
 
 def load_engine(model_path: str, dtype: str, trust_remote_code: bool, options: dict):
@@ -78,8 +101,7 @@ class VLLMBackend:
         # the ids past the tokenizer, not an allow-list of the valid ones: vLLM 0.33's default model runner (V2) fails
         # the engine on more than 1024 allowed_token_ids, or logit_bias entries, per request
         # (vllm/v1/worker/gpu/sample/logit_bias.py, MAX_NUM_ALLOWED_TOKEN_IDS; Qwen2.5 pads 399 ids, Qwen3 267)
-        padded = n_valid is not None and vocab_size and n_valid < vocab_size
-        self.banned = {i: float("-inf") for i in range(n_valid, vocab_size)} if padded else None
+        self.banned = padded_vocab_ban(n_valid, vocab_size)
         self.generated_tokens = 0
         self.decode_seconds = 0.0
 
