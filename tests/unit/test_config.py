@@ -240,8 +240,9 @@ def test_generation_trigger_leaves_out_the_run_settings():
     only_run_settings = {"temperature": 0.6, "backend": "vllm"}  # the same as no vllm options at all
     assert generation_trigger({**vllm, "vllm": {"gpu_memory_utilization": 0.5}}) == only_run_settings
     assert generation_trigger({**vllm, "vllm": {}}) == only_run_settings
-    # how the same safetensors are read and where the KV cache spills: run settings too, a change reruns nothing
-    read = {"load_format": "fastsafetensors", "swap_space": 8, "enforce_eager": True}
+    # how the same safetensors are read and what is offloaded to the CPU: run settings too, a change reruns nothing
+    # (vLLM 0.33 has no swap_space any more: an EngineArgs field no longer, it is one line at the engine's load)
+    read = {"load_format": "fastsafetensors", "cpu_offload_gb": 8, "enforce_eager": True}
     assert generation_trigger({**vllm, "vllm": read}) == only_run_settings
     # the transformers backend reads no vLLM option: editing one (max_model_len, quantization) reruns no generation
     assert generation_trigger({**g, "vllm": {"max_model_len": 100, "quantization": "fp8"}}) == generation_trigger(g)

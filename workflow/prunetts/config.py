@@ -123,7 +123,6 @@ VLLM_RUN_SETTINGS = (
     "pipeline_parallel_size",
     "max_num_seqs",
     "max_num_batched_tokens",
-    "swap_space",
     "cpu_offload_gb",
     "enforce_eager",
     "block_size",
