@@ -99,7 +99,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("answer_text", pa.string()),
             ("full_text", pa.string()),
             # wall-clock seconds in a shared batch (the thinking is shared by all budgets of a problem); they are
-            # measurements, so they are the only columns that differ between two runs
+            # measurements, so they are the only columns that differ between two runs; on vLLM each is its whole
+            # phase's call (generation/vllm_backend.py)
             ("think_seconds", pa.float64()),
             ("answer_seconds", pa.float64()),
         ],

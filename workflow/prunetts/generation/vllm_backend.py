@@ -158,6 +158,8 @@ class VLLMBackend:
             if stopped:
                 tokens.pop()
             stopped = stopped or c.finish_reason == "stop"
+            # the whole call's wall time: vLLM's offline LLM keeps no per-request finish time with its stats off (the
+            # default), so with vLLM think_seconds / answer_seconds are per phase, not per request
             results[i] = Result(tokens, stopped, seconds)
             n += len(tokens)
         self.generated_tokens += n
