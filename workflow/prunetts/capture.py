@@ -54,6 +54,7 @@ def capture(
     from tqdm import tqdm
 
     runner = _CaptureRunner(Reader(model_path), device, dtype, trust_remote_code)
+    runner.check_windows(windows)
     hidden = runner.embed(windows, batch_size)
     linear_stats = {}
     for i in tqdm(range(runner.n_layers), desc="capture", disable=not progress):

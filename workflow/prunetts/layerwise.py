@@ -171,7 +171,6 @@ class LayerRunner:
         decoder = self.arch.decoder(self.model)
         embed_name = self._embedding_name()
         norm_name = "model.norm.weight"
-        self.check_windows(windows)
         tensors = self.reader.load([embed_name, norm_name])
         # the table stays in its stored dtype and only the looked-up rows are cast (the same values as casting the
         # table, then gathering): an fp32 copy of Qwen3-8B's table is 2.5 GB, the largest allocation of a CPU prune
