@@ -98,9 +98,9 @@ class VLLMBackend:
         self.sampling = sampling
         self.progress = progress
         # only restrict when the embedding is larger than the tokenizer (a logits processor costs time). A -inf bias on
-        # the ids past the tokenizer, not an allow-list of the valid ones: vLLM 0.33's default model runner (V2) fails
-        # the engine on more than 1024 allowed_token_ids, or logit_bias entries, per request
-        # (vllm/v1/worker/gpu/sample/logit_bias.py, MAX_NUM_ALLOWED_TOKEN_IDS; Qwen2.5 pads 399 ids, Qwen3 267)
+        # the ids past the tokenizer, not an allow-list of the valid ones: vLLM 0.33's default model runner (V2) takes
+        # at most 1024 allowed_token_ids per request (vllm/v1/worker/gpu/sample/logit_bias.py,
+        # MAX_NUM_ALLOWED_TOKEN_IDS), and as many logit_bias entries (MAX_LOGIT_BIAS; Qwen2.5 pads 399 ids, Qwen3 267)
         self.banned = padded_vocab_ban(n_valid, vocab_size)
         self.generated_tokens = 0
         self.decode_seconds = 0.0
